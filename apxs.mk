@@ -1,0 +1,109 @@
+# apxs.mk - builds mod_pushstream and mod_pushstream_wstunnel with Debian's apxs,
+# the C unit tests, and drives the test/demo targets.
+#
+#   make            build both modules (warnings are errors)
+#   make run        install deps, build, start a demo httpd on 127.0.0.1, print URLs
+#   make stop       stop the demo httpd
+#   make test       install deps, build, run unit + integration tests,
+#                   print "N passed, N failed"
+#   make unit       C unit tests only (no httpd)
+#   make install    modules into the httpd module dir, conf.d/pushstream.{load,conf}
+#                   into mods-available (then: a2enmod pushstream)
+#   make SANITIZE=1 ...   AddressSanitizer + UBSan build
+
+APXS      ?= apxs
+CC        ?= gcc
+PYTHON    ?= /usr/bin/python3
+BUILD     ?= $(CURDIR)/.build
+SANITIZE  ?=
+
+PS_SRC    := $(sort $(wildcard mod_pushstream/*.c))
+PS_HDR    := $(wildcard mod_pushstream/*.h)
+WT_SRC    := $(sort $(wildcard mod_pushstream_wstunnel/*.c))
+WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h)
+
+# Core files: no httpd types, unit-tested without a server.
+CORE_SRC  := mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
+             mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
+             mod_pushstream/ps_info.c
+
+WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+ifeq ($(SANITIZE),1)
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT       := -O1 -g
+else
+SANFLAGS  :=
+OPT       := -O2 -g
+endif
+
+APXS_CFLAGS := $(foreach f,$(WARN) $(OPT) $(SANFLAGS) -std=gnu11,-Wc,$(f))
+APXS_LFLAGS := $(foreach f,$(SANFLAGS),-Wl,$(f))
+
+PS_SO     := $(BUILD)/mod_pushstream.so
+WT_SO     := $(BUILD)/mod_pushstream_wstunnel.so
+
+APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null) \
+              $(shell apu-1-config --includes 2>/dev/null)
+APR_LIBS   := $(shell apr-1-config --link-ld --libs 2>/dev/null) \
+              $(shell apu-1-config --link-ld 2>/dev/null)
+
+UNIT_SRC  := $(sort $(wildcard test/unit/test_*.c))
+UNIT_BIN  := $(patsubst test/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
+
+.PHONY: all modules deps run stop test unit integration install clean
+
+all: modules
+
+modules: $(PS_SO) $(WT_SO)
+
+# apxs/libtool writes its objects beside the sources; build from a copy so
+# the tree stays clean and SANITIZE builds do not mix with normal ones.
+$(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk
+	@mkdir -p $(BUILD)/ps
+	@rm -rf $(BUILD)/ps/* && cp $(PS_SRC) $(PS_HDR) $(BUILD)/ps/
+	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread \
+	    -o mod_pushstream.la $(notdir $(PS_SRC)) >build.log 2>&1 || { cat build.log; exit 1; }
+	@grep -E 'warning:|error:' $(BUILD)/ps/build.log || true
+	cp $(BUILD)/ps/.libs/mod_pushstream.so $@
+
+$(WT_SO): $(WT_SRC) $(WT_HDR) apxs.mk
+	@mkdir -p $(BUILD)/wt
+	@rm -rf $(BUILD)/wt/* && cp $(WT_SRC) $(WT_HDR) $(BUILD)/wt/
+	@cd $(BUILD)/wt && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) \
+	    -o mod_pushstream_wstunnel.la $(notdir $(WT_SRC)) >build.log 2>&1 || { cat build.log; exit 1; }
+	@grep -E 'warning:|error:' $(BUILD)/wt/build.log || true
+	cp $(BUILD)/wt/.libs/mod_pushstream_wstunnel.so $@
+
+deps:
+	@bash build/deps.sh
+
+$(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h
+	@mkdir -p $(BUILD)/unit
+	$(CC) -std=gnu11 $(WARN) -g -O1 $(SANFLAGS) $(APR_CFLAGS) -Imod_pushstream -Itest/unit \
+	    -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcmocka -lpthread
+
+unit: $(UNIT_BIN)
+	@bash test/run-unit.sh $(UNIT_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory modules
+	@bash test/run-all.sh
+
+integration: modules
+	@cd test/integration && $(PYTHON) -m pytest -q
+
+run: deps
+	@$(MAKE) --no-print-directory modules
+	@$(PYTHON) build/pshttpd.py run
+
+stop:
+	@$(PYTHON) build/pshttpd.py stop
+
+install: modules
+	install -m 644 $(PS_SO) $(WT_SO) $$($(APXS) -q LIBEXECDIR)/
+	install -m 644 conf.d/pushstream.load conf.d/pushstream.conf /etc/apache2/mods-available/
+	install -m 644 conf.d/pushstream_wstunnel.load /etc/apache2/mods-available/
+	@echo "now: a2enmod pushstream && apachectl configtest && apachectl graceful"
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,462 @@
+#!/usr/bin/python3
+"""Throwaway Apache httpd instances on 127.0.0.1 for tests and the demo.
+
+    srv = Httpd("/tmp/x", conf_body="<Location /pub> ... </Location>")
+    srv.start(); ...; srv.stop()
+
+CLI:  pshttpd.py run | stop | configtest FILE
+"""
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+APACHE = "/usr/sbin/apache2"
+MODDIR = "/usr/lib/apache2/modules"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, ".build")
+PUSHSTREAM_SO = os.path.join(BUILD, "mod_pushstream.so")
+
+CRASH_PATTERNS = ("exit signal", "AH00052", "AddressSanitizer", "runtime error:",
+                  "AH00046", "leaked", "EOWNERDEAD")
+
+_given_ports = set()
+
+
+def free_port():
+    """A port free on 127.0.0.1 right now, never handed out twice by this process."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def raise_nofile_limit():
+    """Soft RLIMIT_NOFILE := hard; httpd children inherit it (tests hold thousands of sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _proc_stat(pid):
+    """(state, ppid) of a pid from /proc, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data.rsplit(")", 1)[1].split()  # comm may contain spaces/parens
+    return fields[0], int(fields[1])
+
+
+def pid_alive(pid):
+    # PID 1 here may not reap orphans: a zombie counts as gone.
+    st = _proc_stat(pid)
+    return st is not None and st[0] not in ("Z", "X")
+
+
+def _tail(path, n=40):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return f"({path} missing)"
+
+
+class Httpd:
+    def __init__(self, workdir, conf_body="", port=None, mpm="event", servers=2, threads=25,
+                 modules=None, load_pushstream=True, ssl_port=None, log_level="info",
+                 extra_global=""):
+        self.workdir = os.path.abspath(workdir)
+        self.conf_body = conf_body
+        self.port = port or free_port()
+        self.mpm = mpm
+        self.servers = servers
+        self.threads = threads
+        self.modules = list(modules or [])
+        self.load_pushstream = load_pushstream
+        self.ssl_port = ssl_port
+        self.log_level = log_level
+        self.extra_global = extra_global
+        self.conf_path = os.path.join(self.workdir, "conf", "httpd.conf")
+        self.error_log_path = os.path.join(self.workdir, "logs", "error_log")
+        self.access_log_path = os.path.join(self.workdir, "logs", "access_log")
+        self.pid_path = os.path.join(self.workdir, "logs", "httpd.pid")
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def ssl_url(self, path="/"):
+        return f"https://127.0.0.1:{self.ssl_port}{path}"
+
+    # ---------------------------------------------------------------- config
+    def _path(self, *parts):
+        return os.path.join(self.workdir, *parts)
+
+    def _copy_module(self, src):
+        """Copy a .so into workdir/modules: readable by User nobody, and a later
+        `make` rewriting the original in place cannot crash the running server."""
+        dst = self._path("modules", os.path.basename(src))
+        shutil.copyfile(src, dst)
+        os.chmod(dst, 0o644)
+        return dst
+
+    def _module_lines(self):
+        sysmods = [f"mpm_{self.mpm}", "authz_core", "authz_host", "mime", "status",
+                   "headers", "env", "setenvif"]
+        if self.ssl_port:
+            sysmods += ["socache_shmcb", "ssl"]
+        lines = [f"LoadModule {m}_module {MODDIR}/mod_{m}.so" for m in sysmods]
+        if self.load_pushstream and os.path.exists(PUSHSTREAM_SO):
+            lines.append(f"LoadModule pushstream_module {self._copy_module(PUSHSTREAM_SO)}")
+        for line in self.modules:
+            parts = line.split()
+            if len(parts) == 1:  # bare name, e.g. "proxy_wstunnel": a Debian module
+                name = parts[0].removesuffix("_module")
+                parts = ["LoadModule", f"{name}_module", f"{MODDIR}/mod_{name}.so"]
+            if len(parts) == 3 and not parts[2].startswith(MODDIR + "/"):
+                parts[2] = self._copy_module(parts[2])
+            lines.append(" ".join(parts))
+        return "\n".join(lines)
+
+    def _mpm_lines(self):
+        n, t = self.servers, self.threads
+        if self.mpm == "prefork":
+            return "\n".join(f"{d} {n}" for d in ("StartServers", "MinSpareServers",
+                             "MaxSpareServers", "ServerLimit", "MaxRequestWorkers"))
+        lines = [f"ServerLimit {n}", f"StartServers {n}", "MinSpareThreads 1",
+                 # must be >= MinSpareThreads + ThreadsPerChild or httpd warns and adjusts
+                 f"MaxSpareThreads {max(n * t, t + 1)}",
+                 f"ThreadLimit {t}", f"ThreadsPerChild {t}", f"MaxRequestWorkers {n * t}",
+                 "MaxConnectionsPerChild 0"]
+        if self.mpm == "event":
+            # suspended connections must not count against the workers' capacity
+            lines.append("AsyncRequestWorkerFactor 1000")
+        return "\n".join(lines)
+
+    def _make_cert(self):
+        crt, key = self._path("conf", "server.crt"), self._path("conf", "server.key")
+        if not os.path.exists(crt):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-addext", "basicConstraints=critical,CA:FALSE",
+                            "-keyout", key, "-out", crt],
+                           check=True, capture_output=True)
+            os.chmod(key, 0o644)
+        return crt, key
+
+    def write_config(self):
+        if os.geteuid() == 0:
+            # children run as nobody and must reach htdocs and the module copies
+            p = self.workdir
+            while p != "/":
+                p = os.path.dirname(p)
+                if os.path.exists(p) and not os.stat(p).st_mode & 0o001:
+                    raise RuntimeError(f"{p} is not world-searchable; User nobody cannot "
+                                       f"reach {self.workdir}")
+        for d in ("", "conf", "logs", "htdocs", "run", "modules"):
+            os.makedirs(self._path(d), exist_ok=True)
+            os.chmod(self._path(d), 0o755)
+        if os.geteuid() == 0:
+            for d in ("logs", "run"):  # writable by the children too
+                os.chown(self._path(d), 65534, 65534)
+        with open(self._path("htdocs", "static.txt"), "w") as f:
+            f.write("hello\n")
+        os.chmod(self._path("htdocs", "static.txt"), 0o644)
+
+        ssl = ""
+        if self.ssl_port:
+            crt, key = self._make_cert()
+            ssl = f"""
+Listen 127.0.0.1:{self.ssl_port} https
+SSLSessionCache shmcb:run/ssl_scache(512000)
+<VirtualHost 127.0.0.1:{self.ssl_port}>
+ServerName 127.0.0.1
+SSLEngine on
+SSLCertificateFile {crt}
+SSLCertificateKeyFile {key}
+{self.conf_body}
+</VirtualHost>
+"""
+        conf = f"""# generated by build/pshttpd.py
+ServerRoot "{self.workdir}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{self.port}
+PidFile logs/httpd.pid
+ErrorLog logs/error_log
+LogLevel {self.log_level}
+LogFormat "%h %P %>s %B %D \\"%r\\"" pshttpd
+CustomLog logs/access_log pshttpd
+DefaultRuntimeDir run
+User nobody
+Group nogroup
+
+{self._module_lines()}
+
+TypesConfig /etc/mime.types
+DocumentRoot "{self._path('htdocs')}"
+<Directory "{self._path('htdocs')}">
+    Require all granted
+</Directory>
+ExtendedStatus On
+
+{self._mpm_lines()}
+
+{self.extra_global}
+{ssl}
+# ---- conf_body
+{self.conf_body}
+# ---- end of conf_body
+
+# last, so that a <Location /> in conf_body does not take it over (graceful() polls it)
+<Location /server-status>
+    SetHandler server-status
+    Require ip 127.0.0.1
+</Location>
+"""
+        # 1-based line in httpd.conf of conf_body's first line (the last copy of it)
+        self.body_first_line = conf[:conf.index("# ---- conf_body\n")].count("\n") + 2
+        with open(self.conf_path, "w") as f:
+            f.write(conf)
+        os.chmod(self.conf_path, 0o644)
+
+    # ---------------------------------------------------------------- control
+    def _env(self):
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+        for k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        return env
+
+    def _apache(self, *args):
+        p = subprocess.run([APACHE, "-f", self.conf_path, *args], env=self._env(),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        return p.returncode, p.stdout
+
+    def configtest(self):
+        self.write_config()
+        return self._apache("-t")
+
+    def _fail(self, msg):
+        raise RuntimeError(f"{msg}\n--- {self.error_log_path} (tail):\n"
+                           f"{_tail(self.error_log_path)}")
+
+    def start(self, timeout=15):
+        self.write_config()
+        raise_nofile_limit()
+        if os.path.exists(self.pid_path):
+            os.unlink(self.pid_path)
+        # -k start forks a daemon that reopens stdio on /dev/null, so run() returns.
+        rc, out = self._apache("-k", "start")
+        if rc != 0:
+            self._fail(f"apache2 -k start failed (rc={rc}):\n{out}")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pid = self.parent_pid()
+            if pid and not pid_alive(pid):
+                self._fail(f"httpd parent {pid} died during startup:\n{out}")
+            # also wait for StartServers children, so tests can count them right away
+            if pid and self._connects() and len(self.child_pids()) >= self.servers:
+                return
+            time.sleep(0.05)
+        self._fail(f"httpd did not come up on port {self.port} within {timeout}s:\n{out}")
+
+    def _connects(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self, timeout=15):
+        parent = self.parent_pid()
+        if not parent or not pid_alive(parent):
+            return
+        pids = [parent] + self.child_pids()
+        os.kill(parent, signal.SIGTERM)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if not any(pid_alive(p) for p in pids):
+                return
+            time.sleep(0.05)
+        for p in pids + self.child_pids():  # last resort
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        raise RuntimeError(f"httpd {parent} did not stop within {timeout}s; SIGKILLed "
+                           f"{[p for p in pids if pid_alive(p)] or pids}")
+
+    def _generation(self):
+        try:
+            with urllib.request.urlopen(self.url("/server-status?auto"), timeout=2) as r:
+                m = re.search(r"^ParentServerConfigGeneration: (\d+)", r.read().decode(),
+                              re.M)
+                return int(m.group(1)) if m else None
+        except OSError:
+            return None
+
+    def graceful(self, timeout=15):
+        """-k graceful; returns once a child of the new generation answers."""
+        old_gen, old_kids = self._generation(), set(self.child_pids())
+        rc, out = self._apache("-k", "graceful")
+        if rc != 0:
+            self._fail(f"apache2 -k graceful failed (rc={rc}):\n{out}")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pid = self.parent_pid()
+            if not pid or not pid_alive(pid):
+                self._fail("httpd parent died during graceful restart")
+            if old_gen is not None:
+                gen = self._generation()
+                if gen is not None and gen > old_gen:
+                    return
+            elif set(self.child_pids()) - old_kids and self._connects():
+                return
+            time.sleep(0.05)
+        self._fail(f"no new generation within {timeout}s after graceful")
+
+    # ---------------------------------------------------------------- inspection
+    def parent_pid(self):
+        try:
+            with open(self.pid_path) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def child_pids(self):
+        parent = self.parent_pid()
+        if not parent:
+            return []
+        kids = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                st = _proc_stat(int(d))
+                if st and st[1] == parent and st[0] not in ("Z", "X"):
+                    kids.append(int(d))
+        return sorted(kids)
+
+    def rss_kb(self):
+        """{pid: VmRSS in kB} for the parent and its children."""
+        out = {}
+        parent = self.parent_pid()
+        for pid in ([parent] if parent else []) + self.child_pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    m = re.search(r"^VmRSS:\s+(\d+)", f.read(), re.M)
+                if m:
+                    out[pid] = int(m.group(1))
+            except OSError:
+                pass
+        return out
+
+    def error_log(self):
+        try:
+            with open(self.error_log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def access_log(self):
+        try:
+            with open(self.access_log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def crash_lines(self):
+        return [l for l in self.error_log().splitlines()
+                if any(p in l for p in CRASH_PATTERNS)]
+
+
+# -------------------------------------------------------------------- CLI
+DEMO_DIR = os.path.join(BUILD, "demo")
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def _demo_server(port=None):
+    body = "\n".join(_read(os.path.join(ROOT, "conf.d", n))
+                     for n in ("pushstream.conf", "demo.conf"))
+    modules = []
+    # the websocket companion module, if built, under the name its .load file gives it
+    wt_so = os.path.join(BUILD, "mod_pushstream_wstunnel.so")
+    m = re.search(r"^\s*LoadModule\s+(\S+)", _read(os.path.join(
+        ROOT, "conf.d", "pushstream_wstunnel.load")), re.M)
+    if m and os.path.exists(wt_so):
+        modules.append(f"LoadModule {m.group(1)} {wt_so}")
+    return Httpd(DEMO_DIR, body, port=port, modules=modules, load_pushstream=True)
+
+
+def main(argv):
+    cmd = argv[1] if len(argv) > 1 else ""
+    if cmd == "run":
+        _demo_server(port=1).stop()  # an older demo, if any
+        if not os.path.exists(PUSHSTREAM_SO):
+            print(f"warning: {PUSHSTREAM_SO} not built, starting without it", file=sys.stderr)
+        srv = _demo_server(port=8080 if port_is_free(8080) else free_port())
+        srv.start()
+        u = srv.url("")
+        print(f"""httpd (pid {srv.parent_pid()}) running on {u}   [{srv.workdir}]
+  error log: {srv.error_log_path}
+  status:    {u}/server-status
+
+  publish:       curl -s -X POST -d 'Hello' '{u}/pub?id=my_channel'
+  stream:        curl -s -N '{u}/sub/my_channel'
+  long-polling:  curl -s '{u}/lp/my_channel'
+
+  stop with:     make stop""")
+    elif cmd == "stop":
+        srv = _demo_server(port=1)  # the port does not matter for stop
+        pid = srv.parent_pid()
+        srv.stop()
+        print(f"stopped httpd {pid}" if pid else "no demo httpd running")
+    elif cmd == "configtest" and len(argv) == 3:
+        tmp = tempfile.mkdtemp(prefix="pshttpd-ct-")
+        os.chmod(tmp, 0o755)
+        try:
+            srv = Httpd(tmp, _read(argv[2]))
+            rc, out = srv.configtest()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(out, end="")
+        m = re.search(r"line (\d+) of " + re.escape(srv.conf_path), out)
+        if m and int(m.group(1)) >= srv.body_first_line:
+            print(f"(= line {int(m.group(1)) - srv.body_first_line + 1} of {argv[2]})")
+        return rc
+    else:
+        print("usage: pshttpd.py run | stop | configtest FILE", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

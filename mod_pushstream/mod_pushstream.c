@@ -1,0 +1,268 @@
+/* mod_pushstream.c - module declaration and hooks.
+ *
+ * The shared segment is created once by the parent (post_config) from the
+ * process pool and remembered in retained data, so it survives graceful
+ * restarts: stored messages stay, and children of the new generation reach
+ * subscribers still held by old ones.  Each child attaches to it and starts
+ * its reactor in child_init; the parent's monitor hook removes what crashed
+ * children leave behind. */
+
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <ap_mpm.h>
+#include <mpm_common.h>
+#include <apr_shm.h>
+
+#include "ps_config.h"
+#include "ps_child.h"
+#include "ps_expr.h"
+#include "ps_handlers.h"
+#include "ps_http.h"
+#include "ps_reactor.h"
+
+#define PS_RETAINED_KEY "mod_pushstream-segment"
+
+typedef struct ps_retained_t {
+    apr_shm_t *shm;
+    void *base;
+    apr_size_t size;
+    ps_store_t *store;              /* the parent's handle */
+} ps_retained_t;
+
+static int ps_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp, server_rec *s)
+{
+    return ps_config_check(pconf, s);
+}
+
+static int ps_worker_slots(void)
+{
+    int limit = 0;
+
+    ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit);
+    limit = limit * 2 + 8;            /* old and new generations overlap */
+    return limit < 16 ? 16 : (limit > 4096 ? 4096 : limit);
+}
+
+static apr_status_t ps_segment_create(ps_retained_t *ret, apr_size_t size,
+                                      server_rec *s)
+{
+    apr_status_t rv = apr_shm_create(&ret->shm, size, NULL, s->process->pool);
+
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "PS0004: cannot create "
+                     "the shared memory segment (PushStreamSharedMemorySize %"
+                     APR_SIZE_T_FMT ")", size);
+        return rv;
+    }
+    ret->base = apr_shm_baseaddr_get(ret->shm);
+    ret->size = apr_shm_size_get(ret->shm);
+    rv = ps_store_format(ret->base, ret->size, ps_worker_slots(), ps_now_sec());
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "PS0005: cannot lay out "
+                     "the shared memory segment");
+        return rv;
+    }
+    ret->store = ps_store_attach(s->process->pool, ret->base);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0006: shared memory segment "
+                 "of %" APR_SIZE_T_FMT " bytes ready", ret->size);
+    return APR_SUCCESS;
+}
+
+static int ps_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp, server_rec *s)
+{
+    ps_retained_t *ret;
+    apr_size_t size;
+    int async = 0;
+
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    ps_config_finish(s);
+    if (!ps_config_in_use(pconf)) {
+        return OK;
+    }
+    size = (apr_size_t)ps_srv(s)->shm_size;
+    ret = ap_retained_data_get(PS_RETAINED_KEY);
+    if (!ret) {
+        ret = ap_retained_data_create(PS_RETAINED_KEY, sizeof(*ret));
+    }
+    if (ret->shm && ret->size != size) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PS0007: "
+                     "PushStreamSharedMemorySize changed; the segment keeps its "
+                     "%" APR_SIZE_T_FMT " bytes until a full restart",
+                     ret->size);
+    }
+    if (!ret->shm && ps_segment_create(ret, size, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_mpm_query(AP_MPMQ_IS_ASYNC, &async);
+    if (!async) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "PS0008: the %s MPM is "
+                     "not asynchronous: each waiting subscriber holds a worker "
+                     "thread (blocking fallback); use the event MPM for many "
+                     "subscribers", ap_show_mpm());
+    }
+    return OK;
+}
+
+static ps_child_t *ps_child_of(server_rec *s)
+{
+    return s ? ps_srv(s)->child : NULL;
+}
+
+static apr_status_t ps_child_cleanup(void *data)
+{
+    ps_child_t *child = data;
+
+    if (child->reactor) {
+        ps_reactor_stop(child->reactor);
+        child->reactor = NULL;
+    }
+    if (ps_store_lock(child->store, NULL) == APR_SUCCESS) {
+        ps_store_worker_release_locked(child->store, child->slot);
+        ps_store_unlock(child->store);
+    }
+    return APR_SUCCESS;
+}
+
+static void ps_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    ps_retained_t *ret = ap_retained_data_get(PS_RETAINED_KEY);
+    ps_child_t *child;
+    server_rec *sv;
+    int repaired = 0;
+    apr_status_t rv;
+
+    if (!ret || !ret->shm) {
+        return;
+    }
+    child = apr_pcalloc(pchild, sizeof(*child));
+    child->pool = pchild;
+    child->s = s;
+    child->store = ps_store_attach(pchild, ret->base);
+    child->started = ps_now_sec();
+    child->default_tpl = ps_template_compile(pchild, "~text~", 6);
+    ap_mpm_query(AP_MPMQ_IS_ASYNC, &child->async);
+    child->slot = -1;
+    if (ps_store_lock(child->store, &repaired) == APR_SUCCESS) {
+        child->slot = ps_store_worker_claim_locked(child->store, getpid(),
+                                                   child->started);
+        ps_store_unlock(child->store);
+    }
+    if (child->slot < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PS0009: no worker slot "
+                     "left in the shared segment for this child");
+    }
+    rv = ps_reactor_start(child, &child->reactor);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PS0010: cannot start the "
+                     "subscriber loop of this child");
+        child->reactor = NULL;
+    }
+    for (sv = s; sv; sv = sv->next) {
+        ps_srv(sv)->child = child;
+    }
+    /* A pre-cleanup: it must stop the loop threads before APR destroys
+     * pchild's sub-pools (the threads' own pools among them). */
+    apr_pool_pre_cleanup_register(pchild, child, ps_child_cleanup);
+}
+
+/* A stopping child (graceful restart, graceful-stop, MaxConnectionsPerChild)
+ * waits for its connections to reach zero: end our subscribers now. */
+static void ps_child_stopping(apr_pool_t *pchild, int graceful)
+{
+    ps_child_t *child = ps_child_of(ap_server_conf);
+
+    if (child && child->reactor) {
+        ps_reactor_shutdown(child->reactor);
+    }
+}
+
+static int ps_parent_alive(apr_int32_t pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* Parent, about once a second: forget subscriptions of dead children. */
+static int ps_monitor(apr_pool_t *p, server_rec *s)
+{
+    ps_retained_t *ret = ap_retained_data_get(PS_RETAINED_KEY);
+    int repaired = 0, reaped;
+
+    if (!ret || !ret->store
+        || ps_store_lock(ret->store, &repaired) != APR_SUCCESS) {
+        return DECLINED;
+    }
+    reaped = ps_store_reap_dead_locked(ret->store, ps_parent_alive);
+    ps_store_cleanup_locked(ret->store, ps_now_sec());
+    ps_store_unlock(ret->store);
+    if (repaired) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PS0011: a process died "
+                     "holding the shared segment lock; the segment was checked "
+                     "and repaired");
+    }
+    if (reaped) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0012: removed the "
+                     "subscriptions of %d dead child process(es)", reaped);
+    }
+    return DECLINED;
+}
+
+static int ps_handler(request_rec *r)
+{
+    ps_dir_conf_t *d = ps_dir(r);
+    ps_srv_conf_t *sc;
+
+    if (!d || !d->kind || r->main) {
+        return DECLINED;
+    }
+    sc = ps_srv(r->server);
+    if (!sc->child || !sc->child->reactor) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PS0013: mod_pushstream is "
+                      "not initialised in this process");
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    switch (d->kind) {
+    case PS_LOC_PUBLISHER:
+        return ps_pub_handle(r, sc->child, d, sc);
+    case PS_LOC_SUBSCRIBER:
+        return ps_sub_handle(r, sc->child, d, sc);
+    default:
+        /* TODO(issue 4): statistics location */
+        return ps_http_explain(r, HTTP_NOT_IMPLEMENTED,
+                               "Statistics not available yet.");
+    }
+}
+
+static void ps_register_hooks(apr_pool_t *p)
+{
+    ap_hook_check_config(ps_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(ps_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ps_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_stopping(ps_child_stopping, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_monitor(ps_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ps_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_suspend_connection(ps_sub_suspended, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_expr_lookup(ps_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(pushstream) = {
+    STANDARD20_MODULE_STUFF,
+    ps_create_dir_conf,
+    ps_merge_dir_conf,
+    ps_create_srv_conf,
+    ps_merge_srv_conf,
+    ps_cmds,
+    ps_register_hooks
+};

@@ -1,0 +1,637 @@
+/* ps_config.c - directives, merging and configtest checks.
+ *
+ * nginx push_stream_foo_bar is PushStreamFooBar here, with the same
+ * arguments (nginx time strings and sizes) and the same config-time errors,
+ * reported by `apachectl configtest` with the directive and file:line. */
+
+#include <string.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+
+#include "ps_config.h"
+#include "ps_util.h"
+
+APLOG_USE_MODULE(pushstream);
+
+#define PS_LOCS_KEY   "pushstream-locations"
+#define PS_PATHS_KEY  "pushstream-channels-paths"
+
+/* What the directive handlers learn about the config as a whole; kept as
+ * userdata of pconf, so it is fresh on every (re)start. */
+typedef struct ps_loc_rec_t {
+    ps_dir_conf_t *dconf;
+    server_rec *s;
+    const char *path;              /* the <Location> argument */
+    const char *where;             /* file:line */
+} ps_loc_rec_t;
+
+static apr_array_header_t *ps_cfg_list(apr_pool_t *pconf, const char *key)
+{
+    void *v = NULL;
+    apr_pool_userdata_get(&v, key, pconf);
+    if (!v) {
+        v = apr_array_make(pconf, 8, sizeof(ps_loc_rec_t));
+        apr_pool_userdata_set(v, key, apr_pool_cleanup_null, pconf);
+    }
+    return v;
+}
+
+static const char *ps_where(cmd_parms *cmd)
+{
+    if (!cmd->directive) {
+        return "(command line)";
+    }
+    return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                        cmd->directive->line_num);
+}
+
+static void ps_cfg_note(cmd_parms *cmd, const char *key, ps_dir_conf_t *d)
+{
+    ps_loc_rec_t *rec = apr_array_push(ps_cfg_list(cmd->pool, key));
+    rec->dconf = d;
+    rec->s = cmd->server;
+    rec->path = cmd->path ? cmd->path : "";
+    rec->where = ps_where(cmd);
+}
+
+/* ---- creation and merging ----------------------------------------------- */
+
+void *ps_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    ps_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
+    c->timeout_with_body = PS_UNSET;
+    c->message_ttl = PS_UNSET;
+    c->channel_inactivity = PS_UNSET;
+    c->max_subscribers_per_channel = PS_UNSET;
+    c->max_stored_per_channel = PS_UNSET;
+    c->max_channel_id_length = PS_UNSET;
+    c->max_channels = PS_UNSET;
+    c->max_message_size = PS_UNSET;
+    return c;
+}
+
+#define PS_MERGE(f) c->f = (add->f != PS_UNSET) ? add->f : base->f
+#define PS_MERGE_PTR(f) c->f = add->f ? add->f : base->f
+
+void *ps_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    ps_srv_conf_t *base = basev, *add = addv;
+    ps_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
+    c->shm_size = base->shm_size;      /* one segment for all */
+    PS_MERGE_PTR(deleted_text);
+    PS_MERGE_PTR(ping_text);
+    PS_MERGE(timeout_with_body);
+    PS_MERGE(message_ttl);
+    PS_MERGE(channel_inactivity);
+    PS_MERGE(max_subscribers_per_channel);
+    PS_MERGE(max_stored_per_channel);
+    PS_MERGE(max_channel_id_length);
+    PS_MERGE(max_channels);
+    PS_MERGE(max_message_size);
+    return c;
+}
+
+void *ps_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    ps_dir_conf_t *d = apr_pcalloc(p, sizeof(*d));
+    d->store_messages = PS_UNSET;
+    d->channel_info_on_publish = PS_UNSET;
+    d->ping_interval = PS_UNSET;
+    d->subscriber_ttl = PS_UNSET;
+    d->longpoll_ttl = PS_UNSET;
+    return d;
+}
+
+void *ps_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    ps_dir_conf_t *base = basev, *add = addv;
+    ps_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
+    if (add->kind) {
+        c->kind = add->kind;
+        c->publisher_admin = add->publisher_admin;
+        c->sub_mode = add->sub_mode;
+        c->where = add->where;
+    }
+    else {
+        c->kind = base->kind;
+        c->publisher_admin = base->publisher_admin;
+        c->sub_mode = base->sub_mode;
+        c->where = base->where;
+    }
+    PS_MERGE_PTR(channels_path);
+    PS_MERGE_PTR(last_time);
+    PS_MERGE_PTR(last_tag);
+    PS_MERGE_PTR(last_event_id);
+    PS_MERGE(store_messages);
+    PS_MERGE(channel_info_on_publish);
+    PS_MERGE_PTR(header_tpl);
+    PS_MERGE_PTR(message_tpl);
+    PS_MERGE_PTR(footer_tpl);
+    PS_MERGE(ping_interval);
+    PS_MERGE(subscriber_ttl);
+    PS_MERGE(longpoll_ttl);
+    return c;
+}
+
+/* ---- effective values ------------------------------------------------------ */
+
+const ps_template_t *ps_dir_message_tpl(const ps_dir_conf_t *d)
+{
+    return d->message_tpl;          /* never NULL after ps_config_finish */
+}
+
+int ps_dir_store(const ps_dir_conf_t *d)
+{
+    return d->store_messages == 1;
+}
+
+int ps_dir_info_on_publish(const ps_dir_conf_t *d)
+{
+    return d->channel_info_on_publish != 0;
+}
+
+apr_interval_time_t ps_dir_longpoll_ttl(const ps_dir_conf_t *d)
+{
+    return d->longpoll_ttl != PS_UNSET ? d->longpoll_ttl : d->subscriber_ttl;
+}
+
+/* ---- argument helpers -------------------------------------------------------- */
+
+static const char *ps_arg_time(cmd_parms *cmd, const char *arg,
+                               apr_interval_time_t *out, int zero_ok)
+{
+    apr_interval_time_t t;
+
+    if (ps_parse_time(arg, &t) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: invalid time value \"%s\" "
+                             "(examples: 30s, 5m, 1h, 500ms)",
+                             cmd->cmd->name, arg);
+    }
+    if (t == 0 && !zero_ok) {
+        return apr_psprintf(cmd->pool, "%s cannot be zero.", cmd->cmd->name);
+    }
+    *out = t;
+    return NULL;
+}
+
+static const char *ps_arg_count(cmd_parms *cmd, const char *arg,
+                                apr_int64_t *out)
+{
+    apr_uint64_t v;
+
+    if (ps_parse_uint(arg, &v) != APR_SUCCESS || v > APR_INT64_MAX) {
+        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a number",
+                            cmd->cmd->name, arg);
+    }
+    if (v == 0) {
+        return apr_psprintf(cmd->pool, "%s cannot be zero.", cmd->cmd->name);
+    }
+    *out = (apr_int64_t)v;
+    return NULL;
+}
+
+static const char *ps_arg_flag(cmd_parms *cmd, const char *arg, int *out)
+{
+    if (!strcasecmp(arg, "on")) {
+        *out = 1;
+    }
+    else if (!strcasecmp(arg, "off")) {
+        *out = 0;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s must be On or Off", cmd->cmd->name);
+    }
+    return NULL;
+}
+
+/* nginx reads \n, \r, \t and \\ in quoted strings; Apache does not, so
+ * templates written for nginx need it here.  *len = decoded length. */
+static char *ps_arg_unescape(apr_pool_t *p, const char *s, apr_size_t *len)
+{
+    char *out = apr_palloc(p, strlen(s) + 1), *o = out;
+
+    for (; *s; s++) {
+        if (*s == '\\' && s[1]) {
+            switch (s[1]) {
+            case 'n':  *o++ = '\n'; s++; continue;
+            case 'r':  *o++ = '\r'; s++; continue;
+            case 't':  *o++ = '\t'; s++; continue;
+            case '\\': *o++ = '\\'; s++; continue;
+            }
+        }
+        *o++ = *s;
+    }
+    *o = '\0';
+    *len = (apr_size_t)(o - out);
+    return out;
+}
+
+/* ---- server-level directives --------------------------------------------------- */
+
+static const char *ps_set_shm_size(cmd_parms *cmd, void *mconfig,
+                                   const char *size, const char *name)
+{
+    ps_srv_conf_t *c = ps_srv(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_off_t v;
+
+    if (err) {
+        return err;
+    }
+    if (ps_parse_size(size, &v) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "PushStreamSharedMemorySize: invalid "
+                            "size \"%s\" (examples: 32M, 512k)", size);
+    }
+    if ((apr_size_t)v < ps_store_min_size()) {
+        return "PushStreamSharedMemorySize value must be at least 128KiB";
+    }
+    c->shm_size = v;
+    return NULL;
+}
+
+static const char *ps_set_srv_str(cmd_parms *cmd, void *mconfig,
+                                  const char *arg)
+{
+    ps_srv_conf_t *c = ps_srv(cmd->server);
+    apr_size_t len;
+    char *v = ps_arg_unescape(cmd->pool, arg, &len);
+
+    if (cmd->info == (void *)0) {
+        c->deleted_text = v;
+    }
+    else {
+        c->ping_text = v;
+    }
+    return NULL;
+}
+
+static const char *ps_set_timeout_with_body(cmd_parms *cmd, void *mconfig,
+                                            const char *arg)
+{
+    return ps_arg_flag(cmd, arg, &ps_srv(cmd->server)->timeout_with_body);
+}
+
+/* Seconds-valued server times; info: 0 message ttl, 1 channel inactivity. */
+static const char *ps_set_srv_time(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
+{
+    ps_srv_conf_t *c = ps_srv(cmd->server);
+    apr_interval_time_t t = 0;
+    const char *err = ps_arg_time(cmd, arg, &t, cmd->info != (void *)0);
+    apr_int64_t secs;
+
+    if (err) {
+        return err;
+    }
+    secs = (apr_int64_t)apr_time_sec(t + APR_USEC_PER_SEC - 1);
+    if (cmd->info == (void *)0) {
+        c->message_ttl = secs;
+    }
+    else {
+        c->channel_inactivity = secs;
+    }
+    return NULL;
+}
+
+static const char *ps_set_srv_count(cmd_parms *cmd, void *mconfig,
+                                    const char *arg)
+{
+    ps_srv_conf_t *c = ps_srv(cmd->server);
+    apr_int64_t *field = (apr_int64_t *)((char *)c + (apr_size_t)cmd->info);
+    return ps_arg_count(cmd, arg, field);
+}
+
+static const char *ps_set_max_message_size(cmd_parms *cmd, void *mconfig,
+                                           const char *arg)
+{
+    apr_off_t v;
+
+    if (ps_parse_size(arg, &v) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "PushStreamMaxMessageSize: invalid "
+                            "size \"%s\"", arg);
+    }
+    if (v == 0) {
+        return "PushStreamMaxMessageSize cannot be zero.";
+    }
+    ps_srv(cmd->server)->max_message_size = v;
+    return NULL;
+}
+
+/* ---- location directives --------------------------------------------------------- */
+
+static const char *ps_set_kind(cmd_parms *cmd, ps_dir_conf_t *d, int kind)
+{
+    if (d->kind) {
+        return apr_psprintf(cmd->pool, "%s directive is duplicate",
+                            cmd->cmd->name);
+    }
+    d->kind = kind;
+    d->where = ps_where(cmd);
+    ps_cfg_note(cmd, PS_LOCS_KEY, d);
+    return NULL;
+}
+
+static const char *ps_set_publisher(cmd_parms *cmd, void *mconfig, int argc,
+                                    char *const argv[])
+{
+    ps_dir_conf_t *d = mconfig;
+
+    if (argc > 1) {
+        return "PushStreamPublisher takes at most one argument";
+    }
+    if (argc == 1 && strcasecmp(argv[0], "normal")
+        && strcasecmp(argv[0], "admin")) {
+        return apr_psprintf(cmd->pool, "invalid PushStreamPublisher mode value: "
+                            "%s, accepted values (normal, admin)", argv[0]);
+    }
+    d->publisher_admin = argc == 1 && !strcasecmp(argv[0], "admin");
+    return ps_set_kind(cmd, d, PS_LOC_PUBLISHER);
+}
+
+static const char *const ps_sub_modes[] = {
+    "streaming", "polling", "long-polling", "eventsource", "websocket", NULL
+};
+
+static const char *ps_set_subscriber(cmd_parms *cmd, void *mconfig, int argc,
+                                     char *const argv[])
+{
+    ps_dir_conf_t *d = mconfig;
+    int i;
+
+    if (argc > 1) {
+        return "PushStreamSubscriber takes at most one argument";
+    }
+    d->sub_mode = PS_SUB_STREAMING;
+    if (argc == 1) {
+        for (i = 0; ps_sub_modes[i]; i++) {
+            if (!strcasecmp(argv[0], ps_sub_modes[i])) {
+                break;
+            }
+        }
+        if (!ps_sub_modes[i]) {
+            return apr_psprintf(cmd->pool, "invalid PushStreamSubscriber mode "
+                                "value: %s, accepted values (streaming, "
+                                "polling, long-polling, eventsource, "
+                                "websocket)", argv[0]);
+        }
+        d->sub_mode = i;
+    }
+    return ps_set_kind(cmd, d, PS_LOC_SUBSCRIBER);
+}
+
+static const char *ps_set_statistics(cmd_parms *cmd, void *mconfig)
+{
+    return ps_set_kind(cmd, mconfig, PS_LOC_STATISTICS);
+}
+
+/* Expressions; info: 0 channels path, 1 time, 2 tag, 3 event id. */
+static const char *ps_set_expr(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    const char *err = NULL;
+    ap_expr_info_t *e = ap_expr_parse_cmd(cmd, arg, AP_EXPR_FLAG_STRING_RESULT,
+                                          &err, NULL);
+
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s: cannot parse expression \"%s\": %s",
+                            cmd->cmd->name, arg, err);
+    }
+    switch ((int)(apr_size_t)cmd->info) {
+    case 0:
+        d->channels_path = e;
+        if (cmd->path) {
+            ps_cfg_note(cmd, PS_PATHS_KEY, d);
+        }
+        break;
+    case 1: d->last_time = e; break;
+    case 2: d->last_tag = e; break;
+    default: d->last_event_id = e; break;
+    }
+    return NULL;
+}
+
+static const char *ps_set_dir_flag(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    return ps_arg_flag(cmd, arg, cmd->info == (void *)0
+                                 ? &d->store_messages
+                                 : &d->channel_info_on_publish);
+}
+
+/* Templates; info: 0 header, 1 message, 2 footer. */
+static const char *ps_set_template(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    apr_size_t len;
+    char *v = ps_arg_unescape(cmd->pool, arg, &len);
+    ps_template_t *t;
+    apr_size_t i;
+
+    if (cmd->info == (void *)1) {
+        for (i = 0; i < len && apr_isspace(v[i]); i++) {
+        }
+        if (i == len) {
+            return "PushStreamMessageTemplate cannot be blank.";
+        }
+    }
+    t = ps_template_compile(cmd->pool, v, len);
+    switch ((int)(apr_size_t)cmd->info) {
+    case 0:
+        if (d->header_tpl) {
+            return "PushStreamHeaderTemplate directive is duplicate";
+        }
+        d->header_tpl = t;
+        break;
+    case 1: d->message_tpl = t; break;
+    default: d->footer_tpl = t; break;
+    }
+    return NULL;
+}
+
+/* Location times; info: 0 ping, 1 subscriber ttl, 2 long-polling ttl. */
+static const char *ps_set_dir_time(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    apr_interval_time_t *field = cmd->info == (void *)0 ? &d->ping_interval
+                                 : cmd->info == (void *)1 ? &d->subscriber_ttl
+                                 : &d->longpoll_ttl;
+    return ps_arg_time(cmd, arg, field, 0);
+}
+
+#define PS_SRV_OFF(f) ((void *)APR_OFFSETOF(ps_srv_conf_t, f))
+#define PS_LOC (ACCESS_CONF)
+#define PS_ANY (RSRC_CONF | ACCESS_CONF)
+
+const command_rec ps_cmds[] = {
+    AP_INIT_TAKE12("PushStreamSharedMemorySize", ps_set_shm_size, NULL,
+        RSRC_CONF, "size of the shared memory holding channels and messages"),
+    AP_INIT_TAKE1("PushStreamChannelDeletedMessageText", ps_set_srv_str,
+        (void *)0, RSRC_CONF, "text sent to subscribers of a deleted channel"),
+    AP_INIT_TAKE1("PushStreamPingMessageText", ps_set_srv_str, (void *)1,
+        RSRC_CONF, "text of ping messages"),
+    AP_INIT_TAKE1("PushStreamTimeoutWithBody", ps_set_timeout_with_body, NULL,
+        RSRC_CONF, "On: a long-poll that times out gets 200 + a message"),
+    AP_INIT_TAKE1("PushStreamMessageTtl", ps_set_srv_time, (void *)0,
+        RSRC_CONF, "how long stored messages are kept"),
+    AP_INIT_TAKE1("PushStreamChannelInactivityTime", ps_set_srv_time,
+        (void *)1, RSRC_CONF, "idle time after which an empty channel goes"),
+    AP_INIT_TAKE1("PushStreamMaxSubscribersPerChannel", ps_set_srv_count,
+        PS_SRV_OFF(max_subscribers_per_channel), RSRC_CONF,
+        "subscribers allowed on one channel"),
+    AP_INIT_TAKE1("PushStreamMaxMessagesStoredPerChannel", ps_set_srv_count,
+        PS_SRV_OFF(max_stored_per_channel), RSRC_CONF,
+        "stored messages kept per channel"),
+    AP_INIT_TAKE1("PushStreamMaxChannelIdLength", ps_set_srv_count,
+        PS_SRV_OFF(max_channel_id_length), RSRC_CONF,
+        "longest channel id accepted"),
+    AP_INIT_TAKE1("PushStreamMaxNumberOfChannels", ps_set_srv_count,
+        PS_SRV_OFF(max_channels), RSRC_CONF, "channels allowed"),
+    AP_INIT_TAKE1("PushStreamMaxMessageSize", ps_set_max_message_size, NULL,
+        RSRC_CONF, "largest message body accepted (413 above)"),
+
+    AP_INIT_TAKE_ARGV("PushStreamPublisher", ps_set_publisher, NULL, PS_LOC,
+        "makes the location a publisher: normal (default) or admin"),
+    AP_INIT_TAKE_ARGV("PushStreamSubscriber", ps_set_subscriber, NULL, PS_LOC,
+        "makes the location a subscriber: streaming (default), polling, "
+        "long-polling, eventsource or websocket"),
+    AP_INIT_NO_ARGS("PushStreamChannelsStatistics", ps_set_statistics, NULL,
+        PS_LOC, "makes the location a statistics endpoint"),
+    AP_INIT_TAKE1("PushStreamChannelsPath", ps_set_expr, (void *)0, PS_ANY,
+        "expression giving the channel path, e.g. \"%{arg:id}\""),
+    AP_INIT_TAKE1("PushStreamLastReceivedMessageTime", ps_set_expr, (void *)1,
+        PS_ANY, "expression used instead of If-Modified-Since"),
+    AP_INIT_TAKE1("PushStreamLastReceivedMessageTag", ps_set_expr, (void *)2,
+        PS_ANY, "expression used instead of If-None-Match"),
+    AP_INIT_TAKE1("PushStreamLastEventId", ps_set_expr, (void *)3, PS_ANY,
+        "expression used instead of Last-Event-Id"),
+    AP_INIT_TAKE1("PushStreamStoreMessages", ps_set_dir_flag, (void *)0,
+        PS_ANY, "On: publishers store messages for later subscribers"),
+    AP_INIT_TAKE1("PushStreamChannelInfoOnPublish", ps_set_dir_flag,
+        (void *)1, PS_ANY, "Off: publish answers have an empty body"),
+    AP_INIT_TAKE1("PushStreamHeaderTemplate", ps_set_template, (void *)0,
+        PS_ANY, "text sent to a subscriber after the headers"),
+    AP_INIT_TAKE1("PushStreamMessageTemplate", ps_set_template, (void *)1,
+        PS_ANY, "format of each message (~text~, ~id~, ~channel~ ...)"),
+    AP_INIT_TAKE1("PushStreamFooterTemplate", ps_set_template, (void *)2,
+        PS_ANY, "text sent before the server closes a subscriber"),
+    AP_INIT_TAKE1("PushStreamPingMessageInterval", ps_set_dir_time, (void *)0,
+        PS_ANY, "keep-alive ping interval"),
+    AP_INIT_TAKE1("PushStreamSubscriberConnectionTtl", ps_set_dir_time,
+        (void *)1, PS_ANY, "longest life of a subscriber connection"),
+    AP_INIT_TAKE1("PushStreamLongpollingConnectionTtl", ps_set_dir_time,
+        (void *)2, PS_ANY, "longest wait of a long-polling request"),
+    { NULL }
+};
+
+/* ---- whole-config checks ----------------------------------------------------------- */
+
+int ps_config_in_use(apr_pool_t *pconf)
+{
+    void *v = NULL;
+    apr_pool_userdata_get(&v, PS_LOCS_KEY, pconf);
+    return v && ((apr_array_header_t *)v)->nelts > 0;
+}
+
+static ps_dir_conf_t *ps_server_defaults(server_rec *s)
+{
+    return ap_get_module_config(s->lookup_defaults, &pushstream_module);
+}
+
+/* Is a channels path in effect for rec?  Its own, the server's, or one of
+ * a section whose path contains this one (how Apache merges <Location>s). */
+static int ps_has_channels_path(const ps_loc_rec_t *rec, server_rec *main_s,
+                                apr_array_header_t *paths)
+{
+    int i;
+
+    if (rec->dconf->channels_path
+        || ps_server_defaults(rec->s)->channels_path
+        || ps_server_defaults(main_s)->channels_path) {
+        return 1;
+    }
+    for (i = 0; i < paths->nelts; i++) {
+        const ps_loc_rec_t *p = &APR_ARRAY_IDX(paths, i, ps_loc_rec_t);
+        if ((p->s == rec->s || p->s == main_s)
+            && !strncmp(rec->path, p->path, strlen(p->path))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ps_config_check(apr_pool_t *pconf, server_rec *s)
+{
+    apr_array_header_t *locs = ps_cfg_list(pconf, PS_LOCS_KEY);
+    apr_array_header_t *paths = ps_cfg_list(pconf, PS_PATHS_KEY);
+    int i, bad = 0;
+
+    if (locs->nelts == 0) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0001: mod_pushstream "
+                     "will not be used with this configuration");
+        return OK;
+    }
+    if (!ps_srv(s)->shm_size) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                     "PS0002: PushStreamSharedMemorySize must be set. (needed "
+                     "by the PushStream location at %s)",
+                     APR_ARRAY_IDX(locs, 0, ps_loc_rec_t).where);
+        bad = 1;
+    }
+    for (i = 0; i < locs->nelts; i++) {
+        const ps_loc_rec_t *rec = &APR_ARRAY_IDX(locs, i, ps_loc_rec_t);
+        if (!ps_has_channels_path(rec, s, paths)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                         "PS0003: PushStreamChannelsPath must be set. (in the "
+                         "PushStream location \"%s\" at %s)", rec->path,
+                         rec->where);
+            bad = 1;
+        }
+    }
+    return bad ? HTTP_INTERNAL_SERVER_ERROR : OK;
+}
+
+/* Defaults of nginx-push-stream where nothing was configured. */
+static void ps_srv_finish(ps_srv_conf_t *c, apr_size_t shm_size)
+{
+    if (!c->deleted_text) {
+        c->deleted_text = "Channel deleted";
+    }
+    if (!c->ping_text) {
+        c->ping_text = " ";
+    }
+    if (c->timeout_with_body == PS_UNSET) {
+        c->timeout_with_body = 0;
+    }
+    c->limits.message_ttl = c->message_ttl != PS_UNSET ? c->message_ttl : 1800;
+    c->limits.channel_inactivity = c->channel_inactivity != PS_UNSET
+                                   ? c->channel_inactivity : 30;
+    c->limits.max_subscribers_per_channel =
+        c->max_subscribers_per_channel != PS_UNSET
+        ? (apr_uint64_t)c->max_subscribers_per_channel : 0;
+    c->limits.max_stored_per_channel = c->max_stored_per_channel != PS_UNSET
+        ? (apr_uint64_t)c->max_stored_per_channel : 0;
+    c->limits.max_channels = c->max_channels != PS_UNSET
+        ? (apr_uint64_t)c->max_channels : 0;
+    c->limits.max_wildcard_channels = 0;
+    if (c->max_message_size == PS_UNSET) {
+        /* default: whatever the segment could hold at all */
+        c->max_message_size = (apr_off_t)(shm_size / 2);
+    }
+}
+
+void ps_config_finish(server_rec *s)
+{
+    apr_size_t shm_size = (apr_size_t)ps_srv(s)->shm_size;
+    for (; s; s = s->next) {
+        ps_srv_finish(ps_srv(s), shm_size);
+    }
+}

@@ -1,0 +1,102 @@
+/* ps_config.h - directives and per-server / per-location configuration. */
+#ifndef PS_CONFIG_H
+#define PS_CONFIG_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <ap_expr.h>
+
+#include "ps_store.h"
+#include "ps_template.h"
+
+typedef enum {
+    PS_LOC_NONE = 0,
+    PS_LOC_PUBLISHER,
+    PS_LOC_SUBSCRIBER,
+    PS_LOC_STATISTICS
+} ps_loc_kind_e;
+
+typedef enum {
+    PS_SUB_STREAMING = 0,
+    PS_SUB_POLLING,
+    PS_SUB_LONGPOLLING,
+    PS_SUB_EVENTSOURCE,
+    PS_SUB_WEBSOCKET
+} ps_sub_mode_e;
+
+#define PS_UNSET (-1)
+
+struct ps_child_t;
+
+/* Server level (nginx http{}): global or <VirtualHost>. */
+typedef struct ps_srv_conf_t {
+    apr_off_t shm_size;                    /* main server only; 0 = unset */
+    const char *deleted_text;
+    const char *ping_text;
+    int timeout_with_body;
+    apr_int64_t message_ttl;               /* seconds */
+    apr_int64_t channel_inactivity;        /* seconds */
+    apr_int64_t max_subscribers_per_channel;
+    apr_int64_t max_stored_per_channel;
+    apr_int64_t max_channel_id_length;
+    apr_int64_t max_channels;
+    apr_off_t max_message_size;            /* bytes */
+    ps_limits_t limits;                    /* resolved in post_config */
+    struct ps_child_t *child;              /* set in child_init */
+} ps_srv_conf_t;
+
+/* Location level. */
+typedef struct ps_dir_conf_t {
+    int kind;                              /* ps_loc_kind_e */
+    int publisher_admin;
+    int sub_mode;                          /* ps_sub_mode_e */
+    const char *where;                     /* "file:line" of the kind directive */
+    ap_expr_info_t *channels_path;
+    ap_expr_info_t *last_time;
+    ap_expr_info_t *last_tag;
+    ap_expr_info_t *last_event_id;
+    int store_messages;
+    int channel_info_on_publish;
+    ps_template_t *header_tpl;
+    ps_template_t *message_tpl;
+    ps_template_t *footer_tpl;
+    apr_interval_time_t ping_interval;     /* usec, PS_UNSET = none */
+    apr_interval_time_t subscriber_ttl;
+    apr_interval_time_t longpoll_ttl;
+} ps_dir_conf_t;
+
+extern module AP_MODULE_DECLARE_DATA pushstream_module;
+
+extern const command_rec ps_cmds[];
+
+void *ps_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *ps_merge_srv_conf(apr_pool_t *p, void *base, void *add);
+void *ps_create_dir_conf(apr_pool_t *p, char *dir);
+void *ps_merge_dir_conf(apr_pool_t *p, void *base, void *add);
+
+/* Checks that need every directive read (configtest included). */
+int ps_config_check(apr_pool_t *pconf, server_rec *s);
+
+/* 1 when the configuration has any PushStream location. */
+int ps_config_in_use(apr_pool_t *pconf);
+
+/* Resolve defaults of every server (limits) once the config is read. */
+void ps_config_finish(server_rec *s);
+
+/* Effective values with defaults applied. */
+const ps_template_t *ps_dir_message_tpl(const ps_dir_conf_t *d);
+int ps_dir_store(const ps_dir_conf_t *d);
+int ps_dir_info_on_publish(const ps_dir_conf_t *d);
+apr_interval_time_t ps_dir_longpoll_ttl(const ps_dir_conf_t *d);
+
+static APR_INLINE ps_srv_conf_t *ps_srv(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &pushstream_module);
+}
+
+static APR_INLINE ps_dir_conf_t *ps_dir(const request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &pushstream_module);
+}
+
+#endif

@@ -1,0 +1,148 @@
+/* ps_http.c - response helpers (see ps_http.h). */
+
+#include <string.h>
+
+#include <httpd.h>
+#include <http_protocol.h>
+#include <http_log.h>
+#include <apr_strings.h>
+#include <apr_network_io.h>
+
+#include "ps_http.h"
+#include "ps_child.h"
+#include "ps_util.h"
+
+APLOG_USE_MODULE(pushstream);
+
+void ps_http_nocache(request_rec *r)
+{
+    apr_table_setn(r->headers_out, "Expires", "Thu, 01 Jan 1970 00:00:01 GMT");
+    apr_table_setn(r->headers_out, "Cache-Control",
+                   "no-cache, no-store, must-revalidate");
+}
+
+int ps_http_explain(request_rec *r, int status, const char *explain)
+{
+    r->status = status;
+    if (explain) {
+        apr_table_setn(r->headers_out, PS_EXPLAIN_HEADER, explain);
+    }
+    ap_set_content_length(r, 0);
+    return DONE;
+}
+
+int ps_http_not_allowed(request_rec *r, const char *allow)
+{
+    apr_table_setn(r->headers_out, "Allow", allow);
+    return ps_http_explain(r, HTTP_METHOD_NOT_ALLOWED, NULL);
+}
+
+int ps_http_body(request_rec *r, const char *ctype, const char *data,
+                 apr_size_t len)
+{
+    r->status = HTTP_OK;
+    ap_set_content_type(r, ctype);
+    ap_set_content_length(r, (apr_off_t)len);
+    if (len) {
+        ap_rwrite(data, (int)len, r);
+    }
+    return DONE;
+}
+
+int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
+                     apr_array_header_t **out)
+{
+    const char *err = NULL, *path = "";
+    apr_size_t len;
+    char *raw;
+
+    if (d->channels_path) {
+        path = ap_expr_str_exec(r, d->channels_path, &err);
+        if (err) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PS0040: cannot "
+                          "evaluate PushStreamChannelsPath: %s", err);
+            return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+        }
+    }
+    raw = ps_path_unescape(r->pool, path ? path : "", path ? strlen(path) : 0,
+                           &len);
+    *out = ps_path_parse(r->pool, raw, len);
+    if ((*out)->nelts == 0) {
+        return ps_http_explain(r, HTTP_BAD_REQUEST, "No channel id provided.");
+    }
+    return OK;
+}
+
+int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
+                      const apr_array_header_t *chans)
+{
+    int i;
+
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *ch = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        if (ps_path_is_restricted(ch->id, ch->len)) {
+            return ps_http_explain(r, HTTP_FORBIDDEN,
+                                   "Channel id not authorized for this method.");
+        }
+        if (sc->max_channel_id_length > 0
+            && (apr_int64_t)ch->len > sc->max_channel_id_length) {
+            return ps_http_explain(r, HTTP_BAD_REQUEST,
+                                   "Channel id is too large.");
+        }
+    }
+    return OK;
+}
+
+const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
+                          const char *header)
+{
+    const char *err = NULL, *v;
+
+    if (!expr) {
+        return apr_table_get(r->headers_in, header);
+    }
+    v = ap_expr_str_exec(r, expr, &err);
+    if (err) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PS0041: cannot "
+                      "evaluate expression: %s", err);
+        return NULL;
+    }
+    return v && *v ? v : NULL;
+}
+
+int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
+                 int n)
+{
+    const char *ctype;
+    ps_fmt_e fmt = ps_info_format_from_accept(apr_table_get(r->headers_in,
+                                                            "Accept"), &ctype);
+    apr_size_t len;
+    char *doc;
+
+    if (n == 1) {
+        doc = ps_info_single(r->pool, fmt, &infos[0], &len);
+    }
+    else {
+        ps_info_header_t h;
+        ps_store_stats_t s;
+        char host[256];
+        if (apr_gethostname(host, sizeof(host), r->pool) != APR_SUCCESS) {
+            apr_cpystrn(host, "localhost", sizeof(host));
+        }
+        if (ps_store_lock(st, NULL) == APR_SUCCESS) {
+            ps_store_stats_locked(st, &s);
+            ps_store_unlock(st);
+        }
+        else {
+            memset(&s, 0, sizeof(s));
+        }
+        h.hostname = apr_pstrdup(r->pool, host);
+        h.now = ps_now_sec();
+        h.channels = s.channels;
+        h.wildcard_channels = s.wildcard_channels;
+        h.uptime = (apr_uint64_t)(h.now - s.created);
+        doc = ps_info_group(r->pool, fmt, &h, infos, n, &len);
+    }
+    return ps_http_body(r, ctype, doc, len);
+}

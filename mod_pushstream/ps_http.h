@@ -1,0 +1,49 @@
+/* ps_http.h - response helpers shared by the publisher and subscriber
+ * handlers: header-only answers with the push-stream explain header, the
+ * no-cache headers, and the channel path of a request. */
+#ifndef PS_HTTP_H
+#define PS_HTTP_H
+
+#include <httpd.h>
+#include "ps_config.h"
+#include "ps_path.h"
+#include "ps_info.h"
+
+#define PS_EXPLAIN_HEADER "X-Nginx-PushStream-Explain"
+
+/* Expires / Cache-Control that every push-stream answer carries. */
+void ps_http_nocache(request_rec *r);
+
+/* Answers return DONE (the handler returns it as is); helpers that
+ * check something return OK to go on, or DONE when they answered. */
+
+/* Header-only answer: status, Content-Length: 0, explain (may be NULL). */
+int ps_http_explain(request_rec *r, int status, const char *explain);
+
+/* 405 with Allow. */
+int ps_http_not_allowed(request_rec *r, const char *allow);
+
+/* A complete answer with a body. */
+int ps_http_body(request_rec *r, const char *ctype, const char *data,
+                 apr_size_t len);
+
+/* Evaluate, unescape and parse the location's channel path.  Returns OK
+ * with *out (ps_path_channel_t, maybe empty), or an answer already made. */
+int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
+                     apr_array_header_t **out);
+
+/* Check every id: ALL/'*' (403) and the length limit (400).  OK or the
+ * answer already made. */
+int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
+                      const apr_array_header_t *chans);
+
+/* Value of an optional expression, or of a request header when the
+ * expression is not configured (NULL when neither gives anything). */
+const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
+                          const char *header);
+
+/* Info documents: one channel or a group, format chosen by Accept. */
+int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
+                 int n);
+
+#endif

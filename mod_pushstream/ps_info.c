@@ -1,0 +1,285 @@
+/* ps_info.c - channel information documents.  Core: no httpd types.
+ *
+ * The shapes are push-stream 0.6.0's format strings
+ * (include/ngx_http_push_stream_module_utils.h), kept in the same structure:
+ * for each format a single-channel item, a group head / item / last item /
+ * tail, and a summarized document with worker item / last item.  Where the
+ * spec text (B12) only sketches the plain / YAML / XML group and summarized
+ * shapes, these strings are those upstream templates, byte for byte:
+ *   plain group:  head "hostname: h, time: t, ..., infos: \r\n", items in
+ *                 the single shape without the final "\r\n" joined by
+ *                 ",\r\n", tail "\r\n";
+ *   YAML group:   "key: v\r\n" head lines, "infos: \r\n", each item " -\r\n"
+ *                 + the indented single shape, items joined by "\r\n",
+ *                 tail "\r\n";
+ *   XML group:    <root> head, <channel> items, "  </infos>\r\n</root>\r\n";
+ *   summarized:   by_worker items joined by ",\r\n" (plain, JSON) / "\r\n"
+ *                 (YAML) / nothing (XML, <worker> blocks end in "\r\n").
+ * Channel ids and the host name are printed raw (no escaping), with "%s"
+ * semantics: an id holding a NUL byte is cut there, as upstream's
+ * ngx_sprintf("%s") did.
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_tables.h>
+
+#include "ps_info.h"
+#include "ps_util.h"
+
+#define PS_CRLF "\r\n"
+#define PS_U64  "%" APR_UINT64_T_FMT
+#define PS_I64  "%" APR_INT64_T_FMT
+
+/* Item patterns: args (int id_len, const char *id, pub, stored, subs). */
+#define PS_INFO_PLAIN_ITEM "channel: %.*s" PS_CRLF "published_messages: " \
+    PS_U64 PS_CRLF "stored_messages: " PS_U64 PS_CRLF \
+    "active_subscribers: " PS_U64
+#define PS_INFO_JSON_ITEM "{\"channel\": \"%.*s\", \"published_messages\": " \
+    PS_U64 ", \"stored_messages\": " PS_U64 ", \"subscribers\": " PS_U64 "}"
+#define PS_INFO_YAML_ITEM "  channel: %.*s" PS_CRLF "  published_messages: " \
+    PS_U64 PS_CRLF "  stored_messages: " PS_U64 PS_CRLF \
+    "  subscribers: " PS_U64
+#define PS_INFO_XML_ITEM "<channel>" PS_CRLF "  <name>%.*s</name>" PS_CRLF \
+    "  <published_messages>" PS_U64 "</published_messages>" PS_CRLF \
+    "  <stored_messages>" PS_U64 "</stored_messages>" PS_CRLF \
+    "  <subscribers>" PS_U64 "</subscribers>" PS_CRLF "</channel>" PS_CRLF
+
+/* Worker patterns: args (pid, subscribers, uptime). */
+#define PS_INFO_PLAIN_WORKER "  pid: " PS_I64 PS_CRLF "  subscribers: " \
+    PS_U64 PS_CRLF "  uptime: " PS_U64
+#define PS_INFO_JSON_WORKER "{\"pid\": \"" PS_I64 "\", \"subscribers\": " \
+    PS_U64 ", \"uptime\": " PS_U64 "}"
+#define PS_INFO_YAML_WORKER "    pid: " PS_I64 PS_CRLF "    subscribers: " \
+    PS_U64 PS_CRLF "    uptime: " PS_U64
+#define PS_INFO_XML_WORKER "<worker>" PS_CRLF "  <pid>" PS_I64 "</pid>" \
+    PS_CRLF "  <subscribers>" PS_U64 "</subscribers>" PS_CRLF \
+    "  <uptime>" PS_U64 "</uptime>" PS_CRLF "</worker>" PS_CRLF
+
+#define PS_XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>" PS_CRLF
+
+/* Group heads: args (hostname, time, channels, wildcard, uptime). */
+#define PS_INFO_PLAIN_HEAD "hostname: %s, time: %s, channels: " PS_U64 \
+    ", wildcard_channels: " PS_U64 ", uptime: " PS_U64 ", infos: " PS_CRLF
+#define PS_INFO_JSON_HEAD "{\"hostname\": \"%s\", \"time\": \"%s\", " \
+    "\"channels\": " PS_U64 ", \"wildcard_channels\": " PS_U64 \
+    ", \"uptime\": " PS_U64 ", \"infos\": [" PS_CRLF
+#define PS_INFO_YAML_HEAD "hostname: %s" PS_CRLF "time: %s" PS_CRLF \
+    "channels: " PS_U64 PS_CRLF "wildcard_channels: " PS_U64 PS_CRLF \
+    "uptime: " PS_U64 PS_CRLF "infos: " PS_CRLF
+#define PS_INFO_XML_HEAD PS_XML_DECL "<root>" PS_CRLF \
+    "  <hostname>%s</hostname>" PS_CRLF "  <time>%s</time>" PS_CRLF \
+    "  <channels>" PS_U64 "</channels>" PS_CRLF \
+    "  <wildcard_channels>" PS_U64 "</wildcard_channels>" PS_CRLF \
+    "  <uptime>" PS_U64 "</uptime>" PS_CRLF "  <infos>" PS_CRLF
+
+/* Summarized: args (hostname, time, channels, wildcard, published, stored,
+ * messages_in_trash, channels_in_delete, channels_in_trash, subscribers,
+ * uptime, workers-text). */
+#define PS_INFO_PLAIN_SUM "hostname: %s" PS_CRLF "time: %s" PS_CRLF \
+    "channels: " PS_U64 PS_CRLF "wildcard_channels: " PS_U64 PS_CRLF \
+    "published_messages: " PS_U64 PS_CRLF "stored_messages: " PS_U64 PS_CRLF \
+    "messages_in_trash: " PS_U64 PS_CRLF "channels_in_delete: " PS_U64 PS_CRLF \
+    "channels_in_trash: " PS_U64 PS_CRLF "subscribers: " PS_U64 PS_CRLF \
+    "uptime: " PS_U64 PS_CRLF "by_worker:" PS_CRLF "%s" PS_CRLF
+#define PS_INFO_JSON_SUM "{\"hostname\": \"%s\", \"time\": \"%s\", " \
+    "\"channels\": " PS_U64 ", \"wildcard_channels\": " PS_U64 \
+    ", \"published_messages\": " PS_U64 ", \"stored_messages\": " PS_U64 \
+    ", \"messages_in_trash\": " PS_U64 ", \"channels_in_delete\": " PS_U64 \
+    ", \"channels_in_trash\": " PS_U64 ", \"subscribers\": " PS_U64 \
+    ", \"uptime\": " PS_U64 ", \"by_worker\": [" PS_CRLF "%s" PS_CRLF \
+    "]}" PS_CRLF
+#define PS_INFO_YAML_SUM "  hostname: %s" PS_CRLF "  time: %s" PS_CRLF \
+    "  channels: " PS_U64 PS_CRLF "  wildcard_channels: " PS_U64 PS_CRLF \
+    "  published_messages: " PS_U64 PS_CRLF \
+    "  stored_messages: " PS_U64 PS_CRLF \
+    "  messages_in_trash: " PS_U64 PS_CRLF \
+    "  channels_in_delete: " PS_U64 PS_CRLF \
+    "  channels_in_trash: " PS_U64 PS_CRLF "  subscribers: " PS_U64 PS_CRLF \
+    "  uptime: " PS_U64 PS_CRLF "  by_worker:" PS_CRLF "%s" PS_CRLF
+#define PS_INFO_XML_SUM PS_XML_DECL "<infos>" PS_CRLF \
+    "  <hostname>%s</hostname>" PS_CRLF "  <time>%s</time>" PS_CRLF \
+    "  <channels>" PS_U64 "</channels>" PS_CRLF \
+    "  <wildcard_channels>" PS_U64 "</wildcard_channels>" PS_CRLF \
+    "  <published_messages>" PS_U64 "</published_messages>" PS_CRLF \
+    "  <stored_messages>" PS_U64 "</stored_messages>" PS_CRLF \
+    "  <messages_in_trash>" PS_U64 "</messages_in_trash>" PS_CRLF \
+    "  <channels_in_delete>" PS_U64 "</channels_in_delete>" PS_CRLF \
+    "  <channels_in_trash>" PS_U64 "</channels_in_trash>" PS_CRLF \
+    "  <subscribers>" PS_U64 "</subscribers>" PS_CRLF \
+    "  <uptime>" PS_U64 "</uptime>" PS_CRLF \
+    "  <by_worker>%s</by_worker>" PS_CRLF "</infos>" PS_CRLF
+
+typedef struct ps_info_shape_t {
+    const char *subtype;          /* compared after a '/' of Accept */
+    apr_size_t subtype_len;
+    ps_fmt_e fmt;
+    const char *content_type;
+    const char *item;             /* single channel document */
+    const char *group_head;
+    const char *group_item;       /* every item but the last */
+    const char *group_last;
+    const char *group_tail;
+    const char *sum;
+    const char *worker_item;      /* every worker but the last */
+    const char *worker_last;
+} ps_info_shape_t;
+
+/* In push-stream's matching order. */
+static const ps_info_shape_t ps_info_shapes[] = {
+    { "plain", 5, PS_FMT_PLAIN, "text/plain",
+      PS_INFO_PLAIN_ITEM PS_CRLF, PS_INFO_PLAIN_HEAD,
+      PS_INFO_PLAIN_ITEM "," PS_CRLF, PS_INFO_PLAIN_ITEM, PS_CRLF,
+      PS_INFO_PLAIN_SUM, PS_INFO_PLAIN_WORKER "," PS_CRLF,
+      PS_INFO_PLAIN_WORKER },
+    { "json", 4, PS_FMT_JSON, "application/json",
+      PS_INFO_JSON_ITEM PS_CRLF, PS_INFO_JSON_HEAD,
+      PS_INFO_JSON_ITEM "," PS_CRLF, PS_INFO_JSON_ITEM PS_CRLF, "]}" PS_CRLF,
+      PS_INFO_JSON_SUM, PS_INFO_JSON_WORKER "," PS_CRLF,
+      PS_INFO_JSON_WORKER },
+    { "yaml", 4, PS_FMT_YAML, "application/yaml",
+      PS_INFO_YAML_ITEM PS_CRLF, PS_INFO_YAML_HEAD,
+      " -" PS_CRLF PS_INFO_YAML_ITEM PS_CRLF, " -" PS_CRLF PS_INFO_YAML_ITEM,
+      PS_CRLF,
+      PS_INFO_YAML_SUM, "   -" PS_CRLF PS_INFO_YAML_WORKER PS_CRLF,
+      "   -" PS_CRLF PS_INFO_YAML_WORKER },
+    { "xml", 3, PS_FMT_XML, "application/xml",
+      PS_XML_DECL PS_INFO_XML_ITEM PS_CRLF, PS_INFO_XML_HEAD,
+      PS_INFO_XML_ITEM, PS_INFO_XML_ITEM, "  </infos>" PS_CRLF "</root>" PS_CRLF,
+      PS_INFO_XML_SUM, PS_INFO_XML_WORKER, PS_INFO_XML_WORKER },
+    { "x-json", 6, PS_FMT_XJSON, "text/x-json",
+      PS_INFO_JSON_ITEM PS_CRLF, PS_INFO_JSON_HEAD,
+      PS_INFO_JSON_ITEM "," PS_CRLF, PS_INFO_JSON_ITEM PS_CRLF, "]}" PS_CRLF,
+      PS_INFO_JSON_SUM, PS_INFO_JSON_WORKER "," PS_CRLF,
+      PS_INFO_JSON_WORKER },
+    { "x-yaml", 6, PS_FMT_XYAML, "text/x-yaml",
+      PS_INFO_YAML_ITEM PS_CRLF, PS_INFO_YAML_HEAD,
+      " -" PS_CRLF PS_INFO_YAML_ITEM PS_CRLF, " -" PS_CRLF PS_INFO_YAML_ITEM,
+      PS_CRLF,
+      PS_INFO_YAML_SUM, "   -" PS_CRLF PS_INFO_YAML_WORKER PS_CRLF,
+      "   -" PS_CRLF PS_INFO_YAML_WORKER },
+};
+
+#define PS_INFO_NSHAPES (sizeof(ps_info_shapes) / sizeof(ps_info_shapes[0]))
+
+static const ps_info_shape_t *ps_info_shape(ps_fmt_e fmt)
+{
+    apr_size_t i;
+
+    for (i = 0; i < PS_INFO_NSHAPES; i++)
+        if (ps_info_shapes[i].fmt == fmt)
+            return &ps_info_shapes[i];
+    return &ps_info_shapes[1];   /* unknown value: JSON */
+}
+
+ps_fmt_e ps_info_format_from_accept(const char *accept,
+                                    const char **content_type)
+{
+    const ps_info_shape_t *found = ps_info_shape(PS_FMT_JSON);
+    const char *cur = accept;
+    apr_size_t i;
+
+    /* push-stream walks every '/' until one subtype matches. */
+    while (cur && (cur = strchr(cur, '/')) != NULL) {
+        cur++;
+        for (i = 0; i < PS_INFO_NSHAPES; i++) {
+            if (strncmp(cur, ps_info_shapes[i].subtype,
+                        ps_info_shapes[i].subtype_len) == 0) {
+                found = &ps_info_shapes[i];
+                cur = NULL;
+                break;
+            }
+        }
+    }
+    if (content_type)
+        *content_type = found->content_type;
+    return found->fmt;
+}
+
+/* ---- documents ---------------------------------------------------------- */
+
+static int ps_info_id_len(const ps_chinfo_t *ch)
+{
+    /* "%.*s" takes an int; an id longer than that is not realistic, but
+     * stay defined. */
+    return ch->id_len > 0x7fffffff ? 0x7fffffff : (int)ch->id_len;
+}
+
+static char *ps_info_item(apr_pool_t *p, const char *fmt, const ps_chinfo_t *ch)
+{
+    return apr_psprintf(p, fmt, ps_info_id_len(ch), ch->id ? ch->id : "",
+                        ch->published_messages, ch->stored_messages,
+                        ch->subscribers);
+}
+
+static char *ps_info_done(char *doc, apr_size_t *len)
+{
+    if (len)
+        *len = strlen(doc);
+    return doc;
+}
+
+char *ps_info_single(apr_pool_t *p, ps_fmt_e fmt, const ps_chinfo_t *ch,
+                     apr_size_t *len)
+{
+    return ps_info_done(ps_info_item(p, ps_info_shape(fmt)->item, ch), len);
+}
+
+char *ps_info_group(apr_pool_t *p, ps_fmt_e fmt, const ps_info_header_t *h,
+                    const ps_chinfo_t *items, int n, apr_size_t *len)
+{
+    const ps_info_shape_t *sh = ps_info_shape(fmt);
+    apr_array_header_t *parts = apr_array_make(p, n > 0 ? n + 2 : 2,
+                                               sizeof(char *));
+    char now[PS_ISO_TIME_LEN + 1];
+    int i;
+
+    if (n < 0)
+        n = 0;
+    ps_format_iso_time(now, h->now);
+    APR_ARRAY_PUSH(parts, char *) =
+        apr_psprintf(p, sh->group_head, h->hostname ? h->hostname : "", now,
+                     h->channels, h->wildcard_channels, h->uptime);
+    for (i = 0; i < n; i++)
+        APR_ARRAY_PUSH(parts, char *) =
+            ps_info_item(p, i < n - 1 ? sh->group_item : sh->group_last,
+                         &items[i]);
+    APR_ARRAY_PUSH(parts, char *) = (char *)sh->group_tail;
+    return ps_info_done(apr_array_pstrcat(p, parts, '\0'), len);
+}
+
+/* The by_worker list, already joined in the format's way. */
+static char *ps_info_workers(apr_pool_t *p, const ps_info_shape_t *sh,
+                             const ps_info_worker_t *w, int n)
+{
+    apr_array_header_t *parts;
+    int i;
+
+    if (n < 0)
+        n = 0;
+    parts = apr_array_make(p, n + 1, sizeof(char *));
+    for (i = 0; i < n; i++)
+        APR_ARRAY_PUSH(parts, char *) =
+            apr_psprintf(p, i < n - 1 ? sh->worker_item : sh->worker_last,
+                         w[i].pid, w[i].subscribers, w[i].uptime);
+    return apr_array_pstrcat(p, parts, '\0');
+}
+
+char *ps_info_summarized(apr_pool_t *p, ps_fmt_e fmt,
+                         const ps_info_summary_t *s,
+                         const ps_info_worker_t *workers, int n,
+                         apr_size_t *len)
+{
+    const ps_info_shape_t *sh = ps_info_shape(fmt);
+    char now[PS_ISO_TIME_LEN + 1];
+
+    ps_format_iso_time(now, s->now);
+    return ps_info_done(
+        apr_psprintf(p, sh->sum, s->hostname ? s->hostname : "", now,
+                     s->channels, s->wildcard_channels, s->published_messages,
+                     s->stored_messages, s->messages_in_trash,
+                     s->channels_in_delete, s->channels_in_trash,
+                     s->subscribers, s->uptime,
+                     ps_info_workers(p, sh, workers, n)),
+        len);
+}

@@ -1,0 +1,672 @@
+/* ps_reactor.c - the per-child event loop (see ps_reactor.h).
+ *
+ * Two threads per child: the loop, and a notifier that sleeps on the
+ * segment's futex word and wakes the loop's pollset when any process
+ * publishes.  Everything else below runs on the loop thread only. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <httpd.h>
+#include <http_log.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+
+#include "ps_reactor.h"
+#include "ps_sub.h"
+
+APLOG_USE_MODULE(pushstream);
+
+#define PS_POLL_MAX        apr_time_from_sec(1)
+#define PS_LOG_SAFETY      apr_time_from_msec(500)   /* read the log anyway */
+#define PS_RELEASE_AGE     apr_time_from_msec(20)
+
+/* Subscribers of this child to one channel generation. */
+typedef struct ps_lchan_t {
+    char *key;
+    apr_size_t klen;
+    ps_sub_chan_t *head;
+} ps_lchan_t;
+
+/* A message copied out of the segment for delivery. */
+typedef struct ps_lmsg_t {
+    ps_msgview_t view;
+    apr_uint64_t seq;
+    int deleted;
+    ps_lchan_t *lchan;
+} ps_lmsg_t;
+
+typedef struct ps_target_t {
+    ps_sub_t *sub;
+    int ci;
+} ps_target_t;
+
+struct ps_reactor_t {
+    ps_child_t *child;
+    apr_pool_t *pool;
+    apr_pool_t *scratch;               /* per log read */
+    apr_pollset_t *ps;
+    apr_thread_t *thread, *notifier;
+    apr_thread_mutex_t *inbox_mtx;
+    ps_sub_t *inbox_head, *inbox_tail;
+    volatile int shutdown, exit;
+    int shutdown_done;
+    apr_hash_t *lchans;
+    ps_sub_t **heap;
+    int heap_n, heap_cap;
+    ps_sub_t *all;                     /* every adopted, not retired sub */
+    ps_sub_t *retired;
+    apr_uint32_t count;
+    apr_uint64_t last_seq;
+    apr_uint32_t wake_seen;
+    apr_time_t next_log_read, next_maint;
+    apr_array_header_t *msgs;          /* ps_lmsg_t, per log read */
+    apr_array_header_t *targets;       /* ps_target_t, per message */
+    const ps_sub_t *catchup_only;      /* log read for one new subscriber */
+};
+
+/* ---- timer heap ------------------------------------------------------------------ */
+
+static void ps_heap_set(ps_reactor_t *re, int i, ps_sub_t *s)
+{
+    re->heap[i] = s;
+    s->heap_idx = i;
+}
+
+static void ps_heap_up(ps_reactor_t *re, int i)
+{
+    ps_sub_t *s = re->heap[i];
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (re->heap[parent]->deadline <= s->deadline) {
+            break;
+        }
+        ps_heap_set(re, i, re->heap[parent]);
+        i = parent;
+    }
+    ps_heap_set(re, i, s);
+}
+
+static void ps_heap_down(ps_reactor_t *re, int i)
+{
+    ps_sub_t *s = re->heap[i];
+    for (;;) {
+        int child = 2 * i + 1;
+        if (child >= re->heap_n) {
+            break;
+        }
+        if (child + 1 < re->heap_n
+            && re->heap[child + 1]->deadline < re->heap[child]->deadline) {
+            child++;
+        }
+        if (s->deadline <= re->heap[child]->deadline) {
+            break;
+        }
+        ps_heap_set(re, i, re->heap[child]);
+        i = child;
+    }
+    ps_heap_set(re, i, s);
+}
+
+static void ps_heap_remove(ps_reactor_t *re, ps_sub_t *s)
+{
+    int i = s->heap_idx;
+    ps_sub_t *last;
+
+    if (i < 0) {
+        return;
+    }
+    s->heap_idx = -1;
+    last = re->heap[--re->heap_n];
+    if (i < re->heap_n) {
+        ps_heap_set(re, i, last);
+        ps_heap_down(re, i);
+        ps_heap_up(re, last->heap_idx);
+    }
+}
+
+static void ps_heap_push(ps_reactor_t *re, ps_sub_t *s)
+{
+    if (re->heap_n == re->heap_cap) {
+        re->heap_cap = re->heap_cap ? re->heap_cap * 2 : 256;
+        re->heap = realloc(re->heap, (size_t)re->heap_cap * sizeof(*re->heap));
+    }
+    re->heap[re->heap_n] = s;
+    s->heap_idx = re->heap_n++;
+    ps_heap_up(re, s->heap_idx);
+}
+
+void ps_reactor_reschedule(ps_reactor_t *re, ps_sub_t *sub)
+{
+    ps_heap_remove(re, sub);
+    if (sub->deadline && sub->state != PS_SUBST_DONE) {
+        ps_heap_push(re, sub);
+    }
+}
+
+/* ---- pollset -------------------------------------------------------------------- */
+
+static void ps_poll_update(ps_reactor_t *re, ps_sub_t *sub, apr_int16_t ev)
+{
+    if (sub->in_pollset) {
+        if (sub->pfd.reqevents == ev) {
+            return;
+        }
+        apr_pollset_remove(re->ps, &sub->pfd);
+        sub->in_pollset = 0;
+    }
+    if (ev) {
+        sub->pfd.reqevents = ev;
+        if (apr_pollset_add(re->ps, &sub->pfd) == APR_SUCCESS) {
+            sub->in_pollset = 1;
+        }
+    }
+}
+
+void ps_reactor_want_write(ps_reactor_t *re, ps_sub_t *sub, int on)
+{
+    sub->want_write = on;
+    if (sub->state != PS_SUBST_DONE) {
+        ps_poll_update(re, sub, (apr_int16_t)(APR_POLLIN
+                                              | (on ? APR_POLLOUT : 0)));
+    }
+}
+
+/* ---- local channels ---------------------------------------------------------------- */
+
+static char *ps_lchan_key(apr_pool_t *p, const char *id, apr_size_t len,
+                          apr_uint64_t serial, apr_size_t *klen)
+{
+    char *k = apr_palloc(p, len + 1 + sizeof(serial));
+    memcpy(k, id, len);
+    k[len] = '\0';
+    memcpy(k + len + 1, &serial, sizeof(serial));
+    *klen = len + 1 + sizeof(serial);
+    return k;
+}
+
+static void ps_lchan_link(ps_reactor_t *re, ps_sub_chan_t *sc)
+{
+    apr_size_t klen;
+    char *key = ps_lchan_key(re->scratch, sc->id, sc->len, sc->serial, &klen);
+    ps_lchan_t *lc = apr_hash_get(re->lchans, key, (apr_ssize_t)klen);
+
+    if (!lc) {
+        lc = calloc(1, sizeof(*lc));
+        lc->key = malloc(klen);
+        memcpy(lc->key, key, klen);
+        lc->klen = klen;
+        apr_hash_set(re->lchans, lc->key, (apr_ssize_t)klen, lc);
+    }
+    sc->lchan = lc;
+    sc->prev = NULL;
+    sc->next = lc->head;
+    if (lc->head) {
+        lc->head->prev = sc;
+    }
+    lc->head = sc;
+}
+
+static void ps_lchan_unlink(ps_reactor_t *re, ps_sub_chan_t *sc)
+{
+    ps_lchan_t *lc = sc->lchan;
+
+    if (!lc) {
+        return;
+    }
+    if (sc->prev) {
+        sc->prev->next = sc->next;
+    }
+    else {
+        lc->head = sc->next;
+    }
+    if (sc->next) {
+        sc->next->prev = sc->prev;
+    }
+    sc->lchan = NULL;
+    if (!lc->head) {
+        apr_hash_set(re->lchans, lc->key, (apr_ssize_t)lc->klen, NULL);
+        free(lc->key);
+        free(lc);
+    }
+}
+
+/* ---- retiring and releasing ------------------------------------------------------------ */
+
+static void ps_unsubscribe(ps_reactor_t *re, ps_sub_t *sub)
+{
+    ps_child_t *child = re->child;
+    apr_int64_t now = ps_now_sec();
+    int i;
+
+    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+        return;
+    }
+    for (i = 0; i < sub->nchan; i++) {
+        if (sub->chans[i].subscribed) {
+            ps_store_unsubscribe_locked(child->store, sub->chans[i].ref,
+                                        sub->chans[i].serial, child->slot,
+                                        &sub->sc->limits, now);
+            sub->chans[i].subscribed = 0;
+        }
+    }
+    if (sub->counted) {
+        ps_store_worker_conn_locked(child->store, child->slot, -1);
+        sub->counted = 0;
+    }
+    ps_store_unlock(child->store);
+}
+
+void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
+{
+    int i;
+
+    if (sub->state == PS_SUBST_DONE) {
+        return;
+    }
+    sub->state = PS_SUBST_DONE;
+    if (sub->in_pollset) {
+        apr_pollset_remove(re->ps, &sub->pfd);
+        sub->in_pollset = 0;
+    }
+    ps_heap_remove(re, sub);
+    for (i = 0; i < sub->nchan; i++) {
+        ps_lchan_unlink(re, &sub->chans[i]);
+    }
+    ps_unsubscribe(re, sub);
+    if (sub->all_prev) {
+        sub->all_prev->all_next = sub->all_next;
+    }
+    else if (re->all == sub) {
+        re->all = sub->all_next;
+    }
+    if (sub->all_next) {
+        sub->all_next->all_prev = sub->all_prev;
+    }
+    sub->all_prev = sub->all_next = NULL;
+    re->count--;
+    sub->next = re->retired;
+    re->retired = sub;
+}
+
+/* Destroy connections retired on an earlier turn: the worker that
+ * suspended them must have left the MPM's code for good. */
+static void ps_release_retired(ps_reactor_t *re, apr_time_t now, int all)
+{
+    ps_sub_t **link = &re->retired;
+
+    while (*link) {
+        ps_sub_t *sub = *link;
+        if (all || now - sub->adopted_at >= PS_RELEASE_AGE) {
+            *link = sub->next;
+            ps_sub_release(sub);
+            continue;
+        }
+        link = &sub->next;
+    }
+}
+
+/* ---- the publish log ---------------------------------------------------------------------- */
+
+/* Under the store lock: copy messages that someone here waits for. */
+static void ps_collect_cb(void *baton, const ps_logmsg_t *m)
+{
+    ps_reactor_t *re = baton;
+    apr_size_t klen;
+    char *key = ps_lchan_key(re->scratch, m->view.channel, m->view.channel_len,
+                             m->channel_serial, &klen);
+    ps_lchan_t *lc = apr_hash_get(re->lchans, key, (apr_ssize_t)klen);
+    ps_lmsg_t *lm;
+
+    if (!lc) {
+        return;
+    }
+    lm = apr_array_push(re->msgs);
+    lm->view = m->view;
+    lm->view.text = apr_pmemdup(re->scratch, m->view.text, m->view.text_len);
+    lm->view.channel = apr_pmemdup(re->scratch, m->view.channel,
+                                   m->view.channel_len);
+    lm->view.event_id = apr_pmemdup(re->scratch, m->view.event_id,
+                                    m->view.event_id_len);
+    lm->view.event_type = apr_pmemdup(re->scratch, m->view.event_type,
+                                      m->view.event_type_len);
+    lm->seq = m->seq;
+    lm->deleted = m->deleted_notice;
+    lm->lchan = lc;
+}
+
+/* A deleted channel: its subscriptions here end (the store counts too). */
+static void ps_drop_lchan(ps_reactor_t *re, ps_lchan_t *lc)
+{
+    ps_child_t *child = re->child;
+    apr_int64_t now = ps_now_sec();
+
+    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+        return;
+    }
+    while (lc->head) {
+        ps_sub_chan_t *sc = lc->head;
+        if (sc->subscribed) {
+            ps_store_unsubscribe_locked(child->store, sc->ref, sc->serial,
+                                        child->slot, &sc->sub->sc->limits, now);
+            sc->subscribed = 0;
+        }
+        ps_lchan_unlink(re, sc);          /* frees lc with the last one */
+    }
+    ps_store_unlock(child->store);
+}
+
+static void ps_deliver(ps_reactor_t *re, ps_lmsg_t *lm)
+{
+    ps_sub_chan_t *sc;
+    int i;
+
+    /* Collect first: delivering may end subscribers and unlink them. */
+    apr_array_clear(re->targets);
+    for (sc = lm->lchan->head; sc; sc = sc->next) {
+        ps_sub_t *sub = sc->sub;
+        if (sub->state == PS_SUBST_ACTIVE && lm->seq > sub->start_seq
+            && (!re->catchup_only || re->catchup_only == sub)) {
+            ps_target_t *t = apr_array_push(re->targets);
+            t->sub = sub;
+            t->ci = (int)(sc - sub->chans);
+        }
+    }
+    for (i = 0; i < re->targets->nelts; i++) {
+        ps_target_t *t = &APR_ARRAY_IDX(re->targets, i, ps_target_t);
+        ps_sub_message(t->sub, t->ci, &lm->view, lm->deleted);
+    }
+    if (lm->deleted && !re->catchup_only) {
+        ps_drop_lchan(re, lm->lchan);
+    }
+}
+
+static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
+{
+    ps_child_t *child = re->child;
+    apr_uint64_t lost = 0, seq;
+    int i;
+
+    apr_array_clear(re->msgs);
+    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+        return;
+    }
+    seq = ps_store_read_log_locked(child->store, from, ps_collect_cb, re, &lost);
+    ps_store_unlock(child->store);
+    if (!re->catchup_only) {
+        re->last_seq = seq;
+    }
+    if (lost) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, child->s, "PS0030: %"
+                     APR_UINT64_T_FMT " messages left the publish log before "
+                     "this child read them", lost);
+    }
+    for (i = 0; i < re->msgs->nelts; i++) {
+        ps_lmsg_t *lm = &APR_ARRAY_IDX(re->msgs, i, ps_lmsg_t);
+        if (to && lm->seq > to) {
+            break;
+        }
+        if (lm->lchan->head) {           /* a delete may have emptied it */
+            ps_deliver(re, lm);
+        }
+    }
+    apr_array_clear(re->msgs);
+    apr_pool_clear(re->scratch);
+}
+
+/* ---- adoption ---------------------------------------------------------------------------- */
+
+void ps_reactor_adopt(ps_reactor_t *re, ps_sub_t *sub)
+{
+    sub->next = NULL;
+    apr_thread_mutex_lock(re->inbox_mtx);
+    if (re->inbox_tail) {
+        re->inbox_tail->next = sub;
+    }
+    else {
+        re->inbox_head = sub;
+    }
+    re->inbox_tail = sub;
+    apr_thread_mutex_unlock(re->inbox_mtx);
+    apr_pollset_wakeup(re->ps);
+}
+
+static void ps_adopt_one(ps_reactor_t *re, ps_sub_t *sub, apr_time_t now)
+{
+    int i;
+
+    sub->adopted_at = now;
+    sub->heap_idx = -1;
+    sub->all_prev = NULL;
+    sub->all_next = re->all;
+    if (re->all) {
+        re->all->all_prev = sub;
+    }
+    re->all = sub;
+    re->count++;
+    sub->pfd.desc_type = APR_POLL_SOCKET;
+    sub->pfd.desc.s = sub->sock;
+    sub->pfd.client_data = sub;
+    sub->pfd.p = sub->c->pool;
+    ps_poll_update(re, sub, APR_POLLIN);
+    for (i = 0; i < sub->nchan; i++) {
+        sub->chans[i].sub = sub;
+        ps_lchan_link(re, &sub->chans[i]);
+    }
+    ps_sub_started(sub, now);
+    /* Messages published between the subscription and now that this loop
+     * already dispatched before it knew the subscriber. */
+    if (sub->state == PS_SUBST_ACTIVE && sub->start_seq < re->last_seq) {
+        re->catchup_only = sub;
+        ps_read_log(re, sub->start_seq, re->last_seq);
+        re->catchup_only = NULL;
+    }
+    if (re->shutdown) {
+        ps_sub_shutdown(sub);
+    }
+}
+
+static void ps_take_inbox(ps_reactor_t *re, apr_time_t now)
+{
+    ps_sub_t *sub;
+
+    apr_thread_mutex_lock(re->inbox_mtx);
+    sub = re->inbox_head;
+    re->inbox_head = re->inbox_tail = NULL;
+    apr_thread_mutex_unlock(re->inbox_mtx);
+    while (sub) {
+        ps_sub_t *next = sub->next;
+        ps_adopt_one(re, sub, now);
+        sub = next;
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static void ps_run_timers(ps_reactor_t *re, apr_time_t now)
+{
+    int budget = re->heap_n * 2 + 16;
+
+    while (re->heap_n && re->heap[0]->deadline <= now && budget-- > 0) {
+        ps_sub_t *sub = re->heap[0];
+        ps_heap_remove(re, sub);
+        ps_sub_timer(sub, now);
+    }
+}
+
+static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
+{
+    ps_store_t *st = re->child->store;
+
+    if (now < re->next_maint) {
+        return;
+    }
+    re->next_maint = now + apr_time_from_sec(1);
+    if (ps_store_lock(st, NULL) == APR_SUCCESS) {
+        ps_store_cleanup_locked(st, (apr_int64_t)apr_time_sec(now));
+        ps_store_unlock(st);
+    }
+}
+
+static void ps_shutdown_all(ps_reactor_t *re)
+{
+    ps_sub_t *sub = re->all;
+
+    while (sub) {
+        ps_sub_t *next = sub->all_next;
+        ps_sub_shutdown(sub);
+        sub = next;
+    }
+    re->shutdown_done = 1;
+}
+
+static apr_interval_time_t ps_poll_timeout(ps_reactor_t *re, apr_time_t now)
+{
+    apr_interval_time_t t = PS_POLL_MAX;
+
+    if (re->heap_n) {
+        apr_interval_time_t d = re->heap[0]->deadline - now;
+        t = d < 0 ? 0 : (d < t ? d : t);
+    }
+    if (re->retired && t > PS_RELEASE_AGE) {
+        t = PS_RELEASE_AGE;
+    }
+    return t;
+}
+
+static void ps_loop_turn(ps_reactor_t *re)
+{
+    const apr_pollfd_t *fds;
+    apr_int32_t n = 0, i;
+    apr_time_t now = apr_time_now();
+    apr_uint32_t wake;
+
+    if (apr_pollset_poll(re->ps, ps_poll_timeout(re, now), &n, &fds)
+        != APR_SUCCESS) {
+        n = 0;
+    }
+    now = apr_time_now();
+    for (i = 0; i < n; i++) {
+        ps_sub_t *sub = fds[i].client_data;
+        if (sub->state != PS_SUBST_DONE) {
+            ps_sub_io(sub, fds[i].rtnevents, now);
+        }
+    }
+    ps_release_retired(re, now, 0);
+    ps_take_inbox(re, now);
+    wake = ps_store_wake_counter(re->child->store);
+    if (wake != re->wake_seen || now >= re->next_log_read) {
+        re->wake_seen = wake;
+        re->next_log_read = now + PS_LOG_SAFETY;
+        ps_read_log(re, re->last_seq, 0);
+    }
+    ps_run_timers(re, now);
+    if (re->shutdown && !re->shutdown_done) {
+        ps_shutdown_all(re);
+    }
+    ps_maintenance(re, now);
+}
+
+static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
+{
+    ps_reactor_t *re = data;
+    ps_sub_t *sub;
+
+    while (!re->exit) {
+        ps_loop_turn(re);
+    }
+    /* The process is going away: nothing more is written. */
+    ps_take_inbox(re, apr_time_now());
+    while ((sub = re->all) != NULL) {
+        ps_sub_abort(sub);
+    }
+    for (sub = re->retired; sub; sub = sub->next) {
+        if (sub->fallback) {
+            ps_sub_release(sub);
+        }
+        else {
+            apr_socket_close(sub->sock);
+        }
+    }
+    re->retired = NULL;
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC ps_notifier_main(apr_thread_t *t, void *data)
+{
+    ps_reactor_t *re = data;
+    ps_store_t *st = re->child->store;
+    apr_uint32_t seen = ps_store_wake_counter(st);
+
+    while (!re->exit) {
+        apr_uint32_t now_seen;
+        ps_store_wait(st, seen, apr_time_from_msec(500));
+        now_seen = ps_store_wake_counter(st);
+        if (now_seen != seen) {
+            seen = now_seen;
+            apr_pollset_wakeup(re->ps);
+        }
+    }
+    return NULL;
+}
+
+apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
+{
+    ps_reactor_t *re = apr_pcalloc(child->pool, sizeof(*re));
+    apr_status_t rv;
+
+    re->child = child;
+    re->pool = child->pool;
+    apr_pool_create(&re->scratch, child->pool);
+    re->lchans = apr_hash_make(child->pool);
+    re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));
+    re->targets = apr_array_make(child->pool, 256, sizeof(ps_target_t));
+    rv = apr_thread_mutex_create(&re->inbox_mtx, APR_THREAD_MUTEX_DEFAULT,
+                                 child->pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_pollset_create_ex(&re->ps, 1024, child->pool,
+                                   APR_POLLSET_WAKEABLE, APR_POLLSET_EPOLL);
+    }
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (ps_store_lock(child->store, NULL) == APR_SUCCESS) {
+        re->last_seq = ps_store_seq_locked(child->store);
+        ps_store_unlock(child->store);
+    }
+    re->wake_seen = ps_store_wake_counter(child->store);
+    rv = ap_thread_create(&re->thread, NULL, ps_reactor_main, re, child->pool);
+    if (rv == APR_SUCCESS) {
+        rv = ap_thread_create(&re->notifier, NULL, ps_notifier_main, re,
+                              child->pool);
+    }
+    *out = re;
+    return rv;
+}
+
+void ps_reactor_shutdown(ps_reactor_t *re)
+{
+    re->shutdown = 1;
+    apr_pollset_wakeup(re->ps);
+}
+
+void ps_reactor_stop(ps_reactor_t *re)
+{
+    apr_status_t rv;
+
+    re->exit = 1;
+    apr_pollset_wakeup(re->ps);
+    ps_store_notify(re->child->store);      /* the notifier sleeps on it */
+    if (re->thread) {
+        apr_thread_join(&rv, re->thread);
+    }
+    if (re->notifier) {
+        apr_thread_join(&rv, re->notifier);
+    }
+}
+
+apr_uint32_t ps_reactor_count(ps_reactor_t *re)
+{
+    return re->count;
+}

@@ -1,0 +1,41 @@
+/* ps_reactor.h - the per-child event loop that owns waiting subscribers.
+ *
+ * httpd 2.4's event MPM forgets a connection whose handler returned
+ * SUSPENDED, so each child runs one loop thread of its own: an epoll
+ * pollset over the subscribers' sockets, a timer heap (pings, ttls,
+ * lingering close) and the publish log of the shared segment, read when
+ * another process (or thread) publishes and wakes us. */
+#ifndef PS_REACTOR_H
+#define PS_REACTOR_H
+
+#include "ps_child.h"
+
+struct ps_sub_t;
+typedef struct ps_reactor_t ps_reactor_t;
+
+/* Start the loop thread (child_init). */
+apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out);
+
+/* Hand a subscriber to the loop; any thread.  From then on only the loop
+ * thread touches its connection. */
+void ps_reactor_adopt(ps_reactor_t *re, struct ps_sub_t *sub);
+
+/* Child stopping: end every subscriber cleanly (footer, 304, close). */
+void ps_reactor_shutdown(ps_reactor_t *re);
+
+/* Stop the thread and wait for it (pchild cleanup). */
+void ps_reactor_stop(ps_reactor_t *re);
+
+/* Loop-thread only: (re)arm a subscriber's timer after its deadline moved,
+ * and ask for write readiness. */
+void ps_reactor_reschedule(ps_reactor_t *re, struct ps_sub_t *sub);
+void ps_reactor_want_write(ps_reactor_t *re, struct ps_sub_t *sub, int on);
+
+/* Loop-thread only: the subscriber's connection is finished; its
+ * resources are released on a later turn of the loop. */
+void ps_reactor_retire(ps_reactor_t *re, struct ps_sub_t *sub);
+
+/* Number of subscribers the loop owns (any thread; approximate). */
+apr_uint32_t ps_reactor_count(ps_reactor_t *re);
+
+#endif

@@ -1,0 +1,502 @@
+/* ps_sub.c - a waiting subscriber, driven by the reactor thread.
+ *
+ * Writing without blocking: rendered messages wait in sub->pending and are
+ * handed to the filters at most PS_SUB_CHUNK bytes at a time and never with
+ * a FLUSH bucket (a FLUSH makes the core filter block for up to Timeout);
+ * the core filter is then asked to write what it holds with a NULL brigade,
+ * and if the socket is full we wait for POLLOUT.
+ *
+ * Ending: EOS through the request filters, the EOR bucket (logs the
+ * request, frees r), EOC (TLS close_notify), shutdown of the write side, a
+ * short drain of what the client still sends, close, and destruction of
+ * c->pool with the state set back to SUSPENDED so the event MPM decrements
+ * its connection counters (see shared/spec/httpd-async-notes.md 1.6). */
+
+#include <httpd.h>
+#include <http_connection.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <http_log.h>
+#include <util_filter.h>
+#include <apr_strings.h>
+
+#include "ps_sub.h"
+#include "ps_reactor.h"
+#include "ps_util.h"
+
+APLOG_USE_MODULE(pushstream);
+
+#define PS_SUB_CHUNK        (16 * 1024)
+#define PS_SUB_LINGER       apr_time_from_sec(2)
+
+static void ps_sub_advance(ps_sub_t *sub, apr_time_t now);
+
+/* Ask the last output filter (core) to write what it holds, without
+ * blocking: what proxy_util.c calls ap_filter_output_pending(). */
+static apr_status_t ps_conn_write_pending(conn_rec *c)
+{
+    ap_filter_t *f = c->output_filters;
+
+    while (f->next) {
+        f = f->next;
+    }
+    return f->frec->filter_func.out_func(f, NULL);
+}
+
+void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len)
+{
+    apr_bucket *b;
+
+    if (!len) {
+        return;
+    }
+    b = apr_bucket_heap_create(data, len, NULL, sub->c->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(sub->pending, b);
+    sub->pending_bytes += len;
+}
+
+void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
+                      const ps_msgview_t *m)
+{
+    apr_size_t len = ps_template_measure(t, m);
+    char *buf;
+    apr_bucket *b;
+
+    if (!len) {
+        return;
+    }
+    buf = apr_bucket_alloc(len, sub->c->bucket_alloc);
+    ps_template_render_to(t, m, buf);
+    b = apr_bucket_heap_create(buf, len, apr_bucket_free, sub->c->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(sub->pending, b);
+    sub->pending_bytes += len;
+}
+
+static void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t)
+{
+    apr_size_t len;
+    const char *src;
+
+    if (t) {
+        src = ps_template_source(t, &len);
+        ps_sub_queue(sub, src, len);
+    }
+}
+
+/* Hand pending bytes to the filters until done or the socket is full.
+ * Returns -1 when the connection failed. */
+static int ps_sub_pump(ps_sub_t *sub)
+{
+    conn_rec *c = sub->c;
+
+    for (;;) {
+        apr_bucket *after, *e;
+        apr_size_t moved = 0;
+        apr_status_t rv;
+
+        if (c->aborted) {
+            return -1;
+        }
+        if (c->data_in_output_filters) {
+            if (ps_conn_write_pending(c) != APR_SUCCESS || c->aborted) {
+                return -1;
+            }
+            if (c->data_in_output_filters) {
+                ps_reactor_want_write(sub->child->reactor, sub, 1);
+                return 0;
+            }
+        }
+        if (APR_BRIGADE_EMPTY(sub->pending)) {
+            ps_reactor_want_write(sub->child->reactor, sub, 0);
+            return 0;
+        }
+        apr_brigade_partition(sub->pending, PS_SUB_CHUNK, &after);
+        while ((e = APR_BRIGADE_FIRST(sub->pending)) != after) {
+            APR_BUCKET_REMOVE(e);
+            moved += e->length;
+            APR_BRIGADE_INSERT_TAIL(sub->tmp, e);
+        }
+        sub->pending_bytes -= moved;
+        rv = ap_pass_brigade(sub->r ? sub->r->output_filters
+                                    : c->output_filters, sub->tmp);
+        apr_brigade_cleanup(sub->tmp);
+        if (rv != APR_SUCCESS) {
+            return -1;
+        }
+    }
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+static void ps_sub_set_deadline(ps_sub_t *sub)
+{
+    apr_time_t d = 0;
+
+    if (sub->state == PS_SUBST_LINGER) {
+        d = sub->linger_at;
+    }
+    else if (sub->state == PS_SUBST_ACTIVE) {
+        d = sub->ttl_at;
+        if (sub->ping_at && (!d || sub->ping_at < d)) {
+            d = sub->ping_at;
+        }
+    }
+    else {
+        d = sub->linger_at;           /* flush deadline for slow clients */
+    }
+    sub->deadline = d;
+    ps_reactor_reschedule(sub->child->reactor, sub);
+}
+
+static void ps_sub_restart_ping(ps_sub_t *sub, apr_time_t now)
+{
+    if (sub->mode == PS_SUB_STREAMING && sub->d->ping_interval > 0) {
+        sub->ping_at = now + sub->d->ping_interval;
+    }
+}
+
+void ps_sub_started(ps_sub_t *sub, apr_time_t now)
+{
+    apr_interval_time_t ttl = sub->mode == PS_SUB_LONGPOLLING
+                              ? ps_dir_longpoll_ttl(sub->d)
+                              : sub->d->subscriber_ttl;
+
+    sub->ttl_at = ttl > 0 ? now + ttl : 0;
+    ps_sub_restart_ping(sub, now);
+    sub->state = PS_SUBST_ACTIVE;
+    ps_sub_set_deadline(sub);
+    ps_sub_advance(sub, now);
+}
+
+/* ---- ending ------------------------------------------------------------------ */
+
+/* The connection is gone or broke: log the request and retire at once. */
+static void ps_sub_fail(ps_sub_t *sub)
+{
+    sub->aborted = 1;
+    sub->c->aborted = 1;
+    if (sub->fallback) {
+        ps_reactor_retire(sub->child->reactor, sub);
+        return;
+    }
+    if (sub->r) {
+        ap_process_request_after_handler(sub->r);
+        sub->r = NULL;
+    }
+    ps_reactor_retire(sub->child->reactor, sub);
+}
+
+/* Start ending: whatever is queued goes out, then the response ends. */
+static void ps_sub_end(ps_sub_t *sub, apr_time_t now)
+{
+    if (sub->state != PS_SUBST_ACTIVE) {
+        return;
+    }
+    sub->state = PS_SUBST_ENDING;
+    /* a client that does not take its last bytes within Timeout is dropped */
+    sub->linger_at = now + sub->c->base_server->timeout;
+    ps_sub_set_deadline(sub);
+}
+
+void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag)
+{
+    char date[PS_HTTP_TIME_LEN + 1];
+
+    ps_format_http_time(date, time);
+    apr_table_set(r->headers_out, "Last-Modified", date);
+    apr_table_set(r->headers_out, "Etag",
+                  apr_psprintf(r->pool, "W/%" APR_INT64_T_FMT, tag));
+}
+
+/* Long-poll answer with body (a message or the timed-out message). */
+static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
+                             apr_int64_t time, apr_int64_t tag)
+{
+    request_rec *r = sub->r;
+    ps_sub_queue_tpl(sub, sub->d->header_tpl);
+    ps_sub_queue_msg(sub, sub->msg_tpl, m);
+    ps_sub_queue_tpl(sub, sub->d->footer_tpl);
+    r->status = HTTP_OK;
+    if (!r->content_type) {
+        ap_set_content_type(r, "text/plain");
+    }
+    ps_sub_lp_headers(r, time, tag);
+    ap_set_content_length(r, (apr_off_t)sub->pending_bytes);
+}
+
+static void ps_sub_lp_timeout(ps_sub_t *sub, apr_time_t now)
+{
+    apr_int64_t secs = (apr_int64_t)apr_time_sec(now);
+
+    if (sub->sc->timeout_with_body) {
+        ps_msgview_t m = { PS_MSG_ID_TIMEDOUT, "Timed out", 9, "", 0, 0, 0,
+                           NULL, 0, NULL, 0 };
+        ps_sub_lp_answer(sub, &m, secs, 0);
+    }
+    else {
+        sub->r->status = HTTP_NOT_MODIFIED;
+        ps_sub_lp_headers(sub->r, secs, 0);
+        ap_set_content_length(sub->r, 0);
+    }
+    ps_sub_end(sub, now);
+}
+
+/* Streaming: footer and the end of the chunked body. */
+static void ps_sub_stream_close(ps_sub_t *sub, apr_time_t now)
+{
+    ps_sub_queue_tpl(sub, sub->d->footer_tpl);
+    ps_sub_end(sub, now);
+}
+
+void ps_sub_shutdown(ps_sub_t *sub)
+{
+    apr_time_t now = apr_time_now();
+
+    if (sub->state != PS_SUBST_ACTIVE) {
+        return;
+    }
+    if (sub->mode == PS_SUB_LONGPOLLING) {
+        ps_sub_lp_timeout(sub, now);
+    }
+    else {
+        ps_sub_stream_close(sub, now);
+    }
+    ps_sub_advance(sub, now);
+}
+
+void ps_sub_abort(ps_sub_t *sub)
+{
+    if (sub->state != PS_SUBST_DONE) {
+        sub->c->aborted = 1;
+        ps_reactor_retire(sub->child->reactor, sub);
+    }
+}
+
+/* ENDING with nothing left to pass: close the response. */
+static void ps_sub_finish_response(ps_sub_t *sub)
+{
+    request_rec *r = sub->r;
+
+    ap_finalize_request_protocol(r);          /* EOS: last chunk */
+    ap_process_request_after_handler(r);      /* EOR: logs, frees r */
+    sub->r = NULL;
+    sub->state = PS_SUBST_FLUSHING;
+}
+
+static void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
+{
+    apr_socket_shutdown(sub->sock, APR_SHUTDOWN_WRITE);
+    sub->state = PS_SUBST_LINGER;
+    sub->linger_at = now + PS_SUB_LINGER;
+    ps_reactor_want_write(sub->child->reactor, sub, 0);
+    ps_sub_set_deadline(sub);
+}
+
+static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
+{
+    for (;;) {
+        switch (sub->state) {
+        case PS_SUBST_ACTIVE:
+            if (ps_sub_pump(sub) < 0) {
+                ps_sub_fail(sub);
+            }
+            else if (sub->pending_bytes > PS_SUB_MAX_BACKLOG) {
+                ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, sub->c, "PS0020: "
+                              "subscriber dropped: it does not read (%"
+                              APR_SIZE_T_FMT " bytes waiting)",
+                              sub->pending_bytes);
+                ps_sub_fail(sub);
+            }
+            return;
+        case PS_SUBST_ENDING:
+            if (ps_sub_pump(sub) < 0) {
+                ps_sub_fail(sub);
+                return;
+            }
+            if (!APR_BRIGADE_EMPTY(sub->pending)) {
+                return;
+            }
+            if (sub->fallback) {
+                ps_reactor_retire(sub->child->reactor, sub);
+                return;
+            }
+            ps_sub_finish_response(sub);
+            continue;
+        case PS_SUBST_FLUSHING:
+            if (ps_sub_pump(sub) < 0) {
+                ps_sub_fail(sub);
+                return;
+            }
+            if (sub->c->data_in_output_filters) {
+                return;
+            }
+            ps_sub_start_linger(sub, now);
+            return;
+        default:
+            return;
+        }
+    }
+}
+
+/* ---- events ------------------------------------------------------------------- */
+
+void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted)
+{
+    apr_time_t now = apr_time_now();
+    int i, left = 0;
+
+    if (sub->state != PS_SUBST_ACTIVE) {
+        return;
+    }
+    if (sub->mode == PS_SUB_LONGPOLLING) {
+        apr_int64_t secs = (apr_int64_t)apr_time_sec(now);
+        ps_sub_lp_answer(sub, m, deleted ? secs : m->time,
+                         deleted ? 0 : m->tag);
+        ps_sub_end(sub, now);
+        ps_sub_advance(sub, now);
+        return;
+    }
+    ps_sub_queue_msg(sub, sub->msg_tpl, m);
+    if (deleted) {
+        sub->chans[ci].deleted = 1;           /* the reactor unlinks it */
+        for (i = 0; i < sub->nchan; i++) {
+            left += !sub->chans[i].deleted;
+        }
+        if (!left) {
+            ps_sub_stream_close(sub, now);
+        }
+    }
+    ps_sub_restart_ping(sub, now);
+    ps_sub_set_deadline(sub);
+    ps_sub_advance(sub, now);
+}
+
+static void ps_sub_ping(ps_sub_t *sub, apr_time_t now)
+{
+    ps_msgview_t m = { PS_MSG_ID_PING, sub->sc->ping_text,
+                       strlen(sub->sc->ping_text), "", 0, 0, 0, NULL, 0,
+                       NULL, 0 };
+    ps_sub_queue_msg(sub, sub->msg_tpl, &m);
+    ps_sub_restart_ping(sub, now);
+}
+
+void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
+{
+    switch (sub->state) {
+    case PS_SUBST_ACTIVE:
+        if (sub->ttl_at && now >= sub->ttl_at) {
+            if (sub->mode == PS_SUB_LONGPOLLING) {
+                ps_sub_lp_timeout(sub, now);
+            }
+            else {
+                ps_sub_stream_close(sub, now);
+            }
+        }
+        else if (sub->ping_at && now >= sub->ping_at) {
+            ps_sub_ping(sub, now);
+        }
+        ps_sub_set_deadline(sub);
+        ps_sub_advance(sub, now);
+        break;
+    case PS_SUBST_ENDING:
+    case PS_SUBST_FLUSHING:
+        if (sub->linger_at && now >= sub->linger_at) {
+            ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, sub->c, "PS0021: "
+                          "subscriber did not take its last bytes in time");
+            ps_sub_fail(sub);
+        }
+        break;
+    case PS_SUBST_LINGER:
+        if (now >= sub->linger_at) {
+            ps_reactor_retire(sub->child->reactor, sub);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Read what the client sends while we wait (nothing is expected): EOF or
+ * an error means it went away. */
+static void ps_sub_read(ps_sub_t *sub)
+{
+    conn_rec *c = sub->c;
+    int i;
+
+    for (i = 0; i < 16; i++) {
+        apr_status_t rv = ap_get_brigade(c->input_filters, sub->tmp,
+                                         AP_MODE_READBYTES, APR_NONBLOCK_READ,
+                                         8192);
+        int empty = APR_BRIGADE_EMPTY(sub->tmp);
+        apr_brigade_cleanup(sub->tmp);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return;
+        }
+        if (rv != APR_SUCCESS || empty) {
+            ps_sub_fail(sub);
+            return;
+        }
+    }
+}
+
+/* Lingering: the write side is shut, read until EOF or the deadline. */
+static void ps_sub_drain(ps_sub_t *sub)
+{
+    char buf[512];
+    int i;
+
+    for (i = 0; i < 64; i++) {
+        apr_size_t n = sizeof(buf);
+        apr_status_t rv = apr_socket_recv(sub->sock, buf, &n);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return;
+        }
+        if (rv != APR_SUCCESS || n == 0) {
+            break;
+        }
+    }
+    ps_reactor_retire(sub->child->reactor, sub);
+}
+
+void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now)
+{
+    if (sub->state == PS_SUBST_LINGER) {
+        ps_sub_drain(sub);
+        return;
+    }
+    if (rtnevents & (APR_POLLERR | APR_POLLNVAL)) {
+        ps_sub_fail(sub);
+        return;
+    }
+    if (rtnevents & (APR_POLLIN | APR_POLLHUP)) {
+        ps_sub_read(sub);
+        if (sub->state == PS_SUBST_DONE) {
+            return;
+        }
+    }
+    ps_sub_advance(sub, now);
+}
+
+void ps_sub_release(ps_sub_t *sub)
+{
+    conn_rec *c = sub->c;
+
+    if (sub->fallback) {
+        apr_thread_mutex_lock(sub->mtx);
+        sub->fallback_done = 1;
+        apr_thread_cond_signal(sub->cond);
+        apr_thread_mutex_unlock(sub->mtx);
+        return;
+    }
+    if (sub->r) {
+        ap_process_request_after_handler(sub->r);
+        sub->r = NULL;
+    }
+    apr_socket_close(sub->sock);
+    /* Back to SUSPENDED so the pool cleanup decrements the MPM's
+     * suspended count (it does nothing for other states but LINGER). */
+    if (c->cs) {
+        c->cs->state = CONN_STATE_SUSPENDED;
+    }
+    apr_pool_destroy(c->pool);
+}

@@ -1,0 +1,114 @@
+/* ps_sub.h - one waiting subscriber connection (streaming or long-polling).
+ *
+ * Created by the subscriber handler on a worker thread, then owned by the
+ * child's reactor thread: it writes messages without blocking (bounded
+ * backlog, write readiness from the loop), ends the response (footer,
+ * 304 / timed-out answer), and closes the connection the way the event MPM
+ * would have, releasing it so the MPM's counters go down. */
+#ifndef PS_SUB_H
+#define PS_SUB_H
+
+#include <httpd.h>
+#include <apr_poll.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
+
+#include "ps_config.h"
+#include "ps_child.h"
+
+struct ps_lchan_t;
+
+/* One channel of a subscriber, linked into the loop's local channel. */
+typedef struct ps_sub_chan_t {
+    const char *id;
+    apr_size_t len;
+    apr_uint64_t serial;           /* channel generation in the segment */
+    apr_uint64_t ref;              /* for ps_store_unsubscribe_locked */
+    int subscribed;                /* counted in the segment */
+    int deleted;                   /* the channel was deleted meanwhile */
+    struct ps_lchan_t *lchan;
+    struct ps_sub_t *sub;
+    struct ps_sub_chan_t *prev, *next;
+} ps_sub_chan_t;
+
+typedef enum {
+    PS_SUBST_ACTIVE = 0,           /* waiting for messages */
+    PS_SUBST_ENDING,               /* last bytes queued; then the response ends */
+    PS_SUBST_FLUSHING,             /* response ended; waiting for the socket */
+    PS_SUBST_LINGER,               /* write side shut; draining the client */
+    PS_SUBST_DONE                  /* retired */
+} ps_sub_state_e;
+
+typedef struct ps_sub_t {
+    request_rec *r;                /* NULL once the request is finished */
+    conn_rec *c;
+    apr_socket_t *sock;
+    ps_child_t *child;
+    const ps_dir_conf_t *d;
+    const ps_srv_conf_t *sc;
+    const ps_template_t *msg_tpl;
+    int mode;                      /* PS_SUB_STREAMING / PS_SUB_LONGPOLLING */
+    int nchan;
+    ps_sub_chan_t *chans;
+    apr_uint64_t start_seq;        /* deliver live messages after this one */
+    int counted;                   /* worker connection counted in the segment */
+
+    int state;
+    int aborted;                   /* client went away */
+    int want_write;
+    int in_pollset;
+    apr_pollfd_t pfd;
+    apr_bucket_brigade *pending;   /* rendered, not yet passed to filters */
+    apr_bucket_brigade *tmp;
+    apr_size_t pending_bytes;
+
+    apr_time_t ttl_at;             /* 0 = none */
+    apr_time_t ping_at;
+    apr_time_t linger_at;
+    apr_time_t deadline;           /* min of the above, heap key */
+    int heap_idx;                  /* -1 = not in the heap */
+    apr_time_t adopted_at;
+
+    /* Blocking fallback (worker/prefork MPM, HTTP/2): the handler's thread
+     * waits here until the loop has written the last byte. */
+    int fallback;
+    int fallback_done;
+    apr_thread_mutex_t *mtx;
+    apr_thread_cond_t *cond;
+
+    struct ps_sub_t *next;         /* inbox / retired list */
+    struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */
+} ps_sub_t;
+
+/* Most bytes a subscriber may have queued before it is dropped. */
+#define PS_SUB_MAX_BACKLOG (4 * 1024 * 1024)
+
+/* Loop thread.  The subscriber starts: timers, first write attempt. */
+void ps_sub_started(ps_sub_t *sub, apr_time_t now);
+
+/* Loop thread.  A live message for channel ci (already rendered view). */
+void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted);
+
+/* Loop thread: socket events / deadline reached. */
+void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now);
+void ps_sub_timer(ps_sub_t *sub, apr_time_t now);
+
+/* Loop thread: end the subscriber as a stopping child does (footer, long
+ * polls answer their timeout). */
+void ps_sub_shutdown(ps_sub_t *sub);
+
+/* Loop thread: drop without a word (process exit). */
+void ps_sub_abort(ps_sub_t *sub);
+
+/* Loop thread, after retirement: release the connection for good. */
+void ps_sub_release(ps_sub_t *sub);
+
+/* Either thread: how a finished long-poll / streaming answer looks. */
+void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len);
+void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
+                      const ps_msgview_t *m);
+
+/* Long-polling answers (used by the handler too, for immediate answers). */
+void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag);
+
+#endif

@@ -1,0 +1,417 @@
+/* ps_sub_handler.c - the subscriber location, request side (B4-B8).
+ *
+ * Validates the request, creates missing channels, replays stored
+ * messages and, for a subscriber that has to wait, subscribes it and hands
+ * the connection to the child's reactor: under the event MPM by returning
+ * SUSPENDED (the suspend_connection hook does the hand-off once the MPM is
+ * done with the connection), elsewhere by waiting for the reactor to finish
+ * on this worker thread (blocking fallback). */
+
+#include <string.h>
+
+#include <httpd.h>
+#include <http_connection.h>
+#include <http_core.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <http_log.h>
+#include <util_filter.h>
+#include <apr_strings.h>
+
+#include "ps_config.h"
+#include "ps_child.h"
+#include "ps_http.h"
+#include "ps_handlers.h"
+#include "ps_reactor.h"
+#include "ps_sub.h"
+#include "ps_util.h"
+
+APLOG_USE_MODULE(pushstream);
+
+/* What one subscribe request found in the store. */
+typedef struct ps_subreq_t {
+    request_rec *r;
+    ps_child_t *child;
+    const ps_dir_conf_t *d;
+    const ps_srv_conf_t *sc;
+    int mode;
+    apr_array_header_t *chans;       /* ps_path_channel_t */
+    ps_sub_chan_t *subs;             /* per channel, once subscribed */
+    ps_replay_t q;
+    apr_array_header_t *replayed;    /* ps_msgview_t, copies */
+    apr_uint64_t start_seq;
+    int counted;
+} ps_subreq_t;
+
+static void ps_replay_cb(void *baton, const ps_logmsg_t *m)
+{
+    apr_array_header_t *a = baton;
+    ps_msgview_t *v = apr_array_push(a);
+
+    *v = m->view;
+    v->text = apr_pmemdup(a->pool, m->view.text, m->view.text_len);
+    v->channel = apr_pmemdup(a->pool, m->view.channel, m->view.channel_len);
+    v->event_id = apr_pmemdup(a->pool, m->view.event_id, m->view.event_id_len);
+    v->event_type = apr_pmemdup(a->pool, m->view.event_type,
+                                m->view.event_type_len);
+}
+
+static int ps_mode_of(request_rec *r, const ps_dir_conf_t *d)
+{
+    const char *h = apr_table_get(r->headers_in, "X-Nginx-PushStream-Mode");
+
+    if (h && d->sub_mode != PS_SUB_WEBSOCKET) {
+        if (!strcasecmp(h, "polling")) {
+            return PS_SUB_POLLING;
+        }
+        if (!strcasecmp(h, "long-polling")) {
+            return PS_SUB_LONGPOLLING;
+        }
+    }
+    return d->sub_mode;
+}
+
+static void ps_query_of(ps_subreq_t *sr)
+{
+    request_rec *r = sr->r;
+    const char *v;
+
+    memset(&sr->q, 0, sizeof(sr->q));
+    sr->q.since = ps_parse_http_time(ps_http_value(r, sr->d->last_time,
+                                                   "If-Modified-Since"));
+    sr->q.tag = ps_parse_tag(ps_http_value(r, sr->d->last_tag,
+                                           "If-None-Match"));
+    v = ps_http_value(r, sr->d->last_event_id, "Last-Event-Id");
+    if (v) {
+        sr->q.last_event_id = v;
+        sr->q.last_event_id_len = strlen(v);
+    }
+}
+
+/* Undo the subscriptions of a request that will not wait after all. */
+static void ps_unsubscribe_all(ps_subreq_t *sr)
+{
+    ps_store_t *st = sr->child->store;
+    apr_int64_t now = ps_now_sec();
+    int i;
+
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        return;
+    }
+    for (i = 0; sr->subs && i < sr->chans->nelts; i++) {
+        if (sr->subs[i].subscribed) {
+            ps_store_unsubscribe_locked(st, sr->subs[i].ref, sr->subs[i].serial,
+                                        sr->child->slot, &sr->sc->limits, now);
+            sr->subs[i].subscribed = 0;
+        }
+    }
+    if (sr->counted) {
+        ps_store_worker_conn_locked(st, sr->child->slot, -1);
+        sr->counted = 0;
+    }
+    ps_store_unlock(st);
+}
+
+/* Subscribe every channel (locked).  APR_SUCCESS, PS_E_LIMIT or ENOMEM. */
+static apr_status_t ps_subscribe_locked(ps_subreq_t *sr, ps_channel_t **chs,
+                                        apr_int64_t now)
+{
+    conn_rec *c = sr->r->connection;
+    ps_store_t *st = sr->child->store;
+    int i;
+
+    sr->subs = apr_pcalloc(c->pool, sr->chans->nelts * sizeof(*sr->subs));
+    for (i = 0; i < sr->chans->nelts; i++) {
+        ps_path_channel_t *pc = &APR_ARRAY_IDX(sr->chans, i, ps_path_channel_t);
+        ps_sub_chan_t *s = &sr->subs[i];
+        apr_status_t rv = ps_store_subscribe_locked(st, chs[i], sr->child->slot,
+                                                    &sr->sc->limits, now);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        s->id = apr_pstrmemdup(c->pool, pc->id, pc->len);
+        s->len = pc->len;
+        s->serial = ps_store_channel_serial(chs[i]);
+        s->ref = ps_store_channel_ref(st, chs[i]);
+        s->subscribed = 1;
+    }
+    ps_store_worker_conn_locked(st, sr->child->slot, 1);
+    sr->counted = 1;
+    sr->start_seq = ps_store_seq_locked(st);
+    return APR_SUCCESS;
+}
+
+/* The store part of a subscribe, under one lock so that no message falls
+ * between the replay and the subscription.  OK or an answer made. */
+static int ps_store_part(ps_subreq_t *sr)
+{
+    request_rec *r = sr->r;
+    ps_store_t *st = sr->child->store;
+    const ps_limits_t *lim = &sr->sc->limits;
+    ps_channel_t **chs = apr_pcalloc(r->pool, sr->chans->nelts * sizeof(*chs));
+    apr_int64_t now = ps_now_sec();
+    apr_status_t rv = APR_SUCCESS;
+    int i, wait;
+
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    for (i = 0; i < sr->chans->nelts; i++) {
+        ps_path_channel_t *pc = &APR_ARRAY_IDX(sr->chans, i, ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
+        if (ch && lim->max_subscribers_per_channel
+            && ps_store_channel_subscribers(ch) >= lim->max_subscribers_per_channel) {
+            ps_store_unlock(st);
+            return ps_http_explain(r, HTTP_FORBIDDEN, "Subscribers limit per "
+                                   "channel has been exceeded.");
+        }
+    }
+    for (i = 0; i < sr->chans->nelts && rv == APR_SUCCESS; i++) {
+        ps_path_channel_t *pc = &APR_ARRAY_IDX(sr->chans, i, ps_path_channel_t);
+        rv = ps_store_get_or_create_locked(st, pc->id, pc->len, 0, lim, now,
+                                           &chs[i]);
+    }
+    if (rv == APR_SUCCESS) {
+        for (i = 0; i < sr->chans->nelts; i++) {
+            ps_path_channel_t *pc = &APR_ARRAY_IDX(sr->chans, i,
+                                                   ps_path_channel_t);
+            sr->q.backtrack = pc->backtrack;
+            if (ps_replay_wanted(&sr->q)) {
+                ps_store_replay_locked(st, chs[i], &sr->q, now, ps_replay_cb,
+                                       sr->replayed);
+            }
+        }
+        wait = sr->mode == PS_SUB_STREAMING
+               || (sr->mode == PS_SUB_LONGPOLLING && !sr->replayed->nelts);
+        if (wait) {
+            rv = ps_subscribe_locked(sr, chs, now);
+        }
+    }
+    ps_store_unlock(st);
+    if (rv == PS_E_LIMIT) {
+        ps_unsubscribe_all(sr);
+        return ps_http_explain(r, HTTP_FORBIDDEN, sr->subs
+                               ? "Subscribers limit per channel has been exceeded."
+                               : "Number of channels were exceeded.");
+    }
+    if (rv != APR_SUCCESS) {
+        ps_unsubscribe_all(sr);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PS0051: shared memory is "
+                      "full: cannot create channel or subscription; raise "
+                      "PushStreamSharedMemorySize");
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, "");
+    }
+    return OK;
+}
+
+static void ps_brigade_tpl(apr_bucket_brigade *bb, const ps_template_t *t)
+{
+    apr_size_t len;
+    const char *src;
+
+    if (t) {
+        src = ps_template_source(t, &len);
+        apr_brigade_write(bb, NULL, NULL, src, len);
+    }
+}
+
+static void ps_brigade_msgs(request_rec *r, apr_bucket_brigade *bb,
+                            const ps_template_t *t, apr_array_header_t *msgs)
+{
+    int i;
+
+    for (i = 0; i < msgs->nelts; i++) {
+        apr_size_t len;
+        char *out = ps_template_render(r->pool, t,
+                                       &APR_ARRAY_IDX(msgs, i, ps_msgview_t),
+                                       &len);
+        apr_brigade_write(bb, NULL, NULL, out, len);
+    }
+}
+
+static const ps_template_t *ps_msg_tpl(ps_subreq_t *sr)
+{
+    return sr->d->message_tpl ? sr->d->message_tpl : sr->child->default_tpl;
+}
+
+/* Polling, or a long-poll that has messages already: answer now. */
+static int ps_answer_now(ps_subreq_t *sr)
+{
+    request_rec *r = sr->r;
+    apr_bucket_brigade *bb;
+    const ps_msgview_t *newest = NULL;
+    apr_off_t len;
+    int i;
+
+    if (!sr->replayed->nelts) {
+        r->status = HTTP_NOT_MODIFIED;
+        if (sr->q.since > 0) {
+            char date[PS_HTTP_TIME_LEN + 1];
+            ps_format_http_time(date, sr->q.since);
+            apr_table_set(r->headers_out, "Last-Modified", date);
+        }
+        if (sr->q.tag >= 0) {
+            apr_table_set(r->headers_out, "Etag", apr_psprintf(r->pool,
+                          "W/%" APR_INT64_T_FMT, sr->q.tag));
+        }
+        return DONE;
+    }
+    for (i = 0; i < sr->replayed->nelts; i++) {
+        const ps_msgview_t *m = &APR_ARRAY_IDX(sr->replayed, i, ps_msgview_t);
+        if (!newest || m->time > newest->time
+            || (m->time == newest->time && m->tag > newest->tag)) {
+            newest = m;
+        }
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    ps_brigade_tpl(bb, sr->d->header_tpl);
+    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed);
+    ps_brigade_tpl(bb, sr->d->footer_tpl);
+    apr_brigade_length(bb, 1, &len);
+    r->status = HTTP_OK;
+    if (!r->content_type) {
+        ap_set_content_type(r, "text/plain");
+    }
+    ps_sub_lp_headers(r, newest->time, newest->tag);
+    ap_set_content_length(r, len);
+    ap_pass_brigade(r->output_filters, bb);
+    return DONE;
+}
+
+/* Streaming: headers, header template and replayed messages go out now,
+ * on this worker thread (it may block; the reactor must not). */
+static int ps_stream_start(ps_subreq_t *sr)
+{
+    request_rec *r = sr->r;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
+                                                r->connection->bucket_alloc);
+
+    r->status = HTTP_OK;
+    if (!r->content_type) {
+        ap_set_content_type(r, "text/plain");
+    }
+    ps_brigade_tpl(bb, sr->d->header_tpl);
+    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
+    if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS
+        || r->connection->aborted) {
+        return -1;
+    }
+    return 0;
+}
+
+static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
+{
+    conn_rec *c = sr->r->connection;
+    ps_sub_t *sub = apr_pcalloc(c->pool, sizeof(*sub));
+
+    sub->r = sr->r;
+    sub->c = c;
+    sub->sock = ap_get_conn_socket(c);
+    sub->child = sr->child;
+    sub->d = sr->d;
+    sub->sc = sr->sc;
+    sub->msg_tpl = ps_msg_tpl(sr);
+    sub->mode = sr->mode;
+    sub->nchan = sr->chans->nelts;
+    sub->chans = sr->subs;
+    sub->start_seq = sr->start_seq;
+    sub->counted = sr->counted;
+    sub->heap_idx = -1;
+    sub->pending = apr_brigade_create(c->pool, c->bucket_alloc);
+    sub->tmp = apr_brigade_create(c->pool, c->bucket_alloc);
+    return sub;
+}
+
+static int ps_can_suspend(ps_child_t *child, conn_rec *c)
+{
+    return child->async && c->cs && !c->master && !c->clogging_input_filters;
+}
+
+/* Worker/prefork MPM or HTTP/2: this thread waits while the reactor
+ * serves the subscriber, then returns to httpd as a normal handler. */
+static int ps_wait_here(ps_sub_t *sub)
+{
+    request_rec *r = sub->r;
+
+    sub->fallback = 1;
+    apr_thread_mutex_create(&sub->mtx, APR_THREAD_MUTEX_DEFAULT, r->pool);
+    apr_thread_cond_create(&sub->cond, r->pool);
+    apr_thread_mutex_lock(sub->mtx);
+    ps_reactor_adopt(sub->child->reactor, sub);
+    while (!sub->fallback_done) {
+        apr_thread_cond_wait(sub->cond, sub->mtx);
+    }
+    apr_thread_mutex_unlock(sub->mtx);
+    return DONE;
+}
+
+int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
+                  const ps_srv_conf_t *sc)
+{
+    conn_rec *c = r->connection;
+    ps_subreq_t sr;
+    ps_sub_t *sub;
+    int rc;
+
+    memset(&sr, 0, sizeof(sr));
+    sr.r = r;
+    sr.child = child;
+    sr.d = d;
+    sr.sc = sc;
+    sr.mode = ps_mode_of(r, d);
+    if (r->method_number == M_OPTIONS) {
+        return ps_http_explain(r, HTTP_OK, NULL);
+    }
+    ps_http_nocache(r);
+    if (r->method_number != M_GET || r->header_only) {
+        return ps_http_not_allowed(r, "GET");
+    }
+    if (sr.mode == PS_SUB_EVENTSOURCE || sr.mode == PS_SUB_WEBSOCKET) {
+        /* TODO(issue 3): EventSource and WebSocket transports */
+        return ps_http_explain(r, HTTP_NOT_IMPLEMENTED,
+                               "Subscriber mode not available yet.");
+    }
+    if ((rc = ps_http_channels(r, d, &sr.chans)) != OK
+        || (rc = ps_http_check_ids(r, sc, sr.chans)) != OK) {
+        return rc;
+    }
+    ps_query_of(&sr);
+    sr.replayed = apr_array_make(r->pool, 8, sizeof(ps_msgview_t));
+    if ((rc = ps_store_part(&sr)) != OK) {
+        return rc;
+    }
+    if (sr.mode == PS_SUB_POLLING
+        || (sr.mode == PS_SUB_LONGPOLLING && sr.replayed->nelts)) {
+        return ps_answer_now(&sr);
+    }
+    /* From here the subscriber waits: no keep-alive afterwards (a suspended
+     * connection cannot be given back to the MPM in httpd 2.4). */
+    c->keepalive = AP_CONN_CLOSE;
+    if (sr.mode == PS_SUB_STREAMING && ps_stream_start(&sr) < 0) {
+        ps_unsubscribe_all(&sr);
+        return DONE;
+    }
+    sub = ps_sub_make(&sr);
+    if (!ps_can_suspend(child, c)) {
+        return ps_wait_here(sub);
+    }
+    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+    ap_set_module_config(r->request_config, &pushstream_module, sub);
+    return SUSPENDED;
+}
+
+void ps_sub_suspended(conn_rec *c, request_rec *r)
+{
+    ps_sub_t *sub;
+
+    if (!r || !c->cs || c->cs->state != CONN_STATE_SUSPENDED) {
+        return;
+    }
+    sub = ap_get_module_config(r->request_config, &pushstream_module);
+    if (!sub || sub->c != c) {
+        return;
+    }
+    ap_set_module_config(r->request_config, &pushstream_module, NULL);
+    ps_reactor_adopt(sub->child->reactor, sub);
+}

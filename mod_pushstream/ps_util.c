@@ -1,0 +1,277 @@
+/* ps_util.c - parsing of config values and request headers.  Core: no httpd
+ * types.  Everything here is locale independent (hand-rolled digit loops,
+ * APR's GMT date routines). */
+#include <string.h>
+
+#include <apr_date.h>
+#include <apr_lib.h>
+
+#include "ps_util.h"
+
+#define PS_INT64_MAX  APR_INT64_C(0x7fffffffffffffff)
+#define PS_UINT64_MAX APR_UINT64_C(0xffffffffffffffff)
+
+/* Latest second whose year still has 4 digits: 9999-12-31T23:59:59Z. */
+#define PS_MAX_FORMAT_SEC APR_INT64_C(253402300799)
+
+/* ---- integers ---------------------------------------------------------- */
+
+/* Parse the digit run at s[*pos..]: at least one digit, no overflow of
+ * INT64.  Advances *pos.  APR_EINVAL when no digit or overflow. */
+static apr_status_t ps_util_digits(const char *s, apr_size_t *pos,
+                                   apr_int64_t *out)
+{
+    apr_size_t i = *pos;
+    apr_int64_t v = 0;
+
+    if (!apr_isdigit(s[i]))
+        return APR_EINVAL;
+    for (; apr_isdigit(s[i]); i++) {
+        int d = s[i] - '0';
+
+        if (v > (PS_INT64_MAX - d) / 10)
+            return APR_EINVAL;
+        v = v * 10 + d;
+    }
+    *pos = i;
+    *out = v;
+    return APR_SUCCESS;
+}
+
+apr_status_t ps_parse_uint(const char *s, apr_uint64_t *out)
+{
+    apr_uint64_t v = 0;
+    apr_size_t i;
+
+    if (!s || !*s)
+        return APR_EINVAL;
+    for (i = 0; s[i]; i++) {
+        unsigned d;
+
+        if (!apr_isdigit(s[i]))
+            return APR_EINVAL;
+        d = (unsigned)(s[i] - '0');
+        if (v > (PS_UINT64_MAX - d) / 10)
+            return APR_EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return APR_SUCCESS;
+}
+
+/* ---- nginx time strings ------------------------------------------------ */
+
+typedef struct ps_util_unit_t {
+    const char *name;        /* "ms" before "m" so the longer one wins */
+    apr_size_t len;
+    int rank;                /* units must appear in strictly falling rank */
+    apr_int64_t usec;
+} ps_util_unit_t;
+
+#define PS_USEC_S  APR_INT64_C(1000000)
+
+static const ps_util_unit_t ps_util_units[] = {
+    { "y",  1, 8, PS_USEC_S * 60 * 60 * 24 * 365 },
+    { "M",  1, 7, PS_USEC_S * 60 * 60 * 24 * 30 },
+    { "w",  1, 6, PS_USEC_S * 60 * 60 * 24 * 7 },
+    { "d",  1, 5, PS_USEC_S * 60 * 60 * 24 },
+    { "h",  1, 4, PS_USEC_S * 60 * 60 },
+    { "ms", 2, 1, 1000 },
+    { "m",  1, 3, PS_USEC_S * 60 },
+    { "s",  1, 2, PS_USEC_S },
+};
+
+static const ps_util_unit_t *ps_util_unit_at(const char *s)
+{
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(ps_util_units) / sizeof(ps_util_units[0]); i++)
+        if (strncmp(s, ps_util_units[i].name, ps_util_units[i].len) == 0)
+            return &ps_util_units[i];
+    return NULL;
+}
+
+static apr_status_t ps_util_add(apr_int64_t *total, apr_int64_t v,
+                                apr_int64_t scale)
+{
+    if (v > PS_INT64_MAX / scale)
+        return APR_EINVAL;
+    v *= scale;
+    if (*total > PS_INT64_MAX - v)
+        return APR_EINVAL;
+    *total += v;
+    return APR_SUCCESS;
+}
+
+/* Like nginx's ngx_parse_time(): units largest first, each at most once,
+ * spaces allowed between components; a trailing bare number counts as
+ * seconds ("1m 30" = 90 s).  Unlike nginx, "ms" is accepted at every level
+ * (the caller rounds to its own resolution). */
+apr_status_t ps_parse_time(const char *s, apr_interval_time_t *out)
+{
+    apr_int64_t total = 0, v;
+    apr_size_t i = 0;
+    int last_rank = 99, seen = 0;
+
+    if (!s)
+        return APR_EINVAL;
+    for (;;) {
+        const ps_util_unit_t *u;
+
+        while (s[i] == ' ')
+            i++;
+        if (!s[i])
+            break;
+        if (ps_util_digits(s, &i, &v) != APR_SUCCESS)
+            return APR_EINVAL;
+        seen = 1;
+        if (s[i] == '\0' || s[i] == ' ') {
+            /* bare number: seconds, and nothing may follow but spaces */
+            while (s[i] == ' ')
+                i++;
+            if (s[i] || ps_util_add(&total, v, PS_USEC_S) != APR_SUCCESS)
+                return APR_EINVAL;
+            break;
+        }
+        u = ps_util_unit_at(s + i);
+        if (!u || u->rank >= last_rank
+            || ps_util_add(&total, v, u->usec) != APR_SUCCESS)
+            return APR_EINVAL;
+        last_rank = u->rank;
+        i += u->len;
+    }
+    if (!seen)
+        return APR_EINVAL;
+    *out = total;
+    return APR_SUCCESS;
+}
+
+/* ---- nginx sizes ------------------------------------------------------- */
+
+apr_status_t ps_parse_size(const char *s, apr_off_t *out)
+{
+    apr_size_t len, i = 0;
+    apr_int64_t scale = 1, v;
+
+    if (!s || !(len = strlen(s)))
+        return APR_EINVAL;
+    switch (s[len - 1]) {
+    case 'k': case 'K': scale = APR_INT64_C(1) << 10; len--; break;
+    case 'm': case 'M': scale = APR_INT64_C(1) << 20; len--; break;
+    case 'g': case 'G': scale = APR_INT64_C(1) << 30; len--; break;
+    default: break;
+    }
+    if (len == 0 || ps_util_digits(s, &i, &v) != APR_SUCCESS || i != len
+        || v > PS_INT64_MAX / scale)
+        return APR_EINVAL;
+    *out = (apr_off_t)(v * scale);
+    return APR_SUCCESS;
+}
+
+/* ---- request values ---------------------------------------------------- */
+
+apr_int64_t ps_parse_tag(const char *s)
+{
+    apr_size_t i = 0;
+    apr_int64_t v;
+
+    if (!s || !*s)
+        return -1;
+    if (strlen(s) > 2 && s[0] == 'W' && s[1] == '/')
+        i = 2;
+    /* nginx's ngx_atoi() takes no sign; the header asks for one and the
+     * absolute value, which is what nginx's (dead) ngx_abs() intended. */
+    if (s[i] == '-' || s[i] == '+')
+        i++;
+    if (ps_util_digits(s, &i, &v) != APR_SUCCESS || s[i] != '\0')
+        return -1;
+    return v;
+}
+
+/* apr_date_parse_*() return APR_DATE_BAD (0) on failure, which is also the
+ * epoch itself.  Tell the two apart by recognising the epoch spelled in the
+ * three HTTP formats. */
+static int ps_util_is_epoch(const char *s)
+{
+    static const char *const ps_forms[] = {
+        "Thu, 01 Jan 1970 00:00:00 GMT",      /* RFC 1123 */
+        "Thursday, 01-Jan-70 00:00:00 GMT",   /* RFC 850 */
+        "Thu Jan  1 00:00:00 1970",           /* asctime */
+    };
+    apr_size_t i;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    for (i = 0; i < sizeof(ps_forms) / sizeof(ps_forms[0]); i++)
+        if (strncmp(s, ps_forms[i], strlen(ps_forms[i])) == 0)
+            return 1;
+    return 0;
+}
+
+apr_int64_t ps_parse_http_time(const char *s)
+{
+    apr_time_t t;
+
+    if (!s || !*s)
+        return -1;
+    t = apr_date_parse_http(s);
+    if (t == APR_DATE_BAD)
+        t = apr_date_parse_rfc(s);
+    if (t == APR_DATE_BAD)
+        return ps_util_is_epoch(s) ? 0 : -1;
+    if (t < 0)
+        return -1;
+    return (apr_int64_t)apr_time_sec(t);
+}
+
+/* ---- formatting -------------------------------------------------------- */
+
+static apr_time_t ps_util_clamp(apr_int64_t sec)
+{
+    if (sec < 0)
+        sec = 0;
+    if (sec > PS_MAX_FORMAT_SEC)
+        sec = PS_MAX_FORMAT_SEC;
+    return apr_time_from_sec(sec);
+}
+
+void ps_format_http_time(char buf[PS_HTTP_TIME_LEN + 1], apr_int64_t sec)
+{
+    /* APR_RFC822_DATE_LEN (30) == PS_HTTP_TIME_LEN + 1; apr_rfc822_date()
+     * uses fixed English names and GMT, never the locale. */
+    apr_rfc822_date(buf, ps_util_clamp(sec));
+}
+
+/* Write v (0 <= v < 10^width) as exactly width decimal digits. */
+static char *ps_util_put_digits(char *out, int v, int width)
+{
+    int i;
+
+    for (i = width - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return out + width;
+}
+
+/* Hand-formatted rather than snprintf(): the field widths are fixed by the
+ * clamp above, and the compiler cannot prove that for "%02d". */
+void ps_format_iso_time(char buf[PS_ISO_TIME_LEN + 1], apr_int64_t sec)
+{
+    apr_time_exp_t tm;
+    char *o = buf;
+
+    apr_time_exp_gmt(&tm, ps_util_clamp(sec));
+    o = ps_util_put_digits(o, tm.tm_year + 1900, 4);
+    *o++ = '-';
+    o = ps_util_put_digits(o, tm.tm_mon + 1, 2);
+    *o++ = '-';
+    o = ps_util_put_digits(o, tm.tm_mday, 2);
+    *o++ = 'T';
+    o = ps_util_put_digits(o, tm.tm_hour, 2);
+    *o++ = ':';
+    o = ps_util_put_digits(o, tm.tm_min, 2);
+    *o++ = ':';
+    o = ps_util_put_digits(o, tm.tm_sec, 2);
+    *o = '\0';
+}

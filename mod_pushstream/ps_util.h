@@ -1,0 +1,40 @@
+/* ps_util.h - parsing of config values and request headers.  Core: no httpd types. */
+#ifndef PS_UTIL_H
+#define PS_UTIL_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <apr_time.h>
+
+/* nginx time strings: "30s", "5m", "1h", "1d", "1w", "1M" (30 days),
+ * "1y" (365 days), "500ms", a bare number = seconds, and combinations
+ * separated by optional spaces ("1h 30m", "1h30m").  Result in
+ * microseconds.  APR_EINVAL for anything else (empty, negative, overflow). */
+apr_status_t ps_parse_time(const char *s, apr_interval_time_t *out);
+
+/* nginx sizes: "1024", "32k"/"32K", "256m"/"256M", "1g"/"1G".  Bytes.
+ * APR_EINVAL for anything else or overflow. */
+apr_status_t ps_parse_size(const char *s, apr_off_t *out);
+
+/* Non-negative decimal integer, whole string.  APR_EINVAL otherwise. */
+apr_status_t ps_parse_uint(const char *s, apr_uint64_t *out);
+
+/* Message tag from If-None-Match / Etag style text: an optional leading
+ * "W/" is stripped (only when the string is longer than 2 bytes), then a
+ * (possibly signed) decimal integer; the absolute value is returned.
+ * -1 when s is NULL, empty or not numeric ("not given"). */
+apr_int64_t ps_parse_tag(const char *s);
+
+/* HTTP date (RFC 1123, RFC 850, asctime) -> seconds since the epoch.
+ * -1 when s is NULL or unparsable ("not given"). */
+apr_int64_t ps_parse_http_time(const char *s);
+
+/* RFC 1123 date, exactly 29 chars + NUL: "Sun, 22 Nov 2026 20:09:01 GMT". */
+#define PS_HTTP_TIME_LEN 29
+void ps_format_http_time(char buf[PS_HTTP_TIME_LEN + 1], apr_int64_t sec);
+
+/* ISO 8601 UTC without zone, "%Y-%m-%dT%H:%M:%S" (19 chars + NUL). */
+#define PS_ISO_TIME_LEN 19
+void ps_format_iso_time(char buf[PS_ISO_TIME_LEN + 1], apr_int64_t sec);
+
+#endif

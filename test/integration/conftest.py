@@ -1,0 +1,81 @@
+"""Fixtures for integration tests against a real /usr/sbin/apache2.
+
+    def test_x(httpd):
+        srv = httpd(conf_body, servers=1)   # started; stopped at teardown
+        ...
+    def test_y(configtest):
+        rc, out = configtest(conf_body)     # apache2 -t, no server started
+"""
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+ROOT = os.environ.get("PS_ROOT") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "build"))
+
+import pshttpd  # noqa: E402
+
+
+_session_dir = []
+
+
+@pytest.fixture(scope="session")
+def workbase():
+    """A per-session dir for server workdirs. Not pytest's tmp_path: that lives
+    under a 0700 dir the children (User nobody) cannot enter."""
+    base = os.path.join(ROOT, ".build", "itest")
+    os.makedirs(base, mode=0o755, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="run-", dir=base)
+    os.chmod(d, 0o755)
+    _session_dir.append(d)
+    return d
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # here, not in the fixture: teardown errors of the last test are not counted yet there
+    for d in _session_dir:
+        if exitstatus == 0:
+            shutil.rmtree(d, ignore_errors=True)
+        else:
+            print(f"\nhttpd workdirs kept in {d}")
+
+
+def _workdir(base, request):
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:60]
+    d = tempfile.mkdtemp(prefix=name + "-", dir=base)
+    os.chmod(d, 0o755)
+    return d
+
+
+@pytest.fixture
+def httpd(request, workbase):
+    servers = []
+
+    def start(conf_body="", **kw):
+        srv = pshttpd.Httpd(_workdir(workbase, request), conf_body, **kw)
+        servers.append(srv)  # before start(): a half-started server is stopped too
+        srv.start()
+        return srv
+
+    yield start
+    problems = []
+    for srv in servers:
+        try:
+            srv.stop()
+        except Exception as e:  # noqa: BLE001 - report, keep stopping the others
+            problems.append(f"{srv.workdir}: {e}")
+        problems += [f"{srv.error_log_path}: {l}" for l in srv.crash_lines()]
+    if problems:
+        pytest.fail("httpd crash/leak lines:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def configtest(request, workbase):
+    def run(conf_body="", **kw):
+        return pshttpd.Httpd(_workdir(workbase, request), conf_body, **kw).configtest()
+    return run

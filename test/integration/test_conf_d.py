@@ -1,0 +1,34 @@
+"""Every file in conf.d/ passes `apache2 -t` with the module loaded."""
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONF_D = os.path.join(ROOT, "conf.d")
+
+
+def _read(name):
+    with open(os.path.join(CONF_D, name)) as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(CONF_D) if n.endswith(".conf")))
+def test_conf_d_file_passes_configtest(configtest, name):
+    body = _read("pushstream.conf") + "\n" + _read(name)
+    rc, out = configtest(body)
+    assert rc == 0, out
+    assert "Syntax OK" in out
+
+
+def test_demo_serves_publish_and_long_poll(httpd):
+    import http.client
+    srv = httpd(_read("pushstream.conf") + "\n" + _read("demo.conf"))
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    c.request("POST", "/pub?id=demo", body=b"Hello")
+    r = c.getresponse()
+    assert r.status == 200, r.read()
+    r.read()
+    c.request("GET", "/lp/demo.b1")
+    r = c.getresponse()
+    assert r.status == 200
+    assert r.read() == b"Hello"
