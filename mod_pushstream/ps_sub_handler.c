@@ -290,6 +290,11 @@ static int ps_stream_start(ps_subreq_t *sr)
     if (!r->content_type) {
         ap_set_content_type(r, "text/plain");
     }
+    /* Chunked like nginx, although the connection closes at the end (a
+     * closing connection would otherwise get no transfer coding). */
+    if (r->proto_num >= HTTP_VERSION(1, 1)) {
+        r->chunked = 1;
+    }
     ps_brigade_tpl(bb, sr->d->header_tpl);
     ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
