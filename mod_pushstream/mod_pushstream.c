@@ -29,6 +29,8 @@
 #include "ps_http.h"
 #include "ps_reactor.h"
 
+APLOG_USE_MODULE(pushstream);
+
 #define PS_RETAINED_KEY "mod_pushstream-segment"
 
 typedef struct ps_retained_t {
@@ -198,7 +200,8 @@ static int ps_parent_alive(apr_int32_t pid)
 static int ps_monitor(apr_pool_t *p, server_rec *s)
 {
     ps_retained_t *ret = ap_retained_data_get(PS_RETAINED_KEY);
-    int repaired = 0, reaped;
+    int repaired = 0, reaped, bad = 0;
+    const char *why = NULL;
 
     if (!ret || !ret->store
         || ps_store_lock(ret->store, &repaired) != APR_SUCCESS) {
@@ -206,11 +209,20 @@ static int ps_monitor(apr_pool_t *p, server_rec *s)
     }
     reaped = ps_store_reap_dead_locked(ret->store, ps_parent_alive);
     ps_store_cleanup_locked(ret->store, ps_now_sec());
+    /* After a repair, and at debug level every tick, prove the segment is
+     * sound: a failed check is logged (and what tests look for). */
+    if (repaired || APLOG_IS_LEVEL(s, APLOG_DEBUG)) {
+        bad = ps_store_check_locked(ret->store, &why);
+    }
     ps_store_unlock(ret->store);
     if (repaired) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PS0011: a process died "
-                     "holding the shared segment lock; the segment was checked "
-                     "and repaired");
+                     "holding the shared segment lock; the segment was "
+                     "repaired");
+    }
+    if (bad) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "PS0014: shared segment "
+                     "check failed: %s", why);
     }
     if (reaped) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0012: removed the "
@@ -257,7 +269,7 @@ static void ps_register_hooks(apr_pool_t *p)
     ap_hook_expr_lookup(ps_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
-AP_DECLARE_MODULE(pushstream) = {
+module AP_MODULE_DECLARE_DATA pushstream_module = {
     STANDARD20_MODULE_STUFF,
     ps_create_dir_conf,
     ps_merge_dir_conf,
