@@ -251,9 +251,7 @@ static int ps_handler(request_rec *r)
     case PS_LOC_SUBSCRIBER:
         return ps_sub_handle(r, sc->child, d, sc);
     default:
-        /* TODO(issue 4): statistics location */
-        return ps_http_explain(r, HTTP_NOT_IMPLEMENTED,
-                               "Statistics not available yet.");
+        return ps_stats_handle(r, sc->child, d, sc);
     }
 }
 

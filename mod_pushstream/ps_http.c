@@ -49,8 +49,8 @@ int ps_http_body(request_rec *r, const char *ctype, const char *data,
     return DONE;
 }
 
-int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
-                     apr_array_header_t **out)
+int ps_http_parse_path(request_rec *r, const ps_dir_conf_t *d,
+                       apr_array_header_t **out)
 {
     const char *err = NULL, *path = "";
     apr_size_t len;
@@ -67,10 +67,18 @@ int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
     raw = ps_path_unescape(r->pool, path ? path : "", path ? strlen(path) : 0,
                            &len);
     *out = ps_path_parse(r->pool, raw, len);
-    if ((*out)->nelts == 0) {
+    return OK;
+}
+
+int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
+                     apr_array_header_t **out)
+{
+    int rc = ps_http_parse_path(r, d, out);
+
+    if (rc == OK && (*out)->nelts == 0) {
         return ps_http_explain(r, HTTP_BAD_REQUEST, "No channel id provided.");
     }
-    return OK;
+    return rc;
 }
 
 int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
@@ -114,35 +122,46 @@ const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
 int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
                  int n)
 {
+    return n == 1 ? ps_http_info_single(r, infos)
+                  : ps_http_info_group(r, st, infos, n);
+}
+
+int ps_http_info_single(request_rec *r, const ps_chinfo_t *info)
+{
     const char *ctype;
     ps_fmt_e fmt = ps_info_format_from_accept(apr_table_get(r->headers_in,
                                                             "Accept"), &ctype);
     apr_size_t len;
+    char *doc = ps_info_single(r->pool, fmt, info, &len);
+
+    return ps_http_body(r, ctype, doc, len);
+}
+
+int ps_http_info_group(request_rec *r, ps_store_t *st,
+                       const ps_chinfo_t *infos, int n)
+{
+    const char *ctype;
+    ps_fmt_e fmt = ps_info_format_from_accept(apr_table_get(r->headers_in,
+                                                            "Accept"), &ctype);
+    ps_info_header_t h;
+    ps_store_stats_t s;
+    char host[256];
+    apr_size_t len;
     char *doc;
 
-    if (n == 1) {
-        doc = ps_info_single(r->pool, fmt, &infos[0], &len);
+    memset(&s, 0, sizeof(s));
+    if (apr_gethostname(host, sizeof(host), r->pool) != APR_SUCCESS) {
+        apr_cpystrn(host, "localhost", sizeof(host));
     }
-    else {
-        ps_info_header_t h;
-        ps_store_stats_t s;
-        char host[256];
-        if (apr_gethostname(host, sizeof(host), r->pool) != APR_SUCCESS) {
-            apr_cpystrn(host, "localhost", sizeof(host));
-        }
-        if (ps_store_lock(st, NULL) == APR_SUCCESS) {
-            ps_store_stats_locked(st, &s);
-            ps_store_unlock(st);
-        }
-        else {
-            memset(&s, 0, sizeof(s));
-        }
-        h.hostname = apr_pstrdup(r->pool, host);
-        h.now = ps_now_sec();
-        h.channels = s.channels;
-        h.wildcard_channels = s.wildcard_channels;
-        h.uptime = (apr_uint64_t)(h.now - s.created);
-        doc = ps_info_group(r->pool, fmt, &h, infos, n, &len);
+    if (ps_store_lock(st, NULL) == APR_SUCCESS) {
+        ps_store_stats_locked(st, &s);
+        ps_store_unlock(st);
     }
+    h.hostname = apr_pstrdup(r->pool, host);
+    h.now = ps_now_sec();
+    h.channels = s.channels;
+    h.wildcard_channels = s.wildcard_channels;
+    h.uptime = (apr_uint64_t)(h.now - s.created);
+    doc = ps_info_group(r->pool, fmt, &h, infos, n, &len);
     return ps_http_body(r, ctype, doc, len);
 }

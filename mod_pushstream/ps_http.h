@@ -27,6 +27,11 @@ int ps_http_not_allowed(request_rec *r, const char *allow);
 int ps_http_body(request_rec *r, const char *ctype, const char *data,
                  apr_size_t len);
 
+/* Evaluate, unescape and parse the location's channel path; an empty
+ * path gives an empty array.  OK, or DONE after a 500 answer. */
+int ps_http_parse_path(request_rec *r, const ps_dir_conf_t *d,
+                       apr_array_header_t **out);
+
 /* Evaluate, unescape and parse the location's channel path.  Returns OK
  * with *out (ps_path_channel_t, maybe empty), or an answer already made. */
 int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
@@ -42,8 +47,12 @@ int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
 const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
                           const char *header);
 
-/* Info documents: one channel or a group, format chosen by Accept. */
+/* Info documents, format chosen by Accept: one channel (n == 1) or a
+ * group; the _single/_group forms force the shape. */
 int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
                  int n);
+int ps_http_info_single(request_rec *r, const ps_chinfo_t *info);
+int ps_http_info_group(request_rec *r, ps_store_t *st,
+                       const ps_chinfo_t *infos, int n);
 
 #endif

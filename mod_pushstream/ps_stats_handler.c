@@ -1,0 +1,170 @@
+/* ps_stats_handler.c - the statistics location (protocol B12).
+ *
+ * Empty path: summarized figures of the whole segment with one entry per
+ * httpd child (by_worker); ALL or prefix*: every (matching) channel in
+ * creation order; otherwise the listed channels in request order. */
+
+#include <string.h>
+
+#include <httpd.h>
+#include <http_protocol.h>
+#include <apr_strings.h>
+#include <apr_network_io.h>
+
+#include "ps_config.h"
+#include "ps_child.h"
+#include "ps_http.h"
+#include "ps_handlers.h"
+
+#define PS_STATS_TAG     "0.5.5"
+#define PS_STATS_COMMIT  "3bc016f811d50374251960db091557571dfd7393"
+#define PS_MAX_WORKERS   4096
+
+static const char *ps_hostname(request_rec *r)
+{
+    char host[256];
+
+    if (apr_gethostname(host, sizeof(host), r->pool) != APR_SUCCESS) {
+        return "localhost";
+    }
+    return apr_pstrdup(r->pool, host);
+}
+
+static int ps_stats_summary(request_rec *r, ps_child_t *child)
+{
+    ps_worker_info_t *w = apr_pcalloc(r->pool, PS_MAX_WORKERS * sizeof(*w));
+    ps_info_worker_t *iw;
+    ps_info_summary_t sum;
+    ps_store_stats_t s;
+    const char *ctype;
+    ps_fmt_e fmt = ps_info_format_from_accept(apr_table_get(r->headers_in,
+                                                            "Accept"), &ctype);
+    apr_size_t len;
+    int i, n;
+    char *doc;
+
+    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    ps_store_stats_locked(child->store, &s);
+    n = ps_store_workers_locked(child->store, w, PS_MAX_WORKERS);
+    ps_store_unlock(child->store);
+    memset(&sum, 0, sizeof(sum));
+    sum.hostname = ps_hostname(r);
+    sum.now = ps_now_sec();
+    sum.channels = s.channels;
+    sum.wildcard_channels = s.wildcard_channels;
+    sum.published_messages = s.published_messages;
+    sum.stored_messages = s.stored_messages;
+    sum.messages_in_trash = s.messages_in_trash;
+    sum.channels_in_delete = s.channels_in_delete;
+    sum.channels_in_trash = s.channels_in_trash;
+    sum.subscribers = s.subscribers;
+    sum.uptime = (apr_uint64_t)(sum.now - s.created);
+    iw = apr_pcalloc(r->pool, (n + 1) * sizeof(*iw));
+    for (i = 0; i < n; i++) {
+        iw[i].pid = w[i].pid;
+        iw[i].subscribers = w[i].subscribers;
+        iw[i].uptime = (apr_uint64_t)(sum.now - w[i].started);
+    }
+    doc = ps_info_summarized(r->pool, fmt, &sum, iw, n, &len);
+    return ps_http_body(r, ctype, doc, len);
+}
+
+typedef struct ps_collect_t {
+    request_rec *r;
+    const char *prefix;            /* NULL = all */
+    apr_size_t prefix_len;
+    apr_array_header_t *items;     /* ps_chinfo_t */
+} ps_collect_t;
+
+static void ps_stats_collect(void *baton, const ps_chinfo_t *info, int wildcard)
+{
+    ps_collect_t *c = baton;
+    ps_chinfo_t *it;
+
+    if (c->prefix && (info->id_len < c->prefix_len
+                      || memcmp(info->id, c->prefix, c->prefix_len))) {
+        return;
+    }
+    it = apr_array_push(c->items);
+    *it = *info;
+    it->id = apr_pstrmemdup(c->r->pool, info->id, info->id_len);
+}
+
+/* ALL or prefix*: every matching channel, detailed format. */
+static int ps_stats_all(request_rec *r, ps_child_t *child, const char *id)
+{
+    ps_collect_t c;
+    const char *star = strchr(id, '*');
+
+    c.r = r;
+    c.prefix = star ? id : NULL;
+    c.prefix_len = star ? (apr_size_t)(star - id) : 0;
+    c.items = apr_array_make(r->pool, 16, sizeof(ps_chinfo_t));
+    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    ps_store_foreach_channel_locked(child->store, r->pool, ps_stats_collect,
+                                    &c);
+    ps_store_unlock(child->store);
+    return ps_http_info_group(r, child->store,
+                              (ps_chinfo_t *)c.items->elts, c.items->nelts);
+}
+
+static int ps_stats_listed(request_rec *r, ps_child_t *child,
+                           apr_array_header_t *chans)
+{
+    ps_chinfo_t *infos = apr_pcalloc(r->pool, chans->nelts * sizeof(*infos));
+    int i, n = 0;
+
+    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(child->store, pc->id, pc->len);
+        if (ch) {
+            ps_store_channel_info_locked(child->store, ch, &infos[n]);
+            infos[n++].id = pc->id;
+        }
+    }
+    ps_store_unlock(child->store);
+    if (!n) {
+        return ps_http_explain(r, HTTP_NOT_FOUND, NULL);
+    }
+    return ps_http_info(r, child->store, infos, n);
+}
+
+int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
+                    const ps_srv_conf_t *sc)
+{
+    apr_array_header_t *chans;
+    int rc, i;
+
+    ps_http_nocache(r);
+    apr_table_setn(r->headers_out, "X-Nginx-PushStream-Tag", PS_STATS_TAG);
+    apr_table_setn(r->headers_out, "X-Nginx-PushStream-Commit",
+                   PS_STATS_COMMIT);
+    if (r->method_number != M_GET || r->header_only) {
+        return ps_http_not_allowed(r, "GET");
+    }
+    if ((rc = ps_http_parse_path(r, d, &chans)) != OK) {
+        return rc;
+    }
+    if (!chans->nelts) {
+        return ps_stats_summary(r, child);
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+        if (ps_path_is_restricted(pc->id, pc->len)) {
+            return ps_stats_all(r, child, pc->id);
+        }
+        if (sc->max_channel_id_length > 0
+            && (apr_int64_t)pc->len > sc->max_channel_id_length) {
+            return ps_http_explain(r, HTTP_BAD_REQUEST,
+                                   "Channel id is too large.");
+        }
+    }
+    return ps_stats_listed(r, child, chans);
+}
