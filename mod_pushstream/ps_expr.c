@@ -10,15 +10,18 @@
 #include "ps_expr.h"
 #include "ps_path.h"
 
-/* First value of argument name in the query string, or "". */
 static const char *ps_expr_arg(ap_expr_eval_ctx_t *ctx, const void *data,
                                const char *name)
 {
-    request_rec *r = ctx->r;
+    return ctx->r ? ps_query_arg(ctx->r, name) : "";
+}
+
+const char *ps_query_arg(request_rec *r, const char *name)
+{
     apr_size_t nlen = strlen(name);
     const char *p;
 
-    if (!r || !r->args) {
+    if (!r->args) {
         return "";
     }
     for (p = r->args; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL) {

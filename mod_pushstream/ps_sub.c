@@ -214,10 +214,20 @@ static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
 {
     request_rec *r = sub->r;
     ps_sub_queue_tpl(sub, sub->d->header_tpl);
+    if (sub->callback) {
+        ps_sub_queue(sub, sub->callback, strlen(sub->callback));
+        ps_sub_queue(sub, "([", 2);
+    }
     ps_sub_queue_msg(sub, sub->msg_tpl, m);
+    if (sub->callback) {
+        ps_sub_queue(sub, "]);", 3);
+    }
     ps_sub_queue_tpl(sub, sub->d->footer_tpl);
     r->status = HTTP_OK;
-    if (!r->content_type) {
+    if (sub->callback) {
+        ap_set_content_type(r, "application/javascript");
+    }
+    else if (!r->content_type) {
         ap_set_content_type(r, "text/plain");
     }
     ps_sub_lp_headers(r, time, tag);

@@ -47,6 +47,7 @@ typedef struct ps_sub_t {
     const ps_dir_conf_t *d;
     const ps_srv_conf_t *sc;
     const ps_template_t *msg_tpl;
+    const char *callback;          /* JSONP function name, or NULL */
     int mode;                      /* PS_SUB_STREAMING / PS_SUB_LONGPOLLING */
     int nchan;
     ps_sub_chan_t *chans;

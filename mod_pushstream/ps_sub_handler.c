@@ -19,6 +19,7 @@
 #include <apr_strings.h>
 
 #include "ps_config.h"
+#include "ps_expr.h"
 #include "ps_child.h"
 #include "ps_http.h"
 #include "ps_handlers.h"
@@ -38,6 +39,7 @@ typedef struct ps_subreq_t {
     apr_array_header_t *chans;       /* ps_path_channel_t */
     ps_sub_chan_t *subs;             /* per channel, once subscribed */
     ps_replay_t q;
+    const char *callback;            /* JSONP (polling, long-polling) */
     apr_array_header_t *replayed;    /* ps_msgview_t, copies */
     apr_uint64_t start_seq;
     int counted;
@@ -216,11 +218,15 @@ static void ps_brigade_tpl(apr_bucket_brigade *bb, const ps_template_t *t)
 }
 
 static void ps_brigade_msgs(request_rec *r, apr_bucket_brigade *bb,
-                            const ps_template_t *t, apr_array_header_t *msgs)
+                            const ps_template_t *t, apr_array_header_t *msgs,
+                            const char *sep)
 {
     int i;
 
     for (i = 0; i < msgs->nelts; i++) {
+        if (i && sep) {
+            apr_brigade_puts(bb, NULL, NULL, sep);
+        }
         apr_size_t len;
         char *out = ps_template_render(r->pool, t,
                                        &APR_ARRAY_IDX(msgs, i, ps_msgview_t),
@@ -265,11 +271,21 @@ static int ps_answer_now(ps_subreq_t *sr)
     }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     ps_brigade_tpl(bb, sr->d->header_tpl);
-    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed);
+    if (sr->callback) {
+        apr_brigade_printf(bb, NULL, NULL, "%s([", sr->callback);
+    }
+    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed,
+                    sr->callback ? "," : NULL);
+    if (sr->callback) {
+        apr_brigade_puts(bb, NULL, NULL, "]);");
+    }
     ps_brigade_tpl(bb, sr->d->footer_tpl);
     apr_brigade_length(bb, 1, &len);
     r->status = HTTP_OK;
-    if (!r->content_type) {
+    if (sr->callback) {
+        ap_set_content_type(r, "application/javascript");
+    }
+    else if (!r->content_type) {
         ap_set_content_type(r, "text/plain");
     }
     ps_sub_lp_headers(r, newest->time, newest->tag);
@@ -296,7 +312,7 @@ static int ps_stream_start(ps_subreq_t *sr)
         r->chunked = 1;
     }
     ps_brigade_tpl(bb, sr->d->header_tpl);
-    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed);
+    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed, NULL);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
     if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS
         || r->connection->aborted) {
@@ -317,6 +333,7 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->d = sr->d;
     sub->sc = sr->sc;
     sub->msg_tpl = ps_msg_tpl(sr);
+    sub->callback = sr->callback ? apr_pstrdup(c->pool, sr->callback) : NULL;
     sub->mode = sr->mode;
     sub->nchan = sr->chans->nelts;
     sub->chans = sr->subs;
@@ -382,6 +399,10 @@ int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
         return rc;
     }
     ps_query_of(&sr);
+    if (sr.mode == PS_SUB_POLLING || sr.mode == PS_SUB_LONGPOLLING) {
+        const char *cb = ps_query_arg(r, "callback");
+        sr.callback = *cb ? cb : NULL;
+    }
     sr.replayed = apr_array_make(r->pool, 8, sizeof(ps_msgview_t));
     if ((rc = ps_store_part(&sr)) != OK) {
         return rc;
