@@ -419,6 +419,10 @@ int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
         return DONE;
     }
     sub = ps_sub_make(&sr);
+    /* mod_ssl's coalescing filter would hold small messages until a FLUSH,
+     * which the loop never sends. */
+    ap_remove_output_filter_byhandle(c->output_filters,
+                                     "SSL/TLS Coalescing Filter");
     if (!ps_can_suspend(child, c)) {
         return ps_wait_here(sub);
     }
