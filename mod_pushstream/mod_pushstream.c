@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <httpd.h>
@@ -90,7 +91,7 @@ static int ps_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    ps_config_finish(s);
+    ps_config_finish(pconf, s);
     if (!ps_config_in_use(pconf)) {
         return OK;
     }
@@ -107,6 +108,17 @@ static int ps_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     if (!ret->shm && ps_segment_create(ret, size, s) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (ps_srv(s)->events_channel
+        && ps_store_lock(ret->store, NULL) == APR_SUCCESS) {
+        const char *id = ps_srv(s)->events_channel;
+        if (ps_store_events_channel_locked(ret->store, id, strlen(id),
+                                           &ps_srv(s)->limits, ps_now_sec())
+            != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PS0017: cannot create "
+                         "the events channel \"%s\"", id);
+        }
+        ps_store_unlock(ret->store);
     }
     ap_mpm_query(AP_MPMQ_IS_ASYNC, &async);
     if (!async) {

@@ -19,6 +19,8 @@ APLOG_USE_MODULE(pushstream);
 
 #define PS_LOCS_KEY   "pushstream-locations"
 #define PS_PATHS_KEY  "pushstream-channels-paths"
+#define PS_WILDCARD_KEY "pushstream-wildcard-max"
+#define PS_PADDING_KEY  "pushstream-padding-max"
 
 /* What the directive handlers learn about the config as a whole; kept as
  * userdata of pconf, so it is fresh on every (re)start. */
@@ -38,6 +40,23 @@ static apr_array_header_t *ps_cfg_list(apr_pool_t *pconf, const char *key)
         apr_pool_userdata_set(v, key, apr_pool_cleanup_null, pconf);
     }
     return v;
+}
+
+/* The config-wide largest padding length, kept as pconf userdata. */
+static apr_size_t *ps_cfg_padding_slot(apr_pool_t *pconf)
+{
+    void *v = NULL;
+    apr_pool_userdata_get(&v, PS_PADDING_KEY, pconf);
+    if (!v) {
+        v = apr_pcalloc(pconf, sizeof(apr_size_t));
+        apr_pool_userdata_set(v, PS_PADDING_KEY, apr_pool_cleanup_null, pconf);
+    }
+    return v;
+}
+
+apr_size_t ps_config_padding_max(apr_pool_t *pconf)
+{
+    return *ps_cfg_padding_slot(pconf);
 }
 
 static const char *ps_where(cmd_parms *cmd)
@@ -71,6 +90,7 @@ void *ps_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->max_channel_id_length = PS_UNSET;
     c->max_channels = PS_UNSET;
     c->max_message_size = PS_UNSET;
+    c->max_wildcard_channels = PS_UNSET;
     return c;
 }
 
@@ -93,6 +113,9 @@ void *ps_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PS_MERGE(max_channel_id_length);
     PS_MERGE(max_channels);
     PS_MERGE(max_message_size);
+    PS_MERGE_PTR(wildcard_prefix);
+    PS_MERGE(max_wildcard_channels);
+    c->events_channel = base->events_channel;   /* one per segment */
     return c;
 }
 
@@ -104,6 +127,11 @@ void *ps_create_dir_conf(apr_pool_t *p, char *dir)
     d->ping_interval = PS_UNSET;
     d->subscriber_ttl = PS_UNSET;
     d->longpoll_ttl = PS_UNSET;
+    d->wildcard_max_qtd = PS_UNSET;
+    d->authorized_only = PS_UNSET;
+    d->allow_events_channel = PS_UNSET;
+    d->ws_allow_publish = PS_UNSET;
+    d->ws_max_frame = PS_UNSET;
     return d;
 }
 
@@ -136,6 +164,15 @@ void *ps_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     PS_MERGE(ping_interval);
     PS_MERGE(subscriber_ttl);
     PS_MERGE(longpoll_ttl);
+    PS_MERGE(wildcard_max_qtd);
+    PS_MERGE_PTR(wildcard_max_where);
+    PS_MERGE(authorized_only);
+    PS_MERGE(allow_events_channel);
+    PS_MERGE(ws_allow_publish);
+    PS_MERGE(ws_max_frame);
+    PS_MERGE_PTR(allowed_origins);
+    PS_MERGE_PTR(user_agent);
+    PS_MERGE_PTR(padding);
     return c;
 }
 
@@ -154,6 +191,12 @@ int ps_dir_store(const ps_dir_conf_t *d)
 int ps_dir_info_on_publish(const ps_dir_conf_t *d)
 {
     return d->channel_info_on_publish != 0;
+}
+
+apr_int64_t ps_dir_wildcard_max(const ps_dir_conf_t *d, const ps_srv_conf_t *sc)
+{
+    return d->wildcard_max_qtd != PS_UNSET ? d->wildcard_max_qtd
+                                           : sc->max_wildcard_channels;
 }
 
 apr_interval_time_t ps_dir_longpoll_ttl(const ps_dir_conf_t *d)
@@ -446,7 +489,10 @@ static const char *ps_set_template(cmd_parms *cmd, void *mconfig,
     switch ((int)(apr_size_t)cmd->info) {
     case 0:
         if (d->header_tpl) {
-            return "PushStreamHeaderTemplate directive is duplicate";
+            return d->header_from_file
+                   ? "\"PushStreamHeaderTemplateFile\" directive is duplicate "
+                     "or template set by 'PushStreamHeaderTemplate'"
+                   : "\"PushStreamHeaderTemplate\" directive is duplicate";
         }
         d->header_tpl = t;
         break;
@@ -465,6 +511,158 @@ static const char *ps_set_dir_time(cmd_parms *cmd, void *mconfig,
                                  : cmd->info == (void *)1 ? &d->subscriber_ttl
                                  : &d->longpoll_ttl;
     return ps_arg_time(cmd, arg, field, 0);
+}
+
+/* Server strings; info: 0 wildcard prefix, 1 events channel id. */
+static const char *ps_set_srv_name(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
+{
+    ps_srv_conf_t *c = ps_srv(cmd->server);
+
+    if (cmd->info == (void *)0) {
+        c->wildcard_prefix = arg;
+    }
+    else {
+        c->events_channel = arg;
+    }
+    return NULL;
+}
+
+static const char *ps_set_wildcard_max(cmd_parms *cmd, void *mconfig,
+                                       const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    const char *err = ps_arg_count(cmd, arg, &d->wildcard_max_qtd);
+
+    if (!err) {
+        d->wildcard_max_where = ps_where(cmd);
+        ps_cfg_note(cmd, PS_WILDCARD_KEY, d);
+    }
+    return err;
+}
+
+/* More location flags; info: 0 authorized only, 1 events channel,
+ * 2 websocket publish. */
+static const char *ps_set_dir_flag2(cmd_parms *cmd, void *mconfig,
+                                    const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    int *field = cmd->info == (void *)0 ? &d->authorized_only
+                 : cmd->info == (void *)1 ? &d->allow_events_channel
+                 : &d->ws_allow_publish;
+    return ps_arg_flag(cmd, arg, field);
+}
+
+static const char *ps_set_ws_max_frame(cmd_parms *cmd, void *mconfig,
+                                       const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    apr_off_t v;
+
+    if (ps_parse_size(arg, &v) != APR_SUCCESS || v == 0) {
+        return apr_psprintf(cmd->pool, "%s: invalid size \"%s\"",
+                            cmd->cmd->name, arg);
+    }
+    d->ws_max_frame = v;
+    return NULL;
+}
+
+/* Expressions of issue-4 directives; info: 0 origins, 1 user agent. */
+static const char *ps_set_expr2(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    const char *err = NULL;
+    ap_expr_info_t *e = ap_expr_parse_cmd(cmd, arg, AP_EXPR_FLAG_STRING_RESULT,
+                                          &err, NULL);
+
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s: cannot parse expression \"%s\": %s",
+                            cmd->cmd->name, arg, err);
+    }
+    if (cmd->info == (void *)0) {
+        d->allowed_origins = e;
+    }
+    else {
+        d->user_agent = e;
+    }
+    return NULL;
+}
+
+/* "regex,header_min,message_min[:regex,h,m...]" */
+static const char *ps_set_padding(cmd_parms *cmd, void *mconfig,
+                                  const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    apr_array_header_t *rules = apr_array_make(cmd->pool, 2,
+                                               sizeof(ps_padding_t));
+    apr_size_t *max = ps_cfg_padding_slot(cmd->pool);
+    const char *rest = arg;
+
+    while (*rest) {
+        const char *end = strchr(rest, ':');
+        char *rule = end ? apr_pstrmemdup(cmd->pool, rest, end - rest)
+                         : apr_pstrdup(cmd->pool, rest);
+        char *c2 = strrchr(rule, ','), *c1;
+        ps_padding_t *p;
+        apr_uint64_t h, m;
+
+        c1 = c2 ? c2 - 1 : NULL;
+        while (c1 && c1 >= rule && *c1 != ',') {
+            c1--;
+        }
+        if (!c2 || !c1 || c1 < rule || c1 == rule) {
+            return apr_psprintf(cmd->pool, "padding pattern not match the "
+                                "value %s", arg);
+        }
+        *c1 = *c2 = '\0';
+        p = apr_array_push(rules);
+        p->ua = ap_pregcomp(cmd->pool, rule, AP_REG_EXTENDED);
+        if (!p->ua || ps_parse_uint(c1 + 1, &h) != APR_SUCCESS
+            || ps_parse_uint(c2 + 1, &m) != APR_SUCCESS) {
+            return apr_psprintf(cmd->pool, "error applying padding pattern "
+                                "to %s", rest);
+        }
+        p->header_min = (apr_size_t)h;
+        p->message_min = (apr_size_t)m;
+        *max = h > *max ? (apr_size_t)h : *max;
+        *max = m > *max ? (apr_size_t)m : *max;
+        rest = end ? end + 1 : rest + strlen(rest);
+    }
+    d->padding = rules;
+    return NULL;
+}
+
+static const char *ps_set_header_file(cmd_parms *cmd, void *mconfig,
+                                      const char *arg)
+{
+    ps_dir_conf_t *d = mconfig;
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t len;
+    char *buf;
+
+    if (d->header_tpl) {
+        return "\"PushStreamHeaderTemplateFile\" directive is duplicate or "
+               "template set by 'PushStreamHeaderTemplate'";
+    }
+    if (!path || apr_file_open(&f, path, APR_READ, 0, cmd->pool) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "unable to open file \"%s\" for header "
+                            "template", arg);
+    }
+    len = (apr_size_t)fi.size;
+    buf = apr_palloc(cmd->pool, len + 1);
+    if (apr_file_read_full(f, buf, len, &len) != APR_SUCCESS && len == 0
+        && fi.size) {
+        apr_file_close(f);
+        return apr_psprintf(cmd->pool, "unable to read file \"%s\" for header "
+                            "template", arg);
+    }
+    apr_file_close(f);
+    d->header_tpl = ps_template_compile(cmd->pool, buf, len);
+    d->header_from_file = 1;
+    return NULL;
 }
 
 #define PS_SRV_OFF(f) ((void *)APR_OFFSETOF(ps_srv_conf_t, f))
@@ -497,6 +695,13 @@ const command_rec ps_cmds[] = {
         PS_SRV_OFF(max_channels), RSRC_CONF, "channels allowed"),
     AP_INIT_TAKE1("PushStreamMaxMessageSize", ps_set_max_message_size, NULL,
         RSRC_CONF, "largest message body accepted (413 above)"),
+    AP_INIT_TAKE1("PushStreamWildcardChannelPrefix", ps_set_srv_name,
+        (void *)0, RSRC_CONF, "ids starting with this are wildcard channels"),
+    AP_INIT_TAKE1("PushStreamMaxNumberOfWildcardChannels", ps_set_srv_count,
+        PS_SRV_OFF(max_wildcard_channels), RSRC_CONF,
+        "wildcard channels allowed"),
+    AP_INIT_TAKE1("PushStreamEventsChannelId", ps_set_srv_name, (void *)1,
+        RSRC_CONF, "id of the channel receiving channel/subscriber events"),
 
     AP_INIT_TAKE_ARGV("PushStreamPublisher", ps_set_publisher, NULL, PS_LOC,
         "makes the location a publisher: normal (default) or admin"),
@@ -529,6 +734,24 @@ const command_rec ps_cmds[] = {
         (void *)1, PS_ANY, "longest life of a subscriber connection"),
     AP_INIT_TAKE1("PushStreamLongpollingConnectionTtl", ps_set_dir_time,
         (void *)2, PS_ANY, "longest wait of a long-polling request"),
+    AP_INIT_TAKE1("PushStreamWildcardChannelMaxQtd", ps_set_wildcard_max, NULL,
+        PS_ANY, "wildcard channels allowed in one subscription"),
+    AP_INIT_TAKE1("PushStreamAuthorizedChannelsOnly", ps_set_dir_flag2,
+        (void *)0, PS_ANY, "On: subscribers only join channels with messages"),
+    AP_INIT_TAKE1("PushStreamAllowConnectionsToEventsChannel", ps_set_dir_flag2,
+        (void *)1, PS_ANY, "On: the events channel may be subscribed"),
+    AP_INIT_TAKE1("PushStreamWebsocketAllowPublish", ps_set_dir_flag2,
+        (void *)2, PS_ANY, "On: WebSocket text frames are published"),
+    AP_INIT_TAKE1("PushStreamWebsocketMaxFrameSize", ps_set_ws_max_frame, NULL,
+        PS_ANY, "largest WebSocket frame/message accepted (close 1009 above)"),
+    AP_INIT_TAKE1("PushStreamAllowedOrigins", ps_set_expr2, (void *)0, PS_ANY,
+        "expression: Access-Control-Allow-Origin value (CORS)"),
+    AP_INIT_TAKE1("PushStreamUserAgent", ps_set_expr2, (void *)1, PS_ANY,
+        "expression used instead of User-Agent for padding"),
+    AP_INIT_TAKE1("PushStreamPaddingByUserAgent", ps_set_padding, NULL, PS_ANY,
+        "regex,header_min,message_min[:...] padding for old browsers"),
+    AP_INIT_TAKE1("PushStreamHeaderTemplateFile", ps_set_header_file, NULL,
+        PS_ANY, "header template read from a file"),
     { NULL }
 };
 
@@ -568,6 +791,39 @@ static int ps_has_channels_path(const ps_loc_rec_t *rec, server_rec *main_s,
     return 0;
 }
 
+/* PushStreamWildcardChannelMaxQtd needs a prefix and must not exceed
+ * PushStreamMaxNumberOfWildcardChannels. */
+static int ps_check_wildcard(apr_pool_t *pconf, server_rec *main_s)
+{
+    apr_array_header_t *recs = ps_cfg_list(pconf, PS_WILDCARD_KEY);
+    int i, bad = 0;
+
+    for (i = 0; i < recs->nelts; i++) {
+        const ps_loc_rec_t *rec = &APR_ARRAY_IDX(recs, i, ps_loc_rec_t);
+        ps_srv_conf_t *sc = ps_srv(rec->s);
+        const char *prefix = sc->wildcard_prefix ? sc->wildcard_prefix
+                             : ps_srv(main_s)->wildcard_prefix;
+        apr_int64_t max = sc->max_wildcard_channels != PS_UNSET
+                          ? sc->max_wildcard_channels
+                          : ps_srv(main_s)->max_wildcard_channels;
+        if (!prefix || !*prefix) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, main_s,
+                         "PS0015: cannot set wildcard channel max qtd if "
+                         "PushStreamWildcardChannelPrefix is not set or blank. "
+                         "(PushStreamWildcardChannelMaxQtd at %s)", rec->where);
+            bad = 1;
+        }
+        else if (max != PS_UNSET && max < rec->dconf->wildcard_max_qtd) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, main_s,
+                         "PS0016: max number of wildcard channels cannot be "
+                         "smaller than value in PushStreamWildcardChannelMaxQtd. "
+                         "(PushStreamWildcardChannelMaxQtd at %s)", rec->where);
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
 int ps_config_check(apr_pool_t *pconf, server_rec *s)
 {
     apr_array_header_t *locs = ps_cfg_list(pconf, PS_LOCS_KEY);
@@ -596,6 +852,7 @@ int ps_config_check(apr_pool_t *pconf, server_rec *s)
             bad = 1;
         }
     }
+    bad |= ps_check_wildcard(pconf, s);
     return bad ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
@@ -621,17 +878,19 @@ static void ps_srv_finish(ps_srv_conf_t *c, apr_size_t shm_size)
         ? (apr_uint64_t)c->max_stored_per_channel : 0;
     c->limits.max_channels = c->max_channels != PS_UNSET
         ? (apr_uint64_t)c->max_channels : 0;
-    c->limits.max_wildcard_channels = 0;
+    c->limits.max_wildcard_channels = c->max_wildcard_channels != PS_UNSET
+        ? (apr_uint64_t)c->max_wildcard_channels : 0;
     if (c->max_message_size == PS_UNSET) {
         /* default: whatever the segment could hold at all */
         c->max_message_size = (apr_off_t)(shm_size / 2);
     }
 }
 
-void ps_config_finish(server_rec *s)
+void ps_config_finish(apr_pool_t *pconf, server_rec *s)
 {
     apr_size_t shm_size = (apr_size_t)ps_srv(s)->shm_size;
     for (; s; s = s->next) {
         ps_srv_finish(ps_srv(s), shm_size);
+        ps_srv(s)->padding_max = ps_config_padding_max(pconf);
     }
 }

@@ -41,7 +41,12 @@ typedef struct ps_srv_conf_t {
     apr_int64_t max_channel_id_length;
     apr_int64_t max_channels;
     apr_off_t max_message_size;            /* bytes */
+    const char *wildcard_prefix;           /* NULL = no wildcard channels */
+    apr_int64_t max_wildcard_channels;
+    const char *events_channel;            /* NULL = no events channel */
+    const char *where_wildcard_max;        /* file:line, for checks */
     ps_limits_t limits;                    /* resolved in post_config */
+    apr_size_t padding_max;                /* largest padding of the config */
     struct ps_child_t *child;              /* set in child_init */
 } ps_srv_conf_t;
 
@@ -58,12 +63,29 @@ typedef struct ps_dir_conf_t {
     int store_messages;
     int channel_info_on_publish;
     ps_template_t *header_tpl;
+    int header_from_file;
     ps_template_t *message_tpl;
     ps_template_t *footer_tpl;
     apr_interval_time_t ping_interval;     /* usec, PS_UNSET = none */
     apr_interval_time_t subscriber_ttl;
     apr_interval_time_t longpoll_ttl;
+    apr_int64_t wildcard_max_qtd;          /* PS_UNSET = inherit */
+    const char *wildcard_max_where;
+    int authorized_only;
+    int allow_events_channel;
+    int ws_allow_publish;
+    apr_off_t ws_max_frame;                /* PS_UNSET = default */
+    ap_expr_info_t *allowed_origins;
+    ap_expr_info_t *user_agent;
+    apr_array_header_t *padding;           /* ps_padding_t, NULL = none */
 } ps_dir_conf_t;
+
+/* One PushStreamPaddingByUserAgent rule. */
+typedef struct ps_padding_t {
+    ap_regex_t *ua;
+    apr_size_t header_min;
+    apr_size_t message_min;
+} ps_padding_t;
 
 extern module AP_MODULE_DECLARE_DATA pushstream_module;
 
@@ -81,11 +103,16 @@ int ps_config_check(apr_pool_t *pconf, server_rec *s);
 int ps_config_in_use(apr_pool_t *pconf);
 
 /* Resolve defaults of every server (limits) once the config is read. */
-void ps_config_finish(server_rec *s);
+void ps_config_finish(apr_pool_t *pconf, server_rec *s);
+
+/* Largest min-length of every padding rule of the config (the padding
+ * never exceeds it, as in nginx). */
+apr_size_t ps_config_padding_max(apr_pool_t *pconf);
 
 /* Effective values with defaults applied. */
 const ps_template_t *ps_dir_message_tpl(const ps_dir_conf_t *d);
 int ps_dir_store(const ps_dir_conf_t *d);
+apr_int64_t ps_dir_wildcard_max(const ps_dir_conf_t *d, const ps_srv_conf_t *sc);
 int ps_dir_info_on_publish(const ps_dir_conf_t *d);
 apr_interval_time_t ps_dir_longpoll_ttl(const ps_dir_conf_t *d);
 

@@ -31,6 +31,24 @@ int ps_http_explain(request_rec *r, int status, const char *explain)
     return DONE;
 }
 
+void ps_http_cors(request_rec *r, const ps_dir_conf_t *d, const char *methods)
+{
+    const char *origin;
+
+    if (!d->allowed_origins || !(origin = ps_http_value(r, d->allowed_origins,
+                                                        NULL))) {
+        return;
+    }
+    apr_table_setn(r->headers_out, "Access-Control-Allow-Origin", origin);
+    apr_table_setn(r->headers_out, "Access-Control-Allow-Methods", methods);
+    apr_table_setn(r->headers_out, "Access-Control-Allow-Headers",
+                   "If-Modified-Since,If-None-Match,Etag,Event-Id,Event-Type,"
+                   "Last-Event-Id");
+    /* Not in nginx: lets cross-origin scripts read what they resume from. */
+    apr_table_setn(r->headers_out, "Access-Control-Expose-Headers",
+                   "Etag,Last-Modified");
+}
+
 int ps_http_not_allowed(request_rec *r, const char *allow)
 {
     apr_table_setn(r->headers_out, "Allow", allow);

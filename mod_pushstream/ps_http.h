@@ -4,6 +4,7 @@
 #ifndef PS_HTTP_H
 #define PS_HTTP_H
 
+#include <string.h>
 #include <httpd.h>
 #include "ps_config.h"
 #include "ps_path.h"
@@ -19,6 +20,10 @@ void ps_http_nocache(request_rec *r);
 
 /* Header-only answer: status, Content-Length: 0, explain (may be NULL). */
 int ps_http_explain(request_rec *r, int status, const char *explain);
+
+/* CORS (PushStreamAllowedOrigins): the Access-Control-* headers when the
+ * expression gives a value; methods is the Allow-Methods list. */
+void ps_http_cors(request_rec *r, const ps_dir_conf_t *d, const char *methods);
 
 /* 405 with Allow. */
 int ps_http_not_allowed(request_rec *r, const char *allow);
@@ -41,6 +46,14 @@ int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
  * answer already made. */
 int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
                       const apr_array_header_t *chans);
+
+/* 1 when the channel id starts with PushStreamWildcardChannelPrefix. */
+static APR_INLINE int ps_is_wildcard(const ps_srv_conf_t *sc,
+                                     const ps_path_channel_t *pc)
+{
+    apr_size_t n = sc->wildcard_prefix ? strlen(sc->wildcard_prefix) : 0;
+    return n && pc->len >= n && !memcmp(pc->id, sc->wildcard_prefix, n);
+}
 
 /* Value of an optional expression, or of a request header when the
  * expression is not configured (NULL when neither gives anything). */

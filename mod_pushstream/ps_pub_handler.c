@@ -126,8 +126,10 @@ static int ps_pub_post(request_rec *r, ps_child_t *child,
     for (i = 0; i < chans->nelts; i++) {
         ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i, ps_path_channel_t);
         apr_status_t rv = ps_store_get_or_create_locked(child->store, pc->id,
-                                                        pc->len, 0, &sc->limits,
-                                                        now, &chs[i]);
+                                                        pc->len,
+                                                        ps_is_wildcard(sc, pc),
+                                                        &sc->limits, now,
+                                                        &chs[i]);
         if (rv != APR_SUCCESS) {
             ps_store_unlock(child->store);
             return rv == PS_E_LIMIT
@@ -190,6 +192,21 @@ static int ps_pub_delete(request_rec *r, ps_child_t *child,
     return ps_http_explain(r, HTTP_OK, "Channel deleted.");
 }
 
+static int ps_has_events_channel(const ps_srv_conf_t *sc,
+                                 const apr_array_header_t *chans)
+{
+    int i;
+
+    for (i = 0; sc->events_channel && i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        if (!strcmp(pc->id, sc->events_channel)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int ps_pub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
                   const ps_srv_conf_t *sc)
 {
@@ -197,6 +214,7 @@ int ps_pub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     int rc;
 
     ps_http_nocache(r);
+    ps_http_cors(r, d, d->publisher_admin ? PS_PUB_ALLOW_ADMIN : PS_PUB_ALLOW);
     if (r->method_number == M_OPTIONS) {
         return ps_http_explain(r, HTTP_OK, NULL);
     }
@@ -210,6 +228,11 @@ int ps_pub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     if ((rc = ps_http_channels(r, d, &chans)) != OK
         || (rc = ps_http_check_ids(r, sc, chans)) != OK) {
         return rc;
+    }
+    if (r->method_number != M_GET && ps_has_events_channel(sc, chans)) {
+        return ps_http_explain(r, HTTP_FORBIDDEN,
+                               "Only internal routines can change events "
+                               "channel.");
     }
     switch (r->method_number) {
     case M_GET:

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
@@ -91,6 +92,8 @@ typedef struct ps_shm_t {
     ps_off_t trash_ch_head;
     apr_uint64_t nbuckets, nring, nworkers;
     ps_off_t buckets, ring, workers;
+    ps_off_t events_ch;                 /* the events channel, 0 = none */
+    ps_limits_t events_lim;
     ps_arena_t arena;
 } ps_shm_t;
 
@@ -347,6 +350,8 @@ static void ps_channel_pop(ps_store_t *st, ps_channel_t *ch, apr_int64_t now)
 
 static void ps_store_repair(ps_store_t *st);
 static void ps_store_reclaim_locked(ps_store_t *st, apr_int64_t now);
+static void ps_event(ps_store_t *st, const char *type, const ps_channel_t *ch,
+                     apr_int64_t now);
 
 apr_status_t ps_store_lock(ps_store_t *st, int *repaired)
 {
@@ -595,6 +600,7 @@ apr_status_t ps_store_get_or_create_locked(ps_store_t *st, const char *id,
         sh->wildcard_channels++;
     }
     *out = ch;
+    ps_event(st, "channel_created", ch, now);
     return APR_SUCCESS;
 }
 
@@ -678,12 +684,13 @@ static void ps_next_tag(ps_shm_t *sh, apr_int64_t now, ps_smsg_t *m)
     m->tag = sh->tag_last;
 }
 
-apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,
-                                     const char *text, apr_size_t len,
-                                     const char *event_id, apr_size_t eid_len,
-                                     const char *event_type, apr_size_t et_len,
-                                     int store, const ps_limits_t *lim,
-                                     apr_int64_t now, apr_uint64_t *seq_out)
+static apr_status_t ps_publish(ps_store_t *st, ps_channel_t *ch,
+                               const char *text, apr_size_t len,
+                               const char *event_id, apr_size_t eid_len,
+                               const char *event_type, apr_size_t et_len,
+                               int store, const ps_limits_t *lim,
+                               apr_int64_t now, apr_uint64_t *seq_out,
+                               int may_reclaim)
 {
     ps_shm_t *sh = st->sh;
     int events = (ch->flags & PS_CH_EVENTS) != 0;
@@ -693,6 +700,9 @@ apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,
     m = ps_msg_new(st, ch->id, ch->id_len, text, len, event_id, eid_len,
                    event_type, et_len, &off);
     if (!m) {
+        if (!may_reclaim) {
+            return APR_ENOMEM;
+        }
         ps_store_reclaim_locked(st, now);
         m = ps_msg_new(st, ch->id, ch->id_len, text, len, event_id, eid_len,
                        event_type, et_len, &off);
@@ -734,6 +744,77 @@ apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,
         *seq_out = m->seq;
     }
     return APR_SUCCESS;
+}
+
+apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,
+                                     const char *text, apr_size_t len,
+                                     const char *event_id, apr_size_t eid_len,
+                                     const char *event_type, apr_size_t et_len,
+                                     int store, const ps_limits_t *lim,
+                                     apr_int64_t now, apr_uint64_t *seq_out)
+{
+    return ps_publish(st, ch, text, len, event_id, eid_len, event_type, et_len,
+                      store, lim, now, seq_out, 1);
+}
+
+/* A JSON event about ch on the events channel (when configured).  Never
+ * reclaims memory: it runs inside cleanup walks. */
+static void ps_event(ps_store_t *st, const char *type, const ps_channel_t *ch,
+                     apr_int64_t now)
+{
+    ps_shm_t *sh = st->sh;
+    char small[512], *buf = small;
+    apr_size_t tlen = strlen(type), need = tlen + ch->id_len + 40, len;
+
+    if (!sh->events_ch || (ch->flags & PS_CH_EVENTS)) {
+        return;
+    }
+    if (need > sizeof(small) && !(buf = malloc(need))) {
+        return;
+    }
+    len = (apr_size_t)snprintf(buf, need, "{\"type\": \"%s\", \"channel\": \"",
+                               type);
+    memcpy(buf + len, ch->id, ch->id_len);
+    len += ch->id_len;
+    memcpy(buf + len, "\"}", 2);
+    len += 2;
+    ps_publish(st, PS_CH(st, sh->events_ch), buf, len, NULL, 0, type, tlen, 1,
+               &sh->events_lim, now, NULL, 0);
+    if (buf != small) {
+        free(buf);
+    }
+}
+
+apr_status_t ps_store_events_channel_locked(ps_store_t *st, const char *id,
+                                            apr_size_t len,
+                                            const ps_limits_t *lim,
+                                            apr_int64_t now)
+{
+    ps_limits_t open = *lim;
+    ps_channel_t *ch;
+    apr_status_t rv;
+
+    open.max_channels = 0;
+    st->sh->events_lim = *lim;
+    if (st->sh->events_ch) {
+        ch = PS_CH(st, st->sh->events_ch);
+        if (ch->id_len == len && !memcmp(ch->id, id, len)) {
+            return APR_SUCCESS;
+        }
+        ch->flags &= ~PS_CH_EVENTS;   /* renamed: the old one is ordinary now */
+        st->sh->events_ch = 0;
+    }
+    rv = ps_store_get_or_create_locked(st, id, len, 0, &open, now, &ch);
+    if (rv == APR_SUCCESS) {
+        ch->flags |= PS_CH_EVENTS;
+        st->sh->events_ch = PS_OFF(st, ch);
+    }
+    return rv;
+}
+
+int ps_store_channel_is_events(const ps_channel_t *ch)
+{
+    return (ch->flags & PS_CH_EVENTS) != 0;
 }
 
 static void ps_channel_trash(ps_store_t *st, ps_channel_t *ch,
@@ -778,6 +859,7 @@ apr_status_t ps_store_delete_locked(ps_store_t *st, ps_channel_t *ch,
     ps_smsg_t *m;
 
     ps_channel_unlink(st, ch, now);
+    ps_event(st, "channel_destroyed", ch, now);
     m = ps_msg_new(st, ch->id, ch->id_len, text, len, NULL, 0, NULL, 0, &off);
     if (m) {
         m->id = PS_MSG_ID_DELETED;
@@ -833,6 +915,7 @@ apr_status_t ps_store_subscribe_locked(ps_store_t *st, ps_channel_t *ch,
     w->count++;
     ch->subscribers++;
     ch->expires = now + lim->channel_inactivity;
+    ps_event(st, "client_subscribed", ch, now);
     return APR_SUCCESS;
 }
 
@@ -855,6 +938,7 @@ void ps_store_unsubscribe_locked(ps_store_t *st, apr_uint64_t ch_off,
         ps_wsub_t *w = PS_PTR(st, *ws);
         if (w->slot == slot) {
             ch->subscribers--;
+            ps_event(st, "client_unsubscribed", ch, now);
             if (--w->count == 0) {
                 ps_off_t dead = *ws;
                 *ws = w->next;
@@ -1028,6 +1112,7 @@ static void ps_cleanup_bucket(ps_store_t *st, ps_off_t *link, apr_int64_t now)
             if (ch->flags & PS_CH_WILDCARD) {
                 sh->wildcard_channels--;
             }
+            ps_event(st, "channel_destroyed", ch, now);
             ps_channel_trash(st, ch, now);
             continue;
         }

@@ -128,6 +128,15 @@ apr_status_t ps_store_get_or_create_locked(ps_store_t *st, const char *id,
                                            apr_int64_t now,
                                            ps_channel_t **out);
 
+/* Create (or find) the events channel: never collected, receives JSON
+ * events channel_created/destroyed, client_subscribed/unsubscribed, stored
+ * with lim's ttl and max stored. */
+apr_status_t ps_store_events_channel_locked(ps_store_t *st, const char *id,
+                                            apr_size_t len,
+                                            const ps_limits_t *lim,
+                                            apr_int64_t now);
+int ps_store_channel_is_events(const ps_channel_t *ch);
+
 /* Id and figures of a channel (pointers valid while locked). */
 void ps_store_channel_info_locked(ps_store_t *st, const ps_channel_t *ch,
                                   ps_chinfo_t *out);

@@ -72,6 +72,29 @@ void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
     sub->pending_bytes += len;
 }
 
+void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len)
+{
+    apr_size_t n = ps_padding_len(len, sub->pad_message, sub->sc->padding_max);
+    char *buf;
+
+    if (n) {
+        buf = apr_bucket_alloc(n, sub->c->bucket_alloc);
+        ps_padding_fill(buf, n, sub->mode == PS_SUB_EVENTSOURCE);
+        APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
+            buf, n, apr_bucket_free, sub->c->bucket_alloc));
+        sub->pending_bytes += n;
+    }
+}
+
+/* A message as a streaming subscriber gets it: template, then padding. */
+static void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m)
+{
+    apr_size_t before = sub->pending_bytes;
+
+    ps_sub_queue_msg(sub, sub->msg_tpl, m);
+    ps_sub_queue_padding(sub, sub->pending_bytes - before);
+}
+
 static void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t)
 {
     apr_size_t len;
@@ -366,7 +389,7 @@ void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted)
         ps_sub_advance(sub, now);
         return;
     }
-    ps_sub_queue_msg(sub, sub->msg_tpl, m);
+    ps_sub_queue_stream_msg(sub, m);
     if (deleted) {
         sub->chans[ci].deleted = 1;           /* the reactor unlinks it */
         for (i = 0; i < sub->nchan; i++) {
@@ -386,7 +409,7 @@ static void ps_sub_ping(ps_sub_t *sub, apr_time_t now)
     ps_msgview_t m = { PS_MSG_ID_PING, sub->sc->ping_text,
                        strlen(sub->sc->ping_text), "", 0, 0, 0, NULL, 0,
                        NULL, 0 };
-    ps_sub_queue_msg(sub, sub->msg_tpl, &m);
+    ps_sub_queue_stream_msg(sub, &m);
     ps_sub_restart_ping(sub, now);
 }
 

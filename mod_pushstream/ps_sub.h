@@ -48,6 +48,7 @@ typedef struct ps_sub_t {
     const ps_srv_conf_t *sc;
     const ps_template_t *msg_tpl;
     const char *callback;          /* JSONP function name, or NULL */
+    apr_size_t pad_message;        /* PushStreamPaddingByUserAgent minimum */
     int mode;                      /* PS_SUB_STREAMING / PS_SUB_LONGPOLLING */
     int nchan;
     ps_sub_chan_t *chans;
@@ -108,6 +109,9 @@ void ps_sub_release(ps_sub_t *sub);
 void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len);
 void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
                       const ps_msgview_t *m);
+
+/* Padding after a piece of len bytes (streaming for old browsers). */
+void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len);
 
 /* Long-polling answers (used by the handler too, for immediate answers). */
 void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag);

@@ -40,6 +40,7 @@ typedef struct ps_subreq_t {
     ps_sub_chan_t *subs;             /* per channel, once subscribed */
     ps_replay_t q;
     const char *callback;            /* JSONP (polling, long-polling) */
+    apr_size_t pad_header, pad_message;  /* padding for old browsers */
     apr_array_header_t *replayed;    /* ps_msgview_t, copies */
     apr_uint64_t start_seq;
     int counted;
@@ -56,6 +57,28 @@ static void ps_replay_cb(void *baton, const ps_logmsg_t *m)
     v->event_id = apr_pmemdup(a->pool, m->view.event_id, m->view.event_id_len);
     v->event_type = apr_pmemdup(a->pool, m->view.event_type,
                                 m->view.event_type_len);
+}
+
+/* The first PushStreamPaddingByUserAgent rule matching the user agent. */
+static void ps_pick_padding(ps_subreq_t *sr)
+{
+    const ps_dir_conf_t *d = sr->d;
+    const char *ua;
+    int i;
+
+    if (!d->padding || (sr->mode != PS_SUB_STREAMING
+                        && sr->mode != PS_SUB_EVENTSOURCE)) {
+        return;
+    }
+    ua = ps_http_value(sr->r, d->user_agent, "User-Agent");
+    for (i = 0; ua && i < d->padding->nelts; i++) {
+        const ps_padding_t *p = &APR_ARRAY_IDX(d->padding, i, ps_padding_t);
+        if (!ap_regexec(p->ua, ua, 0, NULL, 0)) {
+            sr->pad_header = p->header_min;
+            sr->pad_message = p->message_min;
+            return;
+        }
+    }
 }
 
 static int ps_mode_of(request_rec *r, const ps_dir_conf_t *d)
@@ -143,6 +166,40 @@ static apr_status_t ps_subscribe_locked(ps_subreq_t *sr, ps_channel_t **chs,
     return APR_SUCCESS;
 }
 
+/* Checks of protocol B4, per channel in request order, then the wildcard
+ * count; NULL when the request may go on, else the 403 explain text. */
+static const char *ps_check_channels_locked(ps_subreq_t *sr)
+{
+    ps_store_t *st = sr->child->store;
+    const ps_srv_conf_t *sc = sr->sc;
+    apr_int64_t wmax = ps_dir_wildcard_max(sr->d, sc);
+    int i, nwild = 0;
+
+    for (i = 0; i < sr->chans->nelts; i++) {
+        ps_path_channel_t *pc = &APR_ARRAY_IDX(sr->chans, i, ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
+        int wildcard = ps_is_wildcard(sc, pc);
+        if (sr->d->authorized_only == 1 && !wildcard
+            && (!ch || !ps_store_channel_stored(ch))) {
+            return "Subscriber could not create channels.";
+        }
+        if (ch && sc->limits.max_subscribers_per_channel
+            && ps_store_channel_subscribers(ch)
+               >= sc->limits.max_subscribers_per_channel) {
+            return "Subscribers limit per channel has been exceeded.";
+        }
+        if (sc->events_channel && !strcmp(pc->id, sc->events_channel)
+            && sr->d->allow_events_channel != 1) {
+            return "Subscription to events channel is not allowed.";
+        }
+        nwild += wildcard;
+    }
+    if (wmax != PS_UNSET && (nwild > wmax || nwild == sr->chans->nelts)) {
+        return "Subscribed too much wildcard channels.";
+    }
+    return NULL;
+}
+
 /* The store part of a subscribe, under one lock so that no message falls
  * between the replay and the subscription.  OK or an answer made. */
 static int ps_store_part(ps_subreq_t *sr)
@@ -153,25 +210,23 @@ static int ps_store_part(ps_subreq_t *sr)
     ps_channel_t **chs = apr_pcalloc(r->pool, sr->chans->nelts * sizeof(*chs));
     apr_int64_t now = ps_now_sec();
     apr_status_t rv = APR_SUCCESS;
+    const char *explain;
     int i, wait;
 
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
-    for (i = 0; i < sr->chans->nelts; i++) {
-        ps_path_channel_t *pc = &APR_ARRAY_IDX(sr->chans, i, ps_path_channel_t);
-        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
-        if (ch && lim->max_subscribers_per_channel
-            && ps_store_channel_subscribers(ch) >= lim->max_subscribers_per_channel) {
-            ps_store_unlock(st);
-            return ps_http_explain(r, HTTP_FORBIDDEN, "Subscribers limit per "
-                                   "channel has been exceeded.");
-        }
+    ps_store_cleanup_locked(st, now);     /* expired messages count as none */
+    explain = ps_check_channels_locked(sr);
+    if (explain) {
+        ps_store_unlock(st);
+        return ps_http_explain(r, HTTP_FORBIDDEN, explain);
     }
     for (i = 0; i < sr->chans->nelts && rv == APR_SUCCESS; i++) {
         ps_path_channel_t *pc = &APR_ARRAY_IDX(sr->chans, i, ps_path_channel_t);
-        rv = ps_store_get_or_create_locked(st, pc->id, pc->len, 0, lim, now,
-                                           &chs[i]);
+        rv = ps_store_get_or_create_locked(st, pc->id, pc->len,
+                                           ps_is_wildcard(sr->sc, pc), lim,
+                                           now, &chs[i]);
     }
     if (rv == APR_SUCCESS) {
         for (i = 0; i < sr->chans->nelts; i++) {
@@ -217,9 +272,24 @@ static void ps_brigade_tpl(apr_bucket_brigade *bb, const ps_template_t *t)
     }
 }
 
+static void ps_brigade_padding(apr_bucket_brigade *bb, apr_size_t len,
+                               apr_size_t min, apr_size_t max)
+{
+    apr_size_t n = ps_padding_len(len, min, max);
+    char buf[4096];
+
+    while (n) {
+        apr_size_t k = n < sizeof(buf) ? n : sizeof(buf);
+        ps_padding_fill(buf, k, 0);
+        apr_brigade_write(bb, NULL, NULL, buf, k);
+        n -= k;
+    }
+}
+
 static void ps_brigade_msgs(request_rec *r, apr_bucket_brigade *bb,
                             const ps_template_t *t, apr_array_header_t *msgs,
-                            const char *sep)
+                            const char *sep, apr_size_t pad_min,
+                            apr_size_t pad_max)
 {
     int i;
 
@@ -232,6 +302,7 @@ static void ps_brigade_msgs(request_rec *r, apr_bucket_brigade *bb,
                                        &APR_ARRAY_IDX(msgs, i, ps_msgview_t),
                                        &len);
         apr_brigade_write(bb, NULL, NULL, out, len);
+        ps_brigade_padding(bb, len, pad_min, pad_max);
     }
 }
 
@@ -275,7 +346,7 @@ static int ps_answer_now(ps_subreq_t *sr)
         apr_brigade_printf(bb, NULL, NULL, "%s([", sr->callback);
     }
     ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed,
-                    sr->callback ? "," : NULL);
+                    sr->callback ? "," : NULL, 0, 0);
     if (sr->callback) {
         apr_brigade_puts(bb, NULL, NULL, "]);");
     }
@@ -312,7 +383,15 @@ static int ps_stream_start(ps_subreq_t *sr)
         r->chunked = 1;
     }
     ps_brigade_tpl(bb, sr->d->header_tpl);
-    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed, NULL);
+    if (sr->d->header_tpl) {
+        apr_size_t hlen;
+        ps_template_source(sr->d->header_tpl, &hlen);
+        if (hlen) {
+            ps_brigade_padding(bb, hlen, sr->pad_header, sr->sc->padding_max);
+        }
+    }
+    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed, NULL,
+                    sr->pad_message, sr->sc->padding_max);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
     if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS
         || r->connection->aborted) {
@@ -334,6 +413,7 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->sc = sr->sc;
     sub->msg_tpl = ps_msg_tpl(sr);
     sub->callback = sr->callback ? apr_pstrdup(c->pool, sr->callback) : NULL;
+    sub->pad_message = sr->pad_message;
     sub->mode = sr->mode;
     sub->nchan = sr->chans->nelts;
     sub->chans = sr->subs;
@@ -382,6 +462,9 @@ int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     sr.d = d;
     sr.sc = sc;
     sr.mode = ps_mode_of(r, d);
+    if (sr.mode != PS_SUB_WEBSOCKET) {
+        ps_http_cors(r, d, "GET");
+    }
     if (r->method_number == M_OPTIONS) {
         return ps_http_explain(r, HTTP_OK, NULL);
     }
@@ -403,6 +486,7 @@ int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
         const char *cb = ps_query_arg(r, "callback");
         sr.callback = *cb ? cb : NULL;
     }
+    ps_pick_padding(&sr);
     sr.replayed = apr_array_make(r->pool, 8, sizeof(ps_msgview_t));
     if ((rc = ps_store_part(&sr)) != OK) {
         return rc;

@@ -275,3 +275,35 @@ void ps_format_iso_time(char buf[PS_ISO_TIME_LEN + 1], apr_int64_t sec)
     o = ps_util_put_digits(o, tm.tm_sec, 2);
     *o = '\0';
 }
+
+apr_size_t ps_padding_len(apr_size_t len, apr_size_t min, apr_size_t max)
+{
+    apr_size_t n;
+
+    if (!min || len >= min) {
+        return 0;
+    }
+    n = ((min - len) / 100 + 1) * 100;
+    return n < max ? n : max;
+}
+
+void ps_padding_fill(char *buf, apr_size_t n, int eventsource)
+{
+    apr_size_t i = 0;
+
+    if (!n) {
+        return;
+    }
+    if (eventsource) {
+        memset(buf, ':', n - 1);
+        buf[n - 1] = '\n';
+        return;
+    }
+    if (n & 1) {
+        buf[i++] = '\n';
+    }
+    for (; i < n; i += 2) {
+        buf[i] = '\r';
+        buf[i + 1] = '\n';
+    }
+}

@@ -37,4 +37,13 @@ void ps_format_http_time(char buf[PS_HTTP_TIME_LEN + 1], apr_int64_t sec);
 #define PS_ISO_TIME_LEN 19
 void ps_format_iso_time(char buf[PS_ISO_TIME_LEN + 1], apr_int64_t sec);
 
+/* Padding for old browsers (PushStreamPaddingByUserAgent): bytes to add
+ * after a piece of len bytes when the rule asks for min, never more than
+ * max (the config-wide largest minimum): ((min - len) / 100 + 1) * 100. */
+apr_size_t ps_padding_len(apr_size_t len, apr_size_t min, apr_size_t max);
+
+/* Fill n padding bytes: "\r\n" pairs (an odd count starts with "\n"), or
+ * for EventSource a comment line of ':' ending in "\n". */
+void ps_padding_fill(char *buf, apr_size_t n, int eventsource);
+
 #endif

@@ -485,6 +485,42 @@ static void test_random_ops(void **state)
     ps_store_unlock(f->st);
 }
 
+static void test_events_channel(void **state)
+{
+    fixture_t *f = *state;
+    ps_channel_t *ev, *ch;
+    ps_replay_t q = { 100, -1, -1, NULL, 0 };
+    collect_t c = {{0}};
+    ps_store_stats_t s;
+
+    ps_store_lock(f->st, NULL);
+    assert_int_equal(ps_store_events_channel_locked(f->st, "events", 6, &f->lim,
+                                                    1000), APR_SUCCESS);
+    ev = ps_store_find_locked(f->st, "events", 6);
+    assert_non_null(ev);
+    assert_true(ps_store_channel_is_events(ev));
+    ch = chan(f, "x", 1000);
+    ps_store_subscribe_locked(f->st, ch, 0, &f->lim, 1000);
+    ps_store_unsubscribe_locked(f->st, ps_store_channel_ref(f->st, ch),
+                                ps_store_channel_serial(ch), 0, &f->lim, 1000);
+    pub(f, ch, "m", 1, 1000);
+    ps_store_delete_locked(f->st, ch, "", 0, 1001);
+    ps_store_replay_locked(f->st, ev, &q, 1001, collect_cb, &c);
+    assert_string_equal(c.buf,
+        "{\"type\": \"channel_created\", \"channel\": \"x\"},"
+        "{\"type\": \"client_subscribed\", \"channel\": \"x\"},"
+        "{\"type\": \"client_unsubscribed\", \"channel\": \"x\"},"
+        "{\"type\": \"channel_destroyed\", \"channel\": \"x\"}");
+    ps_store_stats_locked(f->st, &s);
+    assert_int_equal(s.channels, 1);             /* the events channel */
+    assert_int_equal(s.published_messages, 1);   /* events not counted */
+    assert_int_equal(s.stored_messages, 0);
+    ps_store_cleanup_locked(f->st, 5000);        /* never collected */
+    assert_non_null(ps_store_find_locked(f->st, "events", 6));
+    assert_sound(f);
+    ps_store_unlock(f->st);
+}
+
 static void test_too_small(void **state)
 {
     char small[1024];
@@ -509,6 +545,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_repair_frees_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_channel, setup, teardown),
         cmocka_unit_test(test_too_small),
     };
     apr_initialize();
