@@ -29,6 +29,8 @@
 #include "ps_handlers.h"
 #include "ps_http.h"
 #include "ps_reactor.h"
+#include "ps_metrics.h"
+#include <mod_status.h>
 
 APLOG_USE_MODULE(pushstream);
 
@@ -277,6 +279,8 @@ static void ps_register_hooks(apr_pool_t *p)
     ap_hook_handler(ps_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_suspend_connection(ps_sub_suspended, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_expr_lookup(ps_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, ps_metrics_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA pushstream_module = {

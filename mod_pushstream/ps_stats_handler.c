@@ -15,6 +15,7 @@
 #include "ps_child.h"
 #include "ps_http.h"
 #include "ps_handlers.h"
+#include "ps_metrics.h"
 
 #define PS_STATS_TAG     "0.5.5"
 #define PS_STATS_COMMIT  "3bc016f811d50374251960db091557571dfd7393"
@@ -153,7 +154,8 @@ int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
         return rc;
     }
     if (!chans->nelts) {
-        return ps_stats_summary(r, child);
+        return ps_metrics_wanted(r) ? ps_metrics_answer(r, child)
+                                    : ps_stats_summary(r, child);
     }
     for (i = 0; i < chans->nelts; i++) {
         ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i, ps_path_channel_t);

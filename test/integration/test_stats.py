@@ -65,3 +65,23 @@ def test_all_prefix_and_listed(httpd):
     assert r.getheader("X-Nginx-PushStream-Commit") == "3bc016f811d50374251960db091557571dfd7393"
     r, body = _get(srv, "/channels-stats", method="POST")
     assert r.status == 405 and r.getheader("Allow") == "GET"
+
+
+def test_prometheus_and_server_status(httpd):
+    srv = httpd(CONF)
+    _publish(srv, "p1/p2")
+    for path, headers in (("/channels-stats?format=prometheus", {}),
+                          ("/channels-stats", {"Accept": "text/plain; version=0.0.4"})):
+        r, body = _get(srv, path, headers)
+        assert r.status == 200
+        assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+        text = body.decode()
+        assert "# TYPE pushstream_channels gauge\npushstream_channels 2\n" in text
+        assert "pushstream_published_messages_total 2\n" in text
+        pids = sorted(int(l.split('"')[1]) for l in text.splitlines()
+                      if l.startswith("pushstream_worker_subscribers{"))
+        assert pids == sorted(srv.child_pids())
+    r, body = _get(srv, "/server-status?auto")
+    assert b"PushStreamChannels: 2\n" in body
+    r, body = _get(srv, "/server-status")
+    assert b"<h2>mod_pushstream</h2>" in body
