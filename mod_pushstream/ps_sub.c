@@ -23,6 +23,9 @@
 #include "ps_sub.h"
 #include "ps_reactor.h"
 #include "ps_util.h"
+#include "ps_eventsource.h"
+#include "ps_websocket.h"
+#include "ps_handlers.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -86,13 +89,68 @@ void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len)
     }
 }
 
-/* A message as a streaming subscriber gets it: template, then padding. */
-static void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m)
+int ps_sub_is_stream(const ps_sub_t *sub)
 {
-    apr_size_t before = sub->pending_bytes;
+    return sub->mode == PS_SUB_STREAMING || sub->mode == PS_SUB_EVENTSOURCE
+           || sub->mode == PS_SUB_WEBSOCKET;
+}
 
-    ps_sub_queue_msg(sub, sub->msg_tpl, m);
-    ps_sub_queue_padding(sub, sub->pending_bytes - before);
+void ps_sub_queue_ws_frame(ps_sub_t *sub, int opcode, const char *data,
+                           apr_size_t len)
+{
+    unsigned char hdr[PS_WS_MAX_HEADER];
+    apr_size_t hlen = ps_ws_frame_header(hdr, opcode, len);
+    char *buf = apr_bucket_alloc(hlen + len, sub->c->bucket_alloc);
+
+    memcpy(buf, hdr, hlen);
+    if (len) {
+        memcpy(buf + hlen, data, len);
+    }
+    APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
+        buf, hlen + len, apr_bucket_free, sub->c->bucket_alloc));
+    sub->pending_bytes += hlen + len;
+}
+
+/* Render into one heap bucket: an optional prefix (a frame header), then
+ * len bytes from the renderer. */
+static void ps_sub_queue_rendered(ps_sub_t *sub, const ps_msgview_t *m,
+                                  apr_size_t len, int ws)
+{
+    unsigned char hdr[PS_WS_MAX_HEADER];
+    apr_size_t hlen = ws ? ps_ws_frame_header(hdr, PS_WS_OP_TEXT, len) : 0;
+    char *buf = apr_bucket_alloc(hlen + len, sub->c->bucket_alloc);
+
+    memcpy(buf, hdr, hlen);
+    if (sub->mode == PS_SUB_EVENTSOURCE) {
+        ps_es_message_render_to(sub->msg_tpl, m, buf);
+    }
+    else {
+        ps_template_render_to(sub->msg_tpl, m, buf + hlen);
+    }
+    APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
+        buf, hlen + len, apr_bucket_free, sub->c->bucket_alloc));
+    sub->pending_bytes += hlen + len;
+}
+
+void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m)
+{
+    apr_size_t len;
+
+    switch (sub->mode) {
+    case PS_SUB_EVENTSOURCE:
+        len = ps_es_message_measure(sub->msg_tpl, m);
+        ps_sub_queue_rendered(sub, m, len, 0);
+        ps_sub_queue_padding(sub, len);
+        break;
+    case PS_SUB_WEBSOCKET:
+        ps_sub_queue_rendered(sub, m, ps_template_measure(sub->msg_tpl, m), 1);
+        break;
+    default:
+        len = ps_template_measure(sub->msg_tpl, m);
+        ps_sub_queue_rendered(sub, m, len, 0);
+        ps_sub_queue_padding(sub, len);
+        break;
+    }
 }
 
 static void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t)
@@ -173,7 +231,7 @@ static void ps_sub_set_deadline(ps_sub_t *sub)
 
 static void ps_sub_restart_ping(ps_sub_t *sub, apr_time_t now)
 {
-    if (sub->mode == PS_SUB_STREAMING && sub->d->ping_interval > 0) {
+    if (ps_sub_is_stream(sub) && sub->d->ping_interval > 0) {
         sub->ping_at = now + sub->d->ping_interval;
     }
 }
@@ -274,10 +332,27 @@ static void ps_sub_lp_timeout(ps_sub_t *sub, apr_time_t now)
     ps_sub_end(sub, now);
 }
 
-/* Streaming: footer and the end of the chunked body. */
+/* Streaming kinds: footer, then the end of the chunked body (WebSocket:
+ * the footer frame and a close frame). */
 static void ps_sub_stream_close(ps_sub_t *sub, apr_time_t now)
 {
-    ps_sub_queue_tpl(sub, sub->d->footer_tpl);
+    if (sub->mode == PS_SUB_EVENTSOURCE) {
+        ps_sub_queue(sub, sub->es_footer, sub->es_footer_len);
+    }
+    else if (sub->mode == PS_SUB_WEBSOCKET) {
+        apr_size_t len;
+        const char *f = sub->d->footer_tpl
+                        ? ps_template_source(sub->d->footer_tpl, &len) : NULL;
+        char frame[PS_WS_MAX_CLOSE_FRAME];
+        if (f && len) {
+            ps_sub_queue_ws_frame(sub, PS_WS_OP_TEXT, f, len);
+        }
+        len = ps_ws_close_frame(frame, sub->ws_close_code, NULL, 0);
+        ps_sub_queue(sub, frame, len);
+    }
+    else {
+        ps_sub_queue_tpl(sub, sub->d->footer_tpl);
+    }
     ps_sub_end(sub, now);
 }
 
@@ -292,6 +367,7 @@ void ps_sub_shutdown(ps_sub_t *sub)
         ps_sub_lp_timeout(sub, now);
     }
     else {
+        sub->ws_close_code = PS_WS_CLOSE_GOING_AWAY;
         ps_sub_stream_close(sub, now);
     }
     ps_sub_advance(sub, now);
@@ -310,7 +386,9 @@ static void ps_sub_finish_response(ps_sub_t *sub)
 {
     request_rec *r = sub->r;
 
-    ap_finalize_request_protocol(r);          /* EOS: last chunk */
+    if (sub->mode != PS_SUB_WEBSOCKET) {
+        ap_finalize_request_protocol(r);      /* EOS: last chunk */
+    }
     ap_process_request_after_handler(r);      /* EOR: logs, frees r */
     sub->r = NULL;
     sub->state = PS_SUBST_FLUSHING;
@@ -409,7 +487,17 @@ static void ps_sub_ping(ps_sub_t *sub, apr_time_t now)
     ps_msgview_t m = { PS_MSG_ID_PING, sub->sc->ping_text,
                        strlen(sub->sc->ping_text), "", 0, 0, 0, NULL, 0,
                        NULL, 0 };
-    ps_sub_queue_stream_msg(sub, &m);
+
+    if (sub->mode == PS_SUB_EVENTSOURCE) {
+        ps_sub_queue(sub, PS_ES_PING, PS_ES_PING_LEN);
+        ps_sub_queue_padding(sub, PS_ES_PING_LEN);
+    }
+    else if (sub->mode == PS_SUB_WEBSOCKET) {
+        ps_sub_queue_ws_frame(sub, PS_WS_OP_PING, NULL, 0);
+    }
+    else {
+        ps_sub_queue_stream_msg(sub, &m);
+    }
     ps_sub_restart_ping(sub, now);
 }
 
@@ -449,27 +537,142 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
     }
 }
 
-/* Read what the client sends while we wait (nothing is expected): EOF or
- * an error means it went away. */
-static void ps_sub_read(ps_sub_t *sub)
+/* WebSocket: a text message is published to the subscriber's channels
+ * (PushStreamWebsocketAllowPublish), like a POST to a publisher. */
+static void ps_sub_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
 {
-    conn_rec *c = sub->c;
+    ps_store_t *st = sub->child->store;
+    apr_int64_t now = ps_now_sec();
+    apr_status_t rv = APR_SUCCESS;
     int i;
 
-    for (i = 0; i < 16; i++) {
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        return;
+    }
+    for (i = 0; i < sub->nchan && rv == APR_SUCCESS; i++) {
+        ps_sub_chan_t *sc = &sub->chans[i];
+        ps_channel_t *ch;
+        if (sc->deleted) {
+            continue;
+        }
+        rv = ps_store_get_or_create_locked(st, sc->id, sc->len, 0,
+                                           &sub->sc->limits, now, &ch);
+        if (rv == APR_SUCCESS && !ps_store_channel_is_events(ch)) {
+            rv = ps_store_publish_locked(st, ch, text, len, NULL, 0, NULL, 0,
+                                         ps_dir_store(sub->d), &sub->sc->limits,
+                                         now, NULL);
+        }
+    }
+    ps_store_unlock(st);
+    ps_store_notify(st);
+    if (rv != APR_SUCCESS) {
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, rv, sub->c, "PS0022: WebSocket "
+                      "message not published (shared memory full or channel "
+                      "limit); raise PushStreamSharedMemorySize");
+    }
+}
+
+/* Close the WebSocket with code (0: no code) and end. */
+static void ps_sub_ws_close(ps_sub_t *sub, int code, apr_time_t now)
+{
+    char frame[PS_WS_MAX_CLOSE_FRAME];
+    apr_size_t len = ps_ws_close_frame(frame, code, NULL, 0);
+
+    ps_sub_queue(sub, frame, len);
+    ps_sub_end(sub, now);
+}
+
+static void ps_sub_ws_event(ps_sub_t *sub, const ps_ws_event_t *ev,
+                            apr_time_t now)
+{
+    switch (ev->type) {
+    case PS_WS_TEXT:
+        if (sub->d->ws_allow_publish == 1) {
+            ps_sub_ws_publish(sub, ev->data, ev->len);
+        }
+        break;
+    case PS_WS_BINARY:
+        ps_sub_ws_close(sub, PS_WS_CLOSE_UNSUPPORTED, now);
+        break;
+    case PS_WS_PING:
+        ps_sub_queue_ws_frame(sub, PS_WS_OP_PONG, ev->data, ev->len);
+        break;
+    case PS_WS_CLOSE:
+        /* echo the peer's code; none given (1005) means an empty close */
+        ps_sub_ws_close(sub, ev->close_code == PS_WS_CLOSE_NO_STATUS
+                             ? 0 : ev->close_code, now);
+        break;
+    case PS_WS_ERROR:
+        ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, sub->c, "PS0023: WebSocket "
+                      "closed with %d: %s", ev->close_code,
+                      ev->data ? ev->data : "");
+        ps_sub_ws_close(sub, ev->close_code, now);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Feed client bytes to the frame parser while the subscriber is active. */
+static void ps_sub_ws_input(ps_sub_t *sub, apr_bucket_brigade *bb,
+                            apr_time_t now)
+{
+    apr_bucket *b;
+
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        const char *data;
+        apr_size_t len, used;
+        ps_ws_event_t ev;
+        if (APR_BUCKET_IS_METADATA(b)
+            || apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS) {
+            continue;
+        }
+        while (len && sub->state == PS_SUBST_ACTIVE) {
+            if (ps_ws_feed(sub->ws, data, len, &used, &ev) == PS_WS_NEED_MORE) {
+                break;
+            }
+            data += used;
+            len -= used;
+            ps_sub_ws_event(sub, &ev, now);
+        }
+    }
+}
+
+/* Read what the client sends while we wait: WebSocket frames, otherwise
+ * nothing is expected.  EOF or an error means it went away. */
+static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
+{
+    conn_rec *c = sub->c;
+    int i, empties = 0;
+
+    /* A non-blocking read with nothing there gives success and an empty
+     * brigade (the core filter's EAGAIN); the end comes as APR_EOF. */
+    for (i = 0; i < 16 && empties < 2; i++) {
         apr_status_t rv = ap_get_brigade(c->input_filters, sub->tmp,
                                          AP_MODE_READBYTES, APR_NONBLOCK_READ,
                                          8192);
-        int empty = APR_BRIGADE_EMPTY(sub->tmp);
-        apr_brigade_cleanup(sub->tmp);
         if (APR_STATUS_IS_EAGAIN(rv)) {
-            return;
+            break;
         }
-        if (rv != APR_SUCCESS || empty) {
+        if (rv != APR_SUCCESS) {
+            apr_brigade_cleanup(sub->tmp);
+            ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c, "PS0024: subscriber "
+                          "connection closed by the client");
             ps_sub_fail(sub);
             return;
         }
+        if (APR_BRIGADE_EMPTY(sub->tmp)) {
+            empties++;
+            continue;
+        }
+        empties = 0;
+        if (sub->ws && sub->state == PS_SUBST_ACTIVE) {
+            ps_sub_ws_input(sub, sub->tmp, now);
+        }
+        apr_brigade_cleanup(sub->tmp);
     }
+    apr_brigade_cleanup(sub->tmp);
 }
 
 /* Lingering: the write side is shut, read until EOF or the deadline. */
@@ -502,7 +705,7 @@ void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now)
         return;
     }
     if (rtnevents & (APR_POLLIN | APR_POLLHUP)) {
-        ps_sub_read(sub);
+        ps_sub_read(sub, now);
         if (sub->state == PS_SUBST_DONE) {
             return;
         }

@@ -15,6 +15,7 @@
 
 #include "ps_config.h"
 #include "ps_child.h"
+#include "ps_websocket.h"
 
 struct ps_lchan_t;
 
@@ -49,6 +50,10 @@ typedef struct ps_sub_t {
     const ps_template_t *msg_tpl;
     const char *callback;          /* JSONP function name, or NULL */
     apr_size_t pad_message;        /* PushStreamPaddingByUserAgent minimum */
+    const char *es_footer;         /* EventSource: footer as comment lines */
+    apr_size_t es_footer_len;
+    ps_ws_parser_t *ws;            /* WebSocket: client frames */
+    int ws_close_code;             /* close frame to send at the end */
     int mode;                      /* PS_SUB_STREAMING / PS_SUB_LONGPOLLING */
     int nchan;
     ps_sub_chan_t *chans;
@@ -112,6 +117,17 @@ void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
 
 /* Padding after a piece of len bytes (streaming for old browsers). */
 void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len);
+
+/* A message in the subscriber's transport: template (+padding),
+ * EventSource event, or WebSocket text frame. */
+void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m);
+
+/* A WebSocket frame with this payload. */
+void ps_sub_queue_ws_frame(ps_sub_t *sub, int opcode, const char *data,
+                           apr_size_t len);
+
+/* 1 for the modes that stay connected (streaming, EventSource, WebSocket). */
+int ps_sub_is_stream(const ps_sub_t *sub);
 
 /* Long-polling answers (used by the handler too, for immediate answers). */
 void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag);

@@ -26,6 +26,8 @@
 #include "ps_reactor.h"
 #include "ps_sub.h"
 #include "ps_util.h"
+#include "ps_eventsource.h"
+#include "ps_websocket.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -200,6 +202,10 @@ static const char *ps_check_channels_locked(ps_subreq_t *sr)
     return NULL;
 }
 
+/* Largest WebSocket frame/message when PushStreamWebsocketMaxFrameSize is
+ * not set. */
+#define PS_WS_DEFAULT_MAX (1024 * 1024)
+
 /* The store part of a subscribe, under one lock so that no message falls
  * between the replay and the subscription.  OK or an answer made. */
 static int ps_store_part(ps_subreq_t *sr)
@@ -238,8 +244,8 @@ static int ps_store_part(ps_subreq_t *sr)
                                        sr->replayed);
             }
         }
-        wait = sr->mode == PS_SUB_STREAMING
-               || (sr->mode == PS_SUB_LONGPOLLING && !sr->replayed->nelts);
+        wait = sr->mode != PS_SUB_POLLING
+               && (sr->mode != PS_SUB_LONGPOLLING || !sr->replayed->nelts);
         if (wait) {
             rv = ps_subscribe_locked(sr, chs, now);
         }
@@ -273,16 +279,16 @@ static void ps_brigade_tpl(apr_bucket_brigade *bb, const ps_template_t *t)
 }
 
 static void ps_brigade_padding(apr_bucket_brigade *bb, apr_size_t len,
-                               apr_size_t min, apr_size_t max)
+                               apr_size_t min, apr_size_t max, int es)
 {
     apr_size_t n = ps_padding_len(len, min, max);
-    char buf[4096];
+    char *buf;
 
-    while (n) {
-        apr_size_t k = n < sizeof(buf) ? n : sizeof(buf);
-        ps_padding_fill(buf, k, 0);
-        apr_brigade_write(bb, NULL, NULL, buf, k);
-        n -= k;
+    if (n) {
+        buf = apr_bucket_alloc(n, bb->bucket_alloc);
+        ps_padding_fill(buf, n, es);
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(buf, n,
+                                apr_bucket_free, bb->bucket_alloc));
     }
 }
 
@@ -302,7 +308,7 @@ static void ps_brigade_msgs(request_rec *r, apr_bucket_brigade *bb,
                                        &APR_ARRAY_IDX(msgs, i, ps_msgview_t),
                                        &len);
         apr_brigade_write(bb, NULL, NULL, out, len);
-        ps_brigade_padding(bb, len, pad_min, pad_max);
+        ps_brigade_padding(bb, len, pad_min, pad_max, 0);
     }
 }
 
@@ -365,39 +371,134 @@ static int ps_answer_now(ps_subreq_t *sr)
     return DONE;
 }
 
-/* Streaming: headers, header template and replayed messages go out now,
- * on this worker thread (it may block; the reactor must not). */
+/* The first bytes of a stream, in its transport: header template (with
+ * padding) and the replayed messages. */
+static void ps_stream_intro(ps_subreq_t *sr, apr_bucket_brigade *bb)
+{
+    request_rec *r = sr->r;
+    const ps_template_t *t = ps_msg_tpl(sr);
+    int es = sr->mode == PS_SUB_EVENTSOURCE, i;
+    apr_size_t hlen = 0, len;
+    const char *h = sr->d->header_tpl
+                    ? ps_template_source(sr->d->header_tpl, &hlen) : NULL;
+
+    if (sr->mode == PS_SUB_WEBSOCKET) {
+        unsigned char fh[PS_WS_MAX_HEADER];
+        if (hlen) {
+            apr_brigade_write(bb, NULL, NULL, (const char *)fh,
+                              ps_ws_frame_header(fh, PS_WS_OP_TEXT, hlen));
+            apr_brigade_write(bb, NULL, NULL, h, hlen);
+        }
+        for (i = 0; i < sr->replayed->nelts; i++) {
+            char *out = ps_template_render(r->pool, t, &APR_ARRAY_IDX(
+                            sr->replayed, i, ps_msgview_t), &len);
+            apr_brigade_write(bb, NULL, NULL, (const char *)fh,
+                              ps_ws_frame_header(fh, PS_WS_OP_TEXT, len));
+            apr_brigade_write(bb, NULL, NULL, out, len);
+        }
+        return;
+    }
+    if (es) {
+        const char *eh = ps_es_header(r->pool, h, hlen, &len);
+        apr_brigade_write(bb, NULL, NULL, eh, len);
+    }
+    else if (hlen) {
+        apr_brigade_write(bb, NULL, NULL, h, hlen);
+    }
+    if (hlen) {
+        ps_brigade_padding(bb, hlen, sr->pad_header, sr->sc->padding_max, es);
+    }
+    for (i = 0; i < sr->replayed->nelts; i++) {
+        const ps_msgview_t *m = &APR_ARRAY_IDX(sr->replayed, i, ps_msgview_t);
+        char *out = es ? ps_es_message_render(r->pool, t, m, &len)
+                       : ps_template_render(r->pool, t, m, &len);
+        apr_brigade_write(bb, NULL, NULL, out, len);
+        ps_brigade_padding(bb, len, sr->pad_message, sr->sc->padding_max, es);
+    }
+}
+
+/* Streaming kinds: headers (not for WebSocket: its 101 is out already) and
+ * the intro go out now, on this worker thread (it may block; the reactor
+ * must not). */
 static int ps_stream_start(ps_subreq_t *sr)
 {
     request_rec *r = sr->r;
     apr_bucket_brigade *bb = apr_brigade_create(r->pool,
                                                 r->connection->bucket_alloc);
 
-    r->status = HTTP_OK;
-    if (!r->content_type) {
-        ap_set_content_type(r, "text/plain");
-    }
-    /* Chunked like nginx, although the connection closes at the end (a
-     * closing connection would otherwise get no transfer coding). */
-    if (r->proto_num >= HTTP_VERSION(1, 1)) {
-        r->chunked = 1;
-    }
-    ps_brigade_tpl(bb, sr->d->header_tpl);
-    if (sr->d->header_tpl) {
-        apr_size_t hlen;
-        ps_template_source(sr->d->header_tpl, &hlen);
-        if (hlen) {
-            ps_brigade_padding(bb, hlen, sr->pad_header, sr->sc->padding_max);
+    if (sr->mode != PS_SUB_WEBSOCKET) {
+        r->status = HTTP_OK;
+        if (sr->mode == PS_SUB_EVENTSOURCE) {
+            ap_set_content_type(r, "text/event-stream; charset=utf-8");
+        }
+        else if (!r->content_type) {
+            ap_set_content_type(r, "text/plain");
+        }
+        /* Chunked like nginx, although the connection closes at the end (a
+         * closing connection would otherwise get no transfer coding). */
+        if (r->proto_num >= HTTP_VERSION(1, 1)) {
+            r->chunked = 1;
         }
     }
-    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed, NULL,
-                    sr->pad_message, sr->sc->padding_max);
+    ps_stream_intro(sr, bb);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
     if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS
         || r->connection->aborted) {
         return -1;
     }
     return 0;
+}
+
+/* WebSocket handshake (B10): the exact 400s, else the 101 goes out now and
+ * the request's filters become the connection's (no HTTP framing). */
+static int ps_ws_handshake(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    const char *key = apr_table_get(r->headers_in, "Sec-WebSocket-Key");
+    const char *ver = apr_table_get(r->headers_in, "Sec-WebSocket-Version");
+
+    if (!apr_table_get(r->headers_in, "Upgrade")
+        || !apr_table_get(r->headers_in, "Connection") || !key || !ver) {
+        return ps_http_explain(r, HTTP_BAD_REQUEST, "Don't have at least one of "
+                               "the mandatory headers: Connection, Upgrade, "
+                               "Sec-WebSocket-Key and Sec-WebSocket-Version");
+    }
+    if (strcmp(ver, "8") && strcmp(ver, "13")) {
+        apr_table_setn(r->headers_out, "Sec-WebSocket-Version", "8, 13");
+        return ps_http_explain(r, HTTP_BAD_REQUEST, "Version not supported. "
+                               "Supported versions: 8, 13");
+    }
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
+    apr_table_setn(r->headers_out, "Upgrade", "WebSocket");
+    apr_table_setn(r->headers_out, "Connection", "Upgrade");
+    apr_table_setn(r->headers_out, "Sec-WebSocket-Accept",
+                   ps_ws_accept(r->pool, key));
+    ap_send_interim_response(r, 1);
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    r->input_filters = r->proto_input_filters = c->input_filters;
+    c->keepalive = AP_CONN_CLOSE;
+    return OK;
+}
+
+/* After the 101 a refusal is a close frame 1008 carrying the would-be
+ * status and explain text as JSON (what push-stream sends). */
+static int ps_ws_refuse(request_rec *r)
+{
+    const char *explain = apr_table_get(r->headers_out, PS_EXPLAIN_HEADER);
+    char *reason = apr_psprintf(r->pool, "{\"http_status\": %d, \"explain\":"
+                                "\"%s\"}", r->status, explain ? explain : "");
+    char frame[PS_WS_MAX_CLOSE_FRAME];
+    apr_size_t len = ps_ws_close_frame(frame, PS_WS_CLOSE_POLICY, reason,
+                                       strlen(reason));
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
+                                                r->connection->bucket_alloc);
+
+    apr_brigade_write(bb, NULL, NULL, frame, len);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
+    ap_pass_brigade(r->connection->output_filters, bb);
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    return DONE;
 }
 
 static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
@@ -414,6 +515,20 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->msg_tpl = ps_msg_tpl(sr);
     sub->callback = sr->callback ? apr_pstrdup(c->pool, sr->callback) : NULL;
     sub->pad_message = sr->pad_message;
+    if (sr->mode == PS_SUB_EVENTSOURCE) {
+        apr_size_t flen = 0;
+        const char *f = sr->d->footer_tpl
+                        ? ps_template_source(sr->d->footer_tpl, &flen) : NULL;
+        sub->es_footer = ps_es_footer(c->pool, f, flen, &sub->es_footer_len);
+    }
+    if (sr->mode == PS_SUB_WEBSOCKET) {
+        apr_size_t max = sr->d->ws_max_frame != PS_UNSET
+                         ? (apr_size_t)sr->d->ws_max_frame : PS_WS_DEFAULT_MAX;
+        if ((apr_off_t)max > sr->sc->max_message_size) {
+            max = (apr_size_t)sr->sc->max_message_size;
+        }
+        sub->ws = ps_ws_parser_create(c->pool, max, max);
+    }
     sub->mode = sr->mode;
     sub->nchan = sr->chans->nelts;
     sub->chans = sr->subs;
@@ -448,12 +563,13 @@ static int ps_wait_here(ps_sub_t *sub)
     return DONE;
 }
 
+static int ps_sub_validate(ps_subreq_t *sr);
+static int ps_sub_wait(ps_subreq_t *sr);
+
 int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
                   const ps_srv_conf_t *sc)
 {
-    conn_rec *c = r->connection;
     ps_subreq_t sr;
-    ps_sub_t *sub;
     int rc;
 
     memset(&sr, 0, sizeof(sr));
@@ -462,9 +578,18 @@ int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     sr.d = d;
     sr.sc = sc;
     sr.mode = ps_mode_of(r, d);
-    if (sr.mode != PS_SUB_WEBSOCKET) {
-        ps_http_cors(r, d, "GET");
+    if (sr.mode == PS_SUB_WEBSOCKET) {
+        if (r->method_number != M_GET || r->header_only) {
+            return ps_http_not_allowed(r, "GET");
+        }
+        ps_http_nocache(r);
+        if ((rc = ps_ws_handshake(r)) != OK) {
+            return rc;
+        }
+        rc = ps_sub_validate(&sr);
+        return rc == OK ? ps_sub_wait(&sr) : ps_ws_refuse(r);
     }
+    ps_http_cors(r, d, "GET");
     if (r->method_number == M_OPTIONS) {
         return ps_http_explain(r, HTTP_OK, NULL);
     }
@@ -472,45 +597,61 @@ int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     if (r->method_number != M_GET || r->header_only) {
         return ps_http_not_allowed(r, "GET");
     }
-    if (sr.mode == PS_SUB_EVENTSOURCE || sr.mode == PS_SUB_WEBSOCKET) {
-        /* TODO(issue 3): EventSource and WebSocket transports */
-        return ps_http_explain(r, HTTP_NOT_IMPLEMENTED,
-                               "Subscriber mode not available yet.");
-    }
-    if ((rc = ps_http_channels(r, d, &sr.chans)) != OK
-        || (rc = ps_http_check_ids(r, sc, sr.chans)) != OK) {
-        return rc;
-    }
-    ps_query_of(&sr);
-    if (sr.mode == PS_SUB_POLLING || sr.mode == PS_SUB_LONGPOLLING) {
-        const char *cb = ps_query_arg(r, "callback");
-        sr.callback = *cb ? cb : NULL;
-    }
-    ps_pick_padding(&sr);
-    sr.replayed = apr_array_make(r->pool, 8, sizeof(ps_msgview_t));
-    if ((rc = ps_store_part(&sr)) != OK) {
+    if ((rc = ps_sub_validate(&sr)) != OK) {
         return rc;
     }
     if (sr.mode == PS_SUB_POLLING
         || (sr.mode == PS_SUB_LONGPOLLING && sr.replayed->nelts)) {
         return ps_answer_now(&sr);
     }
+    return ps_sub_wait(&sr);
+}
+
+/* Channels, checks, store: OK when the subscriber may go on, else the
+ * answer made (DONE). */
+static int ps_sub_validate(ps_subreq_t *sr)
+{
+    request_rec *r = sr->r;
+    int rc;
+
+    if ((rc = ps_http_channels(r, sr->d, &sr->chans)) != OK
+        || (rc = ps_http_check_ids(r, sr->sc, sr->chans)) != OK) {
+        return rc;
+    }
+    ps_query_of(sr);
+    if (sr->mode == PS_SUB_POLLING || sr->mode == PS_SUB_LONGPOLLING) {
+        const char *cb = ps_query_arg(r, "callback");
+        sr->callback = *cb ? cb : NULL;
+    }
+    ps_pick_padding(sr);
+    sr->replayed = apr_array_make(r->pool, 8, sizeof(ps_msgview_t));
+    return ps_store_part(sr);
+}
+
+/* The subscriber waits: first bytes now, then the reactor owns it. */
+static int ps_sub_wait(ps_subreq_t *sr)
+{
+    request_rec *r = sr->r;
+    conn_rec *c = r->connection;
+    ps_sub_t *sub;
+
     /* From here the subscriber waits: no keep-alive afterwards (a suspended
      * connection cannot be given back to the MPM in httpd 2.4). */
     c->keepalive = AP_CONN_CLOSE;
-    if (sr.mode == PS_SUB_STREAMING && ps_stream_start(&sr) < 0) {
-        ps_unsubscribe_all(&sr);
+    if (sr->mode != PS_SUB_LONGPOLLING && ps_stream_start(sr) < 0) {
+        ps_unsubscribe_all(sr);
         return DONE;
     }
-    sub = ps_sub_make(&sr);
+    sub = ps_sub_make(sr);
     /* mod_ssl's coalescing filter would hold small messages until a FLUSH,
      * which the loop never sends. */
     ap_remove_output_filter_byhandle(c->output_filters,
                                      "SSL/TLS Coalescing Filter");
-    if (!ps_can_suspend(child, c)) {
+    /* we keep reading (client close, WebSocket frames): no read timeout */
+    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+    if (!ps_can_suspend(sr->child, c)) {
         return ps_wait_here(sub);
     }
-    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
     ap_set_module_config(r->request_config, &pushstream_module, sub);
     return SUSPENDED;
 }
