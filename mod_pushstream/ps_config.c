@@ -275,6 +275,33 @@ static char *ps_arg_unescape(apr_pool_t *p, const char *s, apr_size_t *len)
     return out;
 }
 
+/* Exactly one argument from a RAW_ARGS directive, which may be an empty
+ * quoted string ("") — TAKE1 refuses those, nginx accepts them. */
+static const char *ps_raw_one(cmd_parms *cmd, const char *args,
+                              const char **out)
+{
+    const char *rest = args;
+    const char *w;
+
+    while (apr_isspace(*rest)) {
+        rest++;
+    }
+    if (!*rest) {
+        return apr_psprintf(cmd->pool, "%s takes one argument",
+                            cmd->cmd->name);
+    }
+    w = ap_getword_conf(cmd->pool, &rest);
+    while (apr_isspace(*rest)) {
+        rest++;
+    }
+    if (*rest) {
+        return apr_psprintf(cmd->pool, "%s takes one argument",
+                            cmd->cmd->name);
+    }
+    *out = w;
+    return NULL;
+}
+
 /* ---- server-level directives --------------------------------------------------- */
 
 static const char *ps_set_shm_size(cmd_parms *cmd, void *mconfig,
@@ -299,11 +326,18 @@ static const char *ps_set_shm_size(cmd_parms *cmd, void *mconfig,
 }
 
 static const char *ps_set_srv_str(cmd_parms *cmd, void *mconfig,
-                                  const char *arg)
+                                  const char *args)
 {
     ps_srv_conf_t *c = ps_srv(cmd->server);
     apr_size_t len;
-    char *v = ps_arg_unescape(cmd->pool, arg, &len);
+    const char *arg;
+    const char *err = ps_raw_one(cmd, args, &arg);
+    char *v;
+
+    if (err) {
+        return err;
+    }
+    v = ps_arg_unescape(cmd->pool, arg, &len);
 
     if (cmd->info == (void *)0) {
         c->deleted_text = v;
@@ -380,20 +414,27 @@ static const char *ps_set_kind(cmd_parms *cmd, ps_dir_conf_t *d, int kind)
     return NULL;
 }
 
-static const char *ps_set_publisher(cmd_parms *cmd, void *mconfig, int argc,
-                                    char *const argv[])
+static const char *ps_set_publisher(cmd_parms *cmd, void *mconfig,
+                                    const char *args)
 {
     ps_dir_conf_t *d = mconfig;
+    const char *rest = args, *mode = NULL;
 
-    if (argc > 1) {
-        return "PushStreamPublisher takes at most one argument";
+    while (apr_isspace(*rest)) {
+        rest++;
     }
-    if (argc == 1 && strcasecmp(argv[0], "normal")
-        && strcasecmp(argv[0], "admin")) {
-        return apr_psprintf(cmd->pool, "invalid PushStreamPublisher mode value: "
-                            "%s, accepted values (normal, admin)", argv[0]);
+    if (*rest) {
+        const char *err = ps_raw_one(cmd, rest, &mode);
+        if (err) {
+            return err;
+        }
+        if (strcasecmp(mode, "normal") && strcasecmp(mode, "admin")) {
+            return apr_psprintf(cmd->pool, "invalid PushStreamPublisher mode "
+                                "value: %s, accepted values (normal, admin)",
+                                mode);
+        }
     }
-    d->publisher_admin = argc == 1 && !strcasecmp(argv[0], "admin");
+    d->publisher_admin = mode && !strcasecmp(mode, "admin");
     return ps_set_kind(cmd, d, PS_LOC_PUBLISHER);
 }
 
@@ -401,19 +442,25 @@ static const char *const ps_sub_modes[] = {
     "streaming", "polling", "long-polling", "eventsource", "websocket", NULL
 };
 
-static const char *ps_set_subscriber(cmd_parms *cmd, void *mconfig, int argc,
-                                     char *const argv[])
+static const char *ps_set_subscriber(cmd_parms *cmd, void *mconfig,
+                                     const char *args)
 {
     ps_dir_conf_t *d = mconfig;
+    const char *rest = args, *mode;
     int i;
 
-    if (argc > 1) {
-        return "PushStreamSubscriber takes at most one argument";
+    while (apr_isspace(*rest)) {
+        rest++;
     }
     d->sub_mode = PS_SUB_STREAMING;
-    if (argc == 1) {
+    if (*rest) {
+        /* an empty "" is an invalid mode, not the default */
+        const char *err = ps_raw_one(cmd, rest, &mode);
+        if (err) {
+            return err;
+        }
         for (i = 0; ps_sub_modes[i]; i++) {
-            if (!strcasecmp(argv[0], ps_sub_modes[i])) {
+            if (!strcasecmp(mode, ps_sub_modes[i])) {
                 break;
             }
         }
@@ -421,7 +468,7 @@ static const char *ps_set_subscriber(cmd_parms *cmd, void *mconfig, int argc,
             return apr_psprintf(cmd->pool, "invalid PushStreamSubscriber mode "
                                 "value: %s, accepted values (streaming, "
                                 "polling, long-polling, eventsource, "
-                                "websocket)", argv[0]);
+                                "websocket)", mode);
         }
         d->sub_mode = i;
     }
@@ -470,13 +517,20 @@ static const char *ps_set_dir_flag(cmd_parms *cmd, void *mconfig,
 
 /* Templates; info: 0 header, 1 message, 2 footer. */
 static const char *ps_set_template(cmd_parms *cmd, void *mconfig,
-                                   const char *arg)
+                                   const char *args)
 {
     ps_dir_conf_t *d = mconfig;
     apr_size_t len;
-    char *v = ps_arg_unescape(cmd->pool, arg, &len);
+    const char *arg;
+    const char *err = ps_raw_one(cmd, args, &arg);
     ps_template_t *t;
     apr_size_t i;
+    char *v;
+
+    if (err) {
+        return err;
+    }
+    v = ps_arg_unescape(cmd->pool, arg, &len);
 
     if (cmd->info == (void *)1) {
         for (i = 0; i < len && apr_isspace(v[i]); i++) {
@@ -672,9 +726,9 @@ static const char *ps_set_header_file(cmd_parms *cmd, void *mconfig,
 const command_rec ps_cmds[] = {
     AP_INIT_TAKE12("PushStreamSharedMemorySize", ps_set_shm_size, NULL,
         RSRC_CONF, "size of the shared memory holding channels and messages"),
-    AP_INIT_TAKE1("PushStreamChannelDeletedMessageText", ps_set_srv_str,
+    AP_INIT_RAW_ARGS("PushStreamChannelDeletedMessageText", ps_set_srv_str,
         (void *)0, RSRC_CONF, "text sent to subscribers of a deleted channel"),
-    AP_INIT_TAKE1("PushStreamPingMessageText", ps_set_srv_str, (void *)1,
+    AP_INIT_RAW_ARGS("PushStreamPingMessageText", ps_set_srv_str, (void *)1,
         RSRC_CONF, "text of ping messages"),
     AP_INIT_TAKE1("PushStreamTimeoutWithBody", ps_set_timeout_with_body, NULL,
         RSRC_CONF, "On: a long-poll that times out gets 200 + a message"),
@@ -703,9 +757,9 @@ const command_rec ps_cmds[] = {
     AP_INIT_TAKE1("PushStreamEventsChannelId", ps_set_srv_name, (void *)1,
         RSRC_CONF, "id of the channel receiving channel/subscriber events"),
 
-    AP_INIT_TAKE_ARGV("PushStreamPublisher", ps_set_publisher, NULL, PS_LOC,
+    AP_INIT_RAW_ARGS("PushStreamPublisher", ps_set_publisher, NULL, PS_LOC,
         "makes the location a publisher: normal (default) or admin"),
-    AP_INIT_TAKE_ARGV("PushStreamSubscriber", ps_set_subscriber, NULL, PS_LOC,
+    AP_INIT_RAW_ARGS("PushStreamSubscriber", ps_set_subscriber, NULL, PS_LOC,
         "makes the location a subscriber: streaming (default), polling, "
         "long-polling, eventsource or websocket"),
     AP_INIT_NO_ARGS("PushStreamChannelsStatistics", ps_set_statistics, NULL,
@@ -722,11 +776,11 @@ const command_rec ps_cmds[] = {
         PS_ANY, "On: publishers store messages for later subscribers"),
     AP_INIT_TAKE1("PushStreamChannelInfoOnPublish", ps_set_dir_flag,
         (void *)1, PS_ANY, "Off: publish answers have an empty body"),
-    AP_INIT_TAKE1("PushStreamHeaderTemplate", ps_set_template, (void *)0,
+    AP_INIT_RAW_ARGS("PushStreamHeaderTemplate", ps_set_template, (void *)0,
         PS_ANY, "text sent to a subscriber after the headers"),
-    AP_INIT_TAKE1("PushStreamMessageTemplate", ps_set_template, (void *)1,
+    AP_INIT_RAW_ARGS("PushStreamMessageTemplate", ps_set_template, (void *)1,
         PS_ANY, "format of each message (~text~, ~id~, ~channel~ ...)"),
-    AP_INIT_TAKE1("PushStreamFooterTemplate", ps_set_template, (void *)2,
+    AP_INIT_RAW_ARGS("PushStreamFooterTemplate", ps_set_template, (void *)2,
         PS_ANY, "text sent before the server closes a subscriber"),
     AP_INIT_TAKE1("PushStreamPingMessageInterval", ps_set_dir_time, (void *)0,
         PS_ANY, "keep-alive ping interval"),

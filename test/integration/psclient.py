@@ -1,0 +1,488 @@
+"""Small HTTP clients for the mod_pushstream integration tests (stdlib only).
+
+    r = request(srv, "GET", "/pub?id=ch")        # Response: status, header(), body
+    publish(srv, "ch", b"hello")                  # POST /pub?id=ch, asserts 200
+    info(srv, "ch")                               # channel info dict, None on 404
+    wait_subscribers(srv, "ch", 3)                # polls GET /pub?id=ch
+
+    s = Stream(srv, "/sub/ch")                    # raw socket, response headers read
+    s.wait_for(b"hello")                          # decoded (de-chunked) body contains it
+    s.wait_closed()                               # server ended the response / connection
+
+    Swarm                                         # thousands of non-blocking subscribers
+"""
+import errno
+import http.client
+import json
+import selectors
+import socket
+import time
+
+
+# ---------------------------------------------------------------- plain requests
+class Response:
+    def __init__(self, status, reason, headers, body, version=11):
+        self.status = status
+        self.reason = reason
+        self.headers = headers      # [(name, value)] in order
+        self.body = body
+        self.version = version
+
+    def header(self, name):
+        """First value of a header (case-insensitive), None if absent."""
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def __repr__(self):
+        hdrs = "".join(f"\n  {k}: {v}" for k, v in self.headers)
+        return f"<Response {self.status} {self.reason}{hdrs}\n  body={self.body[:300]!r}>"
+
+
+def _from_httpclient(r, body):
+    return Response(r.status, r.reason, list(r.getheaders()), body, r.version)
+
+
+def request(srv, method, path, body=None, headers=None, timeout=10):
+    """One request on a fresh connection."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return _from_httpclient(r, r.read())
+    finally:
+        c.close()
+
+
+def request_on(conn, method, path, body=None, headers=None):
+    """One request on an existing http.client connection (keep-alive tests)."""
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    return _from_httpclient(r, r.read())
+
+
+def publish(srv, channels, body, headers=None, expect=200, method="POST", path="/pub"):
+    if isinstance(body, str):
+        body = body.encode()
+    r = request(srv, method, f"{path}?id={channels}", body=body, headers=headers)
+    if expect is not None:
+        assert r.status == expect, f"publish to {channels}: {r!r}"
+    return r
+
+
+def info(srv, channel, path="/pub"):
+    """Channel info (JSON) from the publisher, None when the channel does not exist."""
+    r = request(srv, "GET", f"{path}?id={channel}", headers={"Accept": "application/json"})
+    if r.status == 404:
+        return None
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def subscribers(srv, channel):
+    i = info(srv, channel)
+    return 0 if i is None else i["subscribers"]
+
+
+def wait_for(fn, timeout=10, interval=0.05, what="condition"):
+    """Calls fn() until it returns a truthy value; returns it. AssertionError on timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+        except (OSError, http.client.HTTPException) as e:
+            last = e
+        else:
+            if last:
+                return last
+        if time.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def wait_subscribers(srv, channel, n, timeout=10):
+    got = []
+
+    def check():
+        got.append(subscribers(srv, channel))
+        return got[-1] == n
+    try:
+        wait_for(check, timeout, what=f"{n} subscribers on {channel}")
+    except AssertionError:
+        raise AssertionError(f"channel {channel}: wanted {n} subscribers, "
+                             f"last count {got[-1] if got else None}") from None
+
+
+def http_date(t):
+    """RFC 1123 date of epoch seconds t."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(t))
+
+
+# ---------------------------------------------------------------- response parser
+class HttpParser:
+    """Incremental HTTP/1.1 response parser: headers, then a chunked,
+    Content-Length or close-delimited body. `chunks` holds each chunk's payload."""
+
+    def __init__(self):
+        self.buf = b""
+        self.status = None
+        self.reason = None
+        self.headers = []
+        self.head_done = False
+        self.body = bytearray()
+        self.chunks = []
+        self.complete = False      # the body's framing ended (terminal chunk / length reached)
+        self.eof = False           # the peer closed the connection
+        self.chunked = False
+        self.remaining = None      # Content-Length left
+        self._chunk_left = None    # bytes left in the current chunk (None: expecting a size line)
+        self._trailer = False
+        self.error = None
+
+    def header(self, name):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def response(self):
+        return Response(self.status, self.reason, self.headers, bytes(self.body))
+
+    def feed(self, data):
+        self.buf += data
+        if not self.head_done:
+            i = self.buf.find(b"\r\n\r\n")
+            if i < 0:
+                return
+            head, self.buf = self.buf[:i].decode("latin-1"), self.buf[i + 4:]
+            lines = head.split("\r\n")
+            parts = lines[0].split(" ", 2)
+            self.status = int(parts[1])
+            self.reason = parts[2] if len(parts) > 2 else ""
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                self.headers.append((k.strip(), v.strip()))
+            self.head_done = True
+            te = (self.header("Transfer-Encoding") or "").lower()
+            if "chunked" in te:
+                self.chunked = True
+            elif self.header("Content-Length") is not None:
+                self.remaining = int(self.header("Content-Length"))
+                if self.remaining == 0:
+                    self.complete = True
+            elif self.status in (204, 304) or 100 <= self.status < 200:
+                self.complete = True
+        self._body()
+
+    def _body(self):
+        if self.complete:
+            if self.buf:
+                self.error = f"bytes after the end of the response: {self.buf[:100]!r}"
+            return
+        if self.chunked:
+            self._dechunk()
+        elif self.remaining is not None:
+            take = self.buf[:self.remaining]
+            self.buf = self.buf[len(take):]
+            self.body += take
+            if take:
+                self.chunks.append(take)
+            self.remaining -= len(take)
+            if self.remaining == 0:
+                self.complete = True
+        else:
+            if self.buf:
+                self.body += self.buf
+                self.chunks.append(self.buf)
+                self.buf = b""
+
+    def _dechunk(self):
+        while not self.complete:
+            if self._trailer:
+                i = self.buf.find(b"\r\n")
+                if i < 0:
+                    return
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                if line == b"":
+                    self.complete = True
+                continue
+            if self._chunk_left is None:
+                i = self.buf.find(b"\r\n")
+                if i < 0:
+                    return
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                size = int(line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    self._trailer = True
+                    continue
+                self._chunk_left = size
+                self._cur = bytearray()
+            take = self.buf[:self._chunk_left]
+            if take:
+                self._cur += take
+                self.buf = self.buf[len(take):]
+                self._chunk_left -= len(take)
+            if self._chunk_left:
+                return
+            if len(self.buf) < 2:
+                return
+            if self.buf[:2] != b"\r\n":
+                self.error = f"chunk not followed by CRLF: {self.buf[:50]!r}"
+            self.buf = self.buf[2:]
+            self.chunks.append(bytes(self._cur))
+            self.body += self._cur
+            self._chunk_left = None
+
+    def feed_eof(self):
+        self.eof = True
+        if self.head_done and not self.chunked and self.remaining is None:
+            self.complete = True
+
+
+# ---------------------------------------------------------------- one raw-socket subscriber
+def raw_request(path, method="GET", headers=None, host="127.0.0.1", body=b""):
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    for k, v in (headers or {}).items():
+        lines.append(f"{k}: {v}")
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class Stream:
+    """A subscriber on a raw socket: sends the request, reads the response
+    headers, then the body incrementally (chunk-decoded) on demand."""
+
+    def __init__(self, srv, path, headers=None, timeout=10, read_headers=True):
+        self.srv = srv
+        self.path = path
+        self.sock = socket.create_connection(("127.0.0.1", srv.port), timeout=timeout)
+        self.p = HttpParser()
+        self.t0 = time.time()
+        self.sock.sendall(raw_request(path, headers=headers))
+        if read_headers:
+            self.wait_headers(timeout)
+
+    # -- state
+    @property
+    def status(self):
+        return self.p.status
+
+    def header(self, name):
+        return self.p.header(name)
+
+    @property
+    def body(self):
+        return bytes(self.p.body)
+
+    @property
+    def chunks(self):
+        return self.p.chunks
+
+    @property
+    def complete(self):
+        return self.p.complete
+
+    @property
+    def eof(self):
+        return self.p.eof
+
+    # -- reading
+    def _read_once(self, deadline):
+        left = deadline - time.time()
+        if left <= 0:
+            return False
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            data = b""
+        if data:
+            self.p.feed(data)
+        else:
+            self.p.feed_eof()
+        assert self.p.error is None, self.p.error
+        return True
+
+    def wait(self, pred, timeout=10, what="condition"):
+        """Reads until pred(self) is true. AssertionError (with what was read) on timeout."""
+        deadline = time.time() + timeout
+        while not pred(self):
+            if self.p.eof:
+                raise AssertionError(f"{self.path}: connection closed before {what}; "
+                                     f"status {self.p.status}, body {self.body[-500:]!r}")
+            if not self._read_once(deadline):
+                raise AssertionError(f"{self.path}: timed out after {timeout}s waiting for "
+                                     f"{what}; status {self.p.status}, body "
+                                     f"{self.body[-500:]!r}")
+        return self
+
+    def wait_headers(self, timeout=10):
+        return self.wait(lambda s: s.p.head_done, timeout, "the response headers")
+
+    def wait_for(self, data, timeout=10):
+        """Until the decoded body contains `data`; returns the body."""
+        self.wait(lambda s: data in s.p.body, timeout, f"{data!r}")
+        return self.body
+
+    def wait_len(self, n, timeout=10):
+        self.wait(lambda s: len(s.p.body) >= n, timeout, f"{n} body bytes")
+        return self.body
+
+    def wait_complete(self, timeout=10):
+        """Until the response's framing ended (terminal chunk) or the connection closed."""
+        deadline = time.time() + timeout
+        while not (self.p.complete or self.p.eof):
+            if not self._read_once(deadline):
+                raise AssertionError(f"{self.path}: response not ended after {timeout}s; "
+                                     f"body {self.body[-500:]!r}")
+        return self.body
+
+    def wait_closed(self, timeout=10):
+        """Until the server closed the connection (EOF). Returns the body."""
+        deadline = time.time() + timeout
+        while not self.p.eof:
+            if not self._read_once(deadline):
+                raise AssertionError(f"{self.path}: connection still open after {timeout}s; "
+                                     f"complete={self.p.complete} body {self.body[-500:]!r}")
+        return self.body
+
+    def idle(self, seconds):
+        """Reads whatever arrives during `seconds` (nothing is required to arrive)."""
+        deadline = time.time() + seconds
+        while time.time() < deadline and not self.p.eof:
+            self._read_once(deadline)
+        return self.body
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def long_poll(srv, path, headers=None, timeout=30):
+    """A long-poll (or poll) on a fresh connection; Response with .elapsed."""
+    t0 = time.time()
+    r = request(srv, "GET", path, headers=headers, timeout=timeout)
+    r.elapsed = time.time() - t0
+    return r
+
+
+# ---------------------------------------------------------------- many subscribers
+class SwarmConn:
+    __slots__ = ("sock", "path", "out", "p", "kind", "connected", "closed", "t_close")
+
+    def __init__(self, sock, path, kind):
+        self.sock = sock
+        self.path = path
+        self.out = raw_request(path)
+        self.p = HttpParser()
+        self.kind = kind
+        self.connected = False
+        self.closed = False
+        self.t_close = None
+
+
+class Swarm:
+    """Thousands of subscribers on non-blocking sockets, driven by one selector."""
+
+    def __init__(self, port):
+        self.port = port
+        self.sel = selectors.DefaultSelector()
+        self.conns = []
+
+    def open(self, path, kind="stream"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        rc = s.connect_ex(("127.0.0.1", self.port))
+        if rc not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            s.close()
+            raise OSError(rc, f"connect: {errno.errorcode.get(rc, rc)}")
+        c = SwarmConn(s, path, kind)
+        self.conns.append(c)
+        self.sel.register(s, selectors.EVENT_WRITE, c)
+        return c
+
+    def _close(self, c):
+        if not c.closed:
+            c.closed = True
+            c.t_close = time.time()
+            try:
+                self.sel.unregister(c.sock)
+            except (KeyError, ValueError):
+                pass
+            c.sock.close()
+
+    def pump(self, timeout=0.1):
+        for key, ev in self.sel.select(timeout):
+            c = key.data
+            if ev & selectors.EVENT_WRITE:
+                if not c.connected:
+                    err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err:
+                        c.p.error = f"connect failed: {errno.errorcode.get(err, err)}"
+                        self._close(c)
+                        continue
+                    c.connected = True
+                try:
+                    n = c.sock.send(c.out)
+                except BlockingIOError:
+                    n = 0
+                except OSError as e:
+                    c.p.error = f"send: {e}"
+                    self._close(c)
+                    continue
+                c.out = c.out[n:]
+                if not c.out:
+                    self.sel.modify(c.sock, selectors.EVENT_READ, c)
+            elif ev & selectors.EVENT_READ:
+                try:
+                    data = c.sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    data = b""
+                if data:
+                    c.p.feed(data)
+                else:
+                    c.p.feed_eof()
+                    self._close(c)
+
+    def run_until(self, pred, timeout, what="condition"):
+        deadline = time.time() + timeout
+        while not pred():
+            if time.time() >= deadline:
+                raise AssertionError(f"swarm: timed out after {timeout}s waiting for {what}: "
+                                     f"{self.summary()}")
+            self.pump(min(0.1, max(0.0, deadline - time.time())))
+
+    def summary(self):
+        from collections import Counter
+        c = Counter()
+        for x in self.conns:
+            c[(x.kind, x.p.status, "closed" if x.closed else "open",
+               "complete" if x.p.complete else "-")] += 1
+        errs = [x.p.error for x in self.conns if x.p.error][:3]
+        return f"{dict(c)} errors={errs}"
+
+    def close_all(self):
+        for c in self.conns:
+            self._close(c)
+        self.sel.close()
