@@ -642,7 +642,26 @@ static const char *ps_set_expr2(cmd_parms *cmd, void *mconfig, const char *arg)
     return NULL;
 }
 
-/* "regex,header_min,message_min[:regex,h,m...]" */
+/* One rule "regex,header_min,message_min": split at the last two commas;
+ * 0 when the shape is wrong. */
+static int ps_padding_split(char *rule, char **c1, char **c2)
+{
+    *c2 = strrchr(rule, ',');
+    if (!*c2 || *c2 == rule) {
+        return 0;
+    }
+    **c2 = '\0';
+    *c1 = strrchr(rule, ',');
+    **c2 = ',';
+    if (!*c1 || *c1 == rule || *c1 + 1 == *c2 || !(*c2)[1]) {
+        return 0;
+    }
+    return strspn(*c1 + 1, "0123456789") == (apr_size_t)(*c2 - *c1 - 1)
+           && strspn(*c2 + 1, "0123456789") == strlen(*c2 + 1);
+}
+
+/* "regex,header_min,message_min[:regex,h,m...]": the whole value must have
+ * that shape (else "not match"), then each regex must compile. */
 static const char *ps_set_padding(cmd_parms *cmd, void *mconfig,
                                   const char *arg)
 {
@@ -650,37 +669,40 @@ static const char *ps_set_padding(cmd_parms *cmd, void *mconfig,
     apr_array_header_t *rules = apr_array_make(cmd->pool, 2,
                                                sizeof(ps_padding_t));
     apr_size_t *max = ps_cfg_padding_slot(cmd->pool);
-    const char *rest = arg;
+    char *all = apr_pstrdup(cmd->pool, arg), *rule, *last = NULL;
+    int pass;
 
-    while (*rest) {
-        const char *end = strchr(rest, ':');
-        char *rule = end ? apr_pstrmemdup(cmd->pool, rest, end - rest)
-                         : apr_pstrdup(cmd->pool, rest);
-        char *c2 = strrchr(rule, ','), *c1;
-        ps_padding_t *p;
-        apr_uint64_t h, m;
-
-        c1 = c2 ? c2 - 1 : NULL;
-        while (c1 && c1 >= rule && *c1 != ',') {
-            c1--;
+    for (pass = 0; pass < 2; pass++) {
+        const char *rest = arg;
+        apr_cpystrn(all, arg, strlen(arg) + 1);
+        for (rule = apr_strtok(all, ":", &last); rule;
+             rule = apr_strtok(NULL, ":", &last)) {
+            char *c1, *c2;
+            ps_padding_t *p;
+            if (!ps_padding_split(rule, &c1, &c2)) {
+                return apr_psprintf(cmd->pool, "padding pattern not match the "
+                                    "value %s", arg);
+            }
+            if (pass == 0) {
+                continue;
+            }
+            *c1 = *c2 = '\0';
+            p = apr_array_push(rules);
+            p->ua = ap_pregcomp(cmd->pool, rule, AP_REG_EXTENDED);
+            if (!p->ua) {
+                return apr_psprintf(cmd->pool, "error applying padding pattern "
+                                    "to %s", rest);
+            }
+            p->header_min = (apr_size_t)apr_atoi64(c1 + 1);
+            p->message_min = (apr_size_t)apr_atoi64(c2 + 1);
+            *max = p->header_min > *max ? p->header_min : *max;
+            *max = p->message_min > *max ? p->message_min : *max;
+            rest = strchr(rest, ':') ? strchr(rest, ':') + 1 : "";
         }
-        if (!c2 || !c1 || c1 < rule || c1 == rule) {
-            return apr_psprintf(cmd->pool, "padding pattern not match the "
-                                "value %s", arg);
-        }
-        *c1 = *c2 = '\0';
-        p = apr_array_push(rules);
-        p->ua = ap_pregcomp(cmd->pool, rule, AP_REG_EXTENDED);
-        if (!p->ua || ps_parse_uint(c1 + 1, &h) != APR_SUCCESS
-            || ps_parse_uint(c2 + 1, &m) != APR_SUCCESS) {
-            return apr_psprintf(cmd->pool, "error applying padding pattern "
-                                "to %s", rest);
-        }
-        p->header_min = (apr_size_t)h;
-        p->message_min = (apr_size_t)m;
-        *max = h > *max ? (apr_size_t)h : *max;
-        *max = m > *max ? (apr_size_t)m : *max;
-        rest = end ? end + 1 : rest + strlen(rest);
+    }
+    if (!rules->nelts) {
+        return apr_psprintf(cmd->pool, "padding pattern not match the value %s",
+                            arg);
     }
     d->padding = rules;
     return NULL;
