@@ -132,6 +132,7 @@ void *ps_create_dir_conf(apr_pool_t *p, char *dir)
     d->allow_events_channel = PS_UNSET;
     d->ws_allow_publish = PS_UNSET;
     d->ws_max_frame = PS_UNSET;
+    d->max_buffer = PS_UNSET;
     return d;
 }
 
@@ -170,6 +171,7 @@ void *ps_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     PS_MERGE(allow_events_channel);
     PS_MERGE(ws_allow_publish);
     PS_MERGE(ws_max_frame);
+    PS_MERGE(max_buffer);
     PS_MERGE_PTR(allowed_origins);
     PS_MERGE_PTR(user_agent);
     PS_MERGE_PTR(padding);
@@ -607,17 +609,26 @@ static const char *ps_set_dir_flag2(cmd_parms *cmd, void *mconfig,
     return ps_arg_flag(cmd, arg, field);
 }
 
-static const char *ps_set_ws_max_frame(cmd_parms *cmd, void *mconfig,
-                                       const char *arg)
+/* Location sizes; info: 0 WebSocket max frame, 1 subscriber max buffer. */
+static const char *ps_set_dir_size(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
 {
     ps_dir_conf_t *d = mconfig;
     apr_off_t v;
 
-    if (ps_parse_size(arg, &v) != APR_SUCCESS || v == 0) {
+    if (ps_parse_size(arg, &v) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "%s: invalid size \"%s\"",
                             cmd->cmd->name, arg);
     }
-    d->ws_max_frame = v;
+    if (v == 0) {
+        return apr_psprintf(cmd->pool, "%s cannot be zero.", cmd->cmd->name);
+    }
+    if (cmd->info == (void *)0) {
+        d->ws_max_frame = v;
+    }
+    else {
+        d->max_buffer = v;
+    }
     return NULL;
 }
 
@@ -818,8 +829,10 @@ const command_rec ps_cmds[] = {
         (void *)1, PS_ANY, "On: the events channel may be subscribed"),
     AP_INIT_TAKE1("PushStreamWebsocketAllowPublish", ps_set_dir_flag2,
         (void *)2, PS_ANY, "On: WebSocket text frames are published"),
-    AP_INIT_TAKE1("PushStreamWebsocketMaxFrameSize", ps_set_ws_max_frame, NULL,
+    AP_INIT_TAKE1("PushStreamWebsocketMaxFrameSize", ps_set_dir_size, (void *)0,
         PS_ANY, "largest WebSocket frame/message accepted (close 1009 above)"),
+    AP_INIT_TAKE1("PushStreamSubscriberMaxBuffer", ps_set_dir_size, (void *)1,
+        PS_ANY, "unread bytes after which a subscriber is dropped"),
     AP_INIT_TAKE1("PushStreamAllowedOrigins", ps_set_expr2, (void *)0, PS_ANY,
         "expression: Access-Control-Allow-Origin value (CORS)"),
     AP_INIT_TAKE1("PushStreamUserAgent", ps_set_expr2, (void *)1, PS_ANY,

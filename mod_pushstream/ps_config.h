@@ -26,6 +26,9 @@ typedef enum {
 
 #define PS_UNSET (-1)
 
+/* Bytes a subscriber may leave unread before it is dropped. */
+#define PS_DEFAULT_MAX_BUFFER (1024 * 1024)
+
 struct ps_child_t;
 
 /* Server level (nginx http{}): global or <VirtualHost>. */
@@ -75,6 +78,7 @@ typedef struct ps_dir_conf_t {
     int allow_events_channel;
     int ws_allow_publish;
     apr_off_t ws_max_frame;                /* PS_UNSET = default */
+    apr_off_t max_buffer;                  /* PS_UNSET = PS_DEFAULT_MAX_BUFFER */
     ap_expr_info_t *allowed_origins;
     ap_expr_info_t *user_agent;
     apr_array_header_t *padding;           /* ps_padding_t, NULL = none */

@@ -164,6 +164,12 @@ static void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t)
     }
 }
 
+static apr_size_t ps_sub_max_buffer(const ps_sub_t *sub)
+{
+    return sub->d->max_buffer != PS_UNSET ? (apr_size_t)sub->d->max_buffer
+                                          : PS_DEFAULT_MAX_BUFFER;
+}
+
 /* Hand pending bytes to the filters until done or the socket is full.
  * Returns -1 when the connection failed. */
 static int ps_sub_pump(ps_sub_t *sub)
@@ -411,11 +417,12 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
             if (ps_sub_pump(sub) < 0) {
                 ps_sub_fail(sub);
             }
-            else if (sub->pending_bytes > PS_SUB_MAX_BACKLOG) {
-                ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, sub->c, "PS0020: "
+            else if (sub->pending_bytes > ps_sub_max_buffer(sub)) {
+                ap_log_cerror(APLOG_MARK, APLOG_NOTICE, 0, sub->c, "PS0020: "
                               "subscriber dropped: it does not read (%"
-                              APR_SIZE_T_FMT " bytes waiting)",
-                              sub->pending_bytes);
+                              APR_SIZE_T_FMT " bytes waiting, "
+                              "PushStreamSubscriberMaxBuffer %" APR_SIZE_T_FMT
+                              ")", sub->pending_bytes, ps_sub_max_buffer(sub));
                 ps_sub_fail(sub);
             }
             return;

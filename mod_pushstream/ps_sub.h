@@ -87,8 +87,6 @@ typedef struct ps_sub_t {
     struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */
 } ps_sub_t;
 
-/* Most bytes a subscriber may have queued before it is dropped. */
-#define PS_SUB_MAX_BACKLOG (4 * 1024 * 1024)
 
 /* Loop thread.  The subscriber starts: timers, first write attempt. */
 void ps_sub_started(ps_sub_t *sub, apr_time_t now);
