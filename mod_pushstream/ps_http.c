@@ -51,6 +51,9 @@ void ps_http_cors(request_rec *r, const ps_dir_conf_t *d, const char *methods)
 
 int ps_http_not_allowed(request_rec *r, const char *allow)
 {
+    /* httpd drops "Content-Length: 0" from HEAD answers; ours has no body
+     * either way, so answer it as the GET-like header-only error it is. */
+    r->header_only = 0;
     apr_table_setn(r->headers_out, "Allow", allow);
     return ps_http_explain(r, HTTP_METHOD_NOT_ALLOWED, NULL);
 }
