@@ -4,6 +4,8 @@
  * segment's futex word and wakes the loop's pollset when any process
  * publishes.  Everything else below runs on the loop thread only. */
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -614,6 +616,7 @@ static void *APR_THREAD_FUNC ps_notifier_main(apr_thread_t *t, void *data)
 apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
 {
     ps_reactor_t *re = apr_pcalloc(child->pool, sizeof(*re));
+    sigset_t block, old;
     apr_status_t rv;
 
     re->child = child;
@@ -636,11 +639,18 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
         ps_store_unlock(child->store);
     }
     re->wake_seen = ps_store_wake_counter(child->store);
+    /* Our threads inherit a mask blocking every asynchronous signal: the
+     * MPM's signals (SIGTERM, SIGHUP...) must reach its own thread, not one
+     * of ours (prefork's handler exits the process from the thread it runs
+     * on, and would then wait for itself). */
+    sigfillset(&block);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     rv = ap_thread_create(&re->thread, NULL, ps_reactor_main, re, child->pool);
     if (rv == APR_SUCCESS) {
         rv = ap_thread_create(&re->notifier, NULL, ps_notifier_main, re,
                               child->pool);
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     *out = re;
     return rv;
 }

@@ -19,6 +19,7 @@
 #include <http_log.h>
 #include <util_filter.h>
 #include <apr_strings.h>
+#include <apr_date.h>
 
 #include "ps_sub.h"
 #include "ps_reactor.h"
@@ -321,6 +322,38 @@ static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
     ap_set_content_length(r, (apr_off_t)sub->pending_bytes);
 }
 
+static int ps_sub_head_line(void *baton, const char *key, const char *val)
+{
+    ps_sub_t *sub = baton;
+    const char *line = apr_pstrcat(sub->r->pool, key, ": ", val, "\r\n", NULL);
+    ps_sub_queue(sub, line, strlen(line));
+    return 1;
+}
+
+/* The long-poll timeout as push-stream sends it: 304 with Last-Modified,
+ * Etag: W/0 and Content-Length: 0.  httpd's header filter drops the last
+ * one from any 304, so the head is written here, past the HTTP filters. */
+static void ps_sub_raw_304(ps_sub_t *sub, apr_int64_t secs)
+{
+    request_rec *r = sub->r;
+    conn_rec *c = sub->c;
+    char date[APR_RFC822_DATE_LEN];
+    const char *head;
+
+    apr_rfc822_date(date, apr_time_now());
+    head = apr_pstrcat(r->pool, "HTTP/1.1 304 Not Modified\r\nDate: ", date,
+                       "\r\nServer: ", ap_get_server_banner(), "\r\n", NULL);
+    ps_sub_queue(sub, head, strlen(head));
+    ps_sub_lp_headers(r, secs, 0);
+    apr_table_setn(r->headers_out, "Content-Length", "0");
+    apr_table_setn(r->headers_out, "Connection", "close");
+    apr_table_do(ps_sub_head_line, sub, r->headers_out, NULL);
+    ps_sub_queue(sub, "\r\n", 2);
+    r->status = HTTP_NOT_MODIFIED;
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    sub->raw_head = 1;
+}
+
 static void ps_sub_lp_timeout(ps_sub_t *sub, apr_time_t now)
 {
     apr_int64_t secs = (apr_int64_t)apr_time_sec(now);
@@ -330,10 +363,13 @@ static void ps_sub_lp_timeout(ps_sub_t *sub, apr_time_t now)
                            NULL, 0, NULL, 0 };
         ps_sub_lp_answer(sub, &m, secs, 0);
     }
+    else if (!sub->fallback && sub->r->proto_num >= HTTP_VERSION(1, 1)) {
+        ps_sub_raw_304(sub, secs);
+    }
     else {
+        /* the handler's thread finishes this one through httpd's filters */
         sub->r->status = HTTP_NOT_MODIFIED;
         ps_sub_lp_headers(sub->r, secs, 0);
-        ap_set_content_length(sub->r, 0);
     }
     ps_sub_end(sub, now);
 }
@@ -392,7 +428,7 @@ static void ps_sub_finish_response(ps_sub_t *sub)
 {
     request_rec *r = sub->r;
 
-    if (sub->mode != PS_SUB_WEBSOCKET) {
+    if (sub->mode != PS_SUB_WEBSOCKET && !sub->raw_head) {
         ap_finalize_request_protocol(r);      /* EOS: last chunk */
     }
     ap_process_request_after_handler(r);      /* EOR: logs, frees r */
@@ -725,10 +761,8 @@ void ps_sub_release(ps_sub_t *sub)
     conn_rec *c = sub->c;
 
     if (sub->fallback) {
-        apr_thread_mutex_lock(sub->mtx);
-        sub->fallback_done = 1;
-        apr_thread_cond_signal(sub->cond);
-        apr_thread_mutex_unlock(sub->mtx);
+        apr_size_t one = 1;
+        apr_file_write(sub->done_out, "x", &one);  /* last touch of sub */
         return;
     }
     if (sub->r) {

@@ -10,8 +10,7 @@
 
 #include <httpd.h>
 #include <apr_poll.h>
-#include <apr_thread_mutex.h>
-#include <apr_thread_cond.h>
+#include <apr_file_io.h>
 
 #include "ps_config.h"
 #include "ps_child.h"
@@ -54,6 +53,7 @@ typedef struct ps_sub_t {
     apr_size_t es_footer_len;
     ps_ws_parser_t *ws;            /* WebSocket: client frames */
     int ws_close_code;             /* close frame to send at the end */
+    int raw_head;                  /* response head written by us, not httpd */
     int mode;                      /* PS_SUB_STREAMING / PS_SUB_LONGPOLLING */
     int nchan;
     ps_sub_chan_t *chans;
@@ -77,11 +77,11 @@ typedef struct ps_sub_t {
     apr_time_t adopted_at;
 
     /* Blocking fallback (worker/prefork MPM, HTTP/2): the handler's thread
-     * waits here until the loop has written the last byte. */
+     * reads this pipe until the loop writes a byte: it is done.  (A pipe,
+     * not a condition variable: prefork may run its exit from a signal on
+     * that very thread, and destroying a waited-on condvar hangs.) */
     int fallback;
-    int fallback_done;
-    apr_thread_mutex_t *mtx;
-    apr_thread_cond_t *cond;
+    apr_file_t *done_in, *done_out;
 
     struct ps_sub_t *next;         /* inbox / retired list */
     struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */

@@ -547,19 +547,20 @@ static int ps_can_suspend(ps_child_t *child, conn_rec *c)
 
 /* Worker/prefork MPM or HTTP/2: this thread waits while the reactor
  * serves the subscriber, then returns to httpd as a normal handler. */
-static int ps_wait_here(ps_sub_t *sub)
+static int ps_wait_here(ps_subreq_t *sr, ps_sub_t *sub)
 {
     request_rec *r = sub->r;
+    char byte;
+    apr_size_t n = 1;
 
     sub->fallback = 1;
-    apr_thread_mutex_create(&sub->mtx, APR_THREAD_MUTEX_DEFAULT, r->pool);
-    apr_thread_cond_create(&sub->cond, r->pool);
-    apr_thread_mutex_lock(sub->mtx);
-    ps_reactor_adopt(sub->child->reactor, sub);
-    while (!sub->fallback_done) {
-        apr_thread_cond_wait(sub->cond, sub->mtx);
+    if (apr_file_pipe_create_ex(&sub->done_in, &sub->done_out,
+                                APR_FULL_BLOCK, r->pool) != APR_SUCCESS) {
+        ps_unsubscribe_all(sr);
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
-    apr_thread_mutex_unlock(sub->mtx);
+    ps_reactor_adopt(sub->child->reactor, sub);
+    apr_file_read(sub->done_in, &byte, &n);     /* APR retries on EINTR */
     return DONE;
 }
 
@@ -650,7 +651,7 @@ static int ps_sub_wait(ps_subreq_t *sr)
     /* we keep reading (client close, WebSocket frames): no read timeout */
     ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
     if (!ps_can_suspend(sr->child, c)) {
-        return ps_wait_here(sub);
+        return ps_wait_here(sr, sub);
     }
     ap_set_module_config(r->request_config, &pushstream_module, sub);
     return SUSPENDED;

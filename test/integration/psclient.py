@@ -12,6 +12,7 @@
     Swarm                                         # thousands of non-blocking subscribers
 """
 import errno
+import os
 import http.client
 import json
 import selectors
@@ -258,10 +259,12 @@ def raw_request(path, method="GET", headers=None, host="127.0.0.1", body=b""):
 
 
 class Stream:
-    """A subscriber on a raw socket: sends the request, reads the response
-    headers, then the body incrementally (chunk-decoded) on demand."""
+    """A subscriber on a raw socket: sends the request, then reads the response
+    (headers, then the chunk-decoded body) incrementally, on demand.
+    read_headers=True waits for the response headers at once (nginx sends them only
+    with the first body byte; tests that do not care leave it False)."""
 
-    def __init__(self, srv, path, headers=None, timeout=10, read_headers=True):
+    def __init__(self, srv, path, headers=None, timeout=10, read_headers=False):
         self.srv = srv
         self.path = path
         self.sock = socket.create_connection(("127.0.0.1", srv.port), timeout=timeout)
@@ -486,3 +489,143 @@ class Swarm:
         for c in self.conns:
             self._close(c)
         self.sel.close()
+
+
+def run_cycles(port, n, concurrency, path_fn, timeout=120, lp_every=0, lp_path_fn=None):
+    """n subscribe/disconnect cycles, `concurrency` at a time: each connection sends
+    GET path_fn(i), waits for the first body byte (the location needs a header
+    template) and closes. With lp_every=k, every k-th connection is a long-poll on
+    lp_path_fn(i) instead, closed as soon as a later streaming cycle completes.
+    Returns {"done": n, "bad": [(path, status, error)]}."""
+    sel = selectors.DefaultSelector()
+    started = done = 0
+    bad = []
+    active = {}
+    lps = []
+    deadline = time.time() + timeout
+
+    def start():
+        nonlocal started
+        i = started
+        started += 1
+        lp = bool(lp_every) and i % lp_every == lp_every - 1
+        path = lp_path_fn(i) if lp else path_fn(i)
+        s = socket.socket()
+        s.setblocking(False)
+        rc = s.connect_ex(("127.0.0.1", port))
+        if rc not in (0, errno.EINPROGRESS):
+            raise OSError(rc, "connect")
+        c = SwarmConn(s, path, "lp" if lp else "stream")
+        active[s.fileno()] = c
+        sel.register(s, selectors.EVENT_WRITE, c)
+
+    def finish(c):
+        nonlocal done
+        sel.unregister(c.sock)
+        del active[c.sock.fileno()]
+        if c.kind == "lp" and not c.p.eof and c.p.error is None and not c.p.head_done:
+            lps.append(c)           # closed later, while it waits
+            done += 1
+            return
+        c.sock.close()
+        done += 1
+
+    while done < n:
+        while started < n and len(active) < concurrency:
+            start()
+        if time.time() > deadline:
+            raise AssertionError(f"cycles: only {done}/{n} done after {timeout}s")
+        for key, ev in sel.select(0.5):
+            c = key.data
+            if ev & selectors.EVENT_WRITE:
+                err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    bad.append((c.path, None, errno.errorcode.get(err, err)))
+                    finish(c)
+                    continue
+                try:
+                    k = c.sock.send(c.out)
+                except OSError as e:
+                    bad.append((c.path, None, str(e)))
+                    finish(c)
+                    continue
+                c.out = c.out[k:]
+                if not c.out:
+                    if c.kind == "lp":
+                        finish(c)     # sent: it now waits on the server
+                    else:
+                        sel.modify(c.sock, selectors.EVENT_READ, c)
+                continue
+            try:
+                data = c.sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if data:
+                c.p.feed(data)
+            else:
+                c.p.feed_eof()
+            if c.p.body or c.p.eof or c.p.error:
+                if c.p.status != 200 or not c.p.body:
+                    bad.append((c.path, c.p.status, c.p.error or bytes(c.p.body[:100])))
+                finish(c)
+                # keep at most concurrency/10 long-polls waiting; drop the oldest
+                while len(lps) > concurrency // 10:
+                    lps.pop(0).sock.close()
+    for c in lps:
+        c.sock.close()
+    sel.close()
+    return {"done": done, "bad": bad}
+
+
+# ---------------------------------------------------------------- server-side views
+def _tcp_inode(local_port, remote_port):
+    """Inode of the 127.0.0.1:local_port <-> 127.0.0.1:remote_port socket, or None."""
+    want_l = f"0100007F:{local_port:04X}"
+    want_r = f"0100007F:{remote_port:04X}"
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == want_l and fields[2] == want_r and fields[9] != "0":
+                return fields[9]
+    return None
+
+
+def child_of(srv, sock):
+    """pid of the httpd child holding the server side of a client socket, or None."""
+    inode = _tcp_inode(srv.port, sock.getsockname()[1])
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in srv.child_pids():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return pid
+            except OSError:
+                pass
+    return None
+
+
+def socket_counts(srv):
+    """{child pid: number of socket fds}."""
+    out = {}
+    for pid in srv.child_pids():
+        n = 0
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                        n += 1
+                except OSError:
+                    pass
+        except OSError:
+            continue
+        out[pid] = n
+    return out
