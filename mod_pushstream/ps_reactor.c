@@ -22,7 +22,7 @@ APLOG_USE_MODULE(pushstream);
 
 #define PS_POLL_MAX        apr_time_from_sec(1)
 #define PS_LOG_SAFETY      apr_time_from_msec(500)   /* read the log anyway */
-#define PS_RELEASE_AGE     apr_time_from_msec(20)
+#define PS_RELEASE_AGE     apr_time_from_msec(50)
 
 /* Subscribers of this child to one channel generation. */
 typedef struct ps_lchan_t {
@@ -65,6 +65,7 @@ struct ps_reactor_t {
     apr_time_t next_log_read, next_maint;
     apr_array_header_t *msgs;          /* ps_lmsg_t, per log read */
     apr_array_header_t *targets;       /* ps_target_t, per message */
+    apr_array_header_t *again;         /* ps_sub_t*, to read next turn */
     const ps_sub_t *catchup_only;      /* log read for one new subscriber */
 };
 
@@ -260,6 +261,33 @@ static void ps_unsubscribe(ps_reactor_t *re, ps_sub_t *sub)
     ps_store_unlock(child->store);
 }
 
+void ps_reactor_read_again(ps_reactor_t *re, ps_sub_t *sub)
+{
+    if (!sub->read_again) {
+        sub->read_again = 1;
+        APR_ARRAY_PUSH(re->again, ps_sub_t *) = sub;
+    }
+}
+
+/* Subscribers that stopped reading at their budget last turn. */
+static void ps_read_again(ps_reactor_t *re, apr_time_t now)
+{
+    apr_array_header_t *list = re->again;
+    int i, n = list->nelts;
+
+    for (i = 0; i < n; i++) {
+        ps_sub_t *sub = APR_ARRAY_IDX(list, i, ps_sub_t *);
+        sub->read_again = 0;
+        if (sub->state != PS_SUBST_DONE) {
+            ps_sub_io(sub, APR_POLLIN, now);
+        }
+    }
+    /* keep what was queued again meanwhile */
+    memmove(list->elts, list->elts + n * sizeof(ps_sub_t *),
+            (list->nelts - n) * sizeof(ps_sub_t *));
+    list->nelts -= n;
+}
+
 void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
 {
     int i;
@@ -292,15 +320,33 @@ void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
     re->retired = sub;
 }
 
-/* Destroy connections retired on an earlier turn: the worker that
- * suspended them must have left the MPM's code for good. */
+/* May c->pool go?  The event MPM worker that suspended the connection runs
+ * two more stores after our suspend_connection hook returned: c->sbh = NULL,
+ * then one into its connection state, which lives in c->pool.  So wait
+ * until the first store is visible, then a margin for the second one. */
+static int ps_worker_gone(ps_sub_t *sub, apr_time_t now)
+{
+    if (sub->fallback) {
+        return 1;
+    }
+    if (__atomic_load_n(&sub->c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+        return 0;
+    }
+    if (!sub->worker_left_at) {
+        sub->worker_left_at = now;
+        return 0;
+    }
+    return now - sub->worker_left_at >= PS_RELEASE_AGE;
+}
+
+/* Destroy retired connections once the MPM is done with them. */
 static void ps_release_retired(ps_reactor_t *re, apr_time_t now, int all)
 {
     ps_sub_t **link = &re->retired;
 
     while (*link) {
         ps_sub_t *sub = *link;
-        if (all || now - sub->adopted_at >= PS_RELEASE_AGE) {
+        if (all || ps_worker_gone(sub, now)) {
             *link = sub->next;
             ps_sub_release(sub);
             continue;
@@ -534,6 +580,9 @@ static apr_interval_time_t ps_poll_timeout(ps_reactor_t *re, apr_time_t now)
     if (re->retired && t > PS_RELEASE_AGE) {
         t = PS_RELEASE_AGE;
     }
+    if (re->again->nelts) {
+        t = 0;
+    }
     return t;
 }
 
@@ -555,6 +604,7 @@ static void ps_loop_turn(ps_reactor_t *re)
             ps_sub_io(sub, fds[i].rtnevents, now);
         }
     }
+    ps_read_again(re, now);
     ps_release_retired(re, now, 0);
     ps_take_inbox(re, now);
     wake = ps_store_wake_counter(re->child->store);
@@ -625,6 +675,7 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
     re->lchans = apr_hash_make(child->pool);
     re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));
     re->targets = apr_array_make(child->pool, 256, sizeof(ps_target_t));
+    re->again = apr_array_make(child->pool, 16, sizeof(ps_sub_t *));
     rv = apr_thread_mutex_create(&re->inbox_mtx, APR_THREAD_MUTEX_DEFAULT,
                                  child->pool);
     if (rv == APR_SUCCESS) {

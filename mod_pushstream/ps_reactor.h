@@ -31,6 +31,10 @@ void ps_reactor_stop(ps_reactor_t *re);
 void ps_reactor_reschedule(ps_reactor_t *re, struct ps_sub_t *sub);
 void ps_reactor_want_write(ps_reactor_t *re, struct ps_sub_t *sub, int on);
 
+/* Loop-thread only: read this subscriber again on the next turn, whether
+ * or not the socket polls readable (its filters may hold input). */
+void ps_reactor_read_again(ps_reactor_t *re, struct ps_sub_t *sub);
+
 /* Loop-thread only: the subscriber's connection is finished; its
  * resources are released on a later turn of the loop. */
 void ps_reactor_retire(ps_reactor_t *re, struct ps_sub_t *sub);

@@ -135,7 +135,7 @@ static void ps_sub_queue_rendered(ps_sub_t *sub, const ps_msgview_t *m,
 
 void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m)
 {
-    apr_size_t len;
+    apr_size_t len, before = sub->pending_bytes;
 
     switch (sub->mode) {
     case PS_SUB_EVENTSOURCE:
@@ -152,6 +152,7 @@ void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m)
         ps_sub_queue_padding(sub, len);
         break;
     }
+    sub->last_item = sub->pending_bytes - before;
 }
 
 static void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t)
@@ -453,7 +454,8 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
             if (ps_sub_pump(sub) < 0) {
                 ps_sub_fail(sub);
             }
-            else if (sub->pending_bytes > ps_sub_max_buffer(sub)) {
+            /* a backlog, not one big message, is what gets a client dropped */
+            else if (sub->pending_bytes > ps_sub_max_buffer(sub) + sub->last_item) {
                 ap_log_cerror(APLOG_MARK, APLOG_NOTICE, 0, sub->c, "PS0020: "
                               "subscriber dropped: it does not read (%"
                               APR_SIZE_T_FMT " bytes waiting, "
@@ -684,14 +686,20 @@ static void ps_sub_ws_input(ps_sub_t *sub, apr_bucket_brigade *bb,
 
 /* Read what the client sends while we wait: WebSocket frames, otherwise
  * nothing is expected.  EOF or an error means it went away. */
+/* Bytes read from one subscriber per loop turn before others get a go. */
+#define PS_SUB_READ_BUDGET (256 * 1024)
+
 static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
 {
     conn_rec *c = sub->c;
-    int i, empties = 0;
+    apr_off_t total = 0;
 
-    /* A non-blocking read with nothing there gives success and an empty
-     * brigade (the core filter's EAGAIN); the end comes as APR_EOF. */
-    for (i = 0; i < 16 && empties < 2; i++) {
+    /* Read until the filters have nothing more: the core filter (and
+     * mod_ssl) keep bytes they already took from the socket, which no
+     * POLLIN would announce again.  A non-blocking read with nothing there
+     * gives success and an empty brigade; the end comes as APR_EOF. */
+    for (;;) {
+        apr_off_t len = 0;
         apr_status_t rv = ap_get_brigade(c->input_filters, sub->tmp,
                                          AP_MODE_READBYTES, APR_NONBLOCK_READ,
                                          8192);
@@ -705,15 +713,19 @@ static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
             ps_sub_fail(sub);
             return;
         }
+        apr_brigade_length(sub->tmp, 0, &len);
         if (APR_BRIGADE_EMPTY(sub->tmp)) {
-            empties++;
-            continue;
+            break;
         }
-        empties = 0;
         if (sub->ws && sub->state == PS_SUBST_ACTIVE) {
             ps_sub_ws_input(sub, sub->tmp, now);
         }
         apr_brigade_cleanup(sub->tmp);
+        total += len;
+        if (total >= PS_SUB_READ_BUDGET && sub->state != PS_SUBST_DONE) {
+            ps_reactor_read_again(sub->child->reactor, sub);
+            break;
+        }
     }
     apr_brigade_cleanup(sub->tmp);
 }

@@ -63,11 +63,13 @@ typedef struct ps_sub_t {
     int state;
     int aborted;                   /* client went away */
     int want_write;
+    int read_again;                /* queued for a read on the next turn */
     int in_pollset;
     apr_pollfd_t pfd;
     apr_bucket_brigade *pending;   /* rendered, not yet passed to filters */
     apr_bucket_brigade *tmp;
     apr_size_t pending_bytes;
+    apr_size_t last_item;          /* bytes of the newest message queued */
 
     apr_time_t ttl_at;             /* 0 = none */
     apr_time_t ping_at;
@@ -75,6 +77,7 @@ typedef struct ps_sub_t {
     apr_time_t deadline;           /* min of the above, heap key */
     int heap_idx;                  /* -1 = not in the heap */
     apr_time_t adopted_at;
+    apr_time_t worker_left_at;     /* when c->sbh was seen NULL (see reactor) */
 
     /* Blocking fallback (worker/prefork MPM, HTTP/2): the handler's thread
      * reads this pipe until the loop writes a byte: it is done.  (A pipe,

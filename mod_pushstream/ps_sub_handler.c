@@ -540,6 +540,38 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     return sub;
 }
 
+/* mod_ssl's coalescing filter holds small writes until a FLUSH, which the
+ * loop never sends: take it out.  ap_remove_output_filter() relinks only
+ * the connection's list; the request's filters still point at it, so they
+ * are relinked here too. */
+static void ps_remove_coalescing(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    ap_filter_t *f, *co = NULL;
+
+    for (f = c->output_filters; f; f = f->next) {
+        if (!strcasecmp(f->frec->name, "SSL/TLS Coalescing Filter")) {
+            co = f;
+            break;
+        }
+    }
+    if (!co) {
+        return;
+    }
+    ap_remove_output_filter(co);
+    for (f = r->output_filters; f; f = f->next) {
+        if (f->next == co) {
+            f->next = co->next;
+        }
+    }
+    if (r->output_filters == co) {
+        r->output_filters = co->next;
+    }
+    if (r->proto_output_filters == co) {
+        r->proto_output_filters = co->next;
+    }
+}
+
 static int ps_can_suspend(ps_child_t *child, conn_rec *c)
 {
     return child->async && c->cs && !c->master && !c->clogging_input_filters;
@@ -644,10 +676,7 @@ static int ps_sub_wait(ps_subreq_t *sr)
         return DONE;
     }
     sub = ps_sub_make(sr);
-    /* mod_ssl's coalescing filter would hold small messages until a FLUSH,
-     * which the loop never sends. */
-    ap_remove_output_filter_byhandle(c->output_filters,
-                                     "SSL/TLS Coalescing Filter");
+    ps_remove_coalescing(r);
     /* we keep reading (client close, WebSocket frames): no read timeout */
     ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
     if (!ps_can_suspend(sr->child, c)) {

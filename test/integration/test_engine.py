@@ -1,6 +1,7 @@
 """Engine acceptance tests: many idle subscribers without a thread each, delivery
 across httpd children, cleanup of disconnected subscribers, no leaks over many
 cycles, graceful restart, and the blocking fallback of the worker/prefork MPMs."""
+import json
 import re
 import socket
 import time
@@ -10,7 +11,7 @@ import pytest
 
 from psclient import (Stream, Swarm, child_of, info, publish, request, run_cycles,
                       socket_counts, wait_for, wait_subscribers)
-from psconf import conf, location, sub_location
+from psconf import conf, location
 
 STATS = location("/channels-stats", 'PushStreamChannelsStatistics\n'
                                     'PushStreamChannelsPath "%{arg:id}"')
@@ -19,7 +20,6 @@ STATS = location("/channels-stats", 'PushStreamChannelsStatistics\n'
 def total_subscribers(srv):
     r = request(srv, "GET", "/channels-stats")
     assert r.status == 200, r
-    import json
     return json.loads(r.body)["subscribers"]
 
 

@@ -6,7 +6,7 @@ import re
 import time
 import urllib.parse
 
-from psclient import (Stream, http_date, info, publish, request, request_on,
+from psclient import (Stream, http_date, publish, request, request_on,
                       wait_subscribers)
 from psconf import conf, sub_location
 
@@ -222,7 +222,7 @@ def test_disconnected_long_poll_leaves_the_channel(httpd):
         p.wait_complete()
         assert p.p.status == 200 and p.body == b"rest"
         p.close()
-    assert info(srv, "bye")["subscribers"] == 0
+    wait_subscribers(srv, "bye", 0, timeout=2)
 
 
 def test_etag_tags_follow_the_zone(httpd):

@@ -5,7 +5,7 @@ import re
 import socket
 import time
 
-from psclient import HttpParser, Stream, info, publish, raw_request, request, wait_for
+from psclient import HttpParser, Stream, info, publish, request, wait_for
 from psconf import conf, location
 
 EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT"

@@ -300,31 +300,45 @@ class Stream:
     """A streaming response (streaming / EventSource / waiting long-poll) on a raw socket:
     headers read at once, then the de-chunked body on demand."""
 
-    def __init__(self, srv, path, headers=None, tls=False, timeout=10):
+    def __init__(self, srv, path, headers=None, tls=False, timeout=10, read_headers=True):
         self.path = path
         self.sock = connect(srv, tls, timeout)
         self.rd = Reader(self.sock)
-        self.sock.sendall(build_request("GET", path, headers))
-        self.resp = parse_head(self.rd.head(time.time() + timeout))
-        self.chunked = "chunked" in (self.resp.header("Transfer-Encoding") or "").lower()
-        self.length = self.resp.header("Content-Length")
-        self.length = int(self.length) if self.length is not None else None
+        self.resp = None
         self.body = b""
         self.chunks = []
-        self.ended = _no_body("GET", self.resp.status) or self.length == 0
+        self.ended = False
         self._left = None          # bytes left in the current chunk
         self._trailer = False
         self._cur = b""
+        self.t0 = time.time()
+        self.sock.sendall(build_request("GET", path, headers))
+        if read_headers:       # a long-poll gets its headers only with the answer
+            self.wait_headers(timeout)
+
+    def wait_headers(self, timeout=10):
+        return self.wait(lambda s: s.resp is not None, timeout, "the response headers")
 
     @property
     def status(self):
-        return self.resp.status
+        return self.resp.status if self.resp else None
 
     def header(self, name):
-        return self.resp.header(name)
+        return self.resp.header(name) if self.resp else None
 
     def _parse(self):
         rd = self.rd
+        if self.resp is None:
+            if b"\r\n\r\n" not in rd.buf:
+                return
+            i = rd.buf.index(b"\r\n\r\n")
+            head, rd.buf = rd.buf[:i].decode("latin-1"), rd.buf[i + 4:]
+            self.resp = parse_head(head)
+            self.t_head = time.time()
+            self.chunked = "chunked" in (self.resp.header("Transfer-Encoding") or "").lower()
+            self.length = self.resp.header("Content-Length")
+            self.length = int(self.length) if self.length is not None else None
+            self.ended = _no_body("GET", self.resp.status) or self.length == 0
         while not self.ended:
             if not self.chunked:
                 take = rd.buf if self.length is None else rd.buf[:self.length - len(self.body)]
