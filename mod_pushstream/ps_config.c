@@ -482,7 +482,8 @@ static const char *ps_set_statistics(cmd_parms *cmd, void *mconfig)
     return ps_set_kind(cmd, mconfig, PS_LOC_STATISTICS);
 }
 
-/* Expressions; info: 0 channels path, 1 time, 2 tag, 3 event id. */
+/* Expressions; info: 0 channels path, 1 time, 2 tag, 3 event id,
+ * 4 allowed origins, 5 user agent. */
 static const char *ps_set_expr(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     ps_dir_conf_t *d = mconfig;
@@ -503,7 +504,9 @@ static const char *ps_set_expr(cmd_parms *cmd, void *mconfig, const char *arg)
         break;
     case 1: d->last_time = e; break;
     case 2: d->last_tag = e; break;
-    default: d->last_event_id = e; break;
+    case 3: d->last_event_id = e; break;
+    case 4: d->allowed_origins = e; break;
+    default: d->user_agent = e; break;
     }
     return NULL;
 }
@@ -628,27 +631,6 @@ static const char *ps_set_dir_size(cmd_parms *cmd, void *mconfig,
     }
     else {
         d->max_buffer = v;
-    }
-    return NULL;
-}
-
-/* Expressions of issue-4 directives; info: 0 origins, 1 user agent. */
-static const char *ps_set_expr2(cmd_parms *cmd, void *mconfig, const char *arg)
-{
-    ps_dir_conf_t *d = mconfig;
-    const char *err = NULL;
-    ap_expr_info_t *e = ap_expr_parse_cmd(cmd, arg, AP_EXPR_FLAG_STRING_RESULT,
-                                          &err, NULL);
-
-    if (err) {
-        return apr_psprintf(cmd->pool, "%s: cannot parse expression \"%s\": %s",
-                            cmd->cmd->name, arg, err);
-    }
-    if (cmd->info == (void *)0) {
-        d->allowed_origins = e;
-    }
-    else {
-        d->user_agent = e;
     }
     return NULL;
 }
@@ -833,9 +815,9 @@ const command_rec ps_cmds[] = {
         PS_ANY, "largest WebSocket frame/message accepted (close 1009 above)"),
     AP_INIT_TAKE1("PushStreamSubscriberMaxBuffer", ps_set_dir_size, (void *)1,
         PS_ANY, "unread bytes after which a subscriber is dropped"),
-    AP_INIT_TAKE1("PushStreamAllowedOrigins", ps_set_expr2, (void *)0, PS_ANY,
+    AP_INIT_TAKE1("PushStreamAllowedOrigins", ps_set_expr, (void *)4, PS_ANY,
         "expression: Access-Control-Allow-Origin value (CORS)"),
-    AP_INIT_TAKE1("PushStreamUserAgent", ps_set_expr2, (void *)1, PS_ANY,
+    AP_INIT_TAKE1("PushStreamUserAgent", ps_set_expr, (void *)5, PS_ANY,
         "expression used instead of User-Agent for padding"),
     AP_INIT_TAKE1("PushStreamPaddingByUserAgent", ps_set_padding, NULL, PS_ANY,
         "regex,header_min,message_min[:...] padding for old browsers"),

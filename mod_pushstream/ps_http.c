@@ -186,3 +186,28 @@ int ps_http_info_group(request_rec *r, ps_store_t *st,
     doc = ps_info_group(r->pool, fmt, &h, infos, n, &len);
     return ps_http_body(r, ctype, doc, len);
 }
+
+int ps_http_existing_info(request_rec *r, ps_store_t *st,
+                          const apr_array_header_t *chans)
+{
+    ps_chinfo_t *infos = apr_pcalloc(r->pool, chans->nelts * sizeof(*infos));
+    int i, n = 0;
+
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
+        if (ch) {
+            ps_store_channel_info_locked(st, ch, &infos[n]);
+            infos[n++].id = pc->id;
+        }
+    }
+    ps_store_unlock(st);
+    if (!n) {
+        return ps_http_explain(r, HTTP_NOT_FOUND, NULL);
+    }
+    return ps_http_info(r, st, infos, n);
+}

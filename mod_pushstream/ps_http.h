@@ -68,4 +68,8 @@ int ps_http_info_single(request_rec *r, const ps_chinfo_t *info);
 int ps_http_info_group(request_rec *r, ps_store_t *st,
                        const ps_chinfo_t *infos, int n);
 
+/* Info of the listed channels that exist (request order); 404 if none. */
+int ps_http_existing_info(request_rec *r, ps_store_t *st,
+                          const apr_array_header_t *chans);
+
 #endif

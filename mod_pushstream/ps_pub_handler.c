@@ -62,31 +62,6 @@ static int ps_read_body(request_rec *r, apr_off_t max, char **out,
     return OK;
 }
 
-static int ps_pub_get(request_rec *r, ps_child_t *child,
-                      apr_array_header_t *chans)
-{
-    ps_chinfo_t *infos = apr_pcalloc(r->pool, chans->nelts * sizeof(*infos));
-    int i, n = 0;
-
-    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
-        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
-    }
-    for (i = 0; i < chans->nelts; i++) {
-        ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i, ps_path_channel_t);
-        ps_channel_t *ch = ps_store_find_locked(child->store, pc->id, pc->len);
-        if (ch) {
-            ps_store_channel_info_locked(child->store, ch, &infos[n]);
-            infos[n].id = pc->id;
-            n++;
-        }
-    }
-    ps_store_unlock(child->store);
-    if (!n) {
-        return ps_http_explain(r, HTTP_NOT_FOUND, NULL);
-    }
-    return ps_http_info(r, child->store, infos, n);
-}
-
 static int ps_pub_full(request_rec *r)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PS0050: shared memory is "
@@ -236,7 +211,7 @@ int ps_pub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     }
     switch (r->method_number) {
     case M_GET:
-        return ps_pub_get(r, child, chans);
+        return ps_http_existing_info(r, child->store, chans);
     case M_DELETE:
         return ps_pub_delete(r, child, sc, chans);
     default:

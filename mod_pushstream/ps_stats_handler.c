@@ -113,30 +113,6 @@ static int ps_stats_all(request_rec *r, ps_child_t *child, const char *id)
                               (ps_chinfo_t *)c.items->elts, c.items->nelts);
 }
 
-static int ps_stats_listed(request_rec *r, ps_child_t *child,
-                           apr_array_header_t *chans)
-{
-    ps_chinfo_t *infos = apr_pcalloc(r->pool, chans->nelts * sizeof(*infos));
-    int i, n = 0;
-
-    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
-        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
-    }
-    for (i = 0; i < chans->nelts; i++) {
-        ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i, ps_path_channel_t);
-        ps_channel_t *ch = ps_store_find_locked(child->store, pc->id, pc->len);
-        if (ch) {
-            ps_store_channel_info_locked(child->store, ch, &infos[n]);
-            infos[n++].id = pc->id;
-        }
-    }
-    ps_store_unlock(child->store);
-    if (!n) {
-        return ps_http_explain(r, HTTP_NOT_FOUND, NULL);
-    }
-    return ps_http_info(r, child->store, infos, n);
-}
-
 int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
                     const ps_srv_conf_t *sc)
 {
@@ -168,5 +144,5 @@ int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
                                    "Channel id is too large.");
         }
     }
-    return ps_stats_listed(r, child, chans);
+    return ps_http_existing_info(r, child->store, chans);
 }
