@@ -418,6 +418,7 @@ def _demo_server(port=None):
     m = re.search(r"^\s*LoadModule\s+(\S+)", _read(os.path.join(
         ROOT, "conf.d", "pushstream_wstunnel.load")), re.M)
     if m and os.path.exists(wt_so):
+        modules.append("proxy")         # the tunnel is a mod_proxy scheme handler
         modules.append(f"LoadModule {m.group(1)} {wt_so}")
     return Httpd(DEMO_DIR, body, port=port, modules=modules, load_pushstream=True)
 

@@ -1,0 +1,828 @@
+/* pswt_handler.c - ws:// and wss:// requests, on a worker thread.
+ *
+ * The handshake is synchronous: connect to the back end (mod_proxy's
+ * worker settings: connectiontimeout=, timeout=, SSLProxy*), forward the
+ * client's upgrade request, read the back end's answer.  Anything but 101
+ * is relayed to the client as a normal response.  After a 101 the client
+ * gets its 101 and the tunnel is handed to the child's loop: the handler
+ * returns SUSPENDED and the suspend_connection hook does the hand-off,
+ * once the event MPM is done with the connection.
+ *
+ * The back end connection is ours alone, not one of the worker's pooled
+ * connections: those are limited to ThreadsPerChild per worker (the
+ * reslist's hmax), and an idle tunnel must not hold one. */
+
+#include <string.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include "pswt_config.h"
+#include "pswt_handler.h"
+
+APLOG_USE_MODULE(pushstream_wstunnel);
+
+#define PSWT_MAX_LINE      (16 * 1024)
+#define PSWT_MAX_FIELDS    100
+#define PSWT_RELAY_CHUNK   8192
+
+pswt_child_t *pswt_child;
+
+typedef struct pswt_local_t {
+    pswt_loop_t *loop;
+    struct pswt_local_t *prev, *next;
+} pswt_local_t;
+
+/* ---- canonicalisation --------------------------------------------------- */
+
+int pswt_canon(request_rec *r, char *url)
+{
+    const char *scheme, *search = NULL, *path;
+    char *host, sport[8];
+    const char *err;
+    apr_port_t port, def_port;
+
+    if (!ap_cstr_casecmpn(url, "ws:", 3)) {
+        url += 3;
+        scheme = "ws:";
+        def_port = 80;
+    }
+    else if (!ap_cstr_casecmpn(url, "wss:", 4)) {
+        url += 4;
+        scheme = "wss:";
+        def_port = 443;
+    }
+    else {
+        return DECLINED;
+    }
+    port = def_port;
+    err = ap_proxy_canon_netloc(r->pool, &url, NULL, NULL, &host, &port);
+    if (err) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0100: bad URL %s: %s",
+                      url, err);
+        return HTTP_BAD_REQUEST;
+    }
+    if (apr_table_get(r->notes, "proxy-nocanon")) {
+        path = url;                     /* raw, as the client sent it */
+    }
+    else if (apr_table_get(r->notes, "proxy-noencode")) {
+        path = url;
+        search = r->args;
+    }
+    else {
+        core_dir_config *cd = ap_get_core_module_config(r->per_dir_config);
+        int flags = cd->allow_encoded_slashes && !cd->decode_encoded_slashes
+                    ? PROXY_CANONENC_NOENCODEDSLASHENCODING : 0;
+        path = ap_proxy_canonenc_ex(r->pool, url, (int)strlen(url), enc_path,
+                                    flags, r->proxyreq);
+        if (!path) {
+            return HTTP_BAD_REQUEST;
+        }
+        search = r->args;
+    }
+    if ((path == url && *ap_scan_vchar_obstext(path))
+        || (search && *ap_scan_vchar_obstext(search))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0101: the path or "
+                      "query to forward holds control characters or spaces");
+        return HTTP_FORBIDDEN;
+    }
+    sport[0] = '\0';
+    if (port != def_port) {
+        apr_snprintf(sport, sizeof(sport), ":%d", (int)port);
+    }
+    if (ap_strchr_c(host, ':')) {
+        host = apr_pstrcat(r->pool, "[", host, "]", NULL);
+    }
+    r->filename = apr_pstrcat(r->pool, "proxy:", scheme, "//", host, sport,
+                              "/", path, search ? "?" : "",
+                              search ? search : "", NULL);
+    return OK;
+}
+
+/* ---- the upgrade request ---------------------------------------------------- */
+
+/* The worker's upgrade= (if any) admits websocket. */
+static int pswt_worker_allows(request_rec *r, proxy_worker *worker,
+                              int need_explicit)
+{
+    const char *allowed = worker->s->upgrade;
+
+    if (!*allowed) {
+        return !need_explicit;
+    }
+    return !strcmp(allowed, "*") || !ap_cstr_casecmp(allowed, "ANY")
+           || ap_find_token(r->pool, allowed, "websocket");
+}
+
+/* A WebSocket handshake: Upgrade names websocket and Connection names
+ * upgrade (tokens, any case). */
+static int pswt_is_ws_upgrade(request_rec *r)
+{
+    const char *up = apr_table_get(r->headers_in, "Upgrade");
+    const char *conn = apr_table_get(r->headers_in, "Connection");
+
+    return up && conn && ap_find_token(r->pool, up, "websocket")
+           && ap_find_token(r->pool, conn, "upgrade");
+}
+
+static int pswt_refuse(request_rec *r, const char *url)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PSWT0102: %s is a WebSocket "
+                  "route; refused a request without Upgrade: websocket and "
+                  "Connection: upgrade (426)", url);
+    pswt_stats_add(PSWT_C_NO_UPGRADE, 1);
+    apr_table_setn(r->err_headers_out, "Upgrade", "websocket");
+    apr_table_setn(r->err_headers_out, "Connection", "Upgrade");
+    /* httpd's own 426 text speaks of TLS */
+    ap_custom_response(r, HTTP_UPGRADE_REQUIRED, "This resource is a "
+                       "WebSocket endpoint: the request must be a WebSocket "
+                       "handshake (Upgrade: websocket, Connection: Upgrade).\n");
+    return HTTP_UPGRADE_REQUIRED;
+}
+
+static int pswt_bad_gateway(request_rec *r, int status, const char *msg)
+{
+    pswt_stats_add(PSWT_C_BACKEND_FAIL, 1);
+    return ap_proxyerror(r, status, msg);
+}
+
+static int pswt_send_request(request_rec *r, proxy_conn_rec *be,
+                             proxy_worker *worker, proxy_server_conf *conf,
+                             apr_uri_t *uri, char *locurl, char *portstr)
+{
+    conn_rec *bc = be->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
+                                                r->connection->bucket_alloc);
+    char *old_cl = NULL, *old_te = NULL;
+    const char *up = apr_table_get(r->headers_in, "Upgrade");
+    apr_status_t rv;
+    int rc;
+
+    /* a list ("websocket, h2c") would invite another protocol */
+    if (ap_cstr_casecmp(up, "websocket")) {
+        up = "websocket";
+    }
+
+    rc = ap_proxy_create_hdrbrgd(r->pool, bb, r, be, worker, conf, uri,
+                                 locurl, portstr, &old_cl, &old_te);
+    if (rc != OK) {
+        return rc;
+    }
+    apr_brigade_printf(bb, NULL, NULL, "Upgrade: %s\r\nConnection: Upgrade"
+                       "\r\n\r\n", up);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
+    rv = ap_pass_brigade(bc->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    if (rv != APR_SUCCESS || bc->aborted) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "PSWT0103: cannot send the "
+                      "upgrade request to the back end %s:%d", be->hostname,
+                      (int)be->port);
+        return pswt_bad_gateway(r, HTTP_BAD_GATEWAY, "Error sending the "
+                                "WebSocket handshake to the back end");
+    }
+    return OK;
+}
+
+/* ---- the back end's answer ------------------------------------------------------ */
+
+/* One line (CRLF stripped) from the back end, blocking with the socket's
+ * timeout. */
+static apr_status_t pswt_getline(conn_rec *bc, apr_bucket_brigade *bb,
+                                 apr_pool_t *p, char **line)
+{
+    char *acc = NULL;
+    apr_size_t acc_len = 0;
+
+    for (;;) {
+        char *piece;
+        apr_size_t len;
+        apr_status_t rv = ap_get_brigade(bc->input_filters, bb,
+                                         AP_MODE_GETLINE, APR_BLOCK_READ, 0);
+        if (rv != APR_SUCCESS) {
+            apr_brigade_cleanup(bb);
+            return rv;
+        }
+        if (APR_BRIGADE_EMPTY(bb)) {
+            return APR_EOF;
+        }
+        rv = apr_brigade_pflatten(bb, &piece, &len, p);
+        apr_brigade_cleanup(bb);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (!len) {
+            return APR_EOF;
+        }
+        if (acc_len + len > PSWT_MAX_LINE) {
+            return APR_ENOSPC;
+        }
+        {
+            char *grown = apr_palloc(p, acc_len + len + 1);
+            if (acc_len) {
+                memcpy(grown, acc, acc_len);
+            }
+            memcpy(grown + acc_len, piece, len);
+            grown[acc_len + len] = '\0';
+            acc = grown;
+        }
+        acc_len += len;
+        if (acc[acc_len - 1] == '\n') {
+            break;
+        }
+    }
+    while (acc_len && (acc[acc_len - 1] == '\n' || acc[acc_len - 1] == '\r')) {
+        acc[--acc_len] = '\0';
+    }
+    *line = acc;
+    return APR_SUCCESS;
+}
+
+typedef struct pswt_resp_t {
+    int status;
+    const char *reason;
+    apr_table_t *headers;
+} pswt_resp_t;
+
+/* Status line and fields; interim answers (100, 102, 103) are skipped.
+ * Returns OK or an HTTP status for the client. */
+static int pswt_read_head(request_rec *r, proxy_conn_rec *be, pswt_resp_t *resp)
+{
+    conn_rec *bc = be->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, bc->bucket_alloc);
+    int interim;
+
+    for (interim = 0; interim < 8; interim++) {
+        char *line, *last = NULL;
+        apr_status_t rv = pswt_getline(bc, bb, r->pool, &line);
+        int fields = 0;
+
+        if (rv != APR_SUCCESS) {
+            if (APR_STATUS_IS_TIMEUP(rv)) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "PSWT0104: the back "
+                              "end %s:%d did not answer the handshake in time",
+                              be->hostname, (int)be->port);
+                apr_table_setn(r->notes, "proxy_timedout", "1");
+                return pswt_bad_gateway(r, HTTP_GATEWAY_TIME_OUT, "The back "
+                                        "end did not answer in time");
+            }
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "PSWT0105: the back end "
+                          "%s:%d closed the connection without answering the "
+                          "handshake", be->hostname, (int)be->port);
+            return pswt_bad_gateway(r, HTTP_BAD_GATEWAY, "The back end closed "
+                                    "the connection without an answer");
+        }
+        if (strlen(line) < 12 || strncmp(line, "HTTP/1.", 7)
+            || line[8] != ' ' || !apr_isdigit(line[9])
+            || !apr_isdigit(line[10]) || !apr_isdigit(line[11])
+            || (line[12] && line[12] != ' ')) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0106: the back end "
+                          "%s:%d answered the handshake with \"%.80s\"",
+                          be->hostname, (int)be->port, line);
+            return pswt_bad_gateway(r, HTTP_BAD_GATEWAY, "The back end's answer "
+                                    "is not HTTP");
+        }
+        resp->status = atoi(line + 9);
+        resp->reason = line[12] ? line + 13 : "";
+        resp->headers = apr_table_make(r->pool, 16);
+        for (;;) {
+            char *colon, *val;
+            rv = pswt_getline(bc, bb, r->pool, &line);
+            if (rv != APR_SUCCESS) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "PSWT0107: the back "
+                              "end %s:%d broke off its answer's header",
+                              be->hostname, (int)be->port);
+                return pswt_bad_gateway(r, APR_STATUS_IS_TIMEUP(rv)
+                                        ? HTTP_GATEWAY_TIME_OUT
+                                        : HTTP_BAD_GATEWAY,
+                                        "Incomplete answer from the back end");
+            }
+            if (!*line) {
+                break;
+            }
+            if ((*line == ' ' || *line == '\t') && last) {
+                /* obsolete line folding: continues the previous field */
+                apr_table_t *h = resp->headers;
+                const apr_array_header_t *a = apr_table_elts(h);
+                apr_table_entry_t *e = &((apr_table_entry_t *)a->elts)[a->nelts - 1];
+                e->val = apr_pstrcat(r->pool, e->val, " ",
+                                     apr_pstrdup(r->pool, line + strspn(line, " \t")),
+                                     NULL);
+                continue;
+            }
+            colon = strchr(line, ':');
+            if (!colon || colon == line || ++fields > PSWT_MAX_FIELDS) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0108: bad "
+                              "header line from the back end %s:%d: \"%.80s\"",
+                              be->hostname, (int)be->port, line);
+                return pswt_bad_gateway(r, HTTP_BAD_GATEWAY, "Bad header in "
+                                        "the back end's answer");
+            }
+            *colon = '\0';
+            val = colon + 1;
+            val += strspn(val, " \t");
+            last = apr_pstrdup(r->pool, val);
+            {
+                apr_size_t n = strlen(last);
+                while (n && (last[n - 1] == ' ' || last[n - 1] == '\t')) {
+                    last[--n] = '\0';
+                }
+            }
+            apr_table_addn(resp->headers, line, last);
+        }
+        if (resp->status >= 200 || resp->status == HTTP_SWITCHING_PROTOCOLS) {
+            return OK;
+        }
+        /* 100 Continue, 102, 103: not for us, the real answer follows */
+    }
+    return pswt_bad_gateway(r, HTTP_BAD_GATEWAY, "Too many interim answers "
+                            "from the back end");
+}
+
+/* Hop-by-hop fields, and those the back end lists in Connection. */
+static int pswt_hop_by_hop(const char *name, const char *conn_list,
+                           apr_pool_t *p)
+{
+    static const char *const hop[] = {
+        "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+        "TE", "Trailer", "Trailers", "Transfer-Encoding", "Upgrade", NULL
+    };
+    int i;
+
+    for (i = 0; hop[i]; i++) {
+        if (!ap_cstr_casecmp(name, hop[i])) {
+            return 1;
+        }
+    }
+    return conn_list && ap_find_token(p, conn_list, name);
+}
+
+typedef struct pswt_copy_t {
+    request_rec *r;
+    proxy_dir_conf *pd;
+    const char *conn_list;
+    int final;                 /* not a 101: Content-* handled by httpd */
+} pswt_copy_t;
+
+static int pswt_copy_one(void *data, const char *key, const char *val)
+{
+    pswt_copy_t *cp = data;
+    request_rec *r = cp->r;
+
+    if (pswt_hop_by_hop(key, cp->conn_list, r->pool)) {
+        return 1;
+    }
+    if (!ap_cstr_casecmp(key, "Location")
+        || !ap_cstr_casecmp(key, "Content-Location")
+        || !ap_cstr_casecmp(key, "URI")) {
+        val = ap_proxy_location_reverse_map(r, cp->pd, val);
+    }
+    else if (!ap_cstr_casecmp(key, "Set-Cookie")) {
+        val = ap_proxy_cookie_reverse_map(r, cp->pd, val);
+    }
+    else if (cp->final && !ap_cstr_casecmp(key, "Content-Type")) {
+        ap_set_content_type(r, apr_pstrdup(r->pool, val));
+        return 1;
+    }
+    else if (!ap_cstr_casecmp(key, "Content-Length")) {
+        return 1;                   /* from what is actually relayed */
+    }
+    apr_table_add(r->headers_out, key, val);
+    return 1;
+}
+
+static void pswt_copy_headers(request_rec *r, apr_table_t *from, int final)
+{
+    pswt_copy_t cp;
+
+    cp.r = r;
+    cp.pd = ap_get_module_config(r->per_dir_config, &proxy_module);
+    cp.conn_list = apr_table_get(from, "Connection");
+    cp.final = final;
+    apr_table_clear(r->headers_out);
+    apr_table_do(pswt_copy_one, &cp, from, NULL);
+}
+
+/* Pass n bytes read from the back end to the client, copied into the
+ * client's allocator (the back end connection goes away first). */
+static apr_status_t pswt_relay_bytes(request_rec *r, conn_rec *bc,
+                                     apr_bucket_brigade *in,
+                                     apr_bucket_brigade *out, apr_off_t n,
+                                     int until_eof)
+{
+    while (until_eof || n > 0) {
+        apr_off_t want = until_eof || n > PSWT_RELAY_CHUNK ? PSWT_RELAY_CHUNK
+                                                             : n;
+        apr_off_t got = 0;
+        apr_size_t len;
+        char *buf;
+        apr_status_t rv = ap_get_brigade(bc->input_filters, in,
+                                         AP_MODE_READBYTES, APR_BLOCK_READ,
+                                         want);
+        if (rv != APR_SUCCESS) {
+            apr_brigade_cleanup(in);
+            return until_eof && APR_STATUS_IS_EOF(rv) ? APR_SUCCESS : rv;
+        }
+        apr_brigade_length(in, 1, &got);
+        if (!got) {
+            int eos = !APR_BRIGADE_EMPTY(in)
+                      && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(in));
+            apr_brigade_cleanup(in);
+            if (eos || until_eof) {
+                return until_eof ? APR_SUCCESS : APR_EOF;
+            }
+            continue;
+        }
+        len = (apr_size_t)got;
+        buf = apr_bucket_alloc(len, r->connection->bucket_alloc);
+        apr_brigade_flatten(in, buf, &len);
+        apr_brigade_cleanup(in);
+        APR_BRIGADE_INSERT_TAIL(out, apr_bucket_heap_create(
+            buf, len, apr_bucket_free, r->connection->bucket_alloc));
+        rv = ap_pass_brigade(r->output_filters, out);
+        apr_brigade_cleanup(out);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        n -= (apr_off_t)len;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t pswt_relay_chunked(request_rec *r, conn_rec *bc,
+                                       apr_bucket_brigade *in,
+                                       apr_bucket_brigade *out)
+{
+    for (;;) {
+        char *line, *end;
+        apr_int64_t size;
+        apr_status_t rv = pswt_getline(bc, in, r->pool, &line);
+
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        size = apr_strtoi64(line, &end, 16);
+        if (end == line || size < 0 || (*end && *end != ';' && *end != ' '
+                                        && *end != '\t')) {
+            return APR_EGENERAL;
+        }
+        if (!size) {
+            do {                        /* trailers: dropped */
+                rv = pswt_getline(bc, in, r->pool, &line);
+            } while (rv == APR_SUCCESS && *line);
+            return rv;
+        }
+        rv = pswt_relay_bytes(r, bc, in, out, (apr_off_t)size, 0);
+        if (rv == APR_SUCCESS) {
+            rv = pswt_getline(bc, in, r->pool, &line);
+        }
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+}
+
+/* The back end did not switch protocols: its answer is the client's. */
+static int pswt_relay_answer(request_rec *r, proxy_conn_rec *be,
+                             pswt_resp_t *resp)
+{
+    conn_rec *c = r->connection, *bc = be->connection;
+    proxy_dir_conf *pd = ap_get_module_config(r->per_dir_config, &proxy_module);
+    const char *te = apr_table_get(resp->headers, "Transfer-Encoding");
+    const char *cl = apr_table_get(resp->headers, "Content-Length");
+    apr_bucket_brigade *in = apr_brigade_create(r->pool, bc->bucket_alloc);
+    apr_bucket_brigade *out = apr_brigade_create(r->pool, c->bucket_alloc);
+    apr_off_t len = 0;
+    apr_status_t rv = APR_SUCCESS;
+
+    pswt_stats_add(PSWT_C_NOT_101, 1);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PSWT0110: the back end %s:%d "
+                  "answered the WebSocket handshake with %d; relayed",
+                  be->hostname, (int)be->port, resp->status);
+    if (ap_proxy_should_override(pd, resp->status)) {
+        apr_table_clear(r->headers_out);
+        r->status = HTTP_OK;       /* so that ErrorDocument is not recursive */
+        return resp->status;
+    }
+    r->status = resp->status;
+    r->status_line = *resp->reason
+                     ? apr_psprintf(r->pool, "%d %s", resp->status, resp->reason)
+                     : NULL;
+    pswt_copy_headers(r, resp->headers, 1);
+    if (resp->status == HTTP_NO_CONTENT || resp->status == HTTP_NOT_MODIFIED) {
+        /* no body */
+    }
+    else if (te && ap_find_last_token(r->pool, te, "chunked")) {
+        rv = pswt_relay_chunked(r, bc, in, out);
+    }
+    else if (cl) {
+        if (!ap_parse_strict_length(&len, cl)) {
+            return pswt_bad_gateway(r, HTTP_BAD_GATEWAY, "Bad Content-Length "
+                                    "from the back end");
+        }
+        ap_set_content_length(r, len);
+        rv = pswt_relay_bytes(r, bc, in, out, len, 0);
+    }
+    else {
+        rv = pswt_relay_bytes(r, bc, in, out, 0, 1);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "PSWT0111: error relaying "
+                      "the back end's answer");
+        c->keepalive = AP_CONN_CLOSE;
+        c->aborted = 1;
+        return DONE;
+    }
+    APR_BRIGADE_INSERT_TAIL(out, apr_bucket_eos_create(c->bucket_alloc));
+    ap_pass_brigade(r->output_filters, out);
+    apr_brigade_cleanup(out);
+    return OK;
+}
+
+/* ---- after the 101 --------------------------------------------------------------- */
+
+static int pswt_send_101(request_rec *r, pswt_resp_t *resp)
+{
+    const char *up = apr_table_get(resp->headers, "Upgrade");
+
+    if (!up || !ap_find_token(r->pool, up, "websocket")) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0112: the back end "
+                      "switched to \"%s\", not to websocket",
+                      up ? up : "(no Upgrade header)");
+        return pswt_bad_gateway(r, HTTP_BAD_GATEWAY, apr_pstrcat(r->pool,
+                                "Unexpected Upgrade: ", up ? up : "n/a",
+                                " (expecting websocket)", NULL));
+    }
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
+    pswt_copy_headers(r, resp->headers, 0);
+    apr_table_setn(r->headers_out, "Upgrade", up);
+    apr_table_setn(r->headers_out, "Connection", "Upgrade");
+    ap_send_interim_response(r, 1);
+    return OK;
+}
+
+static apr_interval_time_t pswt_idle_of(request_rec *r, pswt_dir_conf_t *d,
+                                        proxy_worker *worker,
+                                        proxy_server_conf *conf)
+{
+    apr_interval_time_t t = r->server->timeout, b = 0;
+
+    if (d && d->idle_timeout != PSWT_UNSET) {
+        return d->idle_timeout;
+    }
+    /* as mod_proxy_wstunnel in 2.4.53+: the larger of both sides' timeouts */
+    if (worker->s->timeout_set) {
+        b = worker->s->timeout;
+    }
+    else if (conf->timeout_set) {
+        b = conf->timeout;
+    }
+    return b > t ? b : t;
+}
+
+static int pswt_can_suspend(conn_rec *c)
+{
+    return pswt_child && pswt_child->async && pswt_child->loop && c->cs
+           && !c->master && !c->clogging_input_filters;
+}
+
+/* Worker/prefork: the tunnel runs here, on this thread, to its end. */
+static void pswt_run_here(pswt_tunnel_t *t, request_rec *r)
+{
+    static volatile int said;
+    pswt_local_t node;
+    pswt_loop_t *loop;
+
+    if (!said) {
+        said = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "PSWT0120: WebSocket "
+                      "tunnels hold a worker thread here (%s MPM or a "
+                      "connection that cannot be suspended); the event MPM "
+                      "frees it", ap_show_mpm());
+    }
+    pswt_stats_add(PSWT_C_BLOCKING, 1);
+    t->local = 1;
+    if (pswt_loop_create(r->pool, r->server, 1, 4, &loop) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0121: cannot create "
+                      "a poll set for the tunnel");
+        return;
+    }
+    node.loop = loop;
+    node.prev = NULL;
+    if (pswt_child) {
+        apr_thread_mutex_lock(pswt_child->mtx);
+        node.next = pswt_child->locals;
+        if (node.next) {
+            node.next->prev = &node;
+        }
+        pswt_child->locals = &node;
+        if (pswt_child->stopping) {
+            pswt_loop_shutdown(loop);
+        }
+        apr_thread_mutex_unlock(pswt_child->mtx);
+    }
+    pswt_loop_adopt(loop, t);
+    pswt_loop_run_local(loop);
+    if (pswt_child) {
+        apr_thread_mutex_lock(pswt_child->mtx);
+        if (node.prev) {
+            node.prev->next = node.next;
+        }
+        else {
+            pswt_child->locals = node.next;
+        }
+        if (node.next) {
+            node.next->prev = node.prev;
+        }
+        apr_thread_mutex_unlock(pswt_child->mtx);
+    }
+}
+
+void pswt_stop_locals(pswt_child_t *child)
+{
+    pswt_local_t *n;
+
+    apr_thread_mutex_lock(child->mtx);
+    child->stopping = 1;
+    for (n = child->locals; n; n = n->next) {
+        pswt_loop_shutdown(n->loop);
+    }
+    apr_thread_mutex_unlock(child->mtx);
+}
+
+/* ---- the scheme handler ------------------------------------------------------------- */
+
+int pswt_scheme_handler(request_rec *r, proxy_worker *worker,
+                        proxy_server_conf *conf, char *url,
+                        const char *proxyname, apr_port_t proxyport)
+{
+    conn_rec *c = r->connection;
+    pswt_dir_conf_t *d = pswt_dir(r);
+    const char *scheme;
+    int is_ssl, status;
+    char portstr[32];
+    char *locurl = url;
+    apr_uri_t *uri;
+    apr_pool_t *be_pool;
+    proxy_conn_rec *be;
+    pswt_resp_t resp = { 0, "", NULL };
+    pswt_tunnel_t *t;
+
+    if (!ap_cstr_casecmpn(url, "wss:", 4)) {
+        scheme = "WSS";
+        is_ssl = 1;
+    }
+    else if (!ap_cstr_casecmpn(url, "ws:", 3)) {
+        scheme = "WS";
+        is_ssl = 0;
+    }
+    else if (!ap_cstr_casecmpn(url, "http:", 5)
+             || !ap_cstr_casecmpn(url, "https:", 6)) {
+        /* ProxyPass ... http://... upgrade=websocket (httpd 2.4.47+): the
+         * WebSocket handshakes are ours, the rest is mod_proxy_http's */
+        if (!pswt_dir_http_upgrade(d) || !pswt_worker_allows(r, worker, 1)
+            || !pswt_is_ws_upgrade(r) || c->master) {
+            return DECLINED;
+        }
+        is_ssl = url[4] == 's' || url[4] == 'S';
+        scheme = is_ssl ? "HTTPS" : "HTTP";
+    }
+    else {
+        return DECLINED;
+    }
+    if (!pswt_is_ws_upgrade(r) || !pswt_worker_allows(r, worker, 0)) {
+        if (pswt_dir_fallback_http(d)) {
+            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "not a WebSocket "
+                          "handshake: left to mod_proxy_http");
+            return DECLINED;
+        }
+        return pswt_refuse(r, url);
+    }
+    if (c->master) {
+        /* HTTP/2 stream (RFC 8441): its "socket" is a pipe of mod_http2;
+         * mod_proxy_http knows how to tunnel those */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PSWT0113: WebSocket over "
+                      "HTTP/2 is left to mod_proxy_http");
+        return DECLINED;
+    }
+    if (r->method_number != M_GET || r->proto_num < HTTP_VERSION(1, 1)
+        || r->main || apr_table_get(r->headers_in, "Transfer-Encoding")
+        || (apr_table_get(r->headers_in, "Content-Length")
+            && strcmp(apr_table_get(r->headers_in, "Content-Length"), "0"))) {
+        /* (a body would be taken for WebSocket frames) */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PSWT0114: a WebSocket "
+                      "handshake must be an HTTP/1.1 GET without a body");
+        return HTTP_BAD_REQUEST;
+    }
+
+    if (!PROXY_WORKER_IS_USABLE(worker)) {
+        APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *retry =
+            APR_RETRIEVE_OPTIONAL_FN(ap_proxy_retry_worker);
+        if (retry) {
+            retry(scheme, worker, r->server);
+        }
+        if (!PROXY_WORKER_IS_USABLE(worker)) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0115: back end %s "
+                          "is disabled after an earlier error (worker "
+                          "retry=)", ap_proxy_worker_name(r->pool, worker));
+            pswt_stats_add(PSWT_C_BACKEND_FAIL, 1);
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
+
+    /* our own connection record, on a pool the tunnel owns */
+    apr_pool_create(&be_pool, c->pool);
+    apr_pool_tag(be_pool, "pswt_backend");
+    be = apr_pcalloc(be_pool, sizeof(*be));
+    be->pool = be_pool;
+    be->worker = worker;
+    apr_pool_create(&be->scpool, be_pool);
+    be->is_ssl = is_ssl;
+
+    uri = apr_pcalloc(r->pool, sizeof(*uri));
+    status = ap_proxy_determine_connection(r->pool, r, conf, worker, be, uri,
+                                           &locurl, proxyname, proxyport,
+                                           portstr, sizeof(portstr));
+    if (status != OK) {
+        goto fail;
+    }
+    if (ap_proxy_connect_backend(scheme, be, worker, r->server)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0116: cannot connect "
+                      "to the back end %s:%d", be->hostname, (int)be->port);
+        /* a balancer tries its next member on 503 */
+        status = pswt_bad_gateway(r, worker->balancer ? HTTP_SERVICE_UNAVAILABLE
+                                                      : HTTP_BAD_GATEWAY,
+                                  "Cannot connect to the WebSocket back end");
+        goto fail;
+    }
+    status = ap_proxy_connection_create_ex(scheme, be, r);
+    if (status != OK) {
+        goto fail;
+    }
+    ap_remove_input_filter_byhandle(be->connection->input_filters,
+                                    "reqtimeout");
+    if ((status = pswt_send_request(r, be, worker, conf, uri, locurl, portstr))
+        != OK || (status = pswt_read_head(r, be, &resp)) != OK) {
+        goto fail;
+    }
+    if (resp.status != HTTP_SWITCHING_PROTOCOLS) {
+        status = pswt_relay_answer(r, be, &resp);
+        goto fail;
+    }
+    if ((status = pswt_send_101(r, &resp)) != OK) {
+        goto fail;
+    }
+    if (c->aborted) {
+        status = DONE;
+        goto fail;
+    }
+
+    t = apr_pcalloc(c->pool, sizeof(*t));
+    pswt_tunnel_init(t, r, be_pool, be);
+    {
+        char *lower = apr_pstrdup(c->pool, scheme);
+        ap_str_tolower(lower);
+        t->target = apr_psprintf(c->pool, "%s://%s:%d%s", lower,
+                                 be->hostname, (int)be->port, locurl);
+    }
+    t->idle = pswt_idle_of(r, d, worker, conf);
+    t->frame_aware = pswt_dir_frame_aware(d);
+    t->max_message = t->frame_aware && d->max_message > 0
+                     ? (apr_uint64_t)d->max_message : 0;
+    pswt_stats_add(PSWT_C_OPENED, 1);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PSWT0117: tunnel to %s "
+                  "open", t->target);
+    if (pswt_can_suspend(c)) {
+        ap_set_module_config(r->request_config, &pushstream_wstunnel_module, t);
+        return SUSPENDED;
+    }
+    pswt_run_here(t, r);
+    return OK;
+
+fail:
+    apr_pool_destroy(be_pool);
+    return status;
+}
+
+/* The event MPM is done with the connection: the loop takes it. */
+void pswt_suspended(conn_rec *c, request_rec *r)
+{
+    pswt_tunnel_t *t;
+
+    if (!r || !c->cs || c->cs->state != CONN_STATE_SUSPENDED) {
+        return;
+    }
+    t = ap_get_module_config(r->request_config, &pushstream_wstunnel_module);
+    if (!t || t->c != c) {
+        return;
+    }
+    ap_set_module_config(r->request_config, &pushstream_wstunnel_module, NULL);
+    pswt_loop_adopt(pswt_child->loop, t);
+}

@@ -1,0 +1,436 @@
+/* pswt_loop.c - the event loop that owns tunnels (see pswt_tunnel.h).
+ *
+ * One per child, on a thread of its own (event MPM), or one per tunnel on
+ * the handler's thread (blocking fallback).  An epoll pollset over both
+ * sockets of every tunnel, a timer heap (idle timeouts, close deadlines),
+ * an inbox for tunnels handed over by the suspend hook, and a ready list
+ * for tunnels that must read again without waiting for the socket (data
+ * already buffered in the filters, e.g. decrypted by mod_ssl). */
+
+#include <stdlib.h>
+
+#include <httpd.h>
+#include <http_log.h>
+#include <apr_thread_proc.h>
+
+#include "pswt_tunnel.h"
+
+APLOG_USE_MODULE(pushstream_wstunnel);
+
+#define PSWT_POLL_MAX      apr_time_from_sec(1)
+/* A retired connection is destroyed only this long after the hand-off:
+ * the worker that suspended it must have left the MPM's code for good. */
+#define PSWT_RELEASE_AGE   apr_time_from_msec(20)
+
+struct pswt_loop_t {
+    apr_pool_t *pool;
+    server_rec *s;
+    apr_pollset_t *ps;
+    int wakeable;
+    apr_thread_t *thread;
+    apr_thread_mutex_t *inbox_mtx;
+    pswt_tunnel_t *inbox_head, *inbox_tail;
+    volatile int shutdown, exit;
+    int shutdown_done;
+    pswt_tunnel_t **heap;
+    int heap_n, heap_cap;
+    pswt_tunnel_t *all;
+    pswt_tunnel_t *retired;
+    pswt_tunnel_t *ready_head;
+    volatile apr_uint32_t count;
+};
+
+/* ---- timer heap ---------------------------------------------------------- */
+
+static void pswt_heap_set(pswt_loop_t *l, int i, pswt_tunnel_t *t)
+{
+    l->heap[i] = t;
+    t->heap_idx = i;
+}
+
+static void pswt_heap_up(pswt_loop_t *l, int i)
+{
+    pswt_tunnel_t *t = l->heap[i];
+
+    while (i > 0) {
+        int parent = (i - 1) / 2;
+        if (l->heap[parent]->deadline <= t->deadline) {
+            break;
+        }
+        pswt_heap_set(l, i, l->heap[parent]);
+        i = parent;
+    }
+    pswt_heap_set(l, i, t);
+}
+
+static void pswt_heap_down(pswt_loop_t *l, int i)
+{
+    pswt_tunnel_t *t = l->heap[i];
+
+    for (;;) {
+        int child = 2 * i + 1;
+        if (child >= l->heap_n) {
+            break;
+        }
+        if (child + 1 < l->heap_n
+            && l->heap[child + 1]->deadline < l->heap[child]->deadline) {
+            child++;
+        }
+        if (t->deadline <= l->heap[child]->deadline) {
+            break;
+        }
+        pswt_heap_set(l, i, l->heap[child]);
+        i = child;
+    }
+    pswt_heap_set(l, i, t);
+}
+
+static void pswt_heap_remove(pswt_loop_t *l, pswt_tunnel_t *t)
+{
+    int i = t->heap_idx;
+    pswt_tunnel_t *last;
+
+    if (i < 0) {
+        return;
+    }
+    t->heap_idx = -1;
+    last = l->heap[--l->heap_n];
+    if (i < l->heap_n) {
+        pswt_heap_set(l, i, last);
+        pswt_heap_down(l, i);
+        pswt_heap_up(l, last->heap_idx);
+    }
+}
+
+static void pswt_heap_push(pswt_loop_t *l, pswt_tunnel_t *t)
+{
+    if (l->heap_n == l->heap_cap) {
+        int cap = l->heap_cap ? l->heap_cap * 2 : 256;
+        pswt_tunnel_t **h = realloc(l->heap, (size_t)cap * sizeof(*h));
+        if (!h) {
+            return;                  /* no timer: the tunnel ends by I/O */
+        }
+        l->heap = h;
+        l->heap_cap = cap;
+    }
+    l->heap[l->heap_n] = t;
+    t->heap_idx = l->heap_n++;
+    pswt_heap_up(l, t->heap_idx);
+}
+
+void pswt_loop_schedule(pswt_loop_t *l, pswt_tunnel_t *t)
+{
+    pswt_heap_remove(l, t);
+    if (t->deadline && t->state != PSWT_ST_DONE) {
+        pswt_heap_push(l, t);
+    }
+}
+
+/* ---- pollset ----------------------------------------------------------- */
+
+void pswt_loop_poll(pswt_loop_t *l, pswt_side_t *side, apr_int16_t ev)
+{
+    if (side->events == ev) {
+        return;
+    }
+    if (side->events) {
+        apr_pollset_remove(l->ps, &side->pfd);
+        side->events = 0;
+    }
+    if (ev) {
+        side->pfd.reqevents = ev;
+        if (apr_pollset_add(l->ps, &side->pfd) == APR_SUCCESS) {
+            side->events = ev;
+        }
+        else {
+            ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, side->c, "PSWT0010: "
+                          "cannot watch a tunnel socket");
+        }
+    }
+}
+
+void pswt_loop_ready(pswt_loop_t *l, pswt_tunnel_t *t)
+{
+    if (!t->ready && t->state != PSWT_ST_DONE) {
+        t->ready = 1;
+        t->ready_next = l->ready_head;
+        l->ready_head = t;
+    }
+}
+
+/* ---- adoption and retirement ----------------------------------------------- */
+
+void pswt_loop_adopt(pswt_loop_t *l, pswt_tunnel_t *t)
+{
+    t->next = NULL;
+    t->loop = l;
+    apr_thread_mutex_lock(l->inbox_mtx);
+    if (l->inbox_tail) {
+        l->inbox_tail->next = t;
+    }
+    else {
+        l->inbox_head = t;
+    }
+    l->inbox_tail = t;
+    apr_thread_mutex_unlock(l->inbox_mtx);
+    if (l->wakeable) {
+        apr_pollset_wakeup(l->ps);
+    }
+}
+
+static void pswt_adopt_one(pswt_loop_t *l, pswt_tunnel_t *t, apr_time_t now)
+{
+    t->adopted_at = now;
+    t->heap_idx = -1;
+    t->all_prev = NULL;
+    t->all_next = l->all;
+    if (l->all) {
+        l->all->all_prev = t;
+    }
+    l->all = t;
+    l->count++;
+    pswt_tunnel_start(t, now);
+    if (l->shutdown) {
+        pswt_tunnel_shutdown(t, now);
+    }
+}
+
+static void pswt_take_inbox(pswt_loop_t *l, apr_time_t now)
+{
+    pswt_tunnel_t *t;
+
+    apr_thread_mutex_lock(l->inbox_mtx);
+    t = l->inbox_head;
+    l->inbox_head = l->inbox_tail = NULL;
+    apr_thread_mutex_unlock(l->inbox_mtx);
+    while (t) {
+        pswt_tunnel_t *next = t->next;
+        pswt_adopt_one(l, t, now);
+        t = next;
+    }
+}
+
+void pswt_loop_retire(pswt_loop_t *l, pswt_tunnel_t *t)
+{
+    if (t->state == PSWT_ST_DONE) {
+        return;
+    }
+    t->state = PSWT_ST_DONE;
+    pswt_loop_poll(l, &t->cl, 0);
+    if (!t->bk.gone) {
+        pswt_loop_poll(l, &t->bk, 0);
+    }
+    pswt_heap_remove(l, t);
+    if (t->all_prev) {
+        t->all_prev->all_next = t->all_next;
+    }
+    else if (l->all == t) {
+        l->all = t->all_next;
+    }
+    if (t->all_next) {
+        t->all_next->all_prev = t->all_prev;
+    }
+    t->all_prev = t->all_next = NULL;
+    l->count--;
+    t->next = l->retired;
+    l->retired = t;
+}
+
+static void pswt_release_retired(pswt_loop_t *l, apr_time_t now, int all)
+{
+    pswt_tunnel_t **link = &l->retired;
+
+    while (*link) {
+        pswt_tunnel_t *t = *link;
+        if (all || ((t->local || now - t->adopted_at >= PSWT_RELEASE_AGE)
+                    && !t->ready)) {
+            *link = t->next;
+            pswt_tunnel_release(t);
+            continue;
+        }
+        link = &t->next;
+    }
+}
+
+int pswt_loop_is_shutting_down(pswt_loop_t *l)
+{
+    return l->shutdown;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void pswt_run_ready(pswt_loop_t *l, apr_time_t now)
+{
+    pswt_tunnel_t *t = l->ready_head;
+
+    l->ready_head = NULL;
+    while (t) {
+        pswt_tunnel_t *next = t->ready_next;
+        t->ready = 0;
+        if (t->state != PSWT_ST_DONE) {
+            pswt_tunnel_again(t, now);
+        }
+        t = next;
+    }
+}
+
+static void pswt_run_timers(pswt_loop_t *l, apr_time_t now)
+{
+    int budget = l->heap_n * 2 + 16;
+
+    while (l->heap_n && l->heap[0]->deadline <= now && budget-- > 0) {
+        pswt_tunnel_t *t = l->heap[0];
+        pswt_heap_remove(l, t);
+        pswt_tunnel_timer(t, now);
+    }
+}
+
+static void pswt_shutdown_all(pswt_loop_t *l, apr_time_t now)
+{
+    pswt_tunnel_t *t = l->all;
+
+    while (t) {
+        pswt_tunnel_t *next = t->all_next;
+        pswt_tunnel_shutdown(t, now);
+        t = next;
+    }
+    l->shutdown_done = 1;
+}
+
+static apr_interval_time_t pswt_poll_timeout(pswt_loop_t *l, apr_time_t now)
+{
+    apr_interval_time_t t = PSWT_POLL_MAX;
+
+    if (l->ready_head || (l->shutdown && !l->shutdown_done)) {
+        return 0;
+    }
+    if (l->heap_n) {
+        apr_interval_time_t d = l->heap[0]->deadline - now;
+        t = d < 0 ? 0 : (d < t ? d : t);
+    }
+    if (l->retired && t > PSWT_RELEASE_AGE) {
+        t = PSWT_RELEASE_AGE;
+    }
+    return t;
+}
+
+static void pswt_loop_turn(pswt_loop_t *l)
+{
+    const apr_pollfd_t *fds;
+    apr_int32_t n = 0, i;
+    apr_time_t now = apr_time_now();
+
+    if (apr_pollset_poll(l->ps, pswt_poll_timeout(l, now), &n, &fds)
+        != APR_SUCCESS) {
+        n = 0;
+    }
+    now = apr_time_now();
+    for (i = 0; i < n; i++) {
+        pswt_side_t *side = fds[i].client_data;
+        /* an earlier event of this batch may have ended the tunnel */
+        if (side->t->state != PSWT_ST_DONE && !side->gone && side->events) {
+            pswt_tunnel_io(side, fds[i].rtnevents, now);
+        }
+    }
+    pswt_take_inbox(l, now);
+    pswt_run_ready(l, now);
+    pswt_run_timers(l, now);
+    if (l->shutdown && !l->shutdown_done) {
+        pswt_shutdown_all(l, now);
+    }
+    pswt_release_retired(l, now, 0);
+}
+
+static void *APR_THREAD_FUNC pswt_loop_main(apr_thread_t *thd, void *data)
+{
+    pswt_loop_t *l = data;
+    pswt_tunnel_t *t;
+
+    while (!l->exit) {
+        pswt_loop_turn(l);
+    }
+    /* The process is going away: nothing more is said to anyone. */
+    pswt_take_inbox(l, apr_time_now());
+    while ((t = l->all) != NULL) {
+        pswt_tunnel_abort(t);
+    }
+    l->retired = NULL;
+    return NULL;
+}
+
+void pswt_loop_run_local(pswt_loop_t *l)
+{
+    pswt_take_inbox(l, apr_time_now());
+    while (l->all || l->retired) {
+        pswt_loop_turn(l);
+    }
+}
+
+static apr_status_t pswt_loop_cleanup(void *data)
+{
+    pswt_loop_t *l = data;
+
+    free(l->heap);
+    l->heap = NULL;
+    l->heap_n = l->heap_cap = 0;
+    return APR_SUCCESS;
+}
+
+apr_status_t pswt_loop_create(apr_pool_t *p, server_rec *s, int wakeable,
+                              apr_uint32_t size, pswt_loop_t **out)
+{
+    pswt_loop_t *l = apr_pcalloc(p, sizeof(*l));
+    apr_status_t rv;
+
+    l->pool = p;
+    l->s = s;
+    l->wakeable = wakeable;
+    rv = apr_thread_mutex_create(&l->inbox_mtx, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_pollset_create_ex(&l->ps, size, p,
+                                   wakeable ? APR_POLLSET_WAKEABLE : 0,
+                                   APR_POLLSET_EPOLL);
+        if (rv != APR_SUCCESS) {
+            rv = apr_pollset_create(&l->ps, size, p,
+                                    wakeable ? APR_POLLSET_WAKEABLE : 0);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        apr_pool_cleanup_register(p, l, pswt_loop_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    *out = l;
+    return rv;
+}
+
+apr_status_t pswt_loop_start(pswt_loop_t *l)
+{
+    return ap_thread_create(&l->thread, NULL, pswt_loop_main, l, l->pool);
+}
+
+void pswt_loop_shutdown(pswt_loop_t *l)
+{
+    l->shutdown = 1;
+    if (l->wakeable) {
+        apr_pollset_wakeup(l->ps);
+    }
+}
+
+void pswt_loop_stop(pswt_loop_t *l)
+{
+    apr_status_t rv;
+
+    l->exit = 1;
+    if (l->wakeable) {
+        apr_pollset_wakeup(l->ps);
+    }
+    if (l->thread) {
+        apr_thread_join(&rv, l->thread);
+        l->thread = NULL;
+    }
+}
+
+apr_uint32_t pswt_loop_count(pswt_loop_t *l)
+{
+    return l->count;
+}

@@ -1,0 +1,674 @@
+/* pswt_tunnel.c - forwarding bytes both ways without blocking.
+ *
+ * Reading: nonblocking reads through the connection's input filters (so
+ * mod_ssl decrypts), repeated until the filters have nothing more, since
+ * mod_ssl may hold decrypted bytes the socket no longer signals.
+ *
+ * Writing: what is read is copied into a bucket of the other connection's
+ * allocator (the two connections end at different times) and passed to its
+ * output filters without a FLUSH bucket (a FLUSH makes the core filter
+ * block); the core filter is then asked to write what it holds with a NULL
+ * brigade.  While a side still holds output, the other side is not read:
+ * back-pressure goes to the sender through TCP, and no tunnel ever buffers
+ * more than one read.
+ *
+ * Ending: when either side closes, fails or the tunnel idles out, reading
+ * stops, a WebSocket close frame is sent to whoever did not see one (if the
+ * stream is between frames), the last bytes are written, the back end
+ * connection is destroyed, the request is finished (logged), the client
+ * gets TLS close_notify and FIN, is drained briefly, and its connection is
+ * released on a later turn of the loop. */
+
+#include <string.h>
+
+#include <httpd.h>
+#include <http_connection.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_request.h>
+#include <util_filter.h>
+#include <apr_strings.h>
+
+#include "pswt_tunnel.h"
+
+APLOG_USE_MODULE(pushstream_wstunnel);
+
+#define PSWT_READ_SIZE       (16 * 1024)
+#define PSWT_READS_PER_PASS  8
+#define PSWT_CLOSE_FLUSH     apr_time_from_sec(5)
+#define PSWT_LINGER          apr_time_from_sec(2)
+
+static void pswt_begin_close(pswt_tunnel_t *t, int end, apr_time_t now);
+static void pswt_update(pswt_tunnel_t *t);
+
+const char *pswt_end_name(int end)
+{
+    switch (end) {
+    case PSWT_END_CLIENT_CLOSED:  return "client closed";
+    case PSWT_END_CLIENT_ERROR:   return "client connection error";
+    case PSWT_END_BACKEND_CLOSED: return "back end closed";
+    case PSWT_END_BACKEND_ERROR:  return "back end connection error";
+    case PSWT_END_IDLE:           return "idle timeout";
+    case PSWT_END_SHUTDOWN:       return "server stopping";
+    case PSWT_END_TOO_BIG:        return "message too big";
+    case PSWT_END_PROTOCOL:       return "WebSocket protocol error";
+    default:                      return "open";
+    }
+}
+
+/* ---- setup (handler thread) ------------------------------------------------ */
+
+static void pswt_side_init(pswt_side_t *s, pswt_tunnel_t *t, conn_rec *c,
+                           apr_socket_t *sock, apr_pool_t *p, int is_client)
+{
+    s->t = t;
+    s->c = c;
+    s->sock = sock;
+    s->is_client = is_client;
+    s->in = apr_brigade_create(p, c->bucket_alloc);
+    s->out = apr_brigade_create(p, c->bucket_alloc);
+    pswt_ws_track_init(&s->tr);
+    s->pfd.desc_type = APR_POLL_SOCKET;
+    s->pfd.desc.s = sock;
+    s->pfd.client_data = s;
+    s->pfd.p = p;
+}
+
+void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
+                      proxy_conn_rec *be)
+{
+    conn_rec *c = r->connection, *bc = be->connection;
+
+    t->r = r;
+    t->c = c;
+    t->be_pool = be_pool;
+    t->be = be;
+    t->heap_idx = -1;
+    t->started = apr_time_now();
+    t->sent_cl = t->sent_bk = -1;
+    pswt_side_init(&t->cl, t, c, ap_get_conn_socket(c), c->pool, 1);
+    pswt_side_init(&t->bk, t, bc, be->sock, be_pool, 0);
+    t->cl.peer = &t->bk;
+    t->bk.peer = &t->cl;
+
+    /* from now on only the connections' own filters: no HTTP framing */
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    r->input_filters = r->proto_input_filters = c->input_filters;
+    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+    ap_remove_input_filter_byhandle(bc->input_filters, "reqtimeout");
+    /* it would hold small writes until a FLUSH, which never comes */
+    ap_remove_output_filter_byhandle(c->output_filters,
+                                     "SSL/TLS Coalescing Filter");
+    ap_remove_output_filter_byhandle(bc->output_filters,
+                                     "SSL/TLS Coalescing Filter");
+    c->keepalive = AP_CONN_CLOSE;
+    bc->keepalive = AP_CONN_CLOSE;
+    apr_socket_timeout_set(t->cl.sock, 0);
+    apr_socket_timeout_set(t->bk.sock, 0);
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static int pswt_pending(const pswt_side_t *s)
+{
+    return !s->gone && !s->dead && s->c->data_in_output_filters;
+}
+
+/* Let the core filter write what it holds, without blocking.  -1: the
+ * connection broke. */
+static int pswt_flush(pswt_side_t *s)
+{
+    ap_filter_t *f;
+
+    if (s->gone || s->dead) {
+        return -1;
+    }
+    if (!s->c->data_in_output_filters) {
+        return 0;
+    }
+    for (f = s->c->output_filters; f->next; f = f->next) {
+    }
+    if (f->frec->filter_func.out_func(f, NULL) != APR_SUCCESS
+        || s->c->aborted) {
+        s->dead = 1;
+        s->c->aborted = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Pass len bytes (buf from s's bucket allocator, owned: it is freed with
+ * the bucket; otherwise copied). */
+static int pswt_send(pswt_side_t *s, char *buf, apr_size_t len, int owned)
+{
+    apr_bucket_alloc_t *ba = s->c->bucket_alloc;
+    apr_status_t rv;
+
+    APR_BRIGADE_INSERT_TAIL(s->out, apr_bucket_heap_create(
+        buf, len, owned ? apr_bucket_free : NULL, ba));
+    rv = ap_pass_brigade(s->c->output_filters, s->out);
+    apr_brigade_cleanup(s->out);
+    if (rv != APR_SUCCESS || s->c->aborted) {
+        s->dead = 1;
+        s->c->aborted = 1;
+        return -1;
+    }
+    return pswt_flush(s);
+}
+
+/* A close frame of our own to side to, if the frames it receives are
+ * between two frames and it has not been sent a close yet. */
+static void pswt_close_to(pswt_tunnel_t *t, pswt_side_t *to, int code,
+                          const char *reason)
+{
+    pswt_side_t *from = to->peer;
+    unsigned char frame[2 + 4 + 125], key[4];
+    apr_size_t len;
+
+    if (to->dead || to->gone || !pswt_ws_at_boundary(&from->tr)
+        || from->tr.close_code >= 0) {
+        return;
+    }
+    from->hold_len = 0;           /* a partial header never goes out now */
+    if (!to->is_client) {
+        /* frames to the back end are a client's: masked */
+        apr_generate_random_bytes(key, sizeof(key));
+    }
+    len = pswt_ws_close_frame(frame, code, reason,
+                              to->is_client ? NULL : key);
+    if (pswt_send(to, (char *)frame, len, 0) == 0) {
+        if (to->is_client) {
+            t->sent_cl = code;
+        }
+        else {
+            t->sent_bk = code;
+        }
+    }
+}
+
+/* ---- input ------------------------------------------------------------------- */
+
+static int pswt_end_for(pswt_side_t *s, int error)
+{
+    if (s->is_client) {
+        return error ? PSWT_END_CLIENT_ERROR : PSWT_END_CLIENT_CLOSED;
+    }
+    return error ? PSWT_END_BACKEND_ERROR : PSWT_END_BACKEND_CLOSED;
+}
+
+/* What a's input brigade holds (len bytes) goes to a's peer. */
+static int pswt_forward(pswt_tunnel_t *t, pswt_side_t *a, apr_size_t len,
+                        apr_time_t now)
+{
+    pswt_side_t *b = a->peer;
+    apr_size_t got = len, total, fwd;
+    pswt_ws_verdict_e verdict;
+    char *buf = apr_bucket_alloc(a->hold_len + len, b->c->bucket_alloc);
+
+    memcpy(buf, a->hold, a->hold_len);
+    apr_brigade_flatten(a->in, buf + a->hold_len, &got);
+    apr_brigade_cleanup(a->in);
+    total = a->hold_len + got;
+    a->hold_len = 0;
+    fwd = pswt_ws_track(&a->tr, (const unsigned char *)buf, total,
+                        t->max_message, t->frame_aware, &verdict);
+    if (verdict == PSWT_WS_PARTIAL) {
+        a->hold_len = total - fwd;
+        memcpy(a->hold, buf + fwd, a->hold_len);
+    }
+    a->bytes += fwd;
+    pswt_stats_add(a->is_client ? PSWT_C_BYTES_C2B : PSWT_C_BYTES_B2C, fwd);
+    if (fwd) {
+        if (pswt_send(b, buf, fwd, 1) < 0) {
+            pswt_begin_close(t, pswt_end_for(b, 1), now);
+            return -1;
+        }
+    }
+    else {
+        apr_bucket_free(buf);
+    }
+    if (verdict == PSWT_WS_TOO_BIG || verdict == PSWT_WS_BROKEN) {
+        ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, t->c, "PSWT0030: tunnel to "
+                      "%s: %s from the %s", t->target,
+                      verdict == PSWT_WS_TOO_BIG
+                      ? apr_psprintf(t->c->pool, "a message over %"
+                                     APR_UINT64_T_FMT " bytes",
+                                     t->max_message)
+                      : "a frame that is not WebSocket",
+                      a->is_client ? "client" : "back end");
+        pswt_begin_close(t, verdict == PSWT_WS_TOO_BIG ? PSWT_END_TOO_BIG
+                                                       : PSWT_END_PROTOCOL,
+                         now);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read from a and forward to its peer until a has nothing more, the peer
+ * holds output (back-pressure) or the budget of this turn is used. */
+static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
+{
+    pswt_side_t *b = a->peer;
+    int i, empties = 0;
+
+    a->again = 0;
+    a->starved = 0;
+    for (i = 0; i < PSWT_READS_PER_PASS; i++) {
+        apr_status_t rv;
+        apr_off_t len = 0;
+        int eos;
+
+        if (t->state != PSWT_ST_OPEN || a->eof) {
+            return;
+        }
+        if (pswt_flush(b) < 0) {
+            pswt_begin_close(t, pswt_end_for(b, 1), now);
+            return;
+        }
+        if (pswt_pending(b)) {
+            a->starved = 1;
+            return;
+        }
+        rv = ap_get_brigade(a->c->input_filters, a->in, AP_MODE_READBYTES,
+                            APR_NONBLOCK_READ, PSWT_READ_SIZE);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            apr_brigade_cleanup(a->in);
+            return;
+        }
+        if (rv != APR_SUCCESS) {
+            apr_brigade_cleanup(a->in);
+            a->eof = 1;
+            ap_log_cerror(APLOG_MARK, APLOG_TRACE1, rv, t->c, "tunnel: read "
+                          "from the %s ended", a->is_client ? "client"
+                                                             : "back end");
+            pswt_begin_close(t, pswt_end_for(a, !APR_STATUS_IS_EOF(rv)), now);
+            return;
+        }
+        eos = !APR_BRIGADE_EMPTY(a->in)
+              && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(a->in));
+        apr_brigade_length(a->in, 1, &len);
+        if (len > 0) {
+            empties = 0;
+            t->last_io = now;
+            if (pswt_forward(t, a, (apr_size_t)len, now) < 0) {
+                return;
+            }
+        }
+        else {
+            apr_brigade_cleanup(a->in);
+            /* the core filter reports "would block" as an empty brigade,
+             * and EOF as APR_EOF one read later: look once more */
+            if (!eos && ++empties >= 2) {
+                return;
+            }
+        }
+        if (eos) {
+            a->eof = 1;
+            pswt_begin_close(t, pswt_end_for(a, 0), now);
+            return;
+        }
+    }
+    a->again = 1;
+    pswt_loop_ready(t->loop, t);
+}
+
+/* ---- ending -------------------------------------------------------------------- */
+
+static void pswt_close_backend(pswt_tunnel_t *t)
+{
+    if (t->bk.gone) {
+        return;
+    }
+    pswt_loop_poll(t->loop, &t->bk, 0);
+    if (t->bk.dead) {
+        t->bk.c->aborted = 1;     /* no close_notify attempt */
+    }
+    t->bk.gone = 1;
+    t->bk.c = NULL;
+    t->be = NULL;
+    apr_pool_destroy(t->be_pool);
+    t->be_pool = NULL;
+}
+
+static const char *pswt_code_str(apr_pool_t *p, int code)
+{
+    return code < 0 ? "none" : apr_itoa(p, code);
+}
+
+static void pswt_log_end(pswt_tunnel_t *t, apr_time_t now)
+{
+    int level = t->frame_aware ? APLOG_INFO : APLOG_DEBUG;
+    apr_pool_t *p = t->c->pool;
+
+    if (!APLOG_C_IS_LEVEL(t->c, level)) {
+        return;
+    }
+    ap_log_cerror(APLOG_MARK, level, 0, t->c, "PSWT0020: tunnel to %s closed "
+                  "(%s) after %.3f s; client close code %s, back end close "
+                  "code %s, proxy sent close %s to the client and %s to the "
+                  "back end; client->back end %" APR_UINT64_T_FMT " bytes, %"
+                  APR_UINT64_T_FMT " frames, %" APR_UINT64_T_FMT " messages; "
+                  "back end->client %" APR_UINT64_T_FMT " bytes, %"
+                  APR_UINT64_T_FMT " frames, %" APR_UINT64_T_FMT " messages",
+                  t->target, pswt_end_name(t->end),
+                  (double)(now - t->started) / APR_USEC_PER_SEC,
+                  pswt_code_str(p, t->cl.tr.close_code),
+                  pswt_code_str(p, t->bk.tr.close_code),
+                  pswt_code_str(p, t->sent_cl), pswt_code_str(p, t->sent_bk),
+                  t->cl.bytes, t->cl.tr.frames, t->cl.tr.messages,
+                  t->bk.bytes, t->bk.tr.frames, t->bk.tr.messages);
+}
+
+static void pswt_linger(pswt_tunnel_t *t, apr_time_t now)
+{
+    apr_socket_shutdown(t->cl.sock, APR_SHUTDOWN_WRITE);
+    t->state = PSWT_ST_LINGER;
+    t->deadline = now + PSWT_LINGER;
+    pswt_loop_schedule(t->loop, t);
+}
+
+static void pswt_flushing(pswt_tunnel_t *t, apr_time_t now)
+{
+    if (pswt_flush(&t->cl) < 0) {
+        pswt_loop_retire(t->loop, t);
+        return;
+    }
+    if (!pswt_pending(&t->cl)) {
+        pswt_linger(t, now);
+    }
+}
+
+/* Both sides have their last bytes: close the back end, end the request. */
+static void pswt_finish(pswt_tunnel_t *t, apr_time_t now)
+{
+    pswt_close_backend(t);
+    pswt_log_end(t, now);
+    pswt_stats_add(PSWT_C_CLOSED, 1);
+    pswt_stats_add(PSWT_C_END_BASE + t->end, 1);
+    pswt_stats_open(-1);
+    if (t->local) {
+        /* the handler's thread returns to httpd, which ends it */
+        t->r->bytes_sent = (apr_off_t)t->bk.bytes;
+        t->r->sent_bodyct = 1;
+        apr_socket_timeout_set(t->cl.sock, t->c->base_server->timeout);
+        pswt_loop_retire(t->loop, t);
+        return;
+    }
+    t->r->bytes_sent = (apr_off_t)t->bk.bytes;     /* %B: bytes to the client */
+    t->r->sent_bodyct = 1;
+    ap_process_request_after_handler(t->r);      /* EOR: logs, frees r */
+    t->r = NULL;
+    if (t->cl.dead || t->c->aborted) {
+        pswt_loop_retire(t->loop, t);
+        return;
+    }
+    ap_shutdown_conn(t->c, 0);                   /* EOC: TLS close_notify */
+    t->state = PSWT_ST_FLUSHING;
+    t->deadline = now + PSWT_CLOSE_FLUSH;
+    pswt_loop_schedule(t->loop, t);
+    pswt_flushing(t, now);
+}
+
+static void pswt_closing(pswt_tunnel_t *t, apr_time_t now)
+{
+    pswt_flush(&t->cl);
+    pswt_flush(&t->bk);
+    if (!pswt_pending(&t->cl) && !pswt_pending(&t->bk)) {
+        pswt_finish(t, now);
+    }
+}
+
+static void pswt_begin_close(pswt_tunnel_t *t, int end, apr_time_t now)
+{
+    int code_cl = 0, code_bk = 0;
+    const char *why = NULL;
+
+    if (t->state != PSWT_ST_OPEN) {
+        return;
+    }
+    t->state = PSWT_ST_CLOSING;
+    t->end = end;
+    switch (end) {
+    case PSWT_END_CLIENT_CLOSED:
+    case PSWT_END_CLIENT_ERROR:
+        code_bk = PSWT_WS_CLOSE_GOING_AWAY;
+        why = "client went away";
+        break;
+    case PSWT_END_BACKEND_CLOSED:
+    case PSWT_END_BACKEND_ERROR:
+        code_cl = PSWT_WS_CLOSE_INTERNAL;
+        why = "back end went away";
+        break;
+    case PSWT_END_IDLE:
+        code_cl = code_bk = PSWT_WS_CLOSE_GOING_AWAY;
+        why = "idle timeout";
+        break;
+    case PSWT_END_SHUTDOWN:
+        code_cl = code_bk = PSWT_WS_CLOSE_GOING_AWAY;
+        why = "server stopping";
+        break;
+    case PSWT_END_TOO_BIG:
+        code_cl = code_bk = PSWT_WS_CLOSE_TOO_BIG;
+        why = "message too big";
+        break;
+    case PSWT_END_PROTOCOL:
+        code_cl = code_bk = PSWT_WS_CLOSE_PROTOCOL;
+        why = "protocol error";
+        break;
+    default:
+        break;
+    }
+    if (code_cl) {
+        pswt_close_to(t, &t->cl, code_cl, why);
+    }
+    if (code_bk) {
+        pswt_close_to(t, &t->bk, code_bk, why);
+    }
+    t->deadline = now + PSWT_CLOSE_FLUSH;
+    pswt_loop_schedule(t->loop, t);
+    pswt_closing(t, now);
+}
+
+/* ---- events --------------------------------------------------------------------- */
+
+/* Which events each socket waits for, from the state. */
+static void pswt_update(pswt_tunnel_t *t)
+{
+    apr_int16_t ecl = 0, ebk = 0;
+
+    switch (t->state) {
+    case PSWT_ST_OPEN:
+        if (!t->cl.eof && !pswt_pending(&t->bk)) {
+            ecl |= APR_POLLIN;
+        }
+        if (!t->bk.eof && !pswt_pending(&t->cl)) {
+            ebk |= APR_POLLIN;
+        }
+        /* fall through */
+    case PSWT_ST_CLOSING:
+    case PSWT_ST_FLUSHING:
+        if (pswt_pending(&t->cl)) {
+            ecl |= APR_POLLOUT;
+        }
+        if (pswt_pending(&t->bk)) {
+            ebk |= APR_POLLOUT;
+        }
+        break;
+    case PSWT_ST_LINGER:
+        ecl = APR_POLLIN;
+        break;
+    default:
+        return;
+    }
+    pswt_loop_poll(t->loop, &t->cl, ecl);
+    if (!t->bk.gone) {
+        pswt_loop_poll(t->loop, &t->bk, ebk);
+    }
+}
+
+void pswt_tunnel_start(pswt_tunnel_t *t, apr_time_t now)
+{
+    t->state = PSWT_ST_OPEN;
+    t->last_io = now;
+    pswt_stats_open(1);
+    if (t->idle > 0) {
+        t->deadline = now + t->idle;
+        pswt_loop_schedule(t->loop, t);
+    }
+    /* bytes may wait in the filters already (sent right after the
+     * handshake): read both sides once without waiting for the sockets */
+    t->cl.again = t->bk.again = 1;
+    pswt_tunnel_again(t, now);
+}
+
+void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now)
+{
+    if (t->state == PSWT_ST_OPEN && t->cl.again) {
+        pswt_pump(t, &t->cl, now);
+    }
+    if (t->state == PSWT_ST_OPEN && t->bk.again) {
+        pswt_pump(t, &t->bk, now);
+    }
+    pswt_update(t);
+}
+
+/* Lingering: the write side is shut, read until EOF or the deadline. */
+static void pswt_drain(pswt_tunnel_t *t)
+{
+    char buf[512];
+    int i;
+
+    for (i = 0; i < 64; i++) {
+        apr_size_t n = sizeof(buf);
+        apr_status_t rv = apr_socket_recv(t->cl.sock, buf, &n);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return;
+        }
+        if (rv != APR_SUCCESS || n == 0) {
+            break;
+        }
+    }
+    pswt_loop_retire(t->loop, t);
+}
+
+void pswt_tunnel_io(pswt_side_t *s, apr_int16_t ev, apr_time_t now)
+{
+    pswt_tunnel_t *t = s->t;
+
+    switch (t->state) {
+    case PSWT_ST_OPEN:
+        if ((ev & APR_POLLOUT)
+            || ((ev & (APR_POLLERR | APR_POLLHUP)) && pswt_pending(s))) {
+            if (pswt_flush(s) < 0) {
+                pswt_begin_close(t, pswt_end_for(s, 1), now);
+                break;
+            }
+        }
+        if (ev & (APR_POLLIN | APR_POLLHUP | APR_POLLERR)) {
+            pswt_pump(t, s, now);
+        }
+        /* s took its output: what its peer sends can flow again */
+        if (t->state == PSWT_ST_OPEN && s->peer->starved && !pswt_pending(s)) {
+            pswt_pump(t, s->peer, now);
+        }
+        break;
+    case PSWT_ST_CLOSING:
+        if (pswt_flush(s) < 0 && (ev & (APR_POLLERR | APR_POLLHUP))) {
+            s->dead = 1;
+        }
+        pswt_closing(t, now);
+        break;
+    case PSWT_ST_FLUSHING:
+        pswt_flushing(t, now);
+        break;
+    case PSWT_ST_LINGER:
+        pswt_drain(t);
+        break;
+    default:
+        break;
+    }
+    pswt_update(t);
+}
+
+void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
+{
+    switch (t->state) {
+    case PSWT_ST_OPEN:
+        if (t->idle > 0) {
+            apr_time_t due = t->last_io + t->idle;
+            if (now >= due) {
+                pswt_begin_close(t, PSWT_END_IDLE, now);
+            }
+            else {
+                t->deadline = due;
+                pswt_loop_schedule(t->loop, t);
+            }
+        }
+        break;
+    case PSWT_ST_CLOSING:
+        /* whoever does not take its last bytes in time is dropped */
+        if (pswt_pending(&t->cl)) {
+            t->cl.dead = 1;
+            t->c->aborted = 1;
+        }
+        if (pswt_pending(&t->bk)) {
+            t->bk.dead = 1;
+        }
+        pswt_finish(t, now);
+        break;
+    case PSWT_ST_FLUSHING:
+        t->cl.dead = 1;
+        t->c->aborted = 1;
+        pswt_loop_retire(t->loop, t);
+        break;
+    case PSWT_ST_LINGER:
+        pswt_loop_retire(t->loop, t);
+        break;
+    default:
+        break;
+    }
+    pswt_update(t);
+}
+
+void pswt_tunnel_shutdown(pswt_tunnel_t *t, apr_time_t now)
+{
+    if (t->state == PSWT_ST_OPEN) {
+        pswt_begin_close(t, PSWT_END_SHUTDOWN, now);
+        pswt_update(t);
+    }
+}
+
+void pswt_tunnel_abort(pswt_tunnel_t *t)
+{
+    if (t->state == PSWT_ST_OPEN || t->state == PSWT_ST_CLOSING) {
+        pswt_stats_open(-1);
+    }
+    if (!t->bk.gone) {
+        pswt_loop_poll(t->loop, &t->bk, 0);
+        apr_socket_close(t->bk.sock);
+        t->bk.gone = 1;
+    }
+    pswt_loop_poll(t->loop, &t->cl, 0);
+    apr_socket_close(t->cl.sock);
+    pswt_loop_retire(t->loop, t);
+}
+
+void pswt_tunnel_release(pswt_tunnel_t *t)
+{
+    conn_rec *c = t->c;
+
+    if (t->local) {
+        return;
+    }
+    if (t->r) {
+        ap_process_request_after_handler(t->r);
+        t->r = NULL;
+    }
+    apr_socket_close(t->cl.sock);
+    /* back to SUSPENDED so that the pool cleanup decrements the event
+     * MPM's suspended count (it does nothing for other states but LINGER) */
+    if (c->cs) {
+        c->cs->state = CONN_STATE_SUSPENDED;
+    }
+    apr_pool_destroy(c->pool);
+}

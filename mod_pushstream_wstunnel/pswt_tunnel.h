@@ -1,0 +1,132 @@
+/* pswt_tunnel.h - an established WebSocket tunnel and the loop that runs it.
+ *
+ * After the back end's 101 the handler builds a pswt_tunnel_t (client
+ * connection + back end connection) and returns SUSPENDED; the
+ * suspend_connection hook hands it to the child's loop thread, which from
+ * then on is the only thread touching either connection: it forwards bytes
+ * both ways without blocking, applies the idle timeout, closes both sides
+ * and finally releases the client connection the way the event MPM would
+ * have (see shared/spec/httpd-async-notes.md 1.6).
+ *
+ * Under worker/prefork (or where a connection cannot be suspended) the
+ * same loop runs on the handler's own thread for that one tunnel. */
+#ifndef PSWT_TUNNEL_H
+#define PSWT_TUNNEL_H
+
+#include <httpd.h>
+#include <apr_poll.h>
+#include <apr_thread_mutex.h>
+
+#include "pswt_proxy.h"
+#include "pswt_ws.h"
+#include "pswt_stats.h"
+
+typedef struct pswt_loop_t pswt_loop_t;
+typedef struct pswt_tunnel_t pswt_tunnel_t;
+
+typedef enum {
+    PSWT_ST_OPEN = 0,        /* forwarding */
+    PSWT_ST_CLOSING,         /* no more reads; last bytes to both sides */
+    PSWT_ST_FLUSHING,        /* back end closed, request ended; client output */
+    PSWT_ST_LINGER,          /* client write side shut; draining it */
+    PSWT_ST_DONE             /* retired */
+} pswt_state_e;
+
+typedef enum {
+    PSWT_END_NONE = 0,
+    PSWT_END_CLIENT_CLOSED,  /* EOF from the client */
+    PSWT_END_CLIENT_ERROR,
+    PSWT_END_BACKEND_CLOSED,
+    PSWT_END_BACKEND_ERROR,
+    PSWT_END_IDLE,
+    PSWT_END_SHUTDOWN,       /* child stopping (restart, stop) */
+    PSWT_END_TOO_BIG,
+    PSWT_END_PROTOCOL,
+    PSWT_END_COUNT
+} pswt_end_e;
+
+/* One connection of a tunnel; reads from it are forwarded to peer. */
+typedef struct pswt_side_t {
+    pswt_tunnel_t *t;
+    struct pswt_side_t *peer;
+    conn_rec *c;
+    apr_socket_t *sock;
+    apr_pollfd_t pfd;
+    apr_int16_t events;            /* registered in the pollset (0: none) */
+    int is_client;
+    int eof;                       /* nothing more to read */
+    int dead;                      /* cannot be written to any more */
+    int gone;                      /* back end: connection destroyed */
+    int starved;                   /* reading paused: peer has output pending */
+    int again;                     /* read budget used up: read on next turn */
+    apr_bucket_brigade *in;        /* reads (this side's allocator) */
+    apr_bucket_brigade *out;       /* writes (this side's allocator) */
+    pswt_ws_track_t tr;            /* frames read from this side */
+    unsigned char hold[PSWT_WS_MAX_HDR];
+    apr_size_t hold_len;           /* partial frame header held back */
+    apr_uint64_t bytes;            /* read from this side and forwarded */
+} pswt_side_t;
+
+struct pswt_tunnel_t {
+    pswt_loop_t *loop;
+    request_rec *r;                /* NULL once the request is finished */
+    conn_rec *c;
+    apr_pool_t *be_pool;           /* owns the back end connection */
+    proxy_conn_rec *be;
+    pswt_side_t cl, bk;
+    const char *target;            /* for logs: host:port/path of the back end */
+    apr_interval_time_t idle;      /* 0: no idle timeout */
+    int frame_aware;
+    apr_uint64_t max_message;
+    int local;                     /* runs on the handler thread (no suspend) */
+
+    int state;
+    int end;                       /* pswt_end_e */
+    int sent_cl, sent_bk;          /* close codes we sent to each side */
+    apr_time_t started, last_io, adopted_at;
+    apr_time_t deadline;           /* heap key; 0 = none */
+    int heap_idx;
+    int ready;                     /* in the loop's ready list */
+
+    pswt_tunnel_t *ready_next;
+    pswt_tunnel_t *next;           /* inbox / retired list */
+    pswt_tunnel_t *all_prev, *all_next;
+};
+
+/* ---- the loop (pswt_loop.c) ---- */
+
+/* wakeable: other threads adopt into it / stop it. */
+apr_status_t pswt_loop_create(apr_pool_t *p, server_rec *s, int wakeable,
+                              apr_uint32_t size, pswt_loop_t **out);
+apr_status_t pswt_loop_start(pswt_loop_t *loop);      /* its own thread */
+void pswt_loop_adopt(pswt_loop_t *loop, pswt_tunnel_t *t);   /* any thread */
+void pswt_loop_shutdown(pswt_loop_t *loop);           /* any thread */
+void pswt_loop_stop(pswt_loop_t *loop);               /* join the thread */
+apr_uint32_t pswt_loop_count(pswt_loop_t *loop);
+/* Run on this thread until every adopted tunnel is retired. */
+void pswt_loop_run_local(pswt_loop_t *loop);
+
+/* Loop thread only. */
+void pswt_loop_poll(pswt_loop_t *loop, pswt_side_t *side, apr_int16_t ev);
+void pswt_loop_schedule(pswt_loop_t *loop, pswt_tunnel_t *t);
+void pswt_loop_ready(pswt_loop_t *loop, pswt_tunnel_t *t);
+void pswt_loop_retire(pswt_loop_t *loop, pswt_tunnel_t *t);
+int pswt_loop_is_shutting_down(pswt_loop_t *loop);
+
+/* ---- the tunnel (pswt_tunnel.c), loop thread ---- */
+
+void pswt_tunnel_start(pswt_tunnel_t *t, apr_time_t now);
+void pswt_tunnel_io(pswt_side_t *side, apr_int16_t rtnevents, apr_time_t now);
+void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now);
+void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now);
+void pswt_tunnel_shutdown(pswt_tunnel_t *t, apr_time_t now);
+void pswt_tunnel_abort(pswt_tunnel_t *t);      /* process exit: no words */
+void pswt_tunnel_release(pswt_tunnel_t *t);    /* after retirement */
+
+/* Handler thread: sockets nonblocking, filters for tunnelling. */
+void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
+                      proxy_conn_rec *be);
+
+const char *pswt_end_name(int end);
+
+#endif
