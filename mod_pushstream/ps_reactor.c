@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,7 @@ struct ps_reactor_t {
     ps_sub_t *all;                     /* every adopted, not retired sub */
     ps_sub_t *retired;
     apr_uint32_t count;
+    apr_uint32_t released;             /* connections freed since last trim */
     apr_uint64_t last_seq;
     apr_uint32_t wake_seen;
     apr_time_t next_log_read, next_maint;
@@ -349,6 +351,7 @@ static void ps_release_retired(ps_reactor_t *re, apr_time_t now, int all)
         if (all || ps_worker_gone(sub, now)) {
             *link = sub->next;
             ps_sub_release(sub);
+            re->released++;
             continue;
         }
         link = &sub->next;
@@ -551,6 +554,13 @@ static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
         return;
     }
     re->next_maint = now + apr_time_from_sec(1);
+    /* Connection pools are freed here but were allocated by the MPM's
+     * threads (other malloc arenas): after a burst of closes, hand the
+     * free pages back so the child's RSS returns to where it was. */
+    if (re->released >= 1000) {
+        malloc_trim(0);
+        re->released = 0;
+    }
     if (ps_store_lock(st, NULL) == APR_SUCCESS) {
         ps_store_cleanup_locked(st, (apr_int64_t)apr_time_sec(now));
         ps_store_unlock(st);
