@@ -556,6 +556,29 @@ def test_publish_over_websocket_store_off_and_not_allowed(httpd):
         assert ws.read_text() == b"from http"
 
 
+def test_publish_over_websocket_skips_the_events_channel(httpd):
+    conf = SERVER + "PushStreamEventsChannelId events\n" + LOCATIONS + ws_loc(
+        "wsevall", "PushStreamWebsocketAllowPublish on",
+        "PushStreamAllowConnectionsToEventsChannel on")
+    srv = httpd(conf, servers=1)
+    with Ws(srv, "/wsevall/wch/events") as ws:
+        wait_subscribers(srv, "wch", 1)
+        wait_subscribers(srv, "events", 1)
+        time.sleep(0.3)
+        before = info(srv, "events")["published_messages"]
+        ws.send_text("hi")
+        frames = []
+        deadline = time.time() + 1.0
+        while time.time() < deadline:
+            try:
+                frames.append(ws.read_frame(max(0.01, deadline - time.time())).raw)
+            except AssertionError:
+                break
+        assert frames.count(b"\x81\x02hi") == 1, frames     # from wch only
+        assert info(srv, "events")["published_messages"] == before
+        assert info(srv, "wch")["published_messages"] == 1
+
+
 # ================================================================ many idle subscribers
 def test_2000_idle_websocket_subscribers(httpd):
     srv = httpd(CONF, servers=2, threads=25)
