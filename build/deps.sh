@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
-      curl openssl gcc make procps"
+      curl openssl gcc make procps chromium"
 
 missing=()
 for p in $PKGS; do
