@@ -10,6 +10,10 @@
 #   make install    modules into the httpd module dir, conf.d/pushstream.{load,conf}
 #                   into mods-available (then: a2enmod pushstream)
 #   make SANITIZE=1 ...   AddressSanitizer + UBSan build
+#   make bench      install bench-only deps (nginx + nchan, wrk, gnuplot), run
+#                   bench/bench.py against nginx+nchan (BENCH_ARGS=--quick ...)
+#   make loadgen    build the load generator (bench/loadgen.c)
+#   make loadgen-smoke  the load generator once at tiny scale (part of make test)
 
 APXS      ?= apxs
 CC        ?= gcc
@@ -50,7 +54,11 @@ APR_LIBS   := $(shell apr-1-config --link-ld --libs 2>/dev/null) \
 UNIT_SRC  := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BIN  := $(patsubst test/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-.PHONY: all modules deps run stop test unit integration install clean
+LOADGEN   := $(BUILD)/bench/loadgen
+BENCH_ARGS ?=
+
+.PHONY: all modules deps run stop test unit integration install clean bench loadgen \
+        loadgen-smoke
 
 all: modules
 
@@ -104,6 +112,20 @@ install: modules
 	install -m 644 conf.d/pushstream.load conf.d/pushstream.conf /etc/apache2/mods-available/
 	install -m 644 conf.d/pushstream_wstunnel.load /etc/apache2/mods-available/
 	@echo "now: a2enmod pushstream && apachectl configtest && apachectl graceful"
+
+$(LOADGEN): bench/loadgen.c apxs.mk
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/loadgen.c
+
+loadgen: $(LOADGEN)
+
+loadgen-smoke: modules loadgen
+	@cd test/integration && $(PYTHON) -m pytest -q -p no:cacheprovider test_loadgen.py
+
+bench: deps
+	@bash bench/deps.sh
+	@$(MAKE) --no-print-directory modules loadgen
+	@$(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
