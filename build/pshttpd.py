@@ -21,7 +21,8 @@ import urllib.request
 APACHE = "/usr/sbin/apache2"
 MODDIR = "/usr/lib/apache2/modules"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, ".build")
+# PS_BUILD: another build dir (make BUILD=... / SANITIZE=1 builds)
+BUILD = os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build")
 PUSHSTREAM_SO = os.path.join(BUILD, "mod_pushstream.so")
 
 CRASH_PATTERNS = ("exit signal", "AH00052", "AddressSanitizer", "runtime error:",

@@ -25,7 +25,8 @@ from psclient import request, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONF_D = os.path.join(ROOT, "conf.d")
-WT_SO = os.path.join(ROOT, ".build", "mod_pushstream_wstunnel.so")
+WT_SO = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
+                     "mod_pushstream_wstunnel.so")
 WT_LOAD = f"LoadModule pushstream_wstunnel_module {WT_SO}"
 
 EXAMPLES = {

@@ -16,12 +16,14 @@ from conftest import ROOT
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import servers  # noqa: E402  (the benchmark's httpd configuration)
 
-LOADGEN = os.path.join(ROOT, ".build", "bench", "loadgen")
+LOADGEN = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"), "bench", "loadgen")
 
 
 @pytest.fixture(scope="module")
 def loadgen():
-    p = subprocess.run(["make", "--no-print-directory", "-s", "loadgen"], cwd=ROOT,
+    build = os.environ.get("PS_BUILD")
+    p = subprocess.run(["make", "--no-print-directory", "-s", "loadgen"]
+                       + ([f"BUILD={build}"] if build else []), cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     return LOADGEN

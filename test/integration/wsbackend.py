@@ -269,7 +269,8 @@ except ImportError:  # the script side does not need it
 
 # PSWT_SO: another build of the module (e.g. make SANITIZE=1 BUILD=...)
 WT_SO = os.environ.get("PSWT_SO") or os.path.join(
-    os.path.dirname(os.path.dirname(HERE)), ".build", "mod_pushstream_wstunnel.so")
+    os.environ.get("PS_BUILD") or os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build"),
+    "mod_pushstream_wstunnel.so")
 WT_LOAD = f"LoadModule pushstream_wstunnel_module {WT_SO}"
 
 
