@@ -4,8 +4,9 @@
 #   make            build both modules (warnings are errors)
 #   make run        install deps, build, start a demo httpd on 127.0.0.1, print URLs
 #   make stop       stop the demo httpd
-#   make test       install deps, build, run unit + integration tests,
-#                   print "N passed, N failed"
+#   make test       install deps, build, run unit + integration tests twice
+#                   (normal, then ASan+UBSan in .build-san; SANITIZE=0|1 = one
+#                   pass only), print "N passed, N failed"
 #   make unit       C unit tests only (no httpd)
 #   make install    modules into the httpd module dir, conf.d/pushstream.{load,conf}
 #                   into mods-available (then: a2enmod pushstream)
@@ -14,6 +15,8 @@
 #                   bench/bench.py against nginx+nchan (BENCH_ARGS=--quick ...)
 #   make loadgen    build the load generator (bench/loadgen.c)
 #   make loadgen-smoke  the load generator once at tiny scale (part of make test)
+#   make fuzz       libFuzzer targets (test/fuzz/), each FUZZ_TIME s (default 60)
+#   make fuzz-smoke replay the fuzz corpus + each fuzzer ~5 s (part of make test)
 
 APXS      ?= apxs
 CC        ?= gcc
@@ -93,9 +96,10 @@ $(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h
 unit: $(UNIT_BIN)
 	@bash test/run-unit.sh $(UNIT_BIN)
 
+# Two passes (test/run-all.sh): normal into .build, then ASan+UBSan into
+# .build-san; SANITIZE=0 / SANITIZE=1 run only the one pass.
 test: deps
-	@$(MAKE) --no-print-directory modules
-	@bash test/run-all.sh
+	@SANITIZE=$(SANITIZE) bash test/run-all.sh
 
 integration: modules
 	@cd test/integration && $(PYTHON) -m pytest -q
@@ -129,3 +133,5 @@ bench: deps
 
 clean:
 	rm -rf $(BUILD)
+
+include test/fuzz/fuzz.mk

@@ -35,8 +35,9 @@ NCHAN_SO = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 OURS_GLOBAL = """
 # As Debian's apache2.conf and default site: DocumentRoot /var/www/html, no
 # .htaccess lookups (else every request opens .htaccess in each directory
-# from / down to the DocumentRoot).  /pub and /ev/... map to no file, so
-# ap_directory_walk still lstat()s every level of the DocumentRoot.
+# from / down to the DocumentRoot).  /pub and /ev/... map to no file:
+# mod_pushstream skips ap_directory_walk() for its locations (map_to_storage);
+# /server-status (the reference row) still walks the DocumentRoot.
 DocumentRoot /var/www/html
 <Directory />
     Options FollowSymLinks

@@ -3,8 +3,9 @@
 # Quiet when everything is present; as non-root only reports what is missing.
 set -euo pipefail
 
+# clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/)
 PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
-      curl openssl gcc make procps chromium"
+      curl openssl gcc make procps chromium clang libclang-rt-14-dev"
 
 missing=()
 for p in $PKGS; do

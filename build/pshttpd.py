@@ -28,6 +28,17 @@ PUSHSTREAM_SO = os.path.join(BUILD, "mod_pushstream.so")
 CRASH_PATTERNS = ("exit signal", "AH00052", "AddressSanitizer", "runtime error:",
                   "AH00046", "leaked", "EOWNERDEAD")
 
+# Sanitizer pass (PS_SAN_PRELOAD set): detect_leaks=0 because httpd never
+# frees its process pool on exit (it relies on exit), so LeakSanitizer would
+# report every pool of httpd/APR; our own leaks that matter (shared segment
+# blocks) are found by PS0060 instead.  abort_on_error=1: after its report a
+# child dies by SIGABRT, which the error log shows as "exit signal" (so the
+# test fails even if nobody reads the report file).  UBSan halts too (the
+# modules are built with -fno-sanitize-recover=undefined).
+SAN_ASAN_OPTIONS = "detect_leaks=0:abort_on_error=1:disable_coredump=1:" \
+                   "handle_abort=0:allow_user_segv_handler=1"
+SAN_UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1"
+
 _given_ports = set()
 
 
@@ -248,7 +259,38 @@ ExtendedStatus On
         for k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]
+        # PS_SAN_PRELOAD (sanitizer pass): the ASan runtime, for httpd only --
+        # not for the test's curl/php/chromium/nginx, hence not LD_PRELOAD.
+        san = os.environ.get("PS_SAN_PRELOAD")
+        if san:
+            env["LD_PRELOAD"] = san
+            env["ASAN_OPTIONS"] = ":".join(filter(None, (
+                os.environ.get("ASAN_OPTIONS", ""), SAN_ASAN_OPTIONS,
+                f"log_path={self.san_log_prefix()}")))
+            env["UBSAN_OPTIONS"] = ":".join(filter(None, (
+                os.environ.get("UBSAN_OPTIONS", ""), SAN_UBSAN_OPTIONS,
+                f"log_path={self.san_log_prefix()}")))
         return env
+
+    def san_log_prefix(self):
+        # httpd closes stderr; reports go to logs/sanitizer.<pid> (logs/ is
+        # writable by the children, which run as nobody)
+        return self._path("logs", "sanitizer")
+
+    def sanitizer_reports(self):
+        """[(file, text)] of the ASan/UBSan report files this server wrote."""
+        out = []
+        d = self._path("logs")
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            return out
+        for n in names:
+            if n.startswith("sanitizer."):
+                text = _read(os.path.join(d, n))
+                if text.strip():
+                    out.append((os.path.join(d, n), text))
+        return out
 
     def _apache(self, *args):
         p = subprocess.run([APACHE, "-f", self.conf_path, *args], env=self._env(),

@@ -41,6 +41,8 @@ ps_arena_scan_t *ps_arena_scan_begin(apr_pool_t *p, char *base,
 int ps_arena_scan_mark(ps_arena_scan_t *s, apr_uint64_t off);
 /* 1 when off is an in-use payload already marked (does not mark). */
 int ps_arena_scan_marked(ps_arena_scan_t *s, apr_uint64_t off);
+/* In-use blocks left unmarked (leaked); frees nothing. */
+apr_uint64_t ps_arena_scan_unmarked(ps_arena_scan_t *s);
 /* Free every unmarked in-use block, merge free neighbours, rebuild bins.
  * Returns the number of blocks freed. */
 apr_uint64_t ps_arena_scan_sweep(ps_arena_scan_t *s);

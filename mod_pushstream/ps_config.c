@@ -635,24 +635,6 @@ static const char *ps_set_dir_size(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
-/* One rule "regex,header_min,message_min": split at the last two commas;
- * 0 when the shape is wrong. */
-static int ps_padding_split(char *rule, char **c1, char **c2)
-{
-    *c2 = strrchr(rule, ',');
-    if (!*c2 || *c2 == rule) {
-        return 0;
-    }
-    **c2 = '\0';
-    *c1 = strrchr(rule, ',');
-    **c2 = ',';
-    if (!*c1 || *c1 == rule || *c1 + 1 == *c2 || !(*c2)[1]) {
-        return 0;
-    }
-    return strspn(*c1 + 1, "0123456789") == (apr_size_t)(*c2 - *c1 - 1)
-           && strspn(*c2 + 1, "0123456789") == strlen(*c2 + 1);
-}
-
 /* "regex,header_min,message_min[:regex,h,m...]": the whole value must have
  * that shape (else "not match"), then each regex must compile. */
 static const char *ps_set_padding(cmd_parms *cmd, void *mconfig,
@@ -672,7 +654,8 @@ static const char *ps_set_padding(cmd_parms *cmd, void *mconfig,
              rule = apr_strtok(NULL, ":", &last)) {
             char *c1, *c2;
             ps_padding_t *p;
-            if (!ps_padding_split(rule, &c1, &c2)) {
+            /* the rule's shape: core code (ps_util.c), tested and fuzzed */
+            if (!ps_padding_rule_split(rule, &c1, &c2)) {
                 return apr_psprintf(cmd->pool, "padding pattern not match the "
                                     "value %s", arg);
             }

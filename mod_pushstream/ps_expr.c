@@ -18,25 +18,8 @@ static const char *ps_expr_arg(ap_expr_eval_ctx_t *ctx, const void *data,
 
 const char *ps_query_arg(request_rec *r, const char *name)
 {
-    apr_size_t nlen = strlen(name);
-    const char *p;
-
-    if (!r->args) {
-        return "";
-    }
-    for (p = r->args; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
-        const char *end = strchr(p, '&');
-        apr_size_t len = end ? (apr_size_t)(end - p) : strlen(p);
-        if (len >= nlen && !strncmp(p, name, nlen)
-            && (len == nlen || p[nlen] == '=')) {
-            apr_size_t vlen;
-            const char *v = p + nlen + (len > nlen);
-            /* '+' stays '+', as nginx's unescaping of $arg_x leaves it */
-            return ps_path_unescape(r->pool, v, len - nlen - (len > nlen),
-                                    &vlen);
-        }
-    }
-    return "";
+    /* The parsing itself is core code (ps_path.c), unit-tested and fuzzed. */
+    return ps_path_query_arg(r->pool, r->args, name);
 }
 
 int ps_expr_lookup(ap_expr_lookup_parms *parms)

@@ -39,6 +39,19 @@ void ps_http_cors(request_rec *r, const ps_dir_conf_t *d, const char *methods)
                                                         NULL))) {
         return;
     }
+    {
+        /* A CR/LF from the request (e.g. "%{arg:origin}") never reaches a
+         * response header (httpd would answer 500): no CORS headers then. */
+        const char *c;
+        for (c = origin; *c; c++) {
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0071: "
+                              "PushStreamAllowedOrigins value with a control "
+                              "byte ignored");
+                return;
+            }
+        }
+    }
     apr_table_setn(r->headers_out, "Access-Control-Allow-Origin", origin);
     apr_table_setn(r->headers_out, "Access-Control-Allow-Methods", methods);
     apr_table_setn(r->headers_out, "Access-Control-Allow-Headers",
@@ -118,6 +131,21 @@ int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
             && (apr_int64_t)ch->len > sc->max_channel_id_length) {
             return ps_http_explain(r, HTTP_BAD_REQUEST,
                                    "Channel id is too large.");
+        }
+        /* Control bytes (NUL, CR, LF ... DEL) never name a channel: they
+         * would reach logs, stats and templates raw (new, not in nginx). */
+        {
+            apr_size_t k;
+            for (k = 0; k < ch->len; k++) {
+                unsigned char c = (unsigned char)ch->id[k];
+                if (c < 0x20 || c == 0x7f) {
+                    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0070: "
+                                  "channel id with control byte 0x%02x "
+                                  "refused", c);
+                    return ps_http_explain(r, HTTP_BAD_REQUEST,
+                                           "Channel id is invalid.");
+                }
+            }
         }
     }
     return OK;

@@ -134,3 +134,65 @@ int ps_path_is_restricted(const char *id, apr_size_t len)
         return 1;
     return memchr(id, '*', len) != NULL;
 }
+
+ps_stats_sel_e ps_path_stats_select(const apr_array_header_t *chans,
+                                    apr_int64_t max_len, const char **prefix,
+                                    apr_size_t *prefix_len)
+{
+    int i;
+
+    *prefix = NULL;
+    *prefix_len = 0;
+    if (!chans || !chans->nelts)
+        return PS_STATS_SUMMARY;
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        const char *star;
+
+        if (ps_path_is_restricted(pc->id, pc->len)) {
+            /* memchr, not strchr: an id may hold a NUL byte ("a%00*"),
+             * which must not turn the prefix into "everything". */
+            star = memchr(pc->id, '*', pc->len);
+            if (star) {
+                *prefix = pc->id;
+                *prefix_len = (apr_size_t)(star - pc->id);
+            }
+            return PS_STATS_ALL;
+        }
+        if (max_len > 0 && (apr_int64_t)pc->len > max_len)
+            return PS_STATS_TOO_LONG;
+    }
+    return PS_STATS_LIST;
+}
+
+int ps_path_has_prefix(const char *id, apr_size_t len, const char *prefix,
+                       apr_size_t plen)
+{
+    if (!prefix)
+        return 1;
+    return len >= plen && (plen == 0 || memcmp(id, prefix, plen) == 0);
+}
+
+const char *ps_path_query_arg(apr_pool_t *p, const char *args,
+                              const char *name)
+{
+    apr_size_t nlen = strlen(name);
+    const char *a;
+
+    for (a = args; a && *a; a = strchr(a, '&'), a = a ? a + 1 : NULL) {
+        const char *end = strchr(a, '&');
+        apr_size_t len = end ? (apr_size_t)(end - a) : strlen(a);
+        apr_size_t vlen, rawlen;
+        const char *v, *dec;
+
+        if (len < nlen || strncmp(a, name, nlen) != 0
+            || (len != nlen && a[nlen] != '='))
+            continue;
+        v = a + nlen + (len > nlen);
+        rawlen = len - nlen - (len > nlen);
+        dec = ps_path_unescape(p, v, rawlen, &vlen);
+        return strlen(dec) == vlen ? dec : apr_pstrmemdup(p, v, rawlen);
+    }
+    return "";
+}

@@ -127,7 +127,19 @@ static int ps_pub_post(request_rec *r, ps_child_t *child,
         infos[i].id = APR_ARRAY_IDX(chans, i, ps_path_channel_t).id;
     }
     ps_store_unlock(child->store);
-    ps_store_notify(child->store);
+    {
+        /* Wake the children's loops only when a channel has subscribers (or
+         * an events channel may have got a channel_created): a publish to a
+         * channel nobody listens to costs 2 wake-ups and a lock per child.
+         * (A loop also reads the log every 500 ms anyway.) */
+        int wake = sc->events_channel != NULL;
+        for (i = 0; !wake && i < chans->nelts; i++) {
+            wake = infos[i].subscribers > 0;
+        }
+        if (wake) {
+            ps_store_notify(child->store);
+        }
+    }
     if (!ps_dir_info_on_publish(d)) {
         return ps_http_explain(r, HTTP_OK, NULL);
     }

@@ -30,6 +30,8 @@ typedef struct ps_lchan_t {
     char *key;
     apr_size_t klen;
     ps_sub_chan_t *head;
+    struct ps_lchan_t *next_empty;       /* on re->empties */
+    int queued;
 } ps_lchan_t;
 
 /* A message copied out of the segment for delivery. */
@@ -56,12 +58,14 @@ struct ps_reactor_t {
     volatile int shutdown, exit;
     int shutdown_done;
     apr_hash_t *lchans;
+    ps_lchan_t *empties;               /* emptied lchans, freed end of turn */
     ps_sub_t **heap;
     int heap_n, heap_cap;
     ps_sub_t *all;                     /* every adopted, not retired sub */
     ps_sub_t *retired;
     apr_uint32_t count;
     apr_uint32_t released;             /* connections freed since last trim */
+    apr_uint32_t released_tick;        /* ... as seen by the previous tick */
     apr_uint64_t last_seq;
     apr_uint32_t wake_seen;
     apr_time_t next_log_read, next_maint;
@@ -69,6 +73,7 @@ struct ps_reactor_t {
     apr_array_header_t *targets;       /* ps_target_t, per message */
     apr_array_header_t *again;         /* ps_sub_t*, to read next turn */
     const ps_sub_t *catchup_only;      /* log read for one new subscriber */
+    ps_sub_batch_t batch;              /* subs to write after a log read */
 };
 
 /* ---- timer heap ------------------------------------------------------------------ */
@@ -230,10 +235,27 @@ static void ps_lchan_unlink(ps_reactor_t *re, ps_sub_chan_t *sc)
         sc->next->prev = sc->prev;
     }
     sc->lchan = NULL;
-    if (!lc->head) {
-        apr_hash_set(re->lchans, lc->key, (apr_ssize_t)lc->klen, NULL);
-        free(lc->key);
-        free(lc);
+    /* Not freed here: queued messages of the batch being delivered (lm->lchan)
+     * and ps_drop_lchan still point at lc (ASan: heap-use-after-free). */
+    if (!lc->head && !lc->queued) {
+        lc->queued = 1;
+        lc->next_empty = re->empties;
+        re->empties = lc;
+    }
+}
+
+/* End of a loop turn: free the lchans still empty (no lm refers to them). */
+static void ps_lchan_free_empties(ps_reactor_t *re)
+{
+    while (re->empties) {
+        ps_lchan_t *lc = re->empties;
+        re->empties = lc->next_empty;
+        lc->queued = 0;
+        if (!lc->head) {
+            apr_hash_set(re->lchans, lc->key, (apr_ssize_t)lc->klen, NULL);
+            free(lc->key);
+            free(lc);
+        }
     }
 }
 
@@ -322,6 +344,16 @@ void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
     re->retired = sub;
 }
 
+void ps_reactor_freed(ps_reactor_t *re)
+{
+    re->released++;
+}
+
+ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re)
+{
+    return &re->batch;
+}
+
 /* May c->pool go?  The event MPM worker that suspended the connection runs
  * two more stores after our suspend_connection hook returned: c->sbh = NULL,
  * then one into its connection state, which lives in c->pool.  So wait
@@ -355,6 +387,12 @@ static void ps_release_retired(ps_reactor_t *re, apr_time_t now, int all)
             continue;
         }
         link = &sub->next;
+    }
+    if (!all && !re->count && !re->retired && re->released) {
+        /* the last subscriber of this child is gone: its memory goes back
+         * now rather than at the next maintenance tick */
+        malloc_trim(0);
+        re->released = 0;
     }
 }
 
@@ -396,14 +434,14 @@ static void ps_drop_lchan(ps_reactor_t *re, ps_lchan_t *lc)
     if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
         return;
     }
-    while (lc->head) {
+    while (lc->head) {                   /* lc itself stays (deferred free) */
         ps_sub_chan_t *sc = lc->head;
         if (sc->subscribed) {
             ps_store_unsubscribe_locked(child->store, sc->ref, sc->serial,
                                         child->slot, &sc->sub->sc->limits, now);
             sc->subscribed = 0;
         }
-        ps_lchan_unlink(re, sc);          /* frees lc with the last one */
+        ps_lchan_unlink(re, sc);
     }
     ps_store_unlock(child->store);
 }
@@ -453,6 +491,7 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
                      APR_UINT64_T_FMT " messages left the publish log before "
                      "this child read them", lost);
     }
+    ps_sub_batch_begin(&re->batch);
     for (i = 0; i < re->msgs->nelts; i++) {
         ps_lmsg_t *lm = &APR_ARRAY_IDX(re->msgs, i, ps_lmsg_t);
         if (to && lm->seq > to) {
@@ -462,6 +501,7 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
             ps_deliver(re, lm);
         }
     }
+    ps_sub_batch_end(&re->batch);
     apr_array_clear(re->msgs);
     apr_pool_clear(re->scratch);
 }
@@ -557,10 +597,15 @@ static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
     /* Connection pools are freed here but were allocated by the MPM's
      * threads (other malloc arenas): after a burst of closes, hand the
      * free pages back so the child's RSS returns to where it was. */
-    if (re->released >= 1000) {
+    if (re->released >= 1000
+        || (re->released && re->released == re->released_tick)) {
+        /* many, or the end of a burst (nothing new for a second): else
+         * the tail of a burst of subscribers that ended their requests
+         * (ps_sub_end_request) stays in the heap */
         malloc_trim(0);
         re->released = 0;
     }
+    re->released_tick = re->released;
     if (ps_store_lock(st, NULL) == APR_SUCCESS) {
         ps_store_cleanup_locked(st, (apr_int64_t)apr_time_sec(now));
         ps_store_unlock(st);
@@ -628,6 +673,7 @@ static void ps_loop_turn(ps_reactor_t *re)
         ps_shutdown_all(re);
     }
     ps_maintenance(re, now);
+    ps_lchan_free_empties(re);
 }
 
 static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
@@ -681,6 +727,7 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
 
     re->child = child;
     re->pool = child->pool;
+    apr_pool_create(&re->batch.pool, child->pool);  /* loop thread only */
     apr_pool_create(&re->scratch, child->pool);
     re->lchans = apr_hash_make(child->pool);
     re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));

@@ -39,6 +39,12 @@ void ps_reactor_read_again(ps_reactor_t *re, struct ps_sub_t *sub);
  * resources are released on a later turn of the loop. */
 void ps_reactor_retire(ps_reactor_t *re, struct ps_sub_t *sub);
 
+/* Loop thread: a connection gave memory back (counts toward malloc_trim). */
+void ps_reactor_freed(ps_reactor_t *re);
+
+/* Loop thread: the reactor's write batch (ps_sub_batch_begin()). */
+struct ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re);
+
 /* Number of subscribers the loop owns (any thread; approximate). */
 apr_uint32_t ps_reactor_count(ps_reactor_t *re);
 

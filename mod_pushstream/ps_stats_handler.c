@@ -84,8 +84,8 @@ static void ps_stats_collect(void *baton, const ps_chinfo_t *info, int wildcard)
     ps_collect_t *c = baton;
     ps_chinfo_t *it;
 
-    if (c->prefix && (info->id_len < c->prefix_len
-                      || memcmp(info->id, c->prefix, c->prefix_len))) {
+    if (!ps_path_has_prefix(info->id, info->id_len, c->prefix,
+                            c->prefix_len)) {
         return;
     }
     it = apr_array_push(c->items);
@@ -94,14 +94,14 @@ static void ps_stats_collect(void *baton, const ps_chinfo_t *info, int wildcard)
 }
 
 /* ALL or prefix*: every matching channel, detailed format. */
-static int ps_stats_all(request_rec *r, ps_child_t *child, const char *id)
+static int ps_stats_all(request_rec *r, ps_child_t *child, const char *prefix,
+                        apr_size_t prefix_len)
 {
     ps_collect_t c;
-    const char *star = strchr(id, '*');
 
     c.r = r;
-    c.prefix = star ? id : NULL;
-    c.prefix_len = star ? (apr_size_t)(star - id) : 0;
+    c.prefix = prefix;
+    c.prefix_len = prefix_len;
     c.items = apr_array_make(r->pool, 16, sizeof(ps_chinfo_t));
     if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
@@ -117,7 +117,9 @@ int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
                     const ps_srv_conf_t *sc)
 {
     apr_array_header_t *chans;
-    int rc, i;
+    const char *prefix;
+    apr_size_t prefix_len;
+    int rc;
 
     ps_http_nocache(r);
     apr_table_setn(r->headers_out, "X-Nginx-PushStream-Tag", PS_STATS_TAG);
@@ -129,20 +131,17 @@ int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     if ((rc = ps_http_parse_path(r, d, &chans)) != OK) {
         return rc;
     }
-    if (!chans->nelts) {
+    /* The selection is core code (ps_path.c), unit-tested and fuzzed. */
+    switch (ps_path_stats_select(chans, sc->max_channel_id_length, &prefix,
+                                 &prefix_len)) {
+    case PS_STATS_SUMMARY:
         return ps_metrics_wanted(r) ? ps_metrics_answer(r, child)
                                     : ps_stats_summary(r, child);
+    case PS_STATS_ALL:
+        return ps_stats_all(r, child, prefix, prefix_len);
+    case PS_STATS_TOO_LONG:
+        return ps_http_explain(r, HTTP_BAD_REQUEST, "Channel id is too large.");
+    default:
+        return ps_http_existing_info(r, child->store, chans);
     }
-    for (i = 0; i < chans->nelts; i++) {
-        ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i, ps_path_channel_t);
-        if (ps_path_is_restricted(pc->id, pc->len)) {
-            return ps_stats_all(r, child, pc->id);
-        }
-        if (sc->max_channel_id_length > 0
-            && (apr_int64_t)pc->len > sc->max_channel_id_length) {
-            return ps_http_explain(r, HTTP_BAD_REQUEST,
-                                   "Channel id is too large.");
-        }
-    }
-    return ps_http_existing_info(r, child->store, chans);
 }

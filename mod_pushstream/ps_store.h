@@ -230,4 +230,10 @@ void ps_store_stats_locked(ps_store_t *st, ps_store_stats_t *out);
 /* Full consistency check (tests, debugging): 0 when sound. */
 int ps_store_check_locked(ps_store_t *st, const char **why);
 
+/* Leak check (parent, at stop): 0 when every in-use block is reachable from
+ * the roots and the counters match a recount; else *why says what, and
+ * *leaked holds the number of unreachable blocks. */
+int ps_store_leaks_locked(ps_store_t *st, apr_uint64_t *leaked,
+                          const char **why);
+
 #endif

@@ -12,6 +12,9 @@
  * c->pool with the state set back to SUSPENDED so the event MPM decrements
  * its connection counters (see shared/spec/httpd-async-notes.md 1.6). */
 
+#include <stdlib.h>
+#include <sys/uio.h>
+
 #include <httpd.h>
 #include <http_connection.h>
 #include <http_protocol.h>
@@ -20,6 +23,7 @@
 #include <util_filter.h>
 #include <apr_strings.h>
 #include <apr_date.h>
+#include <apr_allocator.h>
 
 #include "ps_sub.h"
 #include "ps_reactor.h"
@@ -32,8 +36,15 @@ APLOG_USE_MODULE(pushstream);
 
 #define PS_SUB_CHUNK        (16 * 1024)
 #define PS_SUB_LINGER       apr_time_from_sec(2)
+/* How soon after adoption a stream's request is ended (see ps_sub_end_request). */
+#define PS_SUB_END_REQ      apr_time_from_msec(100)
+/* Free memory a stream's allocator may keep once its request has ended:
+ * a node or two for the heap buckets of rendered messages (with none,
+ * each would be a malloc() + free() that may trim the heap). */
+#define PS_SUB_MAX_FREE     (16 * 1024)
 
 static void ps_sub_advance(ps_sub_t *sub, apr_time_t now);
+static int ps_sub_batch_add(ps_sub_batch_t *b, ps_sub_t *sub);
 
 /* Ask the last output filter (core) to write what it holds, without
  * blocking: what proxy_util.c calls ap_filter_output_pending(). */
@@ -172,6 +183,86 @@ static apr_size_t ps_sub_max_buffer(const ps_sub_t *sub)
                                           : PS_DEFAULT_MAX_BUFFER;
 }
 
+#define PS_SUB_IOV          64
+
+/* Once the request has ended (ps_sub_end_request) on plain TCP (the core
+ * filter is the only one left) and the core filter holds nothing: write
+ * pending bytes with one writev straight to the socket, framing included.
+ * perf of a fan-out showed the brigade partition, the framing buckets and
+ * the core filter's bookkeeping as the largest costs of ours per delivery.
+ * What the socket does not take is copied to the core filter, framed, which
+ * then owns it (c->data_in_output_filters).  -1: failure. */
+static int ps_sub_write_direct(ps_sub_t *sub)
+{
+    conn_rec *c = sub->c;
+    struct iovec vec[PS_SUB_IOV + 2];
+    char hex[24];
+    apr_size_t total = 0, written = 0, left;
+    apr_interval_time_t tmo;
+    apr_status_t rv;
+    apr_bucket *e;
+    int n = sub->self_chunked ? 1 : 0, first = n, i;
+
+    for (e = APR_BRIGADE_FIRST(sub->pending);
+         e != APR_BRIGADE_SENTINEL(sub->pending) && n - first < PS_SUB_IOV
+         && total < PS_SUB_CHUNK; e = APR_BUCKET_NEXT(e)) {
+        const char *data;
+        apr_size_t len;
+        if (apr_bucket_read(e, &data, &len, APR_NONBLOCK_READ) != APR_SUCCESS) {
+            return -1;                  /* (only memory buckets are queued) */
+        }
+        vec[n].iov_base = (void *)data;
+        vec[n].iov_len = len;
+        n++;
+        total += len;
+    }
+    if (!total) {                       /* (a 0 chunk would end the body) */
+        while (first < n--) {
+            apr_bucket_delete(APR_BRIGADE_FIRST(sub->pending));
+        }
+        return 0;
+    }
+    if (sub->self_chunked) {
+        vec[0].iov_base = hex;
+        vec[0].iov_len = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT
+                                      "\r\n", (apr_uint64_t)total);
+        vec[n].iov_base = "\r\n";
+        vec[n].iov_len = 2;
+        n++;
+    }
+    apr_socket_timeout_get(sub->sock, &tmo);
+    apr_socket_timeout_set(sub->sock, 0);
+    rv = apr_socket_sendv(sub->sock, vec, n, &written);
+    apr_socket_timeout_set(sub->sock, tmo);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
+        return -1;
+    }
+    /* the unwritten tail, framing included, to the core filter */
+    for (i = 0; i < n; i++) {
+        if (written >= vec[i].iov_len) {
+            written -= vec[i].iov_len;
+            continue;
+        }
+        left = vec[i].iov_len - written;
+        APR_BRIGADE_INSERT_TAIL(sub->tmp, apr_bucket_heap_create(
+            (const char *)vec[i].iov_base + written, left, NULL,
+            c->bucket_alloc));
+        written = 0;
+    }
+    for (i = first; i < n - (sub->self_chunked ? 1 : 0); i++) {
+        apr_bucket_delete(APR_BRIGADE_FIRST(sub->pending));
+    }
+    sub->pending_bytes -= total;
+    if (!APR_BRIGADE_EMPTY(sub->tmp)) {
+        rv = ap_pass_brigade(c->output_filters, sub->tmp);
+        apr_brigade_cleanup(sub->tmp);
+        if (rv != APR_SUCCESS) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Hand pending bytes to the filters until done or the socket is full.
  * Returns -1 when the connection failed. */
 static int ps_sub_pump(ps_sub_t *sub)
@@ -199,6 +290,12 @@ static int ps_sub_pump(ps_sub_t *sub)
             ps_reactor_want_write(sub->child->reactor, sub, 0);
             return 0;
         }
+        if (!sub->r && !c->output_filters->next) {
+            if (ps_sub_write_direct(sub) < 0) {
+                return -1;
+            }
+            continue;
+        }
         apr_brigade_partition(sub->pending, PS_SUB_CHUNK, &after);
         while ((e = APR_BRIGADE_FIRST(sub->pending)) != after) {
             APR_BUCKET_REMOVE(e);
@@ -206,6 +303,16 @@ static int ps_sub_pump(ps_sub_t *sub)
             APR_BRIGADE_INSERT_TAIL(sub->tmp, e);
         }
         sub->pending_bytes -= moved;
+        if (sub->self_chunked && moved) {
+            /* the request (and its CHUNK filter) is gone: frame it here */
+            char hex[24];
+            int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT
+                                 "\r\n", (apr_uint64_t)moved);
+            APR_BRIGADE_INSERT_HEAD(sub->tmp, apr_bucket_heap_create(
+                hex, n, NULL, c->bucket_alloc));
+            APR_BRIGADE_INSERT_TAIL(sub->tmp, apr_bucket_immortal_create(
+                "\r\n", 2, c->bucket_alloc));
+        }
         rv = ap_pass_brigade(sub->r ? sub->r->output_filters
                                     : c->output_filters, sub->tmp);
         apr_brigade_cleanup(sub->tmp);
@@ -228,6 +335,9 @@ static void ps_sub_set_deadline(ps_sub_t *sub)
         d = sub->ttl_at;
         if (sub->ping_at && (!d || sub->ping_at < d)) {
             d = sub->ping_at;
+        }
+        if (sub->end_req_at && (!d || sub->end_req_at < d)) {
+            d = sub->end_req_at;
         }
     }
     else {
@@ -252,6 +362,9 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now)
 
     sub->ttl_at = ttl > 0 ? now + ttl : 0;
     ps_sub_restart_ping(sub, now);
+    if (ps_sub_is_stream(sub) && !sub->fallback) {
+        sub->end_req_at = now + PS_SUB_END_REQ;
+    }
     sub->state = PS_SUBST_ACTIVE;
     ps_sub_set_deadline(sub);
     ps_sub_advance(sub, now);
@@ -446,6 +559,81 @@ static void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
     ps_sub_set_deadline(sub);
 }
 
+/* 1 when only httpd's HTTP protocol filters stand between the stream's
+ * request and its connection (*chunked: CHUNK is one of them): they have
+ * nothing left to do once the head is out, so the request may end.  A
+ * content filter (DEFLATE, ...) or a head not written yet keeps it. */
+static int ps_sub_plain_filters(const ps_sub_t *sub, int *chunked)
+{
+    ap_filter_t *f;
+
+    *chunked = 0;
+    for (f = sub->r->output_filters; f && f != sub->c->output_filters;
+         f = f->next) {
+        const char *name = f->frec->name;
+        if (!strcasecmp(name, "CHUNK")) {
+            *chunked = 1;
+        }
+        else if (strcasecmp(name, "HTTP_OUTERROR")
+                 && strcasecmp(name, "CONTENT_LENGTH")
+                 && strcasecmp(name, "BYTERANGE")) {
+            return 0;
+        }
+    }
+    return f != NULL;
+}
+
+/* Streaming kinds: end the request while the stream goes on.  An idle
+ * subscriber then holds c->pool and its bucket allocator only: r->pool
+ * (request_rec, header tables, merged configs: 8-16 KB per subscriber)
+ * goes back with the EOR bucket, the access log line is written now (the
+ * status and head of the stream), and the body's chunked framing is done
+ * by ps_sub_pump().  Only once the worker has left the connection
+ * (c->sbh NULL): ap_process_request_after_handler() touches c->sbh. */
+static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
+{
+    conn_rec *c = sub->c;
+    int chunked;
+
+    if (__atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+        sub->end_req_at = now + PS_SUB_END_REQ;
+        return;
+    }
+    sub->end_req_at = 0;
+    if (!sub->r || c->aborted || !ps_sub_plain_filters(sub, &chunked)) {
+        if (sub->r) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, sub->r, "PS0080: "
+                          "stream keeps its request (content filters)");
+        }
+        return;
+    }
+    /* the merged per-directory config lives in r->pool: keep a copy */
+    sub->d = apr_pmemdup(c->pool, sub->d, sizeof(*sub->d));
+    ap_process_request_after_handler(sub->r);
+    sub->r = NULL;
+    sub->self_chunked = chunked;
+    /* The core filter may still hold the EOR bucket (r->pool goes when it
+     * is destroyed): have it written now.  Only then may the allocator keep
+     * free blocks again (ps_sub_wait() set none, so that r->pool goes to
+     * malloc rather than into the connection's cache). */
+    if (c->data_in_output_filters) {
+        ps_conn_write_pending(c);
+    }
+    if (!c->data_in_output_filters) {
+        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
+        if (a) {
+            apr_allocator_max_free_set(a, PS_SUB_MAX_FREE);
+        }
+    }
+    if (c->cs) {
+        c->cs->state = CONN_STATE_SUSPENDED;     /* as the MPM left it */
+    }
+    ps_reactor_freed(sub->child->reactor);
+    if (c->data_in_input_filters) {
+        ps_reactor_read_again(sub->child->reactor, sub);
+    }
+}
+
 static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
 {
     for (;;) {
@@ -475,6 +663,16 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
             if (sub->fallback) {
                 ps_reactor_retire(sub->child->reactor, sub);
                 return;
+            }
+            if (!sub->r) {
+                /* request ended early: the last chunk is ours to write */
+                if (sub->self_chunked) {
+                    sub->self_chunked = 0;
+                    ps_sub_queue(sub, "0\r\n\r\n", 5);
+                    continue;
+                }
+                sub->state = PS_SUBST_FLUSHING;
+                continue;
             }
             ps_sub_finish_response(sub);
             continue;
@@ -524,7 +722,57 @@ void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted)
     }
     ps_sub_restart_ping(sub, now);
     ps_sub_set_deadline(sub);
+    if (sub->state == PS_SUBST_ACTIVE
+        && ps_sub_batch_add(ps_reactor_batch(sub->child->reactor), sub)) {
+        return;
+    }
     ps_sub_advance(sub, now);
+}
+
+/* 1: sub is (or already was) queued in the open batch b. */
+static int ps_sub_batch_add(ps_sub_batch_t *b, ps_sub_t *sub)
+{
+    if (!b->on) {
+        return 0;
+    }
+    if (sub->batched) {
+        return 1;
+    }
+    if (b->n == b->cap) {
+        /* from the reactor's pool: the array only grows (to the child's
+         * largest fan-out), so the old copies cost at most as much again */
+        int cap = b->cap ? b->cap * 2 : 1024;
+        ps_sub_t **nb = apr_palloc(b->pool, cap * sizeof(*nb));
+        if (b->n) {
+            memcpy(nb, b->subs, b->n * sizeof(*nb));
+        }
+        b->subs = nb;
+        b->cap = cap;
+    }
+    b->subs[b->n++] = sub;
+    sub->batched = 1;
+    return 1;
+}
+
+void ps_sub_batch_begin(ps_sub_batch_t *b)
+{
+    b->on = 1;
+}
+
+void ps_sub_batch_end(ps_sub_batch_t *b)
+{
+    apr_time_t now = apr_time_now();
+    int i;
+
+    b->on = 0;
+    for (i = 0; i < b->n; i++) {
+        ps_sub_t *sub = b->subs[i];     /* retired subs are freed later */
+        sub->batched = 0;
+        if (sub->state != PS_SUBST_DONE) {
+            ps_sub_advance(sub, now);
+        }
+    }
+    b->n = 0;
 }
 
 static void ps_sub_ping(ps_sub_t *sub, apr_time_t now)
@@ -550,6 +798,9 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
 {
     switch (sub->state) {
     case PS_SUBST_ACTIVE:
+        if (sub->end_req_at && now >= sub->end_req_at) {
+            ps_sub_end_request(sub, now);
+        }
         if (sub->ttl_at && now >= sub->ttl_at) {
             if (sub->mode == PS_SUB_LONGPOLLING) {
                 ps_sub_lp_timeout(sub, now);

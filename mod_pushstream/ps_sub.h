@@ -86,6 +86,12 @@ typedef struct ps_sub_t {
     int fallback;
     apr_file_t *done_in, *done_out;
 
+    int batched;                   /* in the loop's batch of subs to write */
+    /* Streaming kinds: the request is ended (logged, r->pool freed) soon
+     * after the stream starts, so an idle subscriber holds only c->pool;
+     * from then on the loop writes the chunked framing itself. */
+    apr_time_t end_req_at;         /* 0 = not (or no longer) planned */
+    int self_chunked;              /* body chunks framed here, not by httpd */
     struct ps_sub_t *next;         /* inbox / retired list */
     struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */
 } ps_sub_t;
@@ -96,6 +102,20 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now);
 
 /* Loop thread.  A live message for channel ci (already rendered view). */
 void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted);
+
+/* Loop thread.  Between ps_sub_batch_begin() and ps_sub_batch_end(),
+ * ps_sub_message() only queues; the end writes each subscriber once, so
+ * the messages of one log read leave in one writev per subscriber.  One
+ * batch per reactor (ps_reactor_batch()), its array from pool. */
+typedef struct ps_sub_batch_t {
+    apr_pool_t *pool;
+    int on;
+    struct ps_sub_t **subs;
+    int n, cap;
+} ps_sub_batch_t;
+
+void ps_sub_batch_begin(ps_sub_batch_t *b);
+void ps_sub_batch_end(ps_sub_batch_t *b);
 
 /* Loop thread: socket events / deadline reached. */
 void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now);

@@ -283,8 +283,35 @@ apr_size_t ps_padding_len(apr_size_t len, apr_size_t min, apr_size_t max)
     if (!min || len >= min) {
         return 0;
     }
+    /* A rounded-up gap past max would wrap around for huge min (found by
+     * fuzz_headers): max is the answer then anyway. */
+    if ((min - len) / 100 >= max / 100) {
+        return max;
+    }
     n = ((min - len) / 100 + 1) * 100;
     return n < max ? n : max;
+}
+
+int ps_padding_rule_split(char *rule, char **c1, char **c2)
+{
+    char *p;
+
+    *c2 = strrchr(rule, ',');
+    if (!*c2 || *c2 == rule) {
+        return 0;
+    }
+    /* the comma before it, not at rule[0]: the regex must not be empty */
+    for (p = *c2 - 1; p > rule && *p != ','; p--) {
+    }
+    if (p == rule) {
+        return 0;
+    }
+    *c1 = p;
+    if (*c1 + 1 == *c2 || !(*c2)[1]) {
+        return 0;
+    }
+    return strspn(*c1 + 1, "0123456789") == (apr_size_t)(*c2 - *c1 - 1)
+           && strspn(*c2 + 1, "0123456789") == strlen(*c2 + 1);
 }
 
 void ps_padding_fill(char *buf, apr_size_t n, int eventsource)

@@ -42,6 +42,12 @@ void ps_format_iso_time(char buf[PS_ISO_TIME_LEN + 1], apr_int64_t sec);
  * max (the config-wide largest minimum): ((min - len) / 100 + 1) * 100. */
 apr_size_t ps_padding_len(apr_size_t len, apr_size_t min, apr_size_t max);
 
+/* One PushStreamPaddingByUserAgent rule "regex,header_min,message_min":
+ * *c1 / *c2 point at the last two commas (the regex may contain commas).
+ * 1 when the shape is right - a non-empty regex, then two non-empty digit
+ * runs - else 0.  rule is not modified. */
+int ps_padding_rule_split(char *rule, char **c1, char **c2);
+
 /* Fill n padding bytes: "\r\n" pairs (an odd count starts with "\n"), or
  * for EventSource a comment line of ':' ending in "\n". */
 void ps_padding_fill(char *buf, apr_size_t n, int eventsource);

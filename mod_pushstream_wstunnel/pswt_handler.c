@@ -20,7 +20,9 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <mpm_common.h>
 #include <util_filter.h>
+#include <apr_allocator.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 
@@ -587,6 +589,10 @@ static apr_interval_time_t pswt_idle_of(request_rec *r, pswt_dir_conf_t *d,
     return b > t ? b : t;
 }
 
+/* Free memory a suspended tunnel's allocator keeps for reuse: the read
+ * buffers (8 KB heap buckets) of a few passes of both sides. */
+#define PSWT_MAX_FREE (32 * 1024)
+
 static int pswt_can_suspend(conn_rec *c)
 {
     return pswt_child && pswt_child->async && pswt_child->loop && c->cs
@@ -737,6 +743,20 @@ int pswt_scheme_handler(request_rec *r, proxy_worker *worker,
         }
     }
 
+    /* A suspended tunnel lives on c->pool's allocator (the event MPM gives
+     * each connection its own), which would keep every block freed during
+     * the handshake (8 KB read buffers of both sides...) for the tunnel's
+     * whole life.  Give them back at once; the allocator ends with c->pool
+     * (pswt_tunnel_release() destroys it).  pswt_suspended() sets a modest
+     * cache again: with none, every 8 KB read buffer of a busy tunnel is a
+     * malloc() + free() that trims the heap (4x the CPU per message). */
+    if (pswt_can_suspend(c)) {
+        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
+        if (a) {
+            apr_allocator_max_free_set(a, 1);
+        }
+    }
+
     /* our own connection record, on a pool the tunnel owns */
     apr_pool_create(&be_pool, c->pool);
     apr_pool_tag(be_pool, "pswt_backend");
@@ -808,6 +828,13 @@ int pswt_scheme_handler(request_rec *r, proxy_worker *worker,
 
 fail:
     apr_pool_destroy(be_pool);
+    if (pswt_can_suspend(c)) {
+        /* the connection may go on (keep-alive) in the MPM's pool cache */
+        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
+        if (a) {
+            apr_allocator_max_free_set(a, ap_max_mem_free);
+        }
+    }
     return status;
 }
 
@@ -824,5 +851,11 @@ void pswt_suspended(conn_rec *c, request_rec *r)
         return;
     }
     ap_set_module_config(r->request_config, &pushstream_wstunnel_module, NULL);
+    {
+        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
+        if (a) {
+            apr_allocator_max_free_set(a, PSWT_MAX_FREE);
+        }
+    }
     pswt_loop_adopt(pswt_child->loop, t);
 }

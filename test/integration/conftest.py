@@ -6,6 +6,7 @@
     def test_y(configtest):
         rc, out = configtest(conf_body)     # apache2 -t, no server started
 """
+import glob
 import os
 import re
 import shutil
@@ -72,12 +73,44 @@ def httpd(request, workbase):
         # children killed on purpose (SIGKILL tests) are not crashes
         problems += [f"{srv.error_log_path}: {l}" for l in srv.crash_lines()
                      if "exit signal Killed" not in l]
+        for f, text in srv.sanitizer_reports():
+            _san_seen.add(f)
+            problems.append(f"{f}:\n{text}")
     if problems:
         pytest.fail("httpd crash/leak lines:\n" + "\n".join(problems), pytrace=False)
 
 
+_san_seen = set()
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_sweep(workbase):
+    """Sanitizer pass: also catch reports of servers started outside the
+    `httpd` fixture (module-scoped ones, examples): any new
+    logs/sanitizer.* file under the session's workdirs fails this test."""
+    yield
+    if not os.environ.get("PS_SAN_PRELOAD"):
+        return
+    new = []
+    for pat in ("*/logs/sanitizer.*", "*/*/logs/sanitizer.*"):
+        for f in sorted(glob.glob(os.path.join(workbase, pat))):
+            if f not in _san_seen:
+                _san_seen.add(f)
+                new.append(f"{f}:\n{pshttpd._read(f)}")
+    if new:
+        pytest.fail("sanitizer reports:\n" + "\n".join(new), pytrace=False)
+
+
 @pytest.fixture
 def configtest(request, workbase):
+    servers = []
+
     def run(conf_body="", **kw):
-        return pshttpd.Httpd(_workdir(workbase, request), conf_body, **kw).configtest()
-    return run
+        srv = pshttpd.Httpd(_workdir(workbase, request), conf_body, **kw)
+        servers.append(srv)
+        return srv.configtest()
+    yield run
+    reports = [f"{f}:\n{text}" for srv in servers for f, text in srv.sanitizer_reports()]
+    _san_seen.update(f for srv in servers for f, _t in srv.sanitizer_reports())
+    if reports:
+        pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)

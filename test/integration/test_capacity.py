@@ -1,6 +1,7 @@
 """The brief's bar: 10 000 idle subscribers with the stock MaxRequestWorkers 150
 (6 children x 25 threads), a static GET still fast, one publish reaches all."""
 import json
+import os
 import resource
 import selectors
 import socket
@@ -25,7 +26,8 @@ PushStreamSharedMemorySize 64M
     PushStreamChannelsPath "%{env:MATCH_CH}"
 </LocationMatch>
 '''
-N = 10000
+# PS_CAPACITY_N: smaller only in the sanitizer pass (test/run-all.sh)
+N = int(os.environ.get("PS_CAPACITY_N") or 10000)
 
 
 def _subscribers(srv):

@@ -85,3 +85,15 @@ def test_prometheus_and_server_status(httpd):
     assert b"PushStreamChannels: 2\n" in body
     r, body = _get(srv, "/server-status")
     assert b"<h2>mod_pushstream</h2>" in body
+
+
+def test_prefix_with_nul_byte_is_not_all(httpd):
+    """`a%00*` asks for ids starting with "a\\0" (none can exist), not for
+    every channel: the prefix is cut at the '*', not at the NUL."""
+    srv = httpd(CONF)
+    _publish(srv, "ab/other")
+    r, body = _get(srv, "/channels-stats?id=a%00*")
+    assert r.status == 200
+    assert json.loads(body)["infos"] == []
+    r, body = _get(srv, "/channels-stats?id=a*")
+    assert [i["channel"] for i in json.loads(body)["infos"]] == ["ab"]

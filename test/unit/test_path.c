@@ -218,6 +218,91 @@ static void test_restricted(void **state)
     assert_false(ps_path_is_restricted(NULL, 0));
 }
 
+/* The statistics location's choice for the raw path (unescaped first). */
+static ps_stats_sel_e ps_sel(apr_pool_t *p, const char *raw, apr_int64_t max,
+                             const char **prefix, apr_size_t *plen)
+{
+    apr_size_t len;
+    char *path = ps_path_unescape(p, raw, strlen(raw), &len);
+
+    return ps_path_stats_select(ps_path_parse(p, path, len), max, prefix,
+                                plen);
+}
+
+static void test_stats_select(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *pre = "x";
+    apr_size_t plen = 9;
+
+    assert_int_equal(ps_sel(p, "", 0, &pre, &plen), PS_STATS_SUMMARY);
+    assert_null(pre);
+    assert_int_equal(plen, 0);
+    assert_int_equal(ps_path_stats_select(NULL, 0, &pre, &plen),
+                     PS_STATS_SUMMARY);
+    assert_int_equal(ps_sel(p, "ch1/ch2", 0, &pre, &plen), PS_STATS_LIST);
+    assert_null(pre);
+    assert_int_equal(ps_sel(p, "ALL", 0, &pre, &plen), PS_STATS_ALL);
+    assert_null(pre);
+    assert_int_equal(ps_sel(p, "ch1/pre*", 3, &pre, &plen), PS_STATS_ALL);
+    ps_assert_mem(pre, plen, "pre");
+    assert_int_equal(ps_sel(p, "*", 0, &pre, &plen), PS_STATS_ALL);
+    assert_non_null(pre);
+    assert_int_equal(plen, 0);
+    /* too long before the wildcard: 400; after it: the wildcard wins */
+    assert_int_equal(ps_sel(p, "long1/ab*", 4, &pre, &plen),
+                     PS_STATS_TOO_LONG);
+    assert_null(pre);
+    assert_int_equal(ps_sel(p, "ab*/long1", 4, &pre, &plen), PS_STATS_ALL);
+    assert_int_equal(ps_sel(p, "long1", 5, &pre, &plen), PS_STATS_LIST);
+    assert_int_equal(ps_sel(p, "long1", 0, &pre, &plen), PS_STATS_LIST);
+}
+
+/* Regression (found while extracting the selection for fuzz_stats): the
+ * handler's strchr() stopped at a NUL byte before the '*' ("a%00*"), so
+ * the prefix was lost and every channel was listed. */
+static void test_stats_select_nul_prefix(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *pre = NULL;
+    apr_size_t plen = 0;
+
+    assert_int_equal(ps_sel(p, "a%00*", 0, &pre, &plen), PS_STATS_ALL);
+    assert_non_null(pre);
+    ps_assert_mem(pre, plen, "a\0");
+    assert_true(ps_path_has_prefix("a\0b", 3, pre, plen));
+    assert_false(ps_path_has_prefix("ab", 2, pre, plen));
+}
+
+static void test_has_prefix(void **state)
+{
+    assert_true(ps_path_has_prefix("abc", 3, NULL, 0));
+    assert_true(ps_path_has_prefix("abc", 3, "", 0));
+    assert_true(ps_path_has_prefix("", 0, "", 0));
+    assert_true(ps_path_has_prefix("abc", 3, "ab", 2));
+    assert_true(ps_path_has_prefix("abc", 3, "abc", 3));
+    assert_false(ps_path_has_prefix("abc", 3, "abcd", 4));
+    assert_false(ps_path_has_prefix("abc", 3, "b", 1));
+}
+
+static void test_query_arg(void **state)
+{
+    apr_pool_t *p = *state;
+
+    assert_string_equal(ps_path_query_arg(p, NULL, "id"), "");
+    assert_string_equal(ps_path_query_arg(p, "", "id"), "");
+    assert_string_equal(ps_path_query_arg(p, "id=a%2Fb", "id"), "a/b");
+    assert_string_equal(ps_path_query_arg(p, "x=1&id=c+d&id=2", "id"), "c+d");
+    assert_string_equal(ps_path_query_arg(p, "idx=1&id", "id"), "");
+    assert_string_equal(ps_path_query_arg(p, "idx=1", "id"), "");
+    assert_string_equal(ps_path_query_arg(p, "i=1", "id"), "");
+    assert_string_equal(ps_path_query_arg(p, "&&id=%zz&", "id"), "%zz");
+    assert_string_equal(ps_path_query_arg(p, "tag=5&time=x", "time"), "x");
+    assert_string_equal(ps_path_query_arg(p, "=v", ""), "v");
+    /* a decoded NUL would cut the string: the raw value instead */
+    assert_string_equal(ps_path_query_arg(p, "id=a%00b", "id"), "a%00b");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +324,10 @@ int main(void)
         PS_TEST(test_unescape_nul),
         PS_TEST(test_unescape_len_and_empty),
         PS_TEST(test_restricted),
+        PS_TEST(test_stats_select),
+        PS_TEST(test_stats_select_nul_prefix),
+        PS_TEST(test_has_prefix),
+        PS_TEST(test_query_arg),
     };
 
     PS_TEST_RUN(tests);

@@ -61,9 +61,15 @@ static int teardown(void **state)
 static void assert_sound(fixture_t *f)
 {
     const char *why = NULL;
+    apr_uint64_t leaked = 0;
     int bad = ps_store_check_locked(f->st, &why);
     if (bad) {
         fail_msg("store check failed: %s", why);
+    }
+    /* and no in-use block unreachable from the roots (PS0060 at stop) */
+    if (ps_store_leaks_locked(f->st, &leaked, &why)) {
+        fail_msg("store leak check failed: %s (%llu blocks)", why,
+                 (unsigned long long)leaked);
     }
 }
 

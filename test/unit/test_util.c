@@ -240,6 +240,76 @@ static void test_format_iso(void **state)
     assert_string_equal(buf, "9999-12-31T23:59:59");
 }
 
+static void test_padding_len(void **state)
+{
+    assert_int_equal(ps_padding_len(0, 0, 1000), 0);      /* no rule */
+    assert_int_equal(ps_padding_len(10, 5, 1000), 0);     /* long enough */
+    assert_int_equal(ps_padding_len(5, 5, 1000), 0);
+    assert_int_equal(ps_padding_len(0, 1, 1000), 100);
+    assert_int_equal(ps_padding_len(0, 100, 1000), 200);
+    assert_int_equal(ps_padding_len(50, 1024, 4096), 1000);
+    assert_int_equal(ps_padding_len(0, 1024, 1000), 1000); /* capped */
+    assert_int_equal(ps_padding_len(0, 1024, 0), 0);
+}
+
+/* Regression (found by fuzz_headers): rounding a gap near SIZE_MAX up to
+ * the next 100 wrapped around to a tiny pad instead of max. */
+static void test_padding_len_huge(void **state)
+{
+    assert_int_equal(ps_padding_len(0, APR_SIZE_MAX - 5, APR_SIZE_MAX),
+                     APR_SIZE_MAX);
+    assert_int_equal(ps_padding_len(0, APR_SIZE_MAX, 4096), 4096);
+    assert_int_equal(ps_padding_len(APR_SIZE_MAX - 1, APR_SIZE_MAX, 4096),
+                     100);
+}
+
+static void test_padding_fill(void **state)
+{
+    char buf[8];
+
+    memset(buf, 'x', sizeof(buf));
+    ps_padding_fill(buf, 4, 0);
+    assert_memory_equal(buf, "\r\n\r\nx", 5);
+    memset(buf, 'x', sizeof(buf));
+    ps_padding_fill(buf, 3, 0);
+    assert_memory_equal(buf, "\n\r\nx", 4);
+    ps_padding_fill(buf, 4, 1);
+    assert_memory_equal(buf, ":::\nx", 5);
+    ps_padding_fill(buf, 0, 1);
+    assert_int_equal(buf[0], ':');
+}
+
+static int ps_split_ok(const char *rule, int c1, int c2)
+{
+    char buf[64], *a = NULL, *b = NULL;
+    int ok;
+
+    strcpy(buf, rule);
+    ok = ps_padding_rule_split(buf, &a, &b);
+    assert_string_equal(buf, rule);              /* never modified */
+    if (ok) {
+        assert_int_equal(a - buf, c1);
+        assert_int_equal(b - buf, c2);
+    }
+    return ok;
+}
+
+static void test_padding_rule_split(void **state)
+{
+    assert_true(ps_split_ok("MSIE 6,1024,2048", 6, 11));
+    assert_true(ps_split_ok("a,b{1,2},10,20", 8, 11));  /* commas in regex */
+    assert_true(ps_split_ok("x,0,0", 1, 3));
+    assert_false(ps_split_ok(",1,2", 0, 0));            /* empty regex */
+    assert_false(ps_split_ok("1,2", 0, 0));
+    assert_false(ps_split_ok("x,,2", 0, 0));
+    assert_false(ps_split_ok("x,1,", 0, 0));
+    assert_false(ps_split_ok("x,1a,2", 0, 0));
+    assert_false(ps_split_ok("x,1,2b", 0, 0));
+    assert_false(ps_split_ok("x,-1,2", 0, 0));
+    assert_false(ps_split_ok("x", 0, 0));
+    assert_false(ps_split_ok("", 0, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +326,10 @@ int main(void)
         PS_TEST(test_format_http_time),
         PS_TEST(test_format_roundtrip),
         PS_TEST(test_format_iso),
+        PS_TEST(test_padding_len),
+        PS_TEST(test_padding_len_huge),
+        PS_TEST(test_padding_fill),
+        PS_TEST(test_padding_rule_split),
     };
 
     PS_TEST_RUN(tests);
