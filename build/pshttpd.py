@@ -42,6 +42,16 @@ SAN_UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1"
 _given_ports = set()
 
 
+def _allow_core():
+    """In the forked apache2: allow core files (CoreDumpDirectory logs), so a
+    child crash can be read with gdb afterwards."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE,
+                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
 def free_port():
     """A port free on 127.0.0.1 right now, never handed out twice by this process."""
     while True:
@@ -217,6 +227,8 @@ ServerName 127.0.0.1
 Listen 127.0.0.1:{self.port}
 PidFile logs/httpd.pid
 ErrorLog logs/error_log
+# a crashing child leaves logs/core (kept with the workdir of a failed test)
+CoreDumpDirectory logs
 LogLevel {self.log_level}
 LogFormat "%h %P %>s %B %D \\"%r\\"" pshttpd
 CustomLog logs/access_log pshttpd
@@ -294,7 +306,8 @@ ExtendedStatus On
 
     def _apache(self, *args):
         p = subprocess.run([APACHE, "-f", self.conf_path, *args], env=self._env(),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           preexec_fn=_allow_core, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=60)
         return p.returncode, p.stdout
 

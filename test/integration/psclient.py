@@ -108,6 +108,28 @@ def wait_for(fn, timeout=10, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def kill_children_during(srv, threads, stop, seconds, every, join=10):
+    """SIGKILL srv's children in turn every `every` s for `seconds` s while
+    `threads` run; then set `stop` and join them.  Returns the kill count."""
+    import signal
+    for t in threads:
+        t.start()
+    kills = 0
+    try:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            time.sleep(every)
+            pids = srv.child_pids()
+            if pids:
+                os.kill(pids[kills % len(pids)], signal.SIGKILL)
+                kills += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(join)
+    return kills
+
+
 def wait_subscribers(srv, channel, n, timeout=10):
     got = []
 

@@ -10,6 +10,8 @@ import threading
 import time
 import urllib.request
 
+from psclient import kill_children_during
+
 CONF = r'''
 LogLevel info pushstream:debug
 PushStreamSharedMemorySize 8M
@@ -52,21 +54,7 @@ def test_sigkill_during_publish_storm(httpd):
     stop = threading.Event()
     errors = []
     threads = [threading.Thread(target=_storm, args=(srv, stop, errors, n)) for n in range(4)]
-    for t in threads:
-        t.start()
-    kills = 0
-    try:
-        deadline = time.time() + 8
-        while time.time() < deadline:
-            time.sleep(0.3)
-            pids = srv.child_pids()
-            if pids:
-                os.kill(pids[kills % len(pids)], signal.SIGKILL)
-                kills += 1
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(10)
+    kills = kill_children_during(srv, threads, stop, 8, 0.3)
     assert kills >= 10
     # the lock is usable: a publish still goes through, quickly
     t0 = time.time()

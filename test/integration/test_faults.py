@@ -12,13 +12,13 @@ import json
 import os
 import random
 import re
-import signal
 import socket
 import threading
 import time
 import urllib.parse
 
-from psclient import (Stream, Swarm, info, publish, request, wait_for, wait_subscribers)
+from psclient import (Stream, Swarm, info, kill_children_during, publish, request, wait_for,
+                      wait_subscribers)
 from psconf import conf, location, sub_location
 from wsutil import OP_CLOSE, OP_TEXT, Ws
 
@@ -98,21 +98,7 @@ def test_sigkill_during_publish_storm_keeps_every_message(httpd):
             ok[n][b] = json.loads(r.body)
 
     threads = [threading.Thread(target=storm, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    kills = 0
-    try:
-        deadline = time.time() + 6
-        while time.time() < deadline:
-            time.sleep(0.4)
-            pids = srv.child_pids()
-            if pids:
-                os.kill(pids[kills % len(pids)], signal.SIGKILL)
-                kills += 1
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(20)
+    kills = kill_children_during(srv, threads, stop, 6, 0.4, join=20)
     assert kills >= 8 and not any(t.is_alive() for t in threads)
     assert not refused, refused[:3]
     # the lock is not wedged: a publish goes through
@@ -525,7 +511,7 @@ def test_flood_past_max_request_workers(httpd):
         def worker(n):
             for j in range(5):
                 try:
-                    r = request(srv, "POST", f"/pub?id=flood0/flood1/flood2/flood3",
+                    r = request(srv, "POST", "/pub?id=flood0/flood1/flood2/flood3",
                                 body=f"p{n}-{j}".encode(), timeout=30)
                     s = request(srv, "GET", "/static.txt", timeout=30)
                     with lock:
