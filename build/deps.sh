@@ -3,9 +3,10 @@
 # Quiet when everything is present; as non-root only reports what is missing.
 set -euo pipefail
 
-# clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/)
+# clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
+# gdb: the harness reads the backtrace of a crashed child's core file
 PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
-      curl openssl gcc make procps chromium clang libclang-rt-14-dev"
+      curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb"
 
 missing=()
 for p in $PKGS; do

@@ -70,9 +70,13 @@ def httpd(request, workbase):
             srv.stop()
         except Exception as e:  # noqa: BLE001 - report, keep stopping the others
             problems.append(f"{srv.workdir}: {e}")
-        # children killed on purpose (SIGKILL tests) are not crashes
+        # children killed on purpose (SIGKILL tests) are not crashes; nor is
+        # httpd's own stop race, proven by the core's backtrace (pshttpd)
+        known = srv.httpd_stop_crashes() if srv.crash_lines() else []
+        for l in known:
+            print(f"\nhttpd's own event MPM crashed at stop (no frame of ours): {l}")
         problems += [f"{srv.error_log_path}: {l}" for l in srv.crash_lines()
-                     if "exit signal Killed" not in l]
+                     if "exit signal Killed" not in l and l not in known]
         for f, text in srv.sanitizer_reports():
             _san_seen.add(f)
             problems.append(f"{f}:\n{text}")
