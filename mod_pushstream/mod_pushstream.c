@@ -246,7 +246,7 @@ static void ps_child_stopping(apr_pool_t *pchild, int graceful)
     ps_child_t *child = ps_child_of(ap_server_conf);
 
     if (child && child->reactor) {
-        ps_reactor_shutdown(child->reactor);
+        ps_reactor_shutdown(child->reactor, graceful);
     }
 }
 

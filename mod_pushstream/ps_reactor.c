@@ -15,6 +15,8 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
+#include <apr_buckets.h>
+#include <apr_network_io.h>
 
 #include "ps_reactor.h"
 #include "ps_sub.h"
@@ -24,6 +26,10 @@ APLOG_USE_MODULE(pushstream);
 #define PS_POLL_MAX        apr_time_from_sec(1)
 #define PS_LOG_SAFETY      apr_time_from_msec(500)   /* read the log anyway */
 #define PS_RELEASE_AGE     apr_time_from_msec(50)
+/* A graceful stop waits this long for the last detached streams. */
+#define PS_STOP_WAIT       apr_time_from_sec(5)
+/* Free memory the detached streams' bucket allocator may keep. */
+#define PS_BA_MAX_FREE     (512 * 1024)
 
 /* Subscribers of this child to one channel generation. */
 typedef struct ps_lchan_t {
@@ -56,6 +62,7 @@ struct ps_reactor_t {
     apr_thread_mutex_t *inbox_mtx;
     ps_sub_t *inbox_head, *inbox_tail;
     volatile int shutdown, exit;
+    int graceful;
     int shutdown_done;
     apr_hash_t *lchans;
     ps_lchan_t *empties;               /* emptied lchans, freed end of turn */
@@ -74,6 +81,10 @@ struct ps_reactor_t {
     apr_array_header_t *again;         /* ps_sub_t*, to read next turn */
     const ps_sub_t *catchup_only;      /* log read for one new subscriber */
     ps_sub_batch_t batch;              /* subs to write after a log read */
+    apr_allocator_t *ba_allocator;     /* detached streams: loop thread only */
+    apr_bucket_alloc_t *ba;
+    apr_pool_t *sock_pool;             /* their apr_socket_t structs */
+    apr_array_header_t *spare_socks;   /* ... closed, for reuse */
 };
 
 /* ---- timer heap ------------------------------------------------------------------ */
@@ -360,7 +371,7 @@ ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re)
  * until the first store is visible, then a margin for the second one. */
 static int ps_worker_gone(ps_sub_t *sub, apr_time_t now)
 {
-    if (sub->fallback) {
+    if (sub->fallback || !sub->c) {
         return 1;
     }
     if (__atomic_load_n(&sub->c->sbh, __ATOMIC_ACQUIRE) != NULL) {
@@ -573,6 +584,87 @@ static void ps_take_inbox(ps_reactor_t *re, apr_time_t now)
     }
 }
 
+/* ---- detached subscribers ------------------------------------------------------------------- */
+
+apr_socket_t *ps_reactor_socket_open(ps_reactor_t *re, apr_os_sock_t fd)
+{
+    apr_socket_t *s = NULL;
+
+    if (re->spare_socks->nelts) {
+        s = *(apr_socket_t **)apr_array_pop(re->spare_socks);
+    }
+    /* with *s set, apr_os_sock_put() reuses the struct */
+    if (apr_os_sock_put(&s, &fd, re->sock_pool) != APR_SUCCESS) {
+        return NULL;
+    }
+    apr_socket_timeout_set(s, 0);
+    return s;
+}
+
+void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s)
+{
+    apr_socket_close(s);
+    APR_ARRAY_PUSH(re->spare_socks, apr_socket_t *) = s;
+}
+
+apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re)
+{
+    return re->ba;
+}
+
+/* A link into old's channel array, moved along with it into new's. */
+static ps_sub_chan_t *ps_rebase_chan(ps_sub_chan_t *p, const ps_sub_t *old,
+                                     ps_sub_t *new)
+{
+    if (p >= old->chans && p < old->chans + old->nchan) {
+        return new->chans + (p - old->chans);
+    }
+    return p;
+}
+
+void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
+{
+    apr_int16_t ev = old->in_pollset ? old->pfd.reqevents : 0;
+    int i;
+
+    if (old->in_pollset) {
+        apr_pollset_remove(re->ps, &old->pfd);
+        old->in_pollset = 0;
+    }
+    new->in_pollset = 0;
+    ps_poll_update(re, new, ev);
+    if (new->heap_idx >= 0) {
+        re->heap[new->heap_idx] = new;
+    }
+    if (new->all_prev) {
+        new->all_prev->all_next = new;
+    }
+    else {
+        re->all = new;
+    }
+    if (new->all_next) {
+        new->all_next->all_prev = new;
+    }
+    for (i = 0; i < new->nchan; i++) {
+        ps_sub_chan_t *sc = &new->chans[i];
+        sc->sub = new;
+        sc->prev = ps_rebase_chan(sc->prev, old, new);
+        sc->next = ps_rebase_chan(sc->next, old, new);
+        if (!sc->lchan) {
+            continue;
+        }
+        if (sc->prev) {
+            sc->prev->next = sc;
+        }
+        else {
+            sc->lchan->head = sc;
+        }
+        if (sc->next) {
+            sc->next->prev = sc;
+        }
+    }
+}
+
 /* ---- the loop ------------------------------------------------------------------------------ */
 
 static void ps_run_timers(ps_reactor_t *re, apr_time_t now)
@@ -729,6 +821,8 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
     re->pool = child->pool;
     apr_pool_create(&re->batch.pool, child->pool);  /* loop thread only */
     apr_pool_create(&re->scratch, child->pool);
+    apr_pool_create(&re->sock_pool, child->pool);
+    re->spare_socks = apr_array_make(child->pool, 64, sizeof(apr_socket_t *));
     re->lchans = apr_hash_make(child->pool);
     re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));
     re->targets = apr_array_make(child->pool, 256, sizeof(ps_target_t));
@@ -738,6 +832,13 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
     if (rv == APR_SUCCESS) {
         rv = apr_pollset_create_ex(&re->ps, 1024, child->pool,
                                    APR_POLLSET_WAKEABLE, APR_POLLSET_EPOLL);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_allocator_create(&re->ba_allocator);
+    }
+    if (rv == APR_SUCCESS) {
+        apr_allocator_max_free_set(re->ba_allocator, PS_BA_MAX_FREE);
+        re->ba = apr_bucket_alloc_create_ex(re->ba_allocator);
     }
     if (rv != APR_SUCCESS) {
         return rv;
@@ -763,8 +864,9 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
     return rv;
 }
 
-void ps_reactor_shutdown(ps_reactor_t *re)
+void ps_reactor_shutdown(ps_reactor_t *re, int graceful)
 {
+    re->graceful = graceful;
     re->shutdown = 1;
     apr_pollset_wakeup(re->ps);
 }
@@ -772,7 +874,16 @@ void ps_reactor_shutdown(ps_reactor_t *re)
 void ps_reactor_stop(ps_reactor_t *re)
 {
     apr_status_t rv;
+    apr_time_t until = apr_time_now() + PS_STOP_WAIT;
 
+    /* Graceful: detached streams are no connections of the MPM's, which so
+     * may end the child while their footers are still going out. */
+    while (re->graceful && re->thread
+           && (__atomic_load_n(&re->count, __ATOMIC_RELAXED)
+               || __atomic_load_n(&re->retired, __ATOMIC_RELAXED))
+           && apr_time_now() < until) {
+        apr_sleep(apr_time_from_msec(10));
+    }
     re->exit = 1;
     apr_pollset_wakeup(re->ps);
     ps_store_notify(re->child->store);      /* the notifier sleeps on it */
@@ -781,6 +892,14 @@ void ps_reactor_stop(ps_reactor_t *re)
     }
     if (re->notifier) {
         apr_thread_join(&rv, re->notifier);
+    }
+    if (re->ba) {                      /* not a pool's: ours to destroy */
+        apr_bucket_alloc_destroy(re->ba);
+        re->ba = NULL;
+    }
+    if (re->ba_allocator) {
+        apr_allocator_destroy(re->ba_allocator);
+        re->ba_allocator = NULL;
     }
 }
 

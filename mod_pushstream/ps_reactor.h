@@ -8,6 +8,10 @@
 #ifndef PS_REACTOR_H
 #define PS_REACTOR_H
 
+#include <apr_buckets.h>
+#include <apr_network_io.h>
+#include <apr_portable.h>
+
 #include "ps_child.h"
 
 struct ps_sub_t;
@@ -20,8 +24,10 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out);
  * thread touches its connection. */
 void ps_reactor_adopt(ps_reactor_t *re, struct ps_sub_t *sub);
 
-/* Child stopping: end every subscriber cleanly (footer, 304, close). */
-void ps_reactor_shutdown(ps_reactor_t *re);
+/* Child stopping: end every subscriber cleanly (footer, 304, close).
+ * graceful: ps_reactor_stop() then waits (bounded) for them to finish,
+ * since detached streams no longer keep the MPM from ending the child. */
+void ps_reactor_shutdown(ps_reactor_t *re, int graceful);
 
 /* Stop the thread and wait for it (pchild cleanup). */
 void ps_reactor_stop(ps_reactor_t *re);
@@ -44,6 +50,19 @@ void ps_reactor_freed(ps_reactor_t *re);
 
 /* Loop thread: the reactor's write batch (ps_sub_batch_begin()). */
 struct ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re);
+
+/* Loop thread: a detached subscriber's socket (sockets are reused, so
+ * none stays allocated per subscriber that came and went), timeout 0. */
+apr_socket_t *ps_reactor_socket_open(ps_reactor_t *re, apr_os_sock_t fd);
+void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s);
+
+/* Loop thread: the bucket allocator of detached subscribers. */
+apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re);
+
+/* Loop thread: sub moved to new (ps_sub_detach): every link of the loop
+ * to it (list, timer heap, pollset, local channels) is redone for new. */
+void ps_reactor_replace(ps_reactor_t *re, struct ps_sub_t *old,
+                        struct ps_sub_t *new);
 
 /* Number of subscribers the loop owns (any thread; approximate). */
 apr_uint32_t ps_reactor_count(ps_reactor_t *re);

@@ -10,9 +10,17 @@
  * request, frees r), EOC (TLS close_notify), shutdown of the write side, a
  * short drain of what the client still sends, close, and destruction of
  * c->pool with the state set back to SUSPENDED so the event MPM decrements
- * its connection counters (see shared/spec/httpd-async-notes.md 1.6). */
+ * its connection counters (see shared/spec/httpd-async-notes.md 1.6).
+ *
+ * Leaving httpd: a stream's request ends soon after it starts
+ * (ps_sub_end_request); on plain TCP, once idle, the subscriber then
+ * leaves httpd altogether (ps_sub_detach): a dup() of the socket, its state
+ * in one malloc()ed block, its connection released to the MPM.  From then
+ * on sub->c is NULL and the loop reads and writes the socket itself. */
 
+#include <stdarg.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/uio.h>
 
 #include <httpd.h>
@@ -43,8 +51,41 @@ APLOG_USE_MODULE(pushstream);
  * each would be a malloc() + free() that may trim the heap). */
 #define PS_SUB_MAX_FREE     (16 * 1024)
 
+/* How soon after its request ended a stream leaves httpd (ps_sub_detach),
+ * and how often, how long apart, it tries again while it is busy. */
+#define PS_SUB_DETACH_AFTER apr_time_from_msec(100)
+#define PS_SUB_DETACH_RETRY apr_time_from_sec(1)
+#define PS_SUB_DETACH_TRIES 30
+
 static void ps_sub_advance(ps_sub_t *sub, apr_time_t now);
 static int ps_sub_batch_add(ps_sub_batch_t *b, ps_sub_t *sub);
+
+/* Log about a subscriber: on its connection while httpd has one, else on
+ * its server with the client's address (a detached subscriber). */
+static void ps_sub_log(const ps_sub_t *sub, int level, apr_status_t rv,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void ps_sub_log(const ps_sub_t *sub, int level, apr_status_t rv,
+                       const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (!APLOG_MODULE_IS_LEVEL(sub->s, APLOG_MODULE_INDEX, level)) {
+        return;
+    }
+    va_start(ap, fmt);
+    apr_vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (sub->c) {
+        ap_log_cerror(APLOG_MARK, level, rv, sub->c, "%s", msg);
+    }
+    else {
+        ap_log_error(APLOG_MARK, level, rv, sub->s, "[client %s] %s",
+                     sub->client_ip, msg);
+    }
+}
 
 /* Ask the last output filter (core) to write what it holds, without
  * blocking: what proxy_util.c calls ap_filter_output_pending(). */
@@ -65,7 +106,7 @@ void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len)
     if (!len) {
         return;
     }
-    b = apr_bucket_heap_create(data, len, NULL, sub->c->bucket_alloc);
+    b = apr_bucket_heap_create(data, len, NULL, sub->ba);
     APR_BRIGADE_INSERT_TAIL(sub->pending, b);
     sub->pending_bytes += len;
 }
@@ -80,9 +121,9 @@ void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
     if (!len) {
         return;
     }
-    buf = apr_bucket_alloc(len, sub->c->bucket_alloc);
+    buf = apr_bucket_alloc(len, sub->ba);
     ps_template_render_to(t, m, buf);
-    b = apr_bucket_heap_create(buf, len, apr_bucket_free, sub->c->bucket_alloc);
+    b = apr_bucket_heap_create(buf, len, apr_bucket_free, sub->ba);
     APR_BRIGADE_INSERT_TAIL(sub->pending, b);
     sub->pending_bytes += len;
 }
@@ -93,10 +134,10 @@ void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len)
     char *buf;
 
     if (n) {
-        buf = apr_bucket_alloc(n, sub->c->bucket_alloc);
+        buf = apr_bucket_alloc(n, sub->ba);
         ps_padding_fill(buf, n, sub->mode == PS_SUB_EVENTSOURCE);
         APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
-            buf, n, apr_bucket_free, sub->c->bucket_alloc));
+            buf, n, apr_bucket_free, sub->ba));
         sub->pending_bytes += n;
     }
 }
@@ -112,14 +153,14 @@ void ps_sub_queue_ws_frame(ps_sub_t *sub, int opcode, const char *data,
 {
     unsigned char hdr[PS_WS_MAX_HEADER];
     apr_size_t hlen = ps_ws_frame_header(hdr, opcode, len);
-    char *buf = apr_bucket_alloc(hlen + len, sub->c->bucket_alloc);
+    char *buf = apr_bucket_alloc(hlen + len, sub->ba);
 
     memcpy(buf, hdr, hlen);
     if (len) {
         memcpy(buf + hlen, data, len);
     }
     APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
-        buf, hlen + len, apr_bucket_free, sub->c->bucket_alloc));
+        buf, hlen + len, apr_bucket_free, sub->ba));
     sub->pending_bytes += hlen + len;
 }
 
@@ -130,7 +171,7 @@ static void ps_sub_queue_rendered(ps_sub_t *sub, const ps_msgview_t *m,
 {
     unsigned char hdr[PS_WS_MAX_HEADER];
     apr_size_t hlen = ws ? ps_ws_frame_header(hdr, PS_WS_OP_TEXT, len) : 0;
-    char *buf = apr_bucket_alloc(hlen + len, sub->c->bucket_alloc);
+    char *buf = apr_bucket_alloc(hlen + len, sub->ba);
 
     memcpy(buf, hdr, hlen);
     if (sub->mode == PS_SUB_EVENTSOURCE) {
@@ -140,7 +181,7 @@ static void ps_sub_queue_rendered(ps_sub_t *sub, const ps_msgview_t *m,
         ps_template_render_to(sub->msg_tpl, m, buf + hlen);
     }
     APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
-        buf, hlen + len, apr_bucket_free, sub->c->bucket_alloc));
+        buf, hlen + len, apr_bucket_free, sub->ba));
     sub->pending_bytes += hlen + len;
 }
 
@@ -185,20 +226,37 @@ static apr_size_t ps_sub_max_buffer(const ps_sub_t *sub)
 
 #define PS_SUB_IOV          64
 
+/* writev without blocking (the socket keeps its timeout for httpd). */
+static apr_status_t ps_sub_sendv(ps_sub_t *sub, const struct iovec *vec,
+                                 int n, apr_size_t *written)
+{
+    apr_interval_time_t tmo;
+    apr_status_t rv;
+
+    if (!sub->c) {                      /* ours: timeout 0 already */
+        return apr_socket_sendv(sub->sock, vec, n, written);
+    }
+    apr_socket_timeout_get(sub->sock, &tmo);
+    apr_socket_timeout_set(sub->sock, 0);
+    rv = apr_socket_sendv(sub->sock, vec, n, written);
+    apr_socket_timeout_set(sub->sock, tmo);
+    return rv;
+}
+
 /* Once the request has ended (ps_sub_end_request) on plain TCP (the core
  * filter is the only one left) and the core filter holds nothing: write
  * pending bytes with one writev straight to the socket, framing included.
  * perf of a fan-out showed the brigade partition, the framing buckets and
  * the core filter's bookkeeping as the largest costs of ours per delivery.
- * What the socket does not take is copied to the core filter, framed, which
- * then owns it (c->data_in_output_filters).  -1: failure. */
+ * What the socket does not take is copied, framed, to the core filter,
+ * which then owns it (c->data_in_output_filters), or once detached to
+ * sub->out.  -1: failure. */
 static int ps_sub_write_direct(ps_sub_t *sub)
 {
-    conn_rec *c = sub->c;
     struct iovec vec[PS_SUB_IOV + 2];
     char hex[24];
     apr_size_t total = 0, written = 0, left;
-    apr_interval_time_t tmo;
+    apr_bucket_brigade *rest = sub->c ? sub->tmp : sub->out;
     apr_status_t rv;
     apr_bucket *e;
     int n = sub->self_chunked ? 1 : 0, first = n, i;
@@ -230,37 +288,95 @@ static int ps_sub_write_direct(ps_sub_t *sub)
         vec[n].iov_len = 2;
         n++;
     }
-    apr_socket_timeout_get(sub->sock, &tmo);
-    apr_socket_timeout_set(sub->sock, 0);
-    rv = apr_socket_sendv(sub->sock, vec, n, &written);
-    apr_socket_timeout_set(sub->sock, tmo);
+    rv = ps_sub_sendv(sub, vec, n, &written);
     if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
         return -1;
     }
-    /* the unwritten tail, framing included, to the core filter */
+    /* the unwritten tail, framing included, is kept framed */
     for (i = 0; i < n; i++) {
         if (written >= vec[i].iov_len) {
             written -= vec[i].iov_len;
             continue;
         }
         left = vec[i].iov_len - written;
-        APR_BRIGADE_INSERT_TAIL(sub->tmp, apr_bucket_heap_create(
-            (const char *)vec[i].iov_base + written, left, NULL,
-            c->bucket_alloc));
+        APR_BRIGADE_INSERT_TAIL(rest, apr_bucket_heap_create(
+            (const char *)vec[i].iov_base + written, left, NULL, sub->ba));
         written = 0;
     }
     for (i = first; i < n - (sub->self_chunked ? 1 : 0); i++) {
         apr_bucket_delete(APR_BRIGADE_FIRST(sub->pending));
     }
     sub->pending_bytes -= total;
-    if (!APR_BRIGADE_EMPTY(sub->tmp)) {
-        rv = ap_pass_brigade(c->output_filters, sub->tmp);
-        apr_brigade_cleanup(sub->tmp);
+    if (sub->c && !APR_BRIGADE_EMPTY(rest)) {
+        rv = ap_pass_brigade(sub->c->output_filters, rest);
+        apr_brigade_cleanup(rest);
         if (rv != APR_SUCCESS) {
             return -1;
         }
     }
     return 0;
+}
+
+/* Detached: write framed bytes the socket left last time (sub->out). */
+static int ps_sub_write_out(ps_sub_t *sub)
+{
+    struct iovec vec[PS_SUB_IOV];
+    apr_size_t written = 0;
+    apr_status_t rv;
+    apr_bucket *e;
+    int n = 0;
+
+    for (e = APR_BRIGADE_FIRST(sub->out);
+         e != APR_BRIGADE_SENTINEL(sub->out) && n < PS_SUB_IOV;
+         e = APR_BUCKET_NEXT(e)) {
+        const char *data;
+        apr_size_t len;
+        if (apr_bucket_read(e, &data, &len, APR_NONBLOCK_READ) != APR_SUCCESS) {
+            return -1;
+        }
+        vec[n].iov_base = (void *)data;
+        vec[n].iov_len = len;
+        n++;
+    }
+    rv = ps_sub_sendv(sub, vec, n, &written);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
+        return -1;
+    }
+    while (written) {
+        e = APR_BRIGADE_FIRST(sub->out);
+        if (e->length > written) {
+            apr_bucket_split(e, written);       /* e: the written part */
+        }
+        written -= e->length;
+        apr_bucket_delete(e);
+    }
+    return 0;
+}
+
+/* Detached: what ps_sub_pump() does, with sub->out for the core filter. */
+static int ps_sub_pump_detached(ps_sub_t *sub)
+{
+    for (;;) {
+        if (sub->aborted) {
+            return -1;
+        }
+        if (!APR_BRIGADE_EMPTY(sub->out)) {
+            if (ps_sub_write_out(sub) < 0) {
+                return -1;
+            }
+            if (!APR_BRIGADE_EMPTY(sub->out)) {
+                ps_reactor_want_write(sub->child->reactor, sub, 1);
+                return 0;
+            }
+        }
+        if (APR_BRIGADE_EMPTY(sub->pending)) {
+            ps_reactor_want_write(sub->child->reactor, sub, 0);
+            return 0;
+        }
+        if (ps_sub_write_direct(sub) < 0) {
+            return -1;
+        }
+    }
 }
 
 /* Hand pending bytes to the filters until done or the socket is full.
@@ -269,6 +385,9 @@ static int ps_sub_pump(ps_sub_t *sub)
 {
     conn_rec *c = sub->c;
 
+    if (!c) {
+        return ps_sub_pump_detached(sub);
+    }
     for (;;) {
         apr_bucket *after, *e;
         apr_size_t moved = 0;
@@ -309,9 +428,9 @@ static int ps_sub_pump(ps_sub_t *sub)
             int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT
                                  "\r\n", (apr_uint64_t)moved);
             APR_BRIGADE_INSERT_HEAD(sub->tmp, apr_bucket_heap_create(
-                hex, n, NULL, c->bucket_alloc));
+                hex, n, NULL, sub->ba));
             APR_BRIGADE_INSERT_TAIL(sub->tmp, apr_bucket_immortal_create(
-                "\r\n", 2, c->bucket_alloc));
+                "\r\n", 2, sub->ba));
         }
         rv = ap_pass_brigade(sub->r ? sub->r->output_filters
                                     : c->output_filters, sub->tmp);
@@ -338,6 +457,9 @@ static void ps_sub_set_deadline(ps_sub_t *sub)
         }
         if (sub->end_req_at && (!d || sub->end_req_at < d)) {
             d = sub->end_req_at;
+        }
+        if (sub->detach_at && (!d || sub->detach_at < d)) {
+            d = sub->detach_at;
         }
     }
     else {
@@ -376,7 +498,9 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now)
 static void ps_sub_fail(ps_sub_t *sub)
 {
     sub->aborted = 1;
-    sub->c->aborted = 1;
+    if (sub->c) {
+        sub->c->aborted = 1;
+    }
     if (sub->fallback) {
         ps_reactor_retire(sub->child->reactor, sub);
         return;
@@ -396,7 +520,7 @@ static void ps_sub_end(ps_sub_t *sub, apr_time_t now)
     }
     sub->state = PS_SUBST_ENDING;
     /* a client that does not take its last bytes within Timeout is dropped */
-    sub->linger_at = now + sub->c->base_server->timeout;
+    sub->linger_at = now + sub->s->timeout;
     ps_sub_set_deadline(sub);
 }
 
@@ -532,7 +656,10 @@ void ps_sub_shutdown(ps_sub_t *sub)
 void ps_sub_abort(ps_sub_t *sub)
 {
     if (sub->state != PS_SUBST_DONE) {
-        sub->c->aborted = 1;
+        sub->aborted = 1;
+        if (sub->c) {
+            sub->c->aborted = 1;
+        }
         ps_reactor_retire(sub->child->reactor, sub);
     }
 }
@@ -600,6 +727,9 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
         return;
     }
     sub->end_req_at = 0;
+    if (!sub->worker_left_at) {
+        sub->worker_left_at = now;
+    }
     if (!sub->r || c->aborted || !ps_sub_plain_filters(sub, &chunked)) {
         if (sub->r) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, sub->r, "PS0080: "
@@ -632,6 +762,190 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
     if (c->data_in_input_filters) {
         ps_reactor_read_again(sub->child->reactor, sub);
     }
+    sub->detach_at = now + PS_SUB_DETACH_AFTER;
+}
+
+/* 1: sub may leave httpd now; 0: not yet (bytes or events in flight);
+ * -1: never (TLS or other connection filters, a request still open). */
+static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now)
+{
+    conn_rec *c = sub->c;
+    ap_filter_t *f;
+
+    if (!c || sub->fallback || sub->r || !ps_sub_is_stream(sub)
+        || sub->state != PS_SUBST_ACTIVE || c->aborted
+        || c->output_filters->next) {
+        return -1;
+    }
+    for (f = c->input_filters; f; f = f->next) {
+        /* what neither buffers nor transforms (logio only counts) */
+        if (strcasecmp(f->frec->name, "core_in")
+            && strcasecmp(f->frec->name, "log_input_output")) {
+            return -1;
+        }
+    }
+    if (c->data_in_output_filters || c->data_in_input_filters
+        || !APR_BRIGADE_EMPTY(sub->pending) || !APR_BRIGADE_EMPTY(sub->tmp)
+        || sub->read_again || sub->batched || sub->want_write
+        || !sub->worker_left_at || now - sub->worker_left_at < PS_SUB_END_REQ) {
+        return 0;
+    }
+    return 1;
+}
+
+/* Where the copies of ps_sub_detach() go, in one block after the struct. */
+typedef struct ps_sub_block_t {
+    char *p;
+} ps_sub_block_t;
+
+static void *ps_block_take(ps_sub_block_t *b, apr_size_t len)
+{
+    void *at = b->p;
+
+    b->p += APR_ALIGN(len, 16);
+    return at;
+}
+
+static const char *ps_block_copy(ps_sub_block_t *b, const char *src,
+                                 apr_size_t len)
+{
+    char *at = ps_block_take(b, len + 1);
+
+    memcpy(at, src, len);
+    at[len] = '\0';
+    return at;
+}
+
+static apr_bucket_brigade *ps_block_brigade(ps_sub_block_t *b, apr_pool_t *p,
+                                            apr_bucket_alloc_t *ba)
+{
+    apr_bucket_brigade *bb = ps_block_take(b, sizeof(*bb));
+
+    /* no apr_brigade_create(): that allocates from p for good; this one
+     * lives and dies with the block (ps_sub_release empties it) */
+    bb->p = p;
+    bb->bucket_alloc = ba;
+    APR_RING_INIT(&bb->list, apr_bucket, link);
+    return bb;
+}
+
+static apr_size_t ps_sub_block_size(const ps_sub_t *sub)
+{
+    apr_size_t n = APR_ALIGN(sizeof(*sub), 16)
+                   + APR_ALIGN(sizeof(*sub->d), 16)
+                   + 3 * APR_ALIGN(sizeof(apr_bucket_brigade), 16)
+                   + APR_ALIGN(sub->nchan * sizeof(*sub->chans), 16)
+                   + APR_ALIGN(strlen(sub->client_ip) + 1, 16);
+    int i;
+
+    for (i = 0; i < sub->nchan; i++) {
+        n += APR_ALIGN(sub->chans[i].len + 1, 16);
+    }
+    if (sub->ws) {
+        n += APR_ALIGN(ps_ws_parser_size(), 16);
+    }
+    if (sub->es_footer) {
+        n += APR_ALIGN(sub->es_footer_len + 1, 16);
+    }
+    if (sub->callback) {
+        n += APR_ALIGN(strlen(sub->callback) + 1, 16);
+    }
+    return n;
+}
+
+/* The copy of sub in one malloc()ed block, on the socket ns. */
+static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
+{
+    ps_reactor_t *re = sub->child->reactor;
+    ps_sub_block_t b;
+    ps_sub_t *n;
+    ps_dir_conf_t *d;
+    int i;
+
+    b.p = malloc(ps_sub_block_size(sub));
+    if (!b.p) {
+        return NULL;
+    }
+    n = ps_block_take(&b, sizeof(*n));
+    *n = *sub;
+    n->c = NULL;
+    n->sock = ns;
+    n->ba = ps_reactor_bucket_alloc(re);
+    d = ps_block_take(&b, sizeof(*d));
+    *d = *sub->d;
+    n->d = d;
+    n->pending = ps_block_brigade(&b, sub->child->pool, n->ba);
+    n->tmp = ps_block_brigade(&b, sub->child->pool, n->ba);
+    n->out = ps_block_brigade(&b, sub->child->pool, n->ba);
+    n->chans = ps_block_take(&b, sub->nchan * sizeof(*n->chans));
+    for (i = 0; i < sub->nchan; i++) {
+        n->chans[i] = sub->chans[i];
+        n->chans[i].id = ps_block_copy(&b, sub->chans[i].id, sub->chans[i].len);
+    }
+    n->client_ip = ps_block_copy(&b, sub->client_ip, strlen(sub->client_ip));
+    if (sub->ws) {
+        n->ws = ps_block_take(&b, ps_ws_parser_size());
+        ps_ws_parser_move(n->ws, sub->ws);
+    }
+    if (sub->es_footer) {
+        n->es_footer = ps_block_copy(&b, sub->es_footer, sub->es_footer_len);
+    }
+    if (sub->callback) {
+        n->callback = ps_block_copy(&b, sub->callback, strlen(sub->callback));
+    }
+    n->pfd.desc.s = ns;
+    n->pfd.p = sub->child->pool;
+    n->pfd.client_data = n;
+    return n;
+}
+
+/* An idle stream on plain TCP leaves httpd for good: the loop keeps a
+ * dup() of the socket and the subscriber in one block of its own, and
+ * the connection is given back to the MPM as ps_sub_release() does, with
+ * the socket closed (not shut down: the dup keeps it open).  What is left
+ * per subscriber is ~1 KB instead of c->pool and its bucket allocator.
+ * Returns the subscriber as it now is (sub itself is gone when moved). */
+static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
+{
+    ps_reactor_t *re = sub->child->reactor;
+    conn_rec *c = sub->c;
+    apr_os_sock_t fd, nfd;
+    apr_socket_t *ns;
+    ps_sub_t *n;
+    int ok = ps_sub_can_detach(sub, now);
+
+    sub->detach_at = 0;
+    if (ok <= 0) {
+        if (!ok && ++sub->detach_tries < PS_SUB_DETACH_TRIES) {
+            sub->detach_at = now + PS_SUB_DETACH_RETRY;
+        }
+        return sub;
+    }
+    if (apr_os_sock_get(&fd, sub->sock) != APR_SUCCESS
+        || (nfd = dup(fd)) < 0) {
+        return sub;                     /* (EMFILE) it stays with httpd */
+    }
+    ns = ps_reactor_socket_open(re, nfd);
+    n = ns ? ps_sub_copy_out(sub, ns) : NULL;
+    if (!n) {
+        if (ns) {
+            ps_reactor_socket_close(re, ns);
+        }
+        else {
+            close(nfd);
+        }
+        return sub;
+    }
+    ps_reactor_replace(re, sub, n);
+    ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "PS0081: stream detached "
+                  "from httpd");
+    apr_socket_close(sub->sock);
+    if (c->cs) {
+        c->cs->state = CONN_STATE_SUSPENDED;     /* see ps_sub_release() */
+    }
+    apr_pool_destroy(c->pool);                   /* sub with it */
+    ps_reactor_freed(re);
+    return n;
 }
 
 static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
@@ -644,11 +958,11 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
             }
             /* a backlog, not one big message, is what gets a client dropped */
             else if (sub->pending_bytes > ps_sub_max_buffer(sub) + sub->last_item) {
-                ap_log_cerror(APLOG_MARK, APLOG_NOTICE, 0, sub->c, "PS0020: "
-                              "subscriber dropped: it does not read (%"
-                              APR_SIZE_T_FMT " bytes waiting, "
-                              "PushStreamSubscriberMaxBuffer %" APR_SIZE_T_FMT
-                              ")", sub->pending_bytes, ps_sub_max_buffer(sub));
+                ps_sub_log(sub, APLOG_NOTICE, 0, "PS0020: subscriber "
+                           "dropped: it does not read (%" APR_SIZE_T_FMT
+                           " bytes waiting, PushStreamSubscriberMaxBuffer %"
+                           APR_SIZE_T_FMT ")", sub->pending_bytes,
+                           ps_sub_max_buffer(sub));
                 ps_sub_fail(sub);
             }
             return;
@@ -681,7 +995,8 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
                 ps_sub_fail(sub);
                 return;
             }
-            if (sub->c->data_in_output_filters) {
+            if (sub->c ? sub->c->data_in_output_filters
+                       : !APR_BRIGADE_EMPTY(sub->out)) {
                 return;
             }
             ps_sub_start_linger(sub, now);
@@ -801,6 +1116,9 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
         if (sub->end_req_at && now >= sub->end_req_at) {
             ps_sub_end_request(sub, now);
         }
+        if (sub->detach_at && now >= sub->detach_at) {
+            sub = ps_sub_detach(sub, now);
+        }
         if (sub->ttl_at && now >= sub->ttl_at) {
             if (sub->mode == PS_SUB_LONGPOLLING) {
                 ps_sub_lp_timeout(sub, now);
@@ -818,8 +1136,8 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
     case PS_SUBST_ENDING:
     case PS_SUBST_FLUSHING:
         if (sub->linger_at && now >= sub->linger_at) {
-            ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, sub->c, "PS0021: "
-                          "subscriber did not take its last bytes in time");
+            ps_sub_log(sub, APLOG_DEBUG, 0, "PS0021: subscriber did not "
+                       "take its last bytes in time");
             ps_sub_fail(sub);
         }
         break;
@@ -862,9 +1180,9 @@ static void ps_sub_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
     ps_store_unlock(st);
     ps_store_notify(st);
     if (rv != APR_SUCCESS) {
-        ap_log_cerror(APLOG_MARK, APLOG_ERR, rv, sub->c, "PS0022: WebSocket "
-                      "message not published (shared memory full or channel "
-                      "limit); raise PushStreamSharedMemorySize");
+        ps_sub_log(sub, APLOG_ERR, rv, "PS0022: WebSocket message not "
+                   "published (shared memory full or channel limit); raise "
+                   "PushStreamSharedMemorySize");
     }
 }
 
@@ -899,9 +1217,8 @@ static void ps_sub_ws_event(ps_sub_t *sub, const ps_ws_event_t *ev,
                              ? 0 : ev->close_code, now);
         break;
     case PS_WS_ERROR:
-        ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, sub->c, "PS0023: WebSocket "
-                      "closed with %d: %s", ev->close_code,
-                      ev->data ? ev->data : "");
+        ps_sub_log(sub, APLOG_DEBUG, 0, "PS0023: WebSocket closed with %d: "
+                   "%s", ev->close_code, ev->data ? ev->data : "");
         ps_sub_ws_close(sub, ev->close_code, now);
         break;
     default:
@@ -910,6 +1227,22 @@ static void ps_sub_ws_event(ps_sub_t *sub, const ps_ws_event_t *ev,
 }
 
 /* Feed client bytes to the frame parser while the subscriber is active. */
+static void ps_sub_ws_bytes(ps_sub_t *sub, const char *data, apr_size_t len,
+                            apr_time_t now)
+{
+    apr_size_t used;
+    ps_ws_event_t ev;
+
+    while (len && sub->state == PS_SUBST_ACTIVE) {
+        if (ps_ws_feed(sub->ws, data, len, &used, &ev) == PS_WS_NEED_MORE) {
+            break;
+        }
+        data += used;
+        len -= used;
+        ps_sub_ws_event(sub, &ev, now);
+    }
+}
+
 static void ps_sub_ws_input(ps_sub_t *sub, apr_bucket_brigade *bb,
                             apr_time_t now)
 {
@@ -918,32 +1251,62 @@ static void ps_sub_ws_input(ps_sub_t *sub, apr_bucket_brigade *bb,
     for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
          b = APR_BUCKET_NEXT(b)) {
         const char *data;
-        apr_size_t len, used;
-        ps_ws_event_t ev;
-        if (APR_BUCKET_IS_METADATA(b)
-            || apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS) {
-            continue;
+        apr_size_t len;
+        if (!APR_BUCKET_IS_METADATA(b)
+            && apr_bucket_read(b, &data, &len, APR_BLOCK_READ) == APR_SUCCESS) {
+            ps_sub_ws_bytes(sub, data, len, now);
         }
-        while (len && sub->state == PS_SUBST_ACTIVE) {
-            if (ps_ws_feed(sub->ws, data, len, &used, &ev) == PS_WS_NEED_MORE) {
-                break;
-            }
-            data += used;
-            len -= used;
-            ps_sub_ws_event(sub, &ev, now);
+    }
+}
+
+/* Bytes read from one subscriber per loop turn before others get a go. */
+#define PS_SUB_READ_BUDGET (256 * 1024)
+
+static void ps_sub_closed_by_client(ps_sub_t *sub, apr_status_t rv)
+{
+    ps_sub_log(sub, APLOG_DEBUG, rv, "PS0024: subscriber connection closed "
+               "by the client");
+    ps_sub_fail(sub);
+}
+
+/* Detached: the socket itself, no filters in between. */
+static void ps_sub_read_detached(ps_sub_t *sub, apr_time_t now)
+{
+    char buf[8192];
+    apr_size_t total = 0;
+
+    for (;;) {
+        apr_size_t len = sizeof(buf);
+        apr_status_t rv = apr_socket_recv(sub->sock, buf, &len);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return;
+        }
+        if (rv != APR_SUCCESS || !len) {
+            ps_sub_closed_by_client(sub, rv);
+            return;
+        }
+        if (sub->ws && sub->state == PS_SUBST_ACTIVE) {
+            ps_sub_ws_bytes(sub, buf, len, now);
+        }
+        total += len;
+        if (total >= PS_SUB_READ_BUDGET && sub->state != PS_SUBST_DONE) {
+            ps_reactor_read_again(sub->child->reactor, sub);
+            return;
         }
     }
 }
 
 /* Read what the client sends while we wait: WebSocket frames, otherwise
  * nothing is expected.  EOF or an error means it went away. */
-/* Bytes read from one subscriber per loop turn before others get a go. */
-#define PS_SUB_READ_BUDGET (256 * 1024)
-
 static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
 {
     conn_rec *c = sub->c;
     apr_off_t total = 0;
+
+    if (!c) {
+        ps_sub_read_detached(sub, now);
+        return;
+    }
 
     /* Read until the filters have nothing more: the core filter (and
      * mod_ssl) keep bytes they already took from the socket, which no
@@ -959,9 +1322,7 @@ static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
         }
         if (rv != APR_SUCCESS) {
             apr_brigade_cleanup(sub->tmp);
-            ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c, "PS0024: subscriber "
-                          "connection closed by the client");
-            ps_sub_fail(sub);
+            ps_sub_closed_by_client(sub, rv);
             return;
         }
         apr_brigade_length(sub->tmp, 0, &len);
@@ -1019,10 +1380,27 @@ void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now)
     ps_sub_advance(sub, now);
 }
 
+/* A detached subscriber: its block, its socket (back to the loop's spares). */
+static void ps_sub_release_detached(ps_sub_t *sub)
+{
+    apr_brigade_cleanup(sub->pending);
+    apr_brigade_cleanup(sub->tmp);
+    apr_brigade_cleanup(sub->out);
+    ps_reactor_socket_close(sub->child->reactor, sub->sock);
+    if (sub->ws) {
+        ps_ws_parser_release(sub->ws);
+    }
+    free(sub);
+}
+
 void ps_sub_release(ps_sub_t *sub)
 {
     conn_rec *c = sub->c;
 
+    if (!c) {
+        ps_sub_release_detached(sub);
+        return;
+    }
     if (sub->fallback) {
         apr_size_t one = 1;
         apr_file_write(sub->done_out, "x", &one);  /* last touch of sub */

@@ -41,8 +41,11 @@ typedef enum {
 
 typedef struct ps_sub_t {
     request_rec *r;                /* NULL once the request is finished */
-    conn_rec *c;
+    conn_rec *c;                   /* NULL once detached (ps_sub_detach) */
     apr_socket_t *sock;
+    apr_bucket_alloc_t *ba;        /* c->bucket_alloc, then the loop's */
+    server_rec *s;                 /* c->base_server */
+    const char *client_ip;
     ps_child_t *child;
     const ps_dir_conf_t *d;
     const ps_srv_conf_t *sc;
@@ -92,6 +95,13 @@ typedef struct ps_sub_t {
      * from then on the loop writes the chunked framing itself. */
     apr_time_t end_req_at;         /* 0 = not (or no longer) planned */
     int self_chunked;              /* body chunks framed here, not by httpd */
+    /* Idle streams on plain TCP then leave httpd for good: the loop keeps
+     * a dup()ed socket and this struct, moved into one malloc()ed block
+     * (ps_sub_detach); c->pool, with the MPM's connection state and
+     * bucket allocator (two 8 KB blocks), is destroyed. */
+    apr_time_t detach_at;          /* 0 = not (or no longer) planned */
+    int detach_tries;
+    apr_bucket_brigade *out;       /* detached: framed bytes the socket left */
     struct ps_sub_t *next;         /* inbox / retired list */
     struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */
 } ps_sub_t;
@@ -130,6 +140,9 @@ void ps_sub_abort(ps_sub_t *sub);
 
 /* Loop thread, after retirement: release the connection for good. */
 void ps_sub_release(ps_sub_t *sub);
+
+/* Loop thread: 1 when sub is detached from httpd (no conn_rec left). */
+#define ps_sub_detached(sub) ((sub)->c == NULL)
 
 /* Either thread: how a finished long-poll / streaming answer looks. */
 void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len);

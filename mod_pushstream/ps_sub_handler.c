@@ -511,6 +511,9 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->r = sr->r;
     sub->c = c;
     sub->sock = ap_get_conn_socket(c);
+    sub->ba = c->bucket_alloc;
+    sub->s = c->base_server;
+    sub->client_ip = c->client_ip;
     sub->child = sr->child;
     sub->d = sr->d;
     sub->sc = sr->sc;

@@ -287,6 +287,30 @@ ps_ws_parser_t *ps_ws_parser_create(apr_pool_t *p, apr_size_t max_frame,
     return ps;
 }
 
+apr_size_t ps_ws_parser_size(void)
+{
+    return sizeof(ps_ws_parser_t);
+}
+
+void ps_ws_parser_move(ps_ws_parser_t *dst, ps_ws_parser_t *src)
+{
+    const char *d = src->final.data;
+
+    *dst = *src;
+    /* the final event may point into src's own control buffer */
+    if (d && d >= src->ctrl && d < src->ctrl + sizeof(src->ctrl)) {
+        dst->final.data = dst->ctrl + (d - src->ctrl);
+    }
+    src->msg = NULL;
+    src->msg_cap = 0;
+    src->msg_len = 0;
+}
+
+void ps_ws_parser_release(ps_ws_parser_t *ps)
+{
+    ps_ws_parser_cleanup(ps);
+}
+
 static int ps_ws_is_control(int opcode)
 {
     return opcode >= 0x8;

@@ -130,6 +130,20 @@ typedef struct ps_ws_parser_t ps_ws_parser_t;
 ps_ws_parser_t *ps_ws_parser_create(apr_pool_t *p, apr_size_t max_frame,
                                     apr_size_t max_message);
 
+/* Bytes a parser takes, for ps_ws_parser_move() into memory of the
+ * caller's (aligned as malloc() aligns). */
+apr_size_t ps_ws_parser_size(void);
+
+/* Move src's whole state, message buffer included, into dst: feeding dst
+ * goes on exactly where src stopped.  src keeps no buffer (its pool's
+ * cleanup frees nothing); dst's buffer is the caller's to free with
+ * ps_ws_parser_release(). */
+void ps_ws_parser_move(ps_ws_parser_t *dst, ps_ws_parser_t *src);
+
+/* Free the message buffer of a moved parser (the memory of dst itself
+ * stays the caller's). */
+void ps_ws_parser_release(ps_ws_parser_t *ps);
+
 /* Parse data[0..len).  Returns the first event found (also in ev->type)
  * and sets *consumed to the bytes used up to and including it; call again
  * with the rest.  PS_WS_NEED_MORE: everything was consumed (and buffered

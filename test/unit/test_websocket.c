@@ -516,6 +516,41 @@ static void test_final_state_sticky(void **state)
     assert_int_equal(ev.close_code, PS_WS_CLOSE_PROTOCOL);
 }
 
+/* A parser moved into other memory mid-message (what a subscriber's
+ * detaching from httpd does) goes on where it stopped; the old one keeps
+ * no buffer. */
+static void test_parser_move(void **state)
+{
+    ps_ws_parser_t *src = ps_ws_parser_create(*state, 0, 0);
+    ps_ws_parser_t *dst = malloc(ps_ws_parser_size());
+    unsigned char buf[256];
+    apr_size_t n, used;
+    ps_ws_event_t ev;
+
+    assert_non_null(dst);
+    n = ps_frame(buf, 0x01, "frag", 4);                /* first fragment */
+    n += ps_frame(buf + n, 0x80, "ment", 4);           /* final, split below */
+    assert_int_equal(ps_ws_feed(src, (char *)buf, n - 3, &used, &ev),
+                     PS_WS_NEED_MORE);
+    ps_ws_parser_move(dst, src);
+    assert_int_equal(ps_ws_feed(dst, (char *)buf + n - 3, 3, &used, &ev),
+                     PS_WS_TEXT);
+    ps_assert_mem(ev.data, ev.len, "fragment");
+    /* the old parser starts from its moved state but owns no buffer */
+    assert_int_equal(ps_ws_feed(src, "", 0, &used, &ev), PS_WS_NEED_MORE);
+
+    /* a close reason kept in the parser's own control buffer moves too */
+    n = ps_frame(buf, 0x88, "\x03\xE9" "bye", 5);
+    assert_int_equal(ps_ws_feed(dst, (char *)buf, n, &used, &ev), PS_WS_CLOSE);
+    src = ps_ws_parser_create(*state, 0, 0);
+    ps_ws_parser_move(src, dst);
+    assert_int_equal(ps_ws_feed(src, "x", 1, &used, &ev), PS_WS_CLOSE);
+    ps_assert_mem(ev.data, ev.len, "bye");
+    assert_int_equal(ev.close_code, 1001);
+    ps_ws_parser_release(dst);
+    free(dst);
+}
+
 /* Several events in one buffer: one per call, consumed up to each. */
 static void test_consumed(void **state)
 {
@@ -1061,6 +1096,7 @@ int main(void)
         PS_TEST(test_final_state_sticky),
         PS_TEST(test_consumed),
         PS_TEST(test_buffer_reuse),
+        PS_TEST(test_parser_move),
         PS_TEST(test_error_header_bits),
         PS_TEST(test_error_control_frames),
         PS_TEST(test_error_close_codes),
