@@ -384,11 +384,17 @@ class Bench:
                 r["ref_rps"] = rr["rps"]
                 r["ref_cpu_us_per_req"] = ((srv.cpu_ticks() - c0) / tck * 1e6 / rr["requests"]
                                            if rr["requests"] else None)
+                # and the server's static file handler: Debian's default page,
+                # the same file from both (the DocumentRoot of each)
+                r["static_rps"] = (run_wrk(srv.url(STATIC_PAGE), max(2, dur // 2),
+                                           lua=False)["rps"]
+                                   if os.path.exists(STATIC_FILE) else None)
                 res[kind] = r
                 log(f"  pubrate {kind:5}: {r['rps']:.0f} req/s p99 {r['p99_ms']} ms, "
                     f"{r['cpu_us_per_req'] or 0:.1f} us CPU/req, non-2xx {r['non2xx']}, "
                     f"errors {r['errors']}; reference {ref}: {r['ref_rps']:.0f} req/s "
-                    f"{r['ref_cpu_us_per_req'] or 0:.1f} us CPU/req")
+                    f"{r['ref_cpu_us_per_req'] or 0:.1f} us CPU/req; static "
+                    f"{STATIC_PAGE}: {r['static_rps'] or 0:.0f} req/s")
             finally:
                 srv.stop()
         self.data["pubrate"].append(res)
@@ -404,6 +410,11 @@ class Bench:
         self.row("3 reference: status handler, same wrk load", "requests/s", o["ref_rps"],
                  c["ref_rps"], None, "higher", note="httpd server-status?auto vs "
                  "nchan_stub_status: the servers' own request-path ceilings")
+        if o["static_rps"] and c["static_rps"]:
+            self.row("3 reference: static file, same wrk load", "requests/s",
+                     o["static_rps"], c["static_rps"], None, "higher",
+                     note=f"{STATIC_FILE} ({os.path.getsize(STATIC_FILE)} B) by httpd's "
+                     "core handler vs nginx's static module")
 
     # ---- 4. tunnel
     def tunnel(self):
@@ -529,6 +540,11 @@ def wstunnel_usable():
     if not os.path.exists(WT_SO):
         return False, "mod_pushstream_wstunnel.so not built"
     return True, ""
+
+
+# Debian's default page (package apache2), for the static-file reference row.
+STATIC_FILE = "/var/www/html/index.html"
+STATIC_PAGE = "/index.html"
 
 
 def run_wrk(url, dur, lua=True):

@@ -119,6 +119,9 @@ http {{
         location = /nchan_status {{
             nchan_stub_status;
         }}
+        location = /index.html {{
+            root /var/www/html;
+        }}
     }}
 }}
 '''
