@@ -127,7 +127,7 @@ loadgen-smoke: modules loadgen
 	@cd test/integration && $(PYTHON) -m pytest -q -p no:cacheprovider test_loadgen.py
 
 bench: deps
-	@bash bench/deps.sh
+	@bash build/deps.sh --bench
 	@$(MAKE) --no-print-directory modules loadgen
 	@$(PYTHON) bench/bench.py $(BENCH_ARGS)
 

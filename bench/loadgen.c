@@ -993,6 +993,16 @@ static lg_conn *lg_pub_idle(void)
     return NULL;
 }
 
+/* bytes of the publish response body; 1 once the body is complete */
+static int lg_pub_body(lg_conn *c, const char *d, size_t n)
+{
+    if (c->chunked) {
+        return lg_dechunk(c, d, n, 0);
+    }
+    c->body_left -= (int64_t)n;
+    return c->body_left <= 0;
+}
+
 /* the publish response (status, headers, body) */
 static void lg_pub_in(lg_conn *c, const char *d, size_t n)
 {
@@ -1024,28 +1034,10 @@ static void lg_pub_in(lg_conn *c, const char *d, size_t n)
             lg_note_err("bad publish response");
         }
         /* fall through to the body with the rest */
-        int done;
-        if (c->chunked) {
-            done = lg_dechunk(c, d, n, 0);
-        } else {
-            c->body_left -= (int64_t)n;
-            done = c->body_left <= 0;
-        }
-        if (!done) {
-            return;
-        }
-    } else if (c->state == LG_S_BODY) {
-        int done;
-        if (c->chunked) {
-            done = lg_dechunk(c, d, n, 0);
-        } else {
-            c->body_left -= (int64_t)n;
-            done = c->body_left <= 0;
-        }
-        if (!done) {
-            return;
-        }
-    } else {
+    } else if (c->state != LG_S_BODY) {
+        return;
+    }
+    if (!lg_pub_body(c, d, n)) {
         return;
     }
     /* response complete */

@@ -12,7 +12,6 @@ Both serve on 127.0.0.1:
 """
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -277,17 +276,8 @@ class Nchan(_Common):
         if not pid or not pshttpd.pid_alive(pid):
             return
         pids = self.pids()
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if not any(pshttpd.pid_alive(p) for p in pids):
-                return
-            time.sleep(0.05)
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if not pshttpd.term_and_wait(pid, pids, timeout):
+            pshttpd.kill_pids(pids)
 
     def child_pids(self):
         p = self.parent_pid()

@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
-# Installs the Debian packages needed to build and test mod_pushstream.
+# Installs the Debian packages needed to build and test mod_pushstream, or with
+# --bench the bench-only ones (make bench).
 # Quiet when everything is present; as non-root only reports what is missing.
+#
+#   build/deps.sh            build + `make test`
+#   build/deps.sh --bench    bench only (not needed by `make test`)
 set -euo pipefail
 
-# clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
-# gdb: the harness reads the backtrace of a crashed child's core file
-PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
-      curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb"
+case "${1:-}" in
+"")
+    bench=0
+    tag="deps.sh"
+    # clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
+    # gdb: the harness reads the backtrace of a crashed child's core file
+    PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
+          curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb"
+    ;;
+--bench)
+    bench=1
+    tag="deps.sh --bench"
+    # Debian's nginx with nchan (the module we compare against), wrk
+    # (publish-rate scenario), gnuplot (the plot), linux-perf and valgrind
+    # (profiling).
+    PKGS="nginx libnginx-mod-nchan wrk gnuplot-nox gcc make procps"
+    ;;
+*)
+    echo "usage: build/deps.sh [--bench]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in $PKGS; do
@@ -18,11 +40,26 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+    echo "$tag: missing Debian packages: ${missing[*]}" >&2
     echo "run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
     exit 1
 fi
 
-echo "deps.sh: installing ${missing[*]}"
+echo "$tag: installing ${missing[*]}"
+apt_opts=()
+if [ "$bench" -eq 1 ]; then
+    # The nginx package would start a system nginx on port 80: forbid service
+    # starts while installing (policy-rc.d, removed afterwards unless it was
+    # there to begin with).
+    policy=/usr/sbin/policy-rc.d
+    ours=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod 755 "$policy"
+        ours=1
+    fi
+    trap '[ "$ours" -eq 1 ] && rm -f "$policy"' EXIT
+    apt_opts=(--no-install-recommends)
+fi
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_opts[@]}" "${missing[@]}" >/dev/null

@@ -99,6 +99,27 @@ def pid_alive(pid):
     return st is not None and st[0] not in ("Z", "X")
 
 
+def term_and_wait(parent, pids, timeout):
+    """SIGTERM parent, then wait up to timeout s for all of pids to be gone;
+    True if they went."""
+    os.kill(parent, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not any(pid_alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def kill_pids(pids):
+    """SIGKILL each of pids that is still there."""
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _tail(path, n=40):
     try:
         with open(path, errors="replace") as f:
@@ -363,17 +384,9 @@ ExtendedStatus On
             self._stop_log_offset = os.path.getsize(self.error_log_path)
         except OSError:
             self._stop_log_offset = None
-        os.kill(parent, signal.SIGTERM)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if not any(pid_alive(p) for p in pids):
-                return
-            time.sleep(0.05)
-        for p in pids + self.child_pids():  # last resort
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if term_and_wait(parent, pids, timeout):
+            return
+        kill_pids(pids + self.child_pids())  # last resort
         raise RuntimeError(f"httpd {parent} did not stop within {timeout}s; SIGKILLed "
                            f"{[p for p in pids if pid_alive(p)] or pids}")
 

@@ -27,21 +27,19 @@ void *pswt_create_dir_conf(apr_pool_t *p, char *dir)
     return d;
 }
 
+/* The inner section's value unless it left the field unset. */
+#define PSWT_MERGE(f) d->f = (add->f != PSWT_UNSET) ? add->f : base->f
+
 void *pswt_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
     pswt_dir_conf_t *base = basev, *add = addv;
     pswt_dir_conf_t *d = apr_pcalloc(p, sizeof(*d));
 
-    d->idle_timeout = add->idle_timeout != PSWT_UNSET ? add->idle_timeout
-                                                      : base->idle_timeout;
-    d->fallback_http = add->fallback_http != PSWT_UNSET ? add->fallback_http
-                                                        : base->fallback_http;
-    d->frame_aware = add->frame_aware != PSWT_UNSET ? add->frame_aware
-                                                    : base->frame_aware;
-    d->max_message = add->max_message != PSWT_UNSET ? add->max_message
-                                                    : base->max_message;
-    d->http_upgrade = add->http_upgrade != PSWT_UNSET ? add->http_upgrade
-                                                      : base->http_upgrade;
+    PSWT_MERGE(idle_timeout);
+    PSWT_MERGE(fallback_http);
+    PSWT_MERGE(frame_aware);
+    PSWT_MERGE(max_message);
+    PSWT_MERGE(http_upgrade);
     return d;
 }
 

@@ -10,13 +10,17 @@
     s.wait_closed()                               # server ended the response / connection
 
     Swarm                                         # thousands of non-blocking subscribers
+
+    app = LocalHttpServer(Handler)                # a stand-in back end: app.port, app.stop()
 """
 import errno
 import os
 import http.client
+import http.server
 import json
 import selectors
 import socket
+import threading
 import time
 
 
@@ -599,6 +603,28 @@ def run_cycles(port, n, concurrency, path_fn, timeout=120, lp_every=0, lp_path_f
         c.sock.close()
     sel.close()
     return {"done": done, "bad": bad}
+
+
+# ---------------------------------------------------------------- stand-ins
+class At:
+    """A port of a server, for the request helpers (which use .port)."""
+
+    def __init__(self, port, workdir=None, ssl_port=None):
+        self.port, self.workdir, self.ssl_port = port, workdir, ssl_port
+
+
+class LocalHttpServer:
+    """An http.server with `handler` on 127.0.0.1 (a free port), served by a
+    daemon thread: the application behind a ProxyPass, for instance."""
+
+    def __init__(self, handler):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ---------------------------------------------------------------- server-side views

@@ -28,6 +28,13 @@ def location_match(regex, body):
     return f'<LocationMatch "{regex}">\n{_lines(body)}</LocationMatch>\n'
 
 
+def pub_location(publisher="admin", store="on", extra=""):
+    """<Location /pub>: publisher (admin/normal), channels from the `id` argument."""
+    return location("/pub", f"PushStreamPublisher {publisher}\n"
+                            'PushStreamChannelsPath "%{arg:id}"\n'
+                            f"PushStreamStoreMessages {store}\n" + _lines(extra))
+
+
 def sub_location(prefix, mode="", extra=""):
     """<LocationMatch "^/PREFIX/(?<ch>.+)$"> with a subscriber of MODE ('' = streaming)."""
     body = f"PushStreamSubscriber {mode}".rstrip() + "\n" \
@@ -43,9 +50,7 @@ def conf(shm="32M", server="", pub="", sub="", lp="", poll="", publisher="admin"
     if shm:
         parts.append(f"PushStreamSharedMemorySize {shm}\n")
     parts.append(_lines(server, indent=""))
-    parts.append(location("/pub", f"PushStreamPublisher {publisher}\n"
-                                  'PushStreamChannelsPath "%{arg:id}"\n'
-                                  f"PushStreamStoreMessages {store}\n" + _lines(pub)))
+    parts.append(pub_location(publisher, store, pub))
     parts.append(sub_location("sub", "", sub))
     parts.append(sub_location("lp", "long-polling", lp))
     parts.append(sub_location("poll", "polling", poll))

@@ -24,7 +24,7 @@ import urllib.parse
 import pytest
 
 import pshttpd
-from psclient import request, wait_for
+from psclient import LocalHttpServer, request, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONF_D = os.path.join(ROOT, "conf.d")
@@ -217,20 +217,11 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-class App:
+class App(LocalHttpServer):
     """The PHP application stand-in behind ProxyPass /: serves clients/js/."""
 
     def __init__(self):
-        handler = lambda *a, **kw: _Quiet(*a, directory=JS_DIR, **kw)  # noqa: E731
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda *a, **kw: _Quiet(*a, directory=JS_DIR, **kw))
 
 
 class PubSide:

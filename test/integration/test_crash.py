@@ -11,21 +11,13 @@ import time
 import urllib.request
 
 from psclient import kill_children_during
+from psconf import pub_location, sub_location
 
 CONF = r'''
 LogLevel info pushstream:debug
 PushStreamSharedMemorySize 8M
 PushStreamMaxMessagesStoredPerChannel 20
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-    PushStreamStoreMessages on
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-'''
+''' + pub_location() + sub_location("sub")
 
 
 def _post(srv, channel, body, timeout=5):

@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 
@@ -21,7 +20,7 @@ import pytest
 
 import pshttpd
 import wsutil
-from psclient import request, wait_for
+from psclient import At, LocalHttpServer, request, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONF_D = os.path.join(ROOT, "conf.d")
@@ -49,13 +48,6 @@ def read(name):
 def with_base(text):
     """What a2enmod pushstream gives: pushstream.conf, then the example."""
     return read("pushstream.conf") + "\n" + text
-
-
-class At:
-    """A port of a server, for the request helpers (which use .port)."""
-
-    def __init__(self, port, workdir=None, ssl_port=None):
-        self.port, self.workdir, self.ssl_port = port, workdir, ssl_port
 
 
 def make_cert(d):
@@ -115,7 +107,7 @@ def test_examples_pass_configtest_without_their_modules(configtest):
 
 
 # ---------------------------------------------------------------- help desk
-class App:
+class App(LocalHttpServer):
     """The PHP application behind ProxyPass /."""
 
     def __init__(self):
@@ -131,13 +123,7 @@ class App:
 
             def log_message(self, *a):
                 pass
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(H)
 
 
 @pytest.fixture

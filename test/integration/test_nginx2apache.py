@@ -10,14 +10,13 @@ import json
 import os
 import re
 import subprocess
-import threading
 import urllib.parse
 
 import pytest
 
 import pshttpd
 import wsutil
-from psclient import request, wait_for
+from psclient import At, LocalHttpServer, request, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "build", "nginx2apache")
@@ -152,7 +151,7 @@ def convert(text):
     return c.render(n2a.parse(text, "test.conf")), c.flags
 
 
-class App:
+class App(LocalHttpServer):
     """The application behind proxy_pass: echoes what it got."""
 
     def __init__(self):
@@ -168,18 +167,7 @@ class App:
 
             def log_message(self, *a):
                 pass
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class At:
-    def __init__(self, port):
-        self.port = port
+        super().__init__(H)
 
 
 @pytest.fixture

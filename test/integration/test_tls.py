@@ -11,21 +11,14 @@ import pytest
 import websockets
 
 import pshttpd
+from psconf import conf
 from wsutil import (OP_CLOSE, OP_PING, OP_TEXT, Curl, HttpConn, Stream, Ws, cert_path,
                     close_frame_bytes, http, info, parse_sse, publish, read_response,
                     ssl_context, wait_subscribers)
 
-BODY = r'''
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-    PushStreamStoreMessages on
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamMessageTemplate "~text~|"
-</LocationMatch>
+# /pub, /sub, /lp, /poll as usual (the segment size is set by tls_server)
+BODY = conf(shm="", sub='PushStreamMessageTemplate "~text~|"',
+            poll='PushStreamMessageTemplate "~text~|"', extra=r'''
 <LocationMatch "^/subttl/(?<ch>.+)$">
     PushStreamSubscriber
     PushStreamChannelsPath "%{env:MATCH_CH}"
@@ -43,15 +36,6 @@ BODY = r'''
     PushStreamChannelsPath "%{env:MATCH_CH}"
     PushStreamPingMessageInterval 1s
 </LocationMatch>
-<LocationMatch "^/lp/(?<ch>.+)$">
-    PushStreamSubscriber long-polling
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/poll/(?<ch>.+)$">
-    PushStreamSubscriber polling
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamMessageTemplate "~text~|"
-</LocationMatch>
 <LocationMatch "^/ws/(?<ch>.+)$">
     PushStreamSubscriber websocket
     PushStreamChannelsPath "%{env:MATCH_CH}"
@@ -66,7 +50,7 @@ BODY = r'''
     PushStreamSubscriberConnectionTtl 2s
     PushStreamPingMessageInterval 1s
 </LocationMatch>
-'''
+''')
 
 
 def tls_server(httpd, servers=2, **kw):

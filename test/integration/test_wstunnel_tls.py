@@ -45,6 +45,20 @@ def server_ca(srv):
     return os.path.join(srv.workdir, "conf", "server.crt")
 
 
+def ws_proxy_conf(url, *params):
+    """/ws/ proxied to the back end at url (ProxyPass parameters appended)."""
+    return "\n<Location /ws/>\n    " + " ".join((f"ProxyPass {url}/",) + params) \
+        + "\n</Location>"
+
+
+def wss_backend_server(httpd, backends, certdir, **kw):
+    """A wss:// back end "tls1" with a certificate made here, behind /ws/ of a
+    server that verifies it; (srv, backend)."""
+    crt, key = wsbackend.make_cert(certdir)
+    b = backends("tls1", cert=crt, key=key)
+    return tls_server(httpd, proxy_ssl_conf(crt) + ws_proxy_conf(b.url), **kw), b
+
+
 async def _echo_sizes(ws, sizes=(0, 1, 126, 16383, 16384, 70000, 1_000_000)):
     for n in sizes:
         data = os.urandom(n)
@@ -54,10 +68,7 @@ async def _echo_sizes(ws, sizes=(0, 1, 126, 16383, 16384, 70000, 1_000_000)):
 
 def test_wss_client_to_ws_backend(httpd, backends):
     b = backends("b1")
-    srv = tls_server(httpd, f"""
-<Location /ws/>
-    ProxyPass {b.url}/
-</Location>""")
+    srv = tls_server(httpd, ws_proxy_conf(b.url))
 
     async def go():
         ctx = wsbackend.client_ssl(server_ca(srv))
@@ -70,12 +81,7 @@ def test_wss_client_to_ws_backend(httpd, backends):
 
 
 def test_ws_client_to_wss_backend(httpd, backends, certdir):
-    crt, key = wsbackend.make_cert(certdir)
-    b = backends("tls1", cert=crt, key=key)
-    srv = tls_server(httpd, proxy_ssl_conf(crt) + f"""
-<Location /ws/>
-    ProxyPass {b.url}/
-</Location>""")
+    srv, b = wss_backend_server(httpd, backends, certdir)
     assert b.url.startswith("wss://")
 
     async def go():
@@ -87,12 +93,7 @@ def test_ws_client_to_wss_backend(httpd, backends, certdir):
 
 
 def test_wss_to_wss_big_transfers_and_kill(httpd, backends, certdir):
-    crt, key = wsbackend.make_cert(certdir)
-    b = backends("tls1", cert=crt, key=key)
-    srv = tls_server(httpd, proxy_ssl_conf(crt) + f"""
-<Location /ws/>
-    ProxyPass {b.url}/
-</Location>""")
+    srv, b = wss_backend_server(httpd, backends, certdir)
 
     async def go():
         ctx = wsbackend.client_ssl(server_ca(srv))
@@ -119,10 +120,7 @@ def test_wss_backend_with_untrusted_cert_is_502(httpd, backends, certdir):
     crt, key = wsbackend.make_cert(certdir, "untrusted")
     other, _ = wsbackend.make_cert(certdir, "someca")
     b = backends("tls1", cert=crt, key=key)
-    srv = tls_server(httpd, proxy_ssl_conf(other) + f"""
-<Location /ws/>
-    ProxyPass {b.url}/ retry=0
-</Location>""")
+    srv = tls_server(httpd, proxy_ssl_conf(other) + ws_proxy_conf(b.url, "retry=0"))
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
     conn.request("GET", "/ws/x", headers={
         "Upgrade": "websocket", "Connection": "Upgrade",
@@ -134,12 +132,7 @@ def test_wss_backend_with_untrusted_cert_is_502(httpd, backends, certdir):
 
 
 def test_idle_tls_tunnels_and_static_get(httpd, backends, certdir):
-    crt, key = wsbackend.make_cert(certdir)
-    b = backends("tls1", cert=crt, key=key)
-    srv = tls_server(httpd, proxy_ssl_conf(crt) + f"""
-<Location /ws/>
-    ProxyPass {b.url}/
-</Location>""", servers=1, threads=4)
+    srv, _ = wss_backend_server(httpd, backends, certdir, servers=1, threads=4)
 
     async def go():
         ctx = wsbackend.client_ssl(server_ca(srv))
@@ -173,12 +166,7 @@ def test_idle_tls_tunnels_and_static_get(httpd, backends, certdir):
 
 
 def test_tls_graceful_restart(httpd, backends, certdir):
-    crt, key = wsbackend.make_cert(certdir)
-    b = backends("tls1", cert=crt, key=key)
-    srv = tls_server(httpd, proxy_ssl_conf(crt) + f"""
-<Location /ws/>
-    ProxyPass {b.url}/
-</Location>""")
+    srv, _ = wss_backend_server(httpd, backends, certdir)
 
     async def go():
         ctx = wsbackend.client_ssl(server_ca(srv))
