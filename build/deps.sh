@@ -20,8 +20,8 @@ case "${1:-}" in
     bench=1
     tag="deps.sh --bench"
     # Debian's nginx with nchan (the module we compare against), wrk
-    # (publish-rate scenario), gnuplot (the plot), linux-perf and valgrind
-    # (profiling).
+    # (publish-rate scenario), gnuplot (the plot).  Profiling (perf,
+    # valgrind) is not part of `make bench`.
     PKGS="nginx libnginx-mod-nchan wrk gnuplot-nox gcc make procps"
     ;;
 *)
