@@ -264,12 +264,7 @@ class Nchan(_Common):
         raise RuntimeError(f"nginx did not come up on {self.port}")
 
     def _connects(self):
-        import socket
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
+        return pshttpd.tcp_connects(self.port)
 
     def stop(self, timeout=15):
         pid = self.parent_pid()

@@ -128,6 +128,15 @@ def _tail(path, n=40):
         return f"({path} missing)"
 
 
+def tcp_connects(port):
+    """1 when something accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 class Httpd:
     def __init__(self, workdir, conf_body="", port=None, mpm="event", servers=2, threads=25,
                  modules=None, load_pushstream=True, ssl_port=None, log_level="info",
@@ -364,11 +373,7 @@ ExtendedStatus On
         self._fail(f"httpd did not come up on port {self.port} within {timeout}s:\n{out}")
 
     def _connects(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
+        return tcp_connects(self.port)
 
     def stop(self, timeout=15):
         parent = self.parent_pid()

@@ -8,40 +8,21 @@ of any size (partial writes, chunk framing kept across them), client frames
 import struct
 import time
 
+from psconf import pub_location, sub_location
 from wsutil import OP_CLOSE, OP_PING, Stream, Ws, publish, wait_subscribers
 
-CONF = r'''
-LogLevel info pushstream:trace1
-PushStreamSharedMemorySize 32M
-PushStreamMaxMessageSize 4M
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-    PushStreamStoreMessages on
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamMessageTemplate "~text~|"
-    PushStreamSubscriberMaxBuffer 16M
-</LocationMatch>
-<LocationMatch "^/ev/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamFooterTemplate "END"
-</LocationMatch>
-<LocationMatch "^/ttl/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamSubscriberConnectionTtl 2s
-    PushStreamFooterTemplate "TTL-FOOTER"
-</LocationMatch>
-<LocationMatch "^/ws/(?<ch>.+)$">
-    PushStreamSubscriber websocket
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamFooterTemplate "WS-FOOTER"
-</LocationMatch>
-'''
+CONF = "\n".join([
+    "LogLevel info pushstream:trace1",
+    "PushStreamSharedMemorySize 32M",
+    "PushStreamMaxMessageSize 4M",
+    pub_location(),
+    sub_location("sub", extra=['PushStreamMessageTemplate "~text~|"',
+                               "PushStreamSubscriberMaxBuffer 16M"]),
+    sub_location("ev", "eventsource", 'PushStreamFooterTemplate "END"'),
+    sub_location("ttl", extra=["PushStreamSubscriberConnectionTtl 2s",
+                               'PushStreamFooterTemplate "TTL-FOOTER"']),
+    sub_location("ws", "websocket", 'PushStreamFooterTemplate "WS-FOOTER"'),
+])
 
 
 def wait_detached(srv, n, timeout=10):
