@@ -179,7 +179,7 @@ class Bench:
         self.rows = []          # the table
         self.data = {"idle": [], "fanout": [], "fanout_sat": [], "pubrate": [],
                      "tunnel": []}
-        self.work = os.path.join(self.out, "srv")
+        self.work = pshttpd.work_root(os.path.join(self.out, "srv"))
         self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         # a loadgen process holds at most this many sockets
         self.per_proc = max(1000, self.nofile - 1000)

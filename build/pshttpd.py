@@ -128,6 +128,32 @@ def _tail(path, n=40):
         return f"({path} missing)"
 
 
+def _unreachable_ancestor(path):
+    """As root (httpd's children then run as User nobody): the first directory
+    above path that nobody may not enter, else None."""
+    if os.geteuid() != 0:
+        return None
+    p = os.path.abspath(path)
+    while p != "/":
+        p = os.path.dirname(p)
+        if os.path.exists(p) and not os.stat(p).st_mode & 0o001:
+            return p
+    return None
+
+
+def work_root(preferred):
+    """Where server workdirs go: preferred (under .build/), unless the checkout
+    lies below a directory User nobody cannot enter (a clone in /root or in a
+    `mktemp -d` dir); then a directory of this checkout's own under /tmp."""
+    if not _unreachable_ancestor(preferred):
+        return preferred
+    tag = re.sub(r"[^A-Za-z0-9]+", "-", os.path.abspath(preferred)).strip("-")[-80:]
+    d = os.path.join(tempfile.gettempdir(), f"pushstream-{os.getuid()}-{tag}")
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    os.chmod(d, 0o755)
+    return d
+
+
 def tcp_connects(port):
     """1 when something accepts connections on 127.0.0.1:port."""
     try:
@@ -221,14 +247,11 @@ class Httpd:
         return crt, key
 
     def write_config(self):
-        if os.geteuid() == 0:
-            # children run as nobody and must reach htdocs and the module copies
-            p = self.workdir
-            while p != "/":
-                p = os.path.dirname(p)
-                if os.path.exists(p) and not os.stat(p).st_mode & 0o001:
-                    raise RuntimeError(f"{p} is not world-searchable; User nobody cannot "
-                                       f"reach {self.workdir}")
+        # children run as nobody and must reach htdocs and the module copies
+        blocked = _unreachable_ancestor(self.workdir)
+        if blocked:
+            raise RuntimeError(f"{blocked} is not world-searchable; User nobody cannot "
+                               f"reach {self.workdir} (see work_root())")
         for d in ("", "conf", "logs", "htdocs", "run", "modules"):
             os.makedirs(self._path(d), exist_ok=True)
             os.chmod(self._path(d), 0o755)
@@ -508,7 +531,8 @@ ExtendedStatus On
 
 
 # -------------------------------------------------------------------- CLI
-DEMO_DIR = os.path.join(BUILD, "demo")
+def _demo_dir():
+    return work_root(os.path.join(BUILD, "demo"))
 
 
 def _read(path):
@@ -530,7 +554,7 @@ def _demo_server(port=None):
     if m and os.path.exists(wt_so):
         modules.append("proxy")         # the tunnel is a mod_proxy scheme handler
         modules.append(f"LoadModule {m.group(1)} {wt_so}")
-    return Httpd(DEMO_DIR, body, port=port, modules=modules, load_pushstream=True)
+    return Httpd(_demo_dir(), body, port=port, modules=modules, load_pushstream=True)
 
 
 def main(argv):

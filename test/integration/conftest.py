@@ -29,7 +29,8 @@ _session_dir = []
 def workbase():
     """A per-session dir for server workdirs. Not pytest's tmp_path: that lives
     under a 0700 dir the children (User nobody) cannot enter."""
-    base = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"), "itest")
+    base = pshttpd.work_root(os.path.join(
+        os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"), "itest"))
     os.makedirs(base, mode=0o755, exist_ok=True)
     d = tempfile.mkdtemp(prefix="run-", dir=base)
     os.chmod(d, 0o755)
