@@ -15,8 +15,6 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
-#include <apr_buckets.h>
-#include <apr_network_io.h>
 
 #include "ps_reactor.h"
 #include "ps_sub.h"

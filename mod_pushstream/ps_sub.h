@@ -141,9 +141,6 @@ void ps_sub_abort(ps_sub_t *sub);
 /* Loop thread, after retirement: release the connection for good. */
 void ps_sub_release(ps_sub_t *sub);
 
-/* Loop thread: 1 when sub is detached from httpd (no conn_rec left). */
-#define ps_sub_detached(sub) ((sub)->c == NULL)
-
 /* Either thread: how a finished long-poll / streaming answer looks. */
 void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len);
 void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
