@@ -5,7 +5,8 @@ Ours:  build/pshttpd.Httpd (event MPM, 2 children x 25 threads) with
 nchan: Debian's nginx + libnginx-mod-nchan, 2 workers, no access log.
 
 Both serve on 127.0.0.1:
-    POST /pub?id=CH          publisher (no message storage beyond a tiny buffer)
+    POST /pub?id=CH          publisher (no message storage beyond a tiny buffer);
+                             ours also on its publisher port (Ours.pubport)
     GET  /ev/CH              EventSource subscriber
     GET  /ws/CH              WebSocket subscriber
     GET  /sub/CH             raw streaming subscriber
@@ -183,12 +184,21 @@ class Ours(_Common, pshttpd.Httpd):
     def __init__(self, workdir, push=True, conf_body=None, modules=None, label=None):
         os.makedirs(workdir, exist_ok=True)
         os.chmod(workdir, 0o755)
+        # /pub also on a publisher port (PushStreamPublisherListen)
+        self.pubport = pshttpd.free_port()
+        if conf_body is None:
+            conf_body = OURS_PUSH.replace(
+                "<Location /pub>\n",
+                f"<Location /pub>\n    PushStreamPublisherListen 127.0.0.1:{self.pubport}\n")
         pshttpd.Httpd.__init__(
-            self, workdir, conf_body if conf_body is not None else OURS_PUSH,
+            self, workdir, conf_body,
             servers=2, threads=25, mpm="event", modules=modules,
             load_pushstream=push, log_level="warn", extra_global=OURS_GLOBAL)
         if label:
             self.name = label
+
+    def pubport_url(self, path="/"):
+        return f"http://127.0.0.1:{self.pubport}{path}"
 
     def write_config(self):
         pshttpd.Httpd.write_config(self)

@@ -29,6 +29,7 @@
 #include "ps_handlers.h"
 #include "ps_http.h"
 #include "ps_reactor.h"
+#include "ps_pubport.h"
 #include "ps_metrics.h"
 #include <mod_status.h>
 
@@ -156,6 +157,9 @@ static int ps_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     ps_leak_check_register(pconf, s);
+    if (ps_pubport_open(pconf, s) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     if (ps_srv(s)->events_channel
         && ps_store_lock(ret->store, NULL) == APR_SUCCESS) {
         const char *id = ps_srv(s)->events_channel;

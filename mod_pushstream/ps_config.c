@@ -14,6 +14,7 @@
 
 #include "ps_config.h"
 #include "ps_util.h"
+#include "ps_pubport.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -59,7 +60,7 @@ apr_size_t ps_config_padding_max(apr_pool_t *pconf)
     return *ps_cfg_padding_slot(pconf);
 }
 
-static const char *ps_where(cmd_parms *cmd)
+const char *ps_config_where(cmd_parms *cmd)
 {
     if (!cmd->directive) {
         return "(command line)";
@@ -74,7 +75,7 @@ static void ps_cfg_note(cmd_parms *cmd, const char *key, ps_dir_conf_t *d)
     rec->dconf = d;
     rec->s = cmd->server;
     rec->path = cmd->path ? cmd->path : "";
-    rec->where = ps_where(cmd);
+    rec->where = ps_config_where(cmd);
 }
 
 /* ---- creation and merging ----------------------------------------------- */
@@ -411,7 +412,7 @@ static const char *ps_set_kind(cmd_parms *cmd, ps_dir_conf_t *d, int kind)
                             cmd->cmd->name);
     }
     d->kind = kind;
-    d->where = ps_where(cmd);
+    d->where = ps_config_where(cmd);
     ps_cfg_note(cmd, PS_LOCS_KEY, d);
     return NULL;
 }
@@ -594,7 +595,7 @@ static const char *ps_set_wildcard_max(cmd_parms *cmd, void *mconfig,
     const char *err = ps_arg_count(cmd, arg, &d->wildcard_max_qtd);
 
     if (!err) {
-        d->wildcard_max_where = ps_where(cmd);
+        d->wildcard_max_where = ps_config_where(cmd);
         ps_cfg_note(cmd, PS_WILDCARD_KEY, d);
     }
     return err;
@@ -757,6 +758,10 @@ const command_rec ps_cmds[] = {
 
     AP_INIT_RAW_ARGS("PushStreamPublisher", ps_set_publisher, NULL, PS_LOC,
         "makes the location a publisher: normal (default) or admin"),
+    AP_INIT_TAKE1("PushStreamPublisherListen", ps_pubport_cmd, NULL, PS_LOC,
+        "also serve this publisher location on [host:]port (default host "
+        "127.0.0.1) from each child's event loop, without httpd's request "
+        "processing; channels from ?id="),
     AP_INIT_RAW_ARGS("PushStreamSubscriber", ps_set_subscriber, NULL, PS_LOC,
         "makes the location a subscriber: streaming (default), polling, "
         "long-polling, eventsource or websocket"),
@@ -882,9 +887,12 @@ int ps_config_check(apr_pool_t *pconf, server_rec *s)
 {
     apr_array_header_t *locs = ps_cfg_list(pconf, PS_LOCS_KEY);
     apr_array_header_t *paths = ps_cfg_list(pconf, PS_PATHS_KEY);
-    int i, bad = 0;
+    int i, bad = ps_pubport_check(pconf, s);
 
     if (locs->nelts == 0) {
+        if (bad) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0001: mod_pushstream "
                      "will not be used with this configuration");
         return OK;

@@ -51,6 +51,8 @@ typedef struct ps_srv_conf_t {
     ps_limits_t limits;                    /* resolved in post_config */
     apr_size_t padding_max;                /* largest padding of the config */
     struct ps_child_t *child;              /* set in child_init */
+    apr_array_header_t *publistens;        /* main server: ps_publisten_t of
+                                            * PushStreamPublisherListen */
 } ps_srv_conf_t;
 
 /* Location level. */
@@ -99,6 +101,9 @@ void *ps_create_srv_conf(apr_pool_t *p, server_rec *s);
 void *ps_merge_srv_conf(apr_pool_t *p, void *base, void *add);
 void *ps_create_dir_conf(apr_pool_t *p, char *dir);
 void *ps_merge_dir_conf(apr_pool_t *p, void *base, void *add);
+
+/* "file:line" of the directive being read. */
+const char *ps_config_where(cmd_parms *cmd);
 
 /* Checks that need every directive read (configtest included). */
 int ps_config_check(apr_pool_t *pconf, server_rec *s);

@@ -87,8 +87,6 @@ int ps_http_parse_path(request_rec *r, const ps_dir_conf_t *d,
                        apr_array_header_t **out)
 {
     const char *err = NULL, *path = "";
-    apr_size_t len;
-    char *raw;
 
     if (d->channels_path) {
         path = ap_expr_str_exec(r, d->channels_path, &err);
@@ -98,9 +96,7 @@ int ps_http_parse_path(request_rec *r, const ps_dir_conf_t *d,
             return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
         }
     }
-    raw = ps_path_unescape(r->pool, path ? path : "", path ? strlen(path) : 0,
-                           &len);
-    *out = ps_path_parse(r->pool, raw, len);
+    *out = ps_pub_parse_channels(r->pool, path);
     return OK;
 }
 
@@ -118,37 +114,54 @@ int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
 int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
                       const apr_array_header_t *chans)
 {
-    int i;
+    ps_answer_t a;
 
-    for (i = 0; i < chans->nelts; i++) {
-        const ps_path_channel_t *ch = &APR_ARRAY_IDX(chans, i,
-                                                     ps_path_channel_t);
-        if (ps_path_is_restricted(ch->id, ch->len)) {
-            return ps_http_explain(r, HTTP_FORBIDDEN,
-                                   "Channel id not authorized for this method.");
+    return ps_pub_check_ids(sc, chans, &a) ? OK : ps_http_answer(r, &a);
+}
+
+void ps_http_answer_log(server_rec *s, request_rec *r, const ps_answer_t *a)
+{
+    const char *msg;
+
+    switch (a->log) {
+    case PS_ANS_LOG_FULL:
+        msg = "PS0050: shared memory is full: unable to allocate message in "
+              "shared memory; raise PushStreamSharedMemorySize (or lower "
+              "PushStreamMessageTtl / PushStreamMaxMessagesStoredPerChannel)";
+        if (r) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", msg);
         }
-        if (sc->max_channel_id_length > 0
-            && (apr_int64_t)ch->len > sc->max_channel_id_length) {
-            return ps_http_explain(r, HTTP_BAD_REQUEST,
-                                   "Channel id is too large.");
+        else {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", msg);
         }
-        /* Control bytes (NUL, CR, LF ... DEL) never name a channel: they
-         * would reach logs, stats and templates raw (new, not in nginx). */
-        {
-            apr_size_t k;
-            for (k = 0; k < ch->len; k++) {
-                unsigned char c = (unsigned char)ch->id[k];
-                if (c < 0x20 || c == 0x7f) {
-                    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0070: "
-                                  "channel id with control byte 0x%02x "
-                                  "refused", c);
-                    return ps_http_explain(r, HTTP_BAD_REQUEST,
-                                           "Channel id is invalid.");
-                }
-            }
+        break;
+    case PS_ANS_LOG_CTRL_ID:
+        if (r) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0070: channel id "
+                          "with control byte 0x%02x refused", a->ctrl);
         }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0070: channel id "
+                         "with control byte 0x%02x refused", a->ctrl);
+        }
+        break;
+    default:
+        break;
     }
-    return OK;
+}
+
+int ps_http_answer(request_rec *r, const ps_answer_t *a)
+{
+    ps_http_answer_log(r->server, r, a);
+    if (a->allow) {
+        return ps_http_not_allowed(r, a->allow);
+    }
+    if (a->ctype) {
+        ps_http_body(r, a->ctype, a->body, a->len);
+        r->status = a->status;
+        return DONE;
+    }
+    return ps_http_explain(r, a->status, a->explain);
 }
 
 const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
@@ -171,71 +184,29 @@ const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
 int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
                  int n)
 {
-    return n == 1 ? ps_http_info_single(r, infos)
-                  : ps_http_info_group(r, st, infos, n);
-}
+    ps_answer_t a;
 
-int ps_http_info_single(request_rec *r, const ps_chinfo_t *info)
-{
-    const char *ctype;
-    ps_fmt_e fmt = ps_info_format_from_accept(apr_table_get(r->headers_in,
-                                                            "Accept"), &ctype);
-    apr_size_t len;
-    char *doc = ps_info_single(r->pool, fmt, info, &len);
-
-    return ps_http_body(r, ctype, doc, len);
+    ps_pub_info(r->pool, st, infos, n, apr_table_get(r->headers_in, "Accept"),
+                0, &a);
+    return ps_http_answer(r, &a);
 }
 
 int ps_http_info_group(request_rec *r, ps_store_t *st,
                        const ps_chinfo_t *infos, int n)
 {
-    const char *ctype;
-    ps_fmt_e fmt = ps_info_format_from_accept(apr_table_get(r->headers_in,
-                                                            "Accept"), &ctype);
-    ps_info_header_t h;
-    ps_store_stats_t s;
-    char host[256];
-    apr_size_t len;
-    char *doc;
+    ps_answer_t a;
 
-    memset(&s, 0, sizeof(s));
-    if (apr_gethostname(host, sizeof(host), r->pool) != APR_SUCCESS) {
-        apr_cpystrn(host, "localhost", sizeof(host));
-    }
-    if (ps_store_lock(st, NULL) == APR_SUCCESS) {
-        ps_store_stats_locked(st, &s);
-        ps_store_unlock(st);
-    }
-    h.hostname = apr_pstrdup(r->pool, host);
-    h.now = ps_now_sec();
-    h.channels = s.channels;
-    h.wildcard_channels = s.wildcard_channels;
-    h.uptime = (apr_uint64_t)(h.now - s.created);
-    doc = ps_info_group(r->pool, fmt, &h, infos, n, &len);
-    return ps_http_body(r, ctype, doc, len);
+    ps_pub_info(r->pool, st, infos, n, apr_table_get(r->headers_in, "Accept"),
+                2, &a);
+    return ps_http_answer(r, &a);
 }
 
 int ps_http_existing_info(request_rec *r, ps_store_t *st,
                           const apr_array_header_t *chans)
 {
-    ps_chinfo_t *infos = apr_pcalloc(r->pool, chans->nelts * sizeof(*infos));
-    int i, n = 0;
+    ps_answer_t a;
 
-    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
-        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
-    }
-    for (i = 0; i < chans->nelts; i++) {
-        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
-                                                     ps_path_channel_t);
-        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
-        if (ch) {
-            ps_store_channel_info_locked(st, ch, &infos[n]);
-            infos[n++].id = pc->id;
-        }
-    }
-    ps_store_unlock(st);
-    if (!n) {
-        return ps_http_explain(r, HTTP_NOT_FOUND, NULL);
-    }
-    return ps_http_info(r, st, infos, n);
+    ps_pub_existing_info(r->pool, st, chans,
+                         apr_table_get(r->headers_in, "Accept"), &a);
+    return ps_http_answer(r, &a);
 }

@@ -9,6 +9,7 @@
 #include "ps_config.h"
 #include "ps_path.h"
 #include "ps_info.h"
+#include "ps_publish.h"
 
 #define PS_EXPLAIN_HEADER "X-Nginx-PushStream-Explain"
 
@@ -47,13 +48,11 @@ int ps_http_channels(request_rec *r, const ps_dir_conf_t *d,
 int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
                       const apr_array_header_t *chans);
 
-/* 1 when the channel id starts with PushStreamWildcardChannelPrefix. */
-static APR_INLINE int ps_is_wildcard(const ps_srv_conf_t *sc,
-                                     const ps_path_channel_t *pc)
-{
-    apr_size_t n = sc->wildcard_prefix ? strlen(sc->wildcard_prefix) : 0;
-    return n && pc->len >= n && !memcmp(pc->id, sc->wildcard_prefix, n);
-}
+/* The response of a core answer (ps_publish.h), logging what it asks. */
+int ps_http_answer(request_rec *r, const ps_answer_t *a);
+
+/* Log what an answer asks (PS0050, PS0070); r may be NULL. */
+void ps_http_answer_log(server_rec *s, request_rec *r, const ps_answer_t *a);
 
 /* Value of an optional expression, or of a request header when the
  * expression is not configured (NULL when neither gives anything). */
@@ -61,10 +60,9 @@ const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
                           const char *header);
 
 /* Info documents, format chosen by Accept: one channel (n == 1) or a
- * group; the _single/_group forms force the shape. */
+ * group; the _group form forces the shape. */
 int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
                  int n);
-int ps_http_info_single(request_rec *r, const ps_chinfo_t *info);
 int ps_http_info_group(request_rec *r, ps_store_t *st,
                        const ps_chinfo_t *infos, int n);
 

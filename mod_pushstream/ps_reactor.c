@@ -18,6 +18,7 @@
 
 #include "ps_reactor.h"
 #include "ps_sub.h"
+#include "ps_pubport.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -83,6 +84,7 @@ struct ps_reactor_t {
     apr_bucket_alloc_t *ba;
     apr_pool_t *sock_pool;             /* their apr_socket_t structs */
     apr_array_header_t *spare_socks;   /* ... closed, for reuse */
+    ps_pubport_t *pubport;             /* PushStreamPublisherListen, or NULL */
 };
 
 /* ---- timer heap ------------------------------------------------------------------ */
@@ -490,6 +492,15 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
     if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
         return;
     }
+    if (!re->catchup_only && !apr_hash_count(re->lchans)) {
+        /* Nobody here listens: skip what was published since.  A publisher
+         * port publishing 60k/s to channels without subscribers would
+         * otherwise have each loop walk 30k entries every 500 ms, holding
+         * the lock every publisher needs. */
+        re->last_seq = ps_store_seq_locked(child->store);
+        ps_store_unlock(child->store);
+        return;
+    }
     seq = ps_store_read_log_locked(child->store, from, ps_collect_cb, re, &lost);
     ps_store_unlock(child->store);
     if (!re->catchup_only) {
@@ -684,6 +695,7 @@ static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
         return;
     }
     re->next_maint = now + apr_time_from_sec(1);
+    ps_pubport_tick(re->pubport, now);
     /* Connection pools are freed here but were allocated by the MPM's
      * threads (other malloc arenas): after a burst of closes, hand the
      * free pages back so the child's RSS returns to where it was. */
@@ -711,6 +723,7 @@ static void ps_shutdown_all(ps_reactor_t *re)
         ps_sub_shutdown(sub);
         sub = next;
     }
+    ps_pubport_shutdown(re->pubport);
     re->shutdown_done = 1;
 }
 
@@ -745,7 +758,10 @@ static void ps_loop_turn(ps_reactor_t *re)
     now = apr_time_now();
     for (i = 0; i < n; i++) {
         ps_sub_t *sub = fds[i].client_data;
-        if (sub->state != PS_SUBST_DONE) {
+        if (sub->pollee != PS_POLLEE_SUB) {
+            ps_pubport_io(re->pubport, sub, fds[i].rtnevents, now);
+        }
+        else if (sub->state != PS_SUBST_DONE) {
             ps_sub_io(sub, fds[i].rtnevents, now);
         }
     }
@@ -788,6 +804,8 @@ static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
         }
     }
     re->retired = NULL;
+    ps_pubport_destroy(re->pubport);
+    re->pubport = NULL;
     return NULL;
 }
 
@@ -846,6 +864,7 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
         ps_store_unlock(child->store);
     }
     re->wake_seen = ps_store_wake_counter(child->store);
+    re->pubport = ps_pubport_create(child, re, ps_srv(child->s)->publistens);
     /* Our threads inherit a mask blocking every asynchronous signal: the
      * MPM's signals (SIGTERM, SIGHUP...) must reach its own thread, not one
      * of ours (prefork's handler exits the process from the thread it runs
@@ -878,7 +897,8 @@ void ps_reactor_stop(ps_reactor_t *re)
      * may end the child while their footers are still going out. */
     while (re->graceful && re->thread
            && (__atomic_load_n(&re->count, __ATOMIC_RELAXED)
-               || __atomic_load_n(&re->retired, __ATOMIC_RELAXED))
+               || __atomic_load_n(&re->retired, __ATOMIC_RELAXED)
+               || ps_pubport_count(re->pubport))
            && apr_time_now() < until) {
         apr_sleep(apr_time_from_msec(10));
     }
@@ -899,6 +919,16 @@ void ps_reactor_stop(ps_reactor_t *re)
         apr_allocator_destroy(re->ba_allocator);
         re->ba_allocator = NULL;
     }
+}
+
+apr_status_t ps_reactor_poll_add(ps_reactor_t *re, apr_pollfd_t *pfd)
+{
+    return apr_pollset_add(re->ps, pfd);
+}
+
+void ps_reactor_poll_remove(ps_reactor_t *re, apr_pollfd_t *pfd)
+{
+    apr_pollset_remove(re->ps, pfd);
 }
 
 apr_uint32_t ps_reactor_count(ps_reactor_t *re)

@@ -64,6 +64,11 @@ apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re);
 void ps_reactor_replace(ps_reactor_t *re, struct ps_sub_t *old,
                         struct ps_sub_t *new);
 
+/* Loop thread: poll another kind of connection (ps_pubport.c); the
+ * client_data of pfd starts with its ps_pollee_e. */
+apr_status_t ps_reactor_poll_add(ps_reactor_t *re, apr_pollfd_t *pfd);
+void ps_reactor_poll_remove(ps_reactor_t *re, apr_pollfd_t *pfd);
+
 /* Number of subscribers the loop owns (any thread; approximate). */
 apr_uint32_t ps_reactor_count(ps_reactor_t *re);
 

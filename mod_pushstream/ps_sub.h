@@ -40,6 +40,7 @@ typedef enum {
 } ps_sub_state_e;
 
 typedef struct ps_sub_t {
+    int pollee;                    /* PS_POLLEE_SUB (ps_pubport.h): first */
     request_rec *r;                /* NULL once the request is finished */
     conn_rec *c;                   /* NULL once detached (ps_sub_detach) */
     apr_socket_t *sock;

@@ -145,6 +145,19 @@ STATS = {
     "format": b"id=ch1&format=prometheus",
 }
 
+HTTP1 = {
+    "post": b"\x00POST /pub?id=a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Event-Id: 1\r\nEvent-Type: t\r\nAccept: text/plain\r\n\r\nhello",
+    "http10": b"\x00\r\nGET /pub?id=a HTTP/1.0\nConnection: keep-alive\n\n",
+    "expect": b"\x00PUT /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+              b"Content-Length: 3\r\nContent-Length: 3\r\n\r\n",
+    "chunked": b"\x00POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+               b"Connection: close, TE\r\n\r\n",
+    "folded": b"\x00GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+    "small_limit": b"\x01GET / HTTP/1.1\r\nHost: x\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+    "version": b"\x00GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+}
+
 
 def write(target, seeds):
     d = os.path.join(ROOT, target)
@@ -156,6 +169,6 @@ def write(target, seeds):
 
 if __name__ == "__main__":
     targets = {"websocket": WEBSOCKET, "path": PATH, "template": TEMPLATE,
-               "headers": HEADERS, "stats": STATS}
+               "headers": HEADERS, "stats": STATS, "http1": HTTP1}
     for t in sys.argv[1:] or targets:
         write(t, targets[t])

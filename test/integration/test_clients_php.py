@@ -156,3 +156,29 @@ def test_publish_php_against_helpdesk_example(httpd):
     p = php(script, f"--url={srv.url('')}", "room1", "x")
     assert p.returncode == 1 and "HTTP 503" in p.stderr, p.stderr
     assert request(_Port(pub), "GET", "/pub?id=room1").status == 404
+
+
+def test_php_client_on_the_publisher_port(httpd):
+    """The PHP library unchanged against PushStreamPublisherListen: keep-alive
+    publishes, a 5 KB message (php-curl sends Expect: 100-continue), event id
+    and type, channel info, delete."""
+    port = pshttpd.free_port()
+    body = CONF.replace("    Require local\n</Location>",
+                        f"    Require local\n    PushStreamPublisherListen 127.0.0.1:{port}\n"
+                        "</Location>", 1)
+    srv = httpd(body, servers=2)
+    code = r'''
+require getenv('PS_SRC');
+$ps = new PushStream\Client(getenv('PUSHSTREAM_URL'));
+for ($i = 1; $i <= 20; $i++) { $last = $ps->publish('phpport', "m$i"); }
+$big = $ps->publish('phpport', str_repeat('x', 5000), '77', 'bulk');
+echo json_encode([$last, $big, $ps->channelInfo('phpport'), $ps->delete('phpport'),
+                  $ps->channelInfo('phpport')]);
+'''
+    p = php("-r", code, env={"PS_SRC": os.path.join(PHP_DIR, "src", "PushStream.php"),
+                             "PUSHSTREAM_URL": f"http://127.0.0.1:{port}"})
+    assert p.returncode == 0, p.stdout + p.stderr
+    last, big, info, deleted, gone = json.loads(p.stdout)
+    assert last["published_messages"] == 20 and big["published_messages"] == 21
+    assert info["stored_messages"] == 21
+    assert deleted is True and gone is None

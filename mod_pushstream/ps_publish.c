@@ -1,0 +1,309 @@
+/* ps_publish.c - publisher operations (see ps_publish.h). */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_network_io.h>
+
+#include "ps_publish.h"
+#include "ps_child.h"
+
+void ps_answer_set(ps_answer_t *a, int status, const char *explain)
+{
+    memset(a, 0, sizeof(*a));
+    a->status = status;
+    a->explain = explain;
+}
+
+apr_array_header_t *ps_pub_parse_channels(apr_pool_t *p, const char *path)
+{
+    apr_size_t len;
+    char *raw = ps_path_unescape(p, path ? path : "", path ? strlen(path) : 0,
+                                 &len);
+
+    return ps_path_parse(p, raw, len);
+}
+
+static int ps_pub_has_events_channel(const ps_srv_conf_t *sc,
+                                     const apr_array_header_t *chans)
+{
+    int i;
+
+    for (i = 0; sc->events_channel && i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        if (!strcmp(pc->id, sc->events_channel)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int ps_pub_op(const ps_dir_conf_t *d, const char *method)
+{
+    if (!strcmp(method, "GET")) {
+        return PS_PUB_GET;
+    }
+    if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
+        return PS_PUB_POST;
+    }
+    if (!strcmp(method, "OPTIONS")) {
+        return PS_PUB_OPTIONS;
+    }
+    if (!strcmp(method, "DELETE") && d->publisher_admin) {
+        return PS_PUB_DELETE;
+    }
+    return 0;
+}
+
+int ps_pub_prepare(const ps_dir_conf_t *d, const ps_srv_conf_t *sc,
+                   const char *method, const apr_array_header_t *chans,
+                   ps_answer_t *a)
+{
+    int op = ps_pub_op(d, method);
+
+    if (op == PS_PUB_OPTIONS) {
+        ps_answer_set(a, 200, NULL);
+        return 0;
+    }
+    if (!op) {
+        ps_answer_set(a, 405, NULL);
+        a->allow = d->publisher_admin ? PS_PUB_ALLOW_ADMIN : PS_PUB_ALLOW;
+        return 0;
+    }
+    if (!chans->nelts) {
+        ps_answer_set(a, 400, "No channel id provided.");
+        return 0;
+    }
+    if (!ps_pub_check_ids(sc, chans, a)) {
+        return 0;
+    }
+    if (op != PS_PUB_GET && ps_pub_has_events_channel(sc, chans)) {
+        ps_answer_set(a, 403, "Only internal routines can change events "
+                              "channel.");
+        return 0;
+    }
+    return op;
+}
+
+int ps_pub_check_ids(const ps_srv_conf_t *sc, const apr_array_header_t *chans,
+                     ps_answer_t *a)
+{
+    int i;
+
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *ch = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        apr_size_t k;
+
+        if (ps_path_is_restricted(ch->id, ch->len)) {
+            ps_answer_set(a, 403, "Channel id not authorized for this method.");
+            return 0;
+        }
+        if (sc->max_channel_id_length > 0
+            && (apr_int64_t)ch->len > sc->max_channel_id_length) {
+            ps_answer_set(a, 400, "Channel id is too large.");
+            return 0;
+        }
+        /* Control bytes (NUL, CR, LF ... DEL) never name a channel: they
+         * would reach logs, stats and templates raw (new, not in nginx). */
+        for (k = 0; k < ch->len; k++) {
+            unsigned char c = (unsigned char)ch->id[k];
+            if (c < 0x20 || c == 0x7f) {
+                ps_answer_set(a, 400, "Channel id is invalid.");
+                a->log = PS_ANS_LOG_CTRL_ID;
+                a->ctrl = c;
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static void ps_pub_full(ps_answer_t *a)
+{
+    ps_answer_set(a, 500, "Shared memory is full.");
+    a->log = PS_ANS_LOG_FULL;
+}
+
+/* Under the lock: find or create every channel first, so that a limit
+ * (403) or a full segment leaves no message half published. */
+static int ps_pub_channels_locked(ps_store_t *st, const ps_srv_conf_t *sc,
+                                  const apr_array_header_t *chans,
+                                  apr_int64_t now, ps_channel_t **chs,
+                                  ps_answer_t *a)
+{
+    int i;
+
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        apr_status_t rv = ps_store_get_or_create_locked(st, pc->id, pc->len,
+                                                        ps_is_wildcard(sc, pc),
+                                                        &sc->limits, now,
+                                                        &chs[i]);
+        if (rv != APR_SUCCESS) {
+            if (rv == PS_E_LIMIT) {
+                ps_answer_set(a, 403, "Number of channels were exceeded.");
+            }
+            else {
+                ps_pub_full(a);
+            }
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
+                    const ps_srv_conf_t *sc, const apr_array_header_t *chans,
+                    const char *body, apr_size_t len, const char *event_id,
+                    const char *event_type, const char *accept,
+                    ps_answer_t *a)
+{
+    ps_channel_t **chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
+    ps_chinfo_t *infos = apr_pcalloc(p, chans->nelts * sizeof(*infos));
+    apr_int64_t now = ps_now_sec();
+    int i, wake;
+
+    if (!len) {
+        ps_answer_set(a, 400, "Empty post requests are not allowed.");
+        return;
+    }
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        return;
+    }
+    if (!ps_pub_channels_locked(st, sc, chans, now, chs, a)) {
+        ps_store_unlock(st);
+        return;
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        apr_status_t rv = ps_store_publish_locked(st, chs[i], body, len,
+                              event_id, event_id ? strlen(event_id) : 0,
+                              event_type, event_type ? strlen(event_type) : 0,
+                              ps_dir_store(d), &sc->limits, now, NULL);
+        if (rv != APR_SUCCESS) {
+            ps_store_unlock(st);
+            ps_store_notify(st);
+            ps_pub_full(a);
+            return;
+        }
+        ps_store_channel_info_locked(st, chs[i], &infos[i]);
+        infos[i].id = APR_ARRAY_IDX(chans, i, ps_path_channel_t).id;
+    }
+    ps_store_unlock(st);
+    /* Wake the children's loops only when a channel has subscribers (or an
+     * events channel may have got a channel_created): a publish to a
+     * channel nobody listens to costs 2 wake-ups and a lock per child.
+     * (A loop also reads the log every 500 ms anyway.) */
+    wake = sc->events_channel != NULL;
+    for (i = 0; !wake && i < chans->nelts; i++) {
+        wake = infos[i].subscribers > 0;
+    }
+    if (wake) {
+        ps_store_notify(st);
+    }
+    if (!ps_dir_info_on_publish(d)) {
+        ps_answer_set(a, 200, NULL);
+        return;
+    }
+    ps_pub_info(p, st, infos, chans->nelts, accept, 0, a);
+}
+
+void ps_pub_delete(ps_store_t *st, const ps_srv_conf_t *sc,
+                   const apr_array_header_t *chans, const char *text,
+                   apr_size_t len, ps_answer_t *a)
+{
+    apr_int64_t now = ps_now_sec();
+    int i, deleted = 0;
+
+    if (!len) {
+        text = sc->deleted_text;
+        len = strlen(text);
+    }
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        return;
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
+        if (ch) {
+            ps_store_delete_locked(st, ch, text, len, now);
+            deleted++;
+        }
+    }
+    ps_store_unlock(st);
+    if (!deleted) {
+        ps_answer_set(a, 404, NULL);
+        return;
+    }
+    ps_store_notify(st);
+    ps_answer_set(a, 200, "Channel deleted.");
+}
+
+static char *ps_pub_group(apr_pool_t *p, ps_store_t *st, ps_fmt_e fmt,
+                          const ps_chinfo_t *infos, int n, apr_size_t *len)
+{
+    ps_info_header_t h;
+    ps_store_stats_t s;
+    char host[256];
+
+    memset(&s, 0, sizeof(s));
+    if (apr_gethostname(host, sizeof(host), p) != APR_SUCCESS) {
+        apr_cpystrn(host, "localhost", sizeof(host));
+    }
+    if (ps_store_lock(st, NULL) == APR_SUCCESS) {
+        ps_store_stats_locked(st, &s);
+        ps_store_unlock(st);
+    }
+    h.hostname = apr_pstrdup(p, host);
+    h.now = ps_now_sec();
+    h.channels = s.channels;
+    h.wildcard_channels = s.wildcard_channels;
+    h.uptime = (apr_uint64_t)(h.now - s.created);
+    return ps_info_group(p, fmt, &h, infos, n, len);
+}
+
+void ps_pub_info(apr_pool_t *p, ps_store_t *st, const ps_chinfo_t *infos,
+                 int n, const char *accept, int force, ps_answer_t *a)
+{
+    const char *ctype;
+    ps_fmt_e fmt = ps_info_format_from_accept(accept, &ctype);
+    int single = force ? force == 1 : n == 1;
+
+    ps_answer_set(a, 200, NULL);
+    a->ctype = ctype;
+    a->body = single ? ps_info_single(p, fmt, infos, &a->len)
+                     : ps_pub_group(p, st, fmt, infos, n, &a->len);
+}
+
+void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
+                          const apr_array_header_t *chans, const char *accept,
+                          ps_answer_t *a)
+{
+    ps_chinfo_t *infos = apr_pcalloc(p, chans->nelts * sizeof(*infos));
+    int i, n = 0;
+
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        return;
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
+        if (ch) {
+            ps_store_channel_info_locked(st, ch, &infos[n]);
+            infos[n++].id = pc->id;
+        }
+    }
+    ps_store_unlock(st);
+    if (!n) {
+        ps_answer_set(a, 404, NULL);
+        return;
+    }
+    ps_pub_info(p, st, infos, n, accept, 0, a);
+}

@@ -1,0 +1,95 @@
+/* ps_publish.h - what a publisher request does, without httpd's request:
+ * shared by the publisher location (ps_pub_handler.c) and the publisher
+ * port served by the child's loop (ps_pubport.c).  Each operation fills a
+ * ps_answer_t that the caller turns into its own response. */
+#ifndef PS_PUBLISH_H
+#define PS_PUBLISH_H
+
+#include <string.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#include "ps_config.h"
+#include "ps_info.h"
+#include "ps_path.h"
+
+/* Something the caller should log about the answer. */
+typedef enum {
+    PS_ANS_LOG_NONE = 0,
+    PS_ANS_LOG_FULL,               /* PS0050: shared memory is full */
+    PS_ANS_LOG_CTRL_ID             /* PS0070: channel id with control byte */
+} ps_answer_log_e;
+
+typedef struct ps_answer_t {
+    int status;                    /* HTTP status */
+    const char *explain;           /* X-Nginx-PushStream-Explain, or NULL */
+    const char *allow;             /* Allow (405), or NULL */
+    const char *ctype;             /* NULL = no body (Content-Length: 0) */
+    const char *body;
+    apr_size_t len;
+    int close;                     /* the connection must not be reused */
+    int log;                       /* ps_answer_log_e */
+    unsigned char ctrl;            /* the byte of PS_ANS_LOG_CTRL_ID */
+} ps_answer_t;
+
+/* Header-only answer. */
+void ps_answer_set(ps_answer_t *a, int status, const char *explain);
+
+typedef enum {
+    PS_PUB_GET = 1,
+    PS_PUB_POST,                   /* POST and PUT */
+    PS_PUB_DELETE,
+    PS_PUB_OPTIONS
+} ps_pub_op_e;
+
+#define PS_PUB_ALLOW        "GET, POST, PUT"
+#define PS_PUB_ALLOW_ADMIN  "GET, POST, PUT, DELETE"
+
+/* 1 when the channel id starts with PushStreamWildcardChannelPrefix. */
+static APR_INLINE int ps_is_wildcard(const ps_srv_conf_t *sc,
+                                     const ps_path_channel_t *pc)
+{
+    apr_size_t n = sc->wildcard_prefix ? strlen(sc->wildcard_prefix) : 0;
+    return n && pc->len >= n && !memcmp(pc->id, sc->wildcard_prefix, n);
+}
+
+/* Unescape and split a channel path (empty -> empty array). */
+apr_array_header_t *ps_pub_parse_channels(apr_pool_t *p, const char *path);
+
+/* Checks of every publisher request, in the order push-stream makes them:
+ * method (HEAD and unknown ones: 405), OPTIONS (200), channel path
+ * (400 none), ids (ps_pub_check_ids), the events channel (403 unless
+ * GET).  Returns the ps_pub_op_e to carry out, or 0 with *a the answer. */
+int ps_pub_prepare(const ps_dir_conf_t *d, const ps_srv_conf_t *sc,
+                   const char *method, const apr_array_header_t *chans,
+                   ps_answer_t *a);
+
+/* ALL / '*' ids (403), too long (400), control bytes (400).  1 when all
+ * are fine, else 0 with *a the answer. */
+int ps_pub_check_ids(const ps_srv_conf_t *sc, const apr_array_header_t *chans,
+                     ps_answer_t *a);
+
+/* Publish body[0..len) (read already) to every channel of chans. */
+void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
+                    const ps_srv_conf_t *sc, const apr_array_header_t *chans,
+                    const char *body, apr_size_t len, const char *event_id,
+                    const char *event_type, const char *accept,
+                    ps_answer_t *a);
+
+/* Delete the channels (admin); text replaces the deleted-channel text
+ * when len > 0. */
+void ps_pub_delete(ps_store_t *st, const ps_srv_conf_t *sc,
+                   const apr_array_header_t *chans, const char *text,
+                   apr_size_t len, ps_answer_t *a);
+
+/* Info documents, format from Accept: one channel or a group
+ * (force: 0 = by n, 1 = single, 2 = group). */
+void ps_pub_info(apr_pool_t *p, ps_store_t *st, const ps_chinfo_t *infos,
+                 int n, const char *accept, int force, ps_answer_t *a);
+
+/* Info of the listed channels that exist (request order); 404 if none. */
+void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
+                          const apr_array_header_t *chans, const char *accept,
+                          ps_answer_t *a);
+
+#endif

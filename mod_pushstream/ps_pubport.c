@@ -1,0 +1,758 @@
+/* ps_pubport.c - the publisher port (see ps_pubport.h).
+ *
+ * Configuration and sockets (parent), then the connections, which only the
+ * child's loop thread touches: read, parse (ps_http1.c), publish
+ * (ps_publish.c), answer, and keep the connection for the next request. */
+
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <apr_strings.h>
+#include <apr_hash.h>
+#include <apr_poll.h>
+#include <apr_portable.h>
+#include <apr_date.h>
+
+#include "ps_pubport.h"
+#include "ps_http1.h"
+#include "ps_publish.h"
+#include "ps_http.h"
+#include "ps_reactor.h"
+
+APLOG_USE_MODULE(pushstream);
+
+#define PS_PP_LIST_KEY   "pushstream-publisher-listen"
+#define PS_PP_SOCKS_KEY  "pushstream-publisher-sockets"
+#define PS_PP_HEAD_MAX   16384         /* request line + headers */
+#define PS_PP_READ_MIN   4096          /* free space wanted before a read */
+#define PS_PP_OUT_HIGH   (256 * 1024)  /* unsent answers: stop reading */
+#define PS_PP_LINGER     apr_time_from_sec(2)
+#define PS_PP_ACCEPTS    64            /* per readiness of a listener */
+#define PS_PP_BACKLOG    511
+
+/* ---- configuration (parent) ----------------------------------------------------- */
+
+static apr_array_header_t *ps_pp_list(apr_pool_t *pconf)
+{
+    void *v = NULL;
+
+    apr_pool_userdata_get(&v, PS_PP_LIST_KEY, pconf);
+    if (!v) {
+        v = apr_array_make(pconf, 2, sizeof(ps_publisten_t));
+        apr_pool_userdata_set(v, PS_PP_LIST_KEY, apr_pool_cleanup_null, pconf);
+    }
+    return v;
+}
+
+const char *ps_pubport_cmd(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    ps_publisten_t *l;
+    char *host = NULL, *scope = NULL;
+    apr_port_t port = 0;
+
+    if (!cmd->path) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " must be inside the "
+                           "<Location> of a PushStreamPublisher", NULL);
+    }
+    if (apr_parse_addr_port(&host, &scope, &port, arg, cmd->pool)
+        != APR_SUCCESS || !port || scope) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": \"", arg, "\" is "
+                           "not [host:]port (e.g. 127.0.0.1:9080)", NULL);
+    }
+    l = apr_array_push(ps_pp_list(cmd->pool));
+    memset(l, 0, sizeof(*l));
+    l->addr = arg;
+    /* No host: the loopback, not every interface (a publisher port has no
+     * access control of httpd's). */
+    l->host = host ? host : "127.0.0.1";
+    l->port = port;
+    l->where = ps_config_where(cmd);
+    l->loc = mconfig;
+    l->s = cmd->server;
+    return NULL;
+}
+
+int ps_pubport_check(apr_pool_t *pconf, server_rec *s)
+{
+    apr_array_header_t *list = ps_pp_list(pconf);
+    int i, j, bad = 0;
+
+    for (i = 0; i < list->nelts; i++) {
+        ps_publisten_t *l = &APR_ARRAY_IDX(list, i, ps_publisten_t);
+        if (l->loc->kind != PS_LOC_PUBLISHER) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                         "PS0090: PushStreamPublisherListen is only allowed "
+                         "in a location with PushStreamPublisher (at %s)",
+                         l->where);
+            bad = 1;
+        }
+        for (j = 0; j < i; j++) {
+            ps_publisten_t *o = &APR_ARRAY_IDX(list, j, ps_publisten_t);
+            if (o->port == l->port && !strcmp(o->host, l->host)) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                             "PS0091: PushStreamPublisherListen %s at %s: "
+                             "the address is already used at %s", l->addr,
+                             l->where, o->where);
+                bad = 1;
+            }
+        }
+    }
+    return bad;
+}
+
+static apr_status_t ps_pp_bind(ps_publisten_t *l, apr_pool_t *p,
+                               apr_socket_t **out)
+{
+    apr_sockaddr_t *sa;
+    apr_socket_t *sock;
+    apr_status_t rv;
+
+    rv = apr_sockaddr_info_get(&sa, l->host, APR_UNSPEC, l->port, 0, p);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    rv = apr_socket_create(&sock, sa->family, SOCK_STREAM, APR_PROTO_TCP, p);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    apr_socket_opt_set(sock, APR_SO_REUSEADDR, 1);
+    if ((rv = apr_socket_bind(sock, sa)) != APR_SUCCESS
+        || (rv = apr_socket_listen(sock, PS_PP_BACKLOG)) != APR_SUCCESS
+        || (rv = apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1))
+           != APR_SUCCESS) {
+        apr_socket_close(sock);
+        return rv;
+    }
+    *out = sock;
+    return APR_SUCCESS;
+}
+
+/* The sockets live in the process pool, keyed "host:port", so that a
+ * graceful restart keeps the address bound (old children still accept on
+ * it until they stop; new ones take over without a refused connection). */
+int ps_pubport_open(apr_pool_t *pconf, server_rec *s)
+{
+    apr_pool_t *pp = s->process->pool;
+    apr_array_header_t *list = ps_pp_list(pconf);
+    apr_hash_t *socks = NULL, *keep = apr_hash_make(pconf);
+    apr_hash_index_t *hi;
+    int i;
+
+    apr_pool_userdata_get((void **)&socks, PS_PP_SOCKS_KEY, pp);
+    if (!socks) {
+        socks = apr_hash_make(pp);
+        apr_pool_userdata_set(socks, PS_PP_SOCKS_KEY, apr_pool_cleanup_null,
+                              pp);
+    }
+    for (i = 0; i < list->nelts; i++) {
+        ps_publisten_t *l = &APR_ARRAY_IDX(list, i, ps_publisten_t);
+        const char *key = apr_psprintf(pconf, "%s:%u", l->host,
+                                       (unsigned)l->port);
+        apr_socket_t *sock = apr_hash_get(socks, key, APR_HASH_KEY_STRING);
+
+        l->d = ps_merge_dir_conf(pconf, ap_get_module_config(
+                                     l->s->lookup_defaults, &pushstream_module),
+                                 l->loc);
+        if (!sock) {
+            apr_status_t rv = ps_pp_bind(l, pp, &sock);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, rv, s,
+                             "PS0092: PushStreamPublisherListen %s at %s: "
+                             "cannot listen on %s", l->addr, l->where, key);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            apr_hash_set(socks, apr_pstrdup(pp, key), APR_HASH_KEY_STRING,
+                         sock);
+        }
+        l->sock = sock;
+        apr_hash_set(keep, key, APR_HASH_KEY_STRING, sock);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0094: publisher port "
+                     "%s (location at %s) served by each child's event loop",
+                     key, l->where);
+        if (strcmp(l->host, "127.0.0.1") && strcmp(l->host, "::1")
+            && strcmp(l->host, "localhost")) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PS0095: "
+                         "PushStreamPublisherListen %s at %s is not a loopback "
+                         "address: httpd's access control (Require ...) does "
+                         "not apply on it", l->addr, l->where);
+        }
+    }
+    for (hi = apr_hash_first(pconf, socks); hi; hi = apr_hash_next(hi)) {
+        const void *key;
+        void *sock;
+        apr_hash_this(hi, &key, NULL, &sock);
+        if (!apr_hash_get(keep, key, APR_HASH_KEY_STRING)) {
+            apr_socket_close(sock);
+            apr_hash_set(socks, key, APR_HASH_KEY_STRING, NULL);
+        }
+    }
+    ps_srv(s)->publistens = list->nelts ? list : NULL;
+    return OK;
+}
+
+/* ---- connections (loop thread) ------------------------------------------- */
+
+typedef struct ps_plisten_t {
+    int pollee;                    /* PS_POLLEE_LISTEN */
+    const ps_publisten_t *l;
+    const ps_srv_conf_t *sc;
+    apr_pollfd_t pfd;
+    int polled;
+} ps_plisten_t;
+
+typedef enum {
+    PS_PC_READ = 0,                /* reading requests, answering them */
+    PS_PC_CLOSING,                 /* last answer queued: write, then linger */
+    PS_PC_LINGER                   /* write side shut: drain the client */
+} ps_pc_state_e;
+
+typedef struct ps_pconn_t {
+    int pollee;                    /* PS_POLLEE_PUBCONN */
+    int state;                     /* ps_pc_state_e */
+    ps_pubport_t *pp;
+    const ps_plisten_t *pl;
+    apr_pool_t *conn_pool;         /* holds this struct */
+    apr_pool_t *pool;              /* per request, cleared after each */
+    apr_socket_t *sock;
+    int fd;
+    apr_pollfd_t pfd;
+    apr_int16_t events;            /* what pfd is polled for */
+    char *in;
+    apr_size_t in_len, in_cap;
+    char *out;
+    apr_size_t out_len, out_off, out_cap;
+    ps_h1_req_t req;
+    long head_len;                 /* 0 = no complete head yet */
+    int sent_continue;
+    apr_time_t deadline;
+    struct ps_pconn_t *prev, *next;
+} ps_pconn_t;
+
+struct ps_pubport_t {
+    ps_child_t *child;
+    struct ps_reactor_t *re;
+    apr_allocator_t *allocator;    /* loop thread only */
+    apr_pool_t *pool;
+    apr_array_header_t *listeners; /* ps_plisten_t * */
+    ps_pconn_t *conns;
+    apr_uint32_t count;
+    int shutdown;
+    apr_time_t paused_until;       /* accept() ran out of descriptors */
+};
+
+static void ps_pl_poll(ps_pubport_t *pp, ps_plisten_t *pl, int on)
+{
+    if (on && !pl->polled) {
+        pl->polled = ps_reactor_poll_add(pp->re, &pl->pfd) == APR_SUCCESS;
+    }
+    else if (!on && pl->polled) {
+        ps_reactor_poll_remove(pp->re, &pl->pfd);
+        pl->polled = 0;
+    }
+}
+
+ps_pubport_t *ps_pubport_create(ps_child_t *child, struct ps_reactor_t *re,
+                                const apr_array_header_t *listens)
+{
+    ps_pubport_t *pp;
+    apr_allocator_t *a;
+    apr_pool_t *pool;
+    int i;
+
+    if (!listens || apr_allocator_create(&a) != APR_SUCCESS) {
+        return NULL;
+    }
+    apr_allocator_max_free_set(a, 1024 * 1024);
+    apr_pool_create_ex(&pool, NULL, NULL, a);
+    apr_allocator_owner_set(a, pool);
+    pp = apr_pcalloc(pool, sizeof(*pp));
+    pp->child = child;
+    pp->re = re;
+    pp->allocator = a;
+    pp->pool = pool;
+    pp->listeners = apr_array_make(pool, listens->nelts,
+                                   sizeof(ps_plisten_t *));
+    for (i = 0; i < listens->nelts; i++) {
+        const ps_publisten_t *l = &APR_ARRAY_IDX(listens, i, ps_publisten_t);
+        ps_plisten_t *pl = apr_pcalloc(pool, sizeof(*pl));
+
+        pl->pollee = PS_POLLEE_LISTEN;
+        pl->l = l;
+        pl->sc = ps_srv(l->s);
+        pl->pfd.desc_type = APR_POLL_SOCKET;
+        pl->pfd.desc.s = l->sock;
+        pl->pfd.reqevents = APR_POLLIN;
+        pl->pfd.client_data = pl;
+        APR_ARRAY_PUSH(pp->listeners, ps_plisten_t *) = pl;
+        ps_pl_poll(pp, pl, 1);
+    }
+    return pp;
+}
+
+apr_uint32_t ps_pubport_count(ps_pubport_t *pp)
+{
+    return pp ? __atomic_load_n(&pp->count, __ATOMIC_RELAXED) : 0;
+}
+
+static void ps_pc_close(ps_pconn_t *pc)
+{
+    ps_pubport_t *pp = pc->pp;
+
+    if (pc->events) {
+        ps_reactor_poll_remove(pp->re, &pc->pfd);
+    }
+    close(pc->fd);
+    if (pc->prev) {
+        pc->prev->next = pc->next;
+    }
+    else {
+        pp->conns = pc->next;
+    }
+    if (pc->next) {
+        pc->next->prev = pc->prev;
+    }
+    free(pc->in);
+    free(pc->out);
+    __atomic_sub_fetch(&pp->count, 1, __ATOMIC_RELAXED);
+    apr_pool_destroy(pc->conn_pool);   /* pc itself lives in it */
+}
+
+static void ps_pc_want(ps_pconn_t *pc, apr_int16_t events)
+{
+    if (events == pc->events) {
+        return;
+    }
+    if (pc->events) {
+        ps_reactor_poll_remove(pc->pp->re, &pc->pfd);
+    }
+    pc->events = 0;
+    if (events) {
+        pc->pfd.reqevents = events;
+        if (ps_reactor_poll_add(pc->pp->re, &pc->pfd) == APR_SUCCESS) {
+            pc->events = events;
+        }
+    }
+}
+
+/* Make room for n more bytes in a malloc'd buffer. */
+static int ps_pc_reserve(char **buf, apr_size_t len, apr_size_t *cap,
+                         apr_size_t n)
+{
+    apr_size_t want = *cap ? *cap : 4096;
+    char *nb;
+
+    if (*cap - len >= n) {
+        return 1;
+    }
+    while (want - len < n) {
+        want *= 2;
+    }
+    if (!(nb = realloc(*buf, want))) {
+        return 0;
+    }
+    *buf = nb;
+    *cap = want;
+    return 1;
+}
+
+static void ps_pc_put(ps_pconn_t *pc, const char *data, apr_size_t n)
+{
+    if (pc->out_off && pc->out_off == pc->out_len) {
+        pc->out_off = pc->out_len = 0;
+    }
+    if (!ps_pc_reserve(&pc->out, pc->out_len, &pc->out_cap, n)) {
+        pc->state = PS_PC_CLOSING;     /* out of memory: give up on it */
+        return;
+    }
+    memcpy(pc->out + pc->out_len, data, n);
+    pc->out_len += n;
+}
+
+static void ps_pc_header(ps_pconn_t *pc, const char *name, const char *value)
+{
+    ps_pc_put(pc, name, strlen(name));
+    ps_pc_put(pc, ": ", 2);
+    ps_pc_put(pc, value, strlen(value));
+    ps_pc_put(pc, "\r\n", 2);
+}
+
+/* The answer, with the headers the publisher location sends. */
+static void ps_pc_answer(ps_pconn_t *pc, const ps_answer_t *a, int keep)
+{
+    char date[APR_RFC822_DATE_LEN];
+    const char *line = apr_psprintf(pc->pool, "HTTP/1.1 %d %s\r\n", a->status,
+                                    ps_h1_reason(a->status));
+
+    ps_http_answer_log(pc->pl->l->s, NULL, a);
+    apr_rfc822_date(date, apr_time_now());
+    ps_pc_put(pc, line, strlen(line));
+    ps_pc_header(pc, "Date", date);
+    ps_pc_header(pc, "Server", ap_get_server_banner());
+    ps_pc_header(pc, "Expires", "Thu, 01 Jan 1970 00:00:01 GMT");
+    ps_pc_header(pc, "Cache-Control", "no-cache, no-store, must-revalidate");
+    if (a->allow) {
+        ps_pc_header(pc, "Allow", a->allow);
+    }
+    if (a->explain) {
+        ps_pc_header(pc, PS_EXPLAIN_HEADER, a->explain);
+    }
+    if (a->ctype) {
+        ps_pc_header(pc, "Content-Type", a->ctype);
+    }
+    ps_pc_header(pc, "Content-Length",
+                 apr_psprintf(pc->pool, "%" APR_SIZE_T_FMT,
+                              a->ctype ? a->len : 0));
+    if (!keep) {
+        ps_pc_header(pc, "Connection", "close");
+    }
+    else if (pc->req.minor == 0) {
+        ps_pc_header(pc, "Connection", "keep-alive");
+    }
+    ps_pc_put(pc, "\r\n", 2);
+    if (a->ctype && a->len) {
+        ps_pc_put(pc, a->body, a->len);
+    }
+    if (!keep) {
+        pc->state = PS_PC_CLOSING;
+    }
+}
+
+static void ps_pc_fail(ps_pconn_t *pc, int status, const char *explain)
+{
+    ps_answer_t a;
+
+    ps_answer_set(&a, status, explain);
+    ps_pc_answer(pc, &a, 0);
+}
+
+static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
+{
+    ps_pubport_t *pp = pc->pp;
+    const ps_plisten_t *pl = pc->pl;
+    const ps_h1_req_t *req = &pc->req;
+    apr_array_header_t *chans = ps_pub_parse_channels(pc->pool,
+                                    ps_path_query_arg(pc->pool, req->args,
+                                                      "id"));
+    ps_answer_t a;
+
+    switch (ps_pub_prepare(pl->l->d, pl->sc, req->method, chans, &a)) {
+    case PS_PUB_GET:
+        ps_pub_existing_info(pc->pool, pp->child->store, chans, req->accept,
+                             &a);
+        break;
+    case PS_PUB_DELETE:
+        ps_pub_delete(pp->child->store, pl->sc, chans, body, len, &a);
+        break;
+    case PS_PUB_POST:
+        ps_pub_publish(pc->pool, pp->child->store, pl->l->d, pl->sc, chans,
+                       body, len, req->event_id, req->event_type, req->accept,
+                       &a);
+        break;
+    default:
+        break;
+    }
+    ps_pc_answer(pc, &a, !pp->shutdown && ps_h1_keepalive(req));
+}
+
+/* A head is complete: refuse what the port does not take. 1 to go on. */
+static int ps_pc_head(ps_pconn_t *pc)
+{
+    const ps_h1_req_t *req = &pc->req;
+
+    if (req->transfer_encoding) {
+        ps_pc_fail(pc, 411, "Chunked bodies are not supported: send a "
+                            "Content-Length.");
+        return 0;
+    }
+    if (req->expect_other) {
+        ps_pc_fail(pc, 417, NULL);
+        return 0;
+    }
+    if (req->content_length > pc->pl->sc->max_message_size) {
+        ps_pc_fail(pc, 413, "Message is too large.");
+        return 0;
+    }
+    if (req->expect_continue && req->minor && req->content_length > 0
+        && pc->in_len - (apr_size_t)pc->head_len
+           < (apr_size_t)req->content_length) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        ps_pc_put(pc, cont, sizeof(cont) - 1);
+    }
+    return 1;
+}
+
+/* Answer every complete request in the input buffer. */
+static void ps_pc_process(ps_pconn_t *pc)
+{
+    while (pc->state == PS_PC_READ
+           && pc->out_len - pc->out_off < PS_PP_OUT_HIGH) {
+        apr_size_t body_len, used;
+
+        if (!pc->head_len) {
+            long rc = ps_h1_parse(pc->pool, pc->in, pc->in_len,
+                                  PS_PP_HEAD_MAX, &pc->req);
+            if (rc == 0) {
+                return;
+            }
+            if (rc < 0) {
+                ps_pc_fail(pc, (int)-rc, NULL);
+                return;
+            }
+            pc->head_len = rc;
+            if (!ps_pc_head(pc)) {
+                return;
+            }
+        }
+        body_len = pc->req.content_length > 0
+                   ? (apr_size_t)pc->req.content_length : 0;
+        used = (apr_size_t)pc->head_len + body_len;
+        if (pc->in_len < used) {
+            return;
+        }
+        ps_pc_serve(pc, pc->in + pc->head_len, body_len);
+        memmove(pc->in, pc->in + used, pc->in_len - used);
+        pc->in_len -= used;
+        pc->head_len = 0;
+        apr_pool_clear(pc->pool);
+    }
+}
+
+/* Write what is queued.  0 when the connection failed. */
+static int ps_pc_flush(ps_pconn_t *pc)
+{
+    while (pc->out_off < pc->out_len) {
+        ssize_t n = send(pc->fd, pc->out + pc->out_off,
+                         pc->out_len - pc->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        pc->out_off += (apr_size_t)n;
+    }
+    pc->out_off = pc->out_len = 0;
+    return 1;
+}
+
+/* Read what the socket has.  0 at EOF or on an error. */
+static int ps_pc_read(ps_pconn_t *pc)
+{
+    apr_size_t limit = PS_PP_HEAD_MAX
+                       + (apr_size_t)pc->pl->sc->max_message_size + 1;
+
+    for (;;) {
+        apr_size_t avail;
+        ssize_t n;
+
+        if (pc->in_cap - pc->in_len < PS_PP_READ_MIN) {
+            if (pc->in_len >= limit) {
+                return 1;            /* parsing says what is wrong */
+            }
+            if (!ps_pc_reserve(&pc->in, pc->in_len, &pc->in_cap,
+                               PS_PP_READ_MIN)) {
+                return 0;
+            }
+        }
+        avail = pc->in_cap - pc->in_len;
+        n = recv(pc->fd, pc->in + pc->in_len, avail, 0);
+        if (n > 0) {
+            pc->in_len += (apr_size_t)n;
+            if ((apr_size_t)n < avail) {
+                return 1;            /* short read: the socket is drained */
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+}
+
+static void ps_pc_drain(ps_pconn_t *pc)
+{
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = recv(pc->fd, buf, sizeof(buf), 0)) > 0) {
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        ps_pc_close(pc);
+    }
+}
+
+/* After reading or writing: what to wait for next. */
+static void ps_pc_settle(ps_pconn_t *pc, apr_time_t now)
+{
+    const server_rec *s = pc->pl->l->s;
+
+    if (!ps_pc_flush(pc)) {
+        ps_pc_close(pc);
+        return;
+    }
+    if (pc->out_len) {
+        ps_pc_want(pc, APR_POLLOUT);
+        pc->deadline = now + s->timeout;
+        return;
+    }
+    if (pc->state == PS_PC_CLOSING) {
+        /* Lingering close: a client still sending (a refused body) would
+         * get a reset that may destroy the answer before it reads it. */
+        shutdown(pc->fd, SHUT_WR);
+        pc->state = PS_PC_LINGER;
+        pc->deadline = now + PS_PP_LINGER;
+        ps_pc_want(pc, APR_POLLIN);
+        return;
+    }
+    if (pc->state == PS_PC_READ && pc->pp->shutdown && !pc->in_len) {
+        ps_pc_close(pc);             /* idle while the child stops */
+        return;
+    }
+    ps_pc_want(pc, APR_POLLIN);
+    pc->deadline = now + (pc->in_len ? s->timeout : s->keep_alive_timeout);
+}
+
+static void ps_pc_io(ps_pconn_t *pc, apr_int16_t ev, apr_time_t now)
+{
+    if (pc->state == PS_PC_LINGER) {
+        ps_pc_drain(pc);
+        return;
+    }
+    if (ev & (APR_POLLIN | APR_POLLHUP | APR_POLLERR)) {
+        if (pc->state == PS_PC_READ && !ps_pc_read(pc)) {
+            ps_pc_close(pc);         /* EOF: any partial request is dropped */
+            return;
+        }
+    }
+    ps_pc_process(pc);
+    ps_pc_settle(pc, now);
+}
+
+static void ps_pp_accept(ps_pubport_t *pp, ps_plisten_t *pl, apr_time_t now)
+{
+    apr_os_sock_t lfd;
+    int i;
+
+    apr_os_sock_get(&lfd, pl->l->sock);
+    for (i = 0; i < PS_PP_ACCEPTS && !pp->shutdown; i++) {
+        int one = 1, fd = accept4(lfd, NULL, NULL,
+                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+        apr_pool_t *pool;
+        ps_pconn_t *pc;
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
+                || errno == ENOMEM) {
+                /* level-triggered: would spin until a descriptor frees */
+                ap_log_error(APLOG_MARK, APLOG_ERR, errno, pl->l->s,
+                             "PS0093: publisher port %s: cannot accept; "
+                             "pausing for a second", pl->l->addr);
+                pp->paused_until = now + apr_time_from_sec(1);
+                ps_pl_poll(pp, pl, 0);
+            }
+            return;                  /* EAGAIN: another child took it */
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        apr_pool_create(&pool, pp->pool);
+        pc = apr_pcalloc(pool, sizeof(*pc));
+        apr_pool_create(&pc->pool, pool);
+        pc->conn_pool = pool;
+        pc->pollee = PS_POLLEE_PUBCONN;
+        pc->pp = pp;
+        pc->pl = pl;
+        pc->fd = fd;
+        apr_os_sock_put(&pc->sock, &pc->fd, pool);
+        pc->pfd.desc_type = APR_POLL_SOCKET;
+        pc->pfd.desc.s = pc->sock;
+        pc->pfd.client_data = pc;
+        pc->next = pp->conns;
+        if (pp->conns) {
+            pp->conns->prev = pc;
+        }
+        pp->conns = pc;
+        __atomic_add_fetch(&pp->count, 1, __ATOMIC_RELAXED);
+        ps_pc_settle(pc, now);
+    }
+}
+
+void ps_pubport_io(ps_pubport_t *pp, void *pollee, apr_int16_t rtnevents,
+                   apr_time_t now)
+{
+    if (*(int *)pollee == PS_POLLEE_LISTEN) {
+        ps_pp_accept(pp, pollee, now);
+    }
+    else {
+        ps_pc_io(pollee, rtnevents, now);
+    }
+}
+
+void ps_pubport_tick(ps_pubport_t *pp, apr_time_t now)
+{
+    ps_pconn_t *pc, *next;
+    int i;
+
+    if (!pp) {
+        return;
+    }
+    if (pp->paused_until && now >= pp->paused_until && !pp->shutdown) {
+        pp->paused_until = 0;
+        for (i = 0; i < pp->listeners->nelts; i++) {
+            ps_pl_poll(pp, APR_ARRAY_IDX(pp->listeners, i, ps_plisten_t *), 1);
+        }
+    }
+    for (pc = pp->conns; pc; pc = next) {
+        next = pc->next;
+        if (now < pc->deadline) {
+            continue;
+        }
+        if (pc->state == PS_PC_READ && (pc->in_len || pc->head_len)
+            && !pc->out_len) {
+            ps_pc_fail(pc, 408, NULL);   /* a request that never completed */
+            ps_pc_settle(pc, now);
+        }
+        else {
+            ps_pc_close(pc);             /* idle, or a client not reading */
+        }
+    }
+}
+
+void ps_pubport_shutdown(ps_pubport_t *pp)
+{
+    ps_pconn_t *pc, *next;
+    int i;
+
+    if (!pp || pp->shutdown) {
+        return;
+    }
+    pp->shutdown = 1;
+    for (i = 0; i < pp->listeners->nelts; i++) {
+        ps_pl_poll(pp, APR_ARRAY_IDX(pp->listeners, i, ps_plisten_t *), 0);
+    }
+    for (pc = pp->conns; pc; pc = next) {
+        next = pc->next;
+        if (pc->state == PS_PC_READ && !pc->in_len && !pc->out_len) {
+            ps_pc_close(pc);
+        }
+    }
+}
+
+void ps_pubport_destroy(ps_pubport_t *pp)
+{
+    if (!pp) {
+        return;
+    }
+    while (pp->conns) {
+        ps_pc_close(pp->conns);
+    }
+    apr_pool_destroy(pp->pool);        /* owns its allocator */
+}
