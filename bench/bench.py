@@ -186,6 +186,12 @@ class Bench:
         # rounds of the noise-prone runs (interleaved, median reported): the
         # machine is shared, so one run can catch someone else's burst
         self.rounds = 1 if args.quick else 3
+        # the fan-out latency rounds: p99 at N = 1 000 and 10 000 moved by
+        # 0.8-1.1x between rounds of one server (130-210 ms at 10 000, the
+        # 2 cores shared with the load generator): 5 rounds, plus one warm-up
+        # round per N that is not counted (the first one after the idle
+        # scenario's 50 000 closes ran slowest for both servers)
+        self.fanout_rounds = 1 if args.quick else 5
 
     # ---- servers
     def procs_for(self, n):
@@ -287,7 +293,11 @@ class Bench:
                 rate = self.fanout_rate(n)
                 count = max(10, int(rate * dur))
                 runs = {k: [] for k in srvs}
-                for i in range(self.rounds):     # interleaved: ours, nchan, nchan, ours...
+                if not self.quick:
+                    for kind in srvs:            # warm-up, not counted
+                        self._fanout_one(srvs[kind], kind, n, rate, max(10, count // 3),
+                                         tag="w-")
+                for i in range(self.fanout_rounds):  # interleaved: ours, nchan, nchan...
                     for kind in (list(srvs) if i % 2 == 0 else list(srvs)[::-1]):
                         runs[kind].append(self._fanout_one(srvs[kind], kind, n, rate, count,
                                                            tag=f"r{i}-"))

@@ -32,15 +32,21 @@ typedef struct ps_loc_rec_t {
     const char *where;             /* file:line */
 } ps_loc_rec_t;
 
-static apr_array_header_t *ps_cfg_list(apr_pool_t *pconf, const char *key)
+apr_array_header_t *ps_config_list(apr_pool_t *pconf, const char *key,
+                                   int elt_size)
 {
     void *v = NULL;
     apr_pool_userdata_get(&v, key, pconf);
     if (!v) {
-        v = apr_array_make(pconf, 8, sizeof(ps_loc_rec_t));
+        v = apr_array_make(pconf, 8, elt_size);
         apr_pool_userdata_set(v, key, apr_pool_cleanup_null, pconf);
     }
     return v;
+}
+
+static apr_array_header_t *ps_cfg_recs(apr_pool_t *pconf, const char *key)
+{
+    return ps_config_list(pconf, key, sizeof(ps_loc_rec_t));
 }
 
 /* The config-wide largest padding length, kept as pconf userdata. */
@@ -71,7 +77,7 @@ const char *ps_config_where(cmd_parms *cmd)
 
 static void ps_cfg_note(cmd_parms *cmd, const char *key, ps_dir_conf_t *d)
 {
-    ps_loc_rec_t *rec = apr_array_push(ps_cfg_list(cmd->pool, key));
+    ps_loc_rec_t *rec = apr_array_push(ps_cfg_recs(cmd->pool, key));
     rec->dconf = d;
     rec->s = cmd->server;
     rec->path = cmd->path ? cmd->path : "";
@@ -854,7 +860,7 @@ static int ps_has_channels_path(const ps_loc_rec_t *rec, server_rec *main_s,
  * PushStreamMaxNumberOfWildcardChannels. */
 static int ps_check_wildcard(apr_pool_t *pconf, server_rec *main_s)
 {
-    apr_array_header_t *recs = ps_cfg_list(pconf, PS_WILDCARD_KEY);
+    apr_array_header_t *recs = ps_cfg_recs(pconf, PS_WILDCARD_KEY);
     int i, bad = 0;
 
     for (i = 0; i < recs->nelts; i++) {
@@ -885,8 +891,8 @@ static int ps_check_wildcard(apr_pool_t *pconf, server_rec *main_s)
 
 int ps_config_check(apr_pool_t *pconf, server_rec *s)
 {
-    apr_array_header_t *locs = ps_cfg_list(pconf, PS_LOCS_KEY);
-    apr_array_header_t *paths = ps_cfg_list(pconf, PS_PATHS_KEY);
+    apr_array_header_t *locs = ps_cfg_recs(pconf, PS_LOCS_KEY);
+    apr_array_header_t *paths = ps_cfg_recs(pconf, PS_PATHS_KEY);
     int i, bad = ps_pubport_check(pconf, s);
 
     if (locs->nelts == 0) {

@@ -102,6 +102,11 @@ void *ps_merge_srv_conf(apr_pool_t *p, void *base, void *add);
 void *ps_create_dir_conf(apr_pool_t *p, char *dir);
 void *ps_merge_dir_conf(apr_pool_t *p, void *base, void *add);
 
+/* An array kept as pconf userdata under key (records of the config read
+ * so far, for checks once every directive is read). */
+apr_array_header_t *ps_config_list(apr_pool_t *pconf, const char *key,
+                                   int elt_size);
+
 /* "file:line" of the directive being read. */
 const char *ps_config_where(cmd_parms *cmd);
 

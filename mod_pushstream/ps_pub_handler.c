@@ -82,7 +82,7 @@ int ps_pub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
         if (ps_read_body(r, sc->max_message_size, &body, &len) != OK) {
             len = 0;                /* a body only replaces the text */
         }
-        ps_pub_delete(child->store, sc, chans, body, len, &a);
+        ps_pub_delete(r->pool, child->store, sc, chans, body, len, &a);
         break;
     case PS_PUB_POST:
         rc = ps_read_body(r, sc->max_message_size, &body, &len);

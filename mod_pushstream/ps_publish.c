@@ -211,12 +211,34 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
     ps_pub_info(p, st, infos, chans->nelts, accept, 0, a);
 }
 
-void ps_pub_delete(ps_store_t *st, const ps_srv_conf_t *sc,
+/* Under the lock: the channels of the list that exist, in list order;
+ * their number. */
+static int ps_pub_existing_locked(ps_store_t *st,
+                                  const apr_array_header_t *chans,
+                                  ps_channel_t **found, const char **ids)
+{
+    int i, n = 0;
+
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
+        if (ch) {
+            found[n] = ch;
+            ids[n++] = pc->id;
+        }
+    }
+    return n;
+}
+
+void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                    const apr_array_header_t *chans, const char *text,
                    apr_size_t len, ps_answer_t *a)
 {
+    ps_channel_t **found = apr_pcalloc(p, chans->nelts * sizeof(*found));
+    const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
     apr_int64_t now = ps_now_sec();
-    int i, deleted = 0;
+    int i, n;
 
     if (!len) {
         text = sc->deleted_text;
@@ -226,17 +248,12 @@ void ps_pub_delete(ps_store_t *st, const ps_srv_conf_t *sc,
         ps_answer_set(a, 500, NULL);
         return;
     }
-    for (i = 0; i < chans->nelts; i++) {
-        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
-                                                     ps_path_channel_t);
-        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
-        if (ch) {
-            ps_store_delete_locked(st, ch, text, len, now);
-            deleted++;
-        }
+    n = ps_pub_existing_locked(st, chans, found, ids);
+    for (i = 0; i < n; i++) {
+        ps_store_delete_locked(st, found[i], text, len, now);
     }
     ps_store_unlock(st);
-    if (!deleted) {
+    if (!n) {
         ps_answer_set(a, 404, NULL);
         return;
     }
@@ -285,20 +302,18 @@ void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
                           ps_answer_t *a)
 {
     ps_chinfo_t *infos = apr_pcalloc(p, chans->nelts * sizeof(*infos));
-    int i, n = 0;
+    ps_channel_t **found = apr_pcalloc(p, chans->nelts * sizeof(*found));
+    const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
+    int i, n;
 
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         ps_answer_set(a, 500, NULL);
         return;
     }
-    for (i = 0; i < chans->nelts; i++) {
-        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
-                                                     ps_path_channel_t);
-        ps_channel_t *ch = ps_store_find_locked(st, pc->id, pc->len);
-        if (ch) {
-            ps_store_channel_info_locked(st, ch, &infos[n]);
-            infos[n++].id = pc->id;
-        }
+    n = ps_pub_existing_locked(st, chans, found, ids);
+    for (i = 0; i < n; i++) {
+        ps_store_channel_info_locked(st, found[i], &infos[i]);
+        infos[i].id = ids[i];
     }
     ps_store_unlock(st);
     if (!n) {

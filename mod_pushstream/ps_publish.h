@@ -78,7 +78,7 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
 
 /* Delete the channels (admin); text replaces the deleted-channel text
  * when len > 0. */
-void ps_pub_delete(ps_store_t *st, const ps_srv_conf_t *sc,
+void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                    const apr_array_header_t *chans, const char *text,
                    apr_size_t len, ps_answer_t *a);
 

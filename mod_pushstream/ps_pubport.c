@@ -39,18 +39,11 @@ APLOG_USE_MODULE(pushstream);
 #define PS_PP_ACCEPTS    64            /* per readiness of a listener */
 #define PS_PP_BACKLOG    511
 
-/* ---- configuration (parent) ----------------------------------------------------- */
+/* ---- configuration (parent) ------------------------------------------- */
 
 static apr_array_header_t *ps_pp_list(apr_pool_t *pconf)
 {
-    void *v = NULL;
-
-    apr_pool_userdata_get(&v, PS_PP_LIST_KEY, pconf);
-    if (!v) {
-        v = apr_array_make(pconf, 2, sizeof(ps_publisten_t));
-        apr_pool_userdata_set(v, PS_PP_LIST_KEY, apr_pool_cleanup_null, pconf);
-    }
-    return v;
+    return ps_config_list(pconf, PS_PP_LIST_KEY, sizeof(ps_publisten_t));
 }
 
 const char *ps_pubport_cmd(cmd_parms *cmd, void *mconfig, const char *arg)
@@ -450,7 +443,7 @@ static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
                              &a);
         break;
     case PS_PUB_DELETE:
-        ps_pub_delete(pp->child->store, pl->sc, chans, body, len, &a);
+        ps_pub_delete(pc->pool, pp->child->store, pl->sc, chans, body, len, &a);
         break;
     case PS_PUB_POST:
         ps_pub_publish(pc->pool, pp->child->store, pl->l->d, pl->sc, chans,
