@@ -537,7 +537,8 @@ static int ps_pc_flush(ps_pconn_t *pc)
     return 1;
 }
 
-/* Read what the socket has.  0 at EOF or on an error. */
+/* Read what the socket has: 1, 0 at EOF (what came before it is kept),
+ * -1 on an error. */
 static int ps_pc_read(ps_pconn_t *pc)
 {
     apr_size_t limit = PS_PP_HEAD_MAX
@@ -553,7 +554,7 @@ static int ps_pc_read(ps_pconn_t *pc)
             }
             if (!ps_pc_reserve(&pc->in, pc->in_len, &pc->in_cap,
                                PS_PP_READ_MIN)) {
-                return 0;
+                return -1;
             }
         }
         avail = pc->in_cap - pc->in_len;
@@ -565,10 +566,13 @@ static int ps_pc_read(ps_pconn_t *pc)
             }
             continue;
         }
-        if (n < 0 && errno == EINTR) {
+        if (n == 0) {
+            return 0;
+        }
+        if (errno == EINTR) {
             continue;
         }
-        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
     }
 }
 
@@ -621,9 +625,21 @@ static void ps_pc_io(ps_pconn_t *pc, apr_int16_t ev, apr_time_t now)
         ps_pc_drain(pc);
         return;
     }
-    if (ev & (APR_POLLIN | APR_POLLHUP | APR_POLLERR)) {
-        if (pc->state == PS_PC_READ && !ps_pc_read(pc)) {
-            ps_pc_close(pc);         /* EOF: any partial request is dropped */
+    if (pc->state == PS_PC_READ
+        && (ev & (APR_POLLIN | APR_POLLHUP | APR_POLLERR))) {
+        int rc = ps_pc_read(pc);
+        if (rc < 0 || (rc == 0 && !pc->in_len && !pc->out_len)) {
+            ps_pc_close(pc);
+            return;
+        }
+        if (rc == 0) {
+            /* The client shut its side after sending (nc -N, some
+             * scripts): answer what is complete, drop a partial rest. */
+            ps_pc_process(pc);
+            if (pc->state == PS_PC_READ) {
+                pc->state = PS_PC_CLOSING;
+            }
+            ps_pc_settle(pc, now);
             return;
         }
     }

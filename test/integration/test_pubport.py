@@ -8,6 +8,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 import pshttpd
 from psclient import HttpParser, Stream, publish, request, wait_for
 from psconf import conf
@@ -166,6 +168,21 @@ def test_port_pipelining_http10_and_continue(httpd):
     assert [r.status for r in rs] == [200, 200, 200]
     assert [json.loads(r.body)["published_messages"] for r in rs] == [1, 2, 2]
     assert rs[2].header("Connection") == "close"
+    # a client that shuts its side after sending still gets its answers
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(f"POST /pub?id=pl HTTP/1.1\r\n{host}Content-Length: 5\r\n\r\nthree"
+              f"GET /pub?id=pl HTTP/1.1\r\n{host}\r\nGET /pub?id=pl HT".encode())
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    rs = responses(out)
+    assert [r.status for r in rs] == [200, 200]
+    assert json.loads(rs[1].body)["published_messages"] == 3
     # HTTP/1.0: closed after the answer unless keep-alive is asked for
     out = raw(port, b"GET /pub?id=pl HTTP/1.0\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close" in out
@@ -336,3 +353,18 @@ def test_port_many_clients_abrupt_closes_and_exact_counts(httpd):
     assert not errors, errors[:5]
     r = request(srv, "GET", "/pub?id=cnt")
     assert json.loads(r.body)["published_messages"] == 2000
+
+
+@pytest.mark.parametrize("mpm", ["worker", "prefork"])
+def test_port_works_with_the_other_mpms(httpd, mpm):
+    """The loop that serves the port runs in every MPM's children."""
+    srv, port = start(httpd, mpm=mpm)
+    s = Stream(srv, "/sub/mp")
+    s.wait_headers()
+    c = conn(port)
+    for i in range(5):
+        r, body = call(c, "POST", "/pub?id=mp", body=f"w{i}".encode())
+        assert r.status == 200, body
+    c.close()
+    s.wait_for(b"w0|w1|w2|w3|w4|")
+    s.close()
