@@ -42,20 +42,24 @@ def call(c, method, path, body=None, headers=None):
     return r, r.read()
 
 
+def read_to_close(s):
+    """Everything s receives until the server closes it."""
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return out
+        out += b
+
+
 def raw(port, data, timeout=5):
     """Send data on a new connection, read until the server closes it."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(data)
-    out = b""
     try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
+        return read_to_close(s)
     finally:
         s.close()
-    return out
 
 
 def responses(data):
@@ -173,12 +177,7 @@ def test_port_pipelining_http10_and_continue(httpd):
     s.sendall(f"POST /pub?id=pl HTTP/1.1\r\n{host}Content-Length: 5\r\n\r\nthree"
               f"GET /pub?id=pl HTTP/1.1\r\n{host}\r\nGET /pub?id=pl HT".encode())
     s.shutdown(socket.SHUT_WR)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
+    out = read_to_close(s)
     s.close()
     rs = responses(out)
     assert [r.status for r in rs] == [200, 200]
@@ -261,12 +260,7 @@ def test_port_idle_and_stalled_connections_time_out(httpd):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(b"POST /pub?id=t HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
     t0 = time.time()
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
+    out = read_to_close(s)
     assert out.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), out
     assert 1.5 < time.time() - t0 < 5
     s.close()
