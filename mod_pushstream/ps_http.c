@@ -14,11 +14,14 @@
 
 APLOG_USE_MODULE(pushstream);
 
+#define PS_FULL_LOG "PS0050: shared memory is full: unable to allocate " \
+    "message in shared memory; raise PushStreamSharedMemorySize (or lower " \
+    "PushStreamMessageTtl / PushStreamMaxMessagesStoredPerChannel)"
+
 void ps_http_nocache(request_rec *r)
 {
-    apr_table_setn(r->headers_out, "Expires", "Thu, 01 Jan 1970 00:00:01 GMT");
-    apr_table_setn(r->headers_out, "Cache-Control",
-                   "no-cache, no-store, must-revalidate");
+    apr_table_setn(r->headers_out, "Expires", PS_NOCACHE_EXPIRES);
+    apr_table_setn(r->headers_out, "Cache-Control", PS_NOCACHE_CONTROL);
 }
 
 int ps_http_explain(request_rec *r, int status, const char *explain)
@@ -121,32 +124,28 @@ int ps_http_check_ids(request_rec *r, const ps_srv_conf_t *sc,
 
 void ps_http_answer_log(server_rec *s, request_rec *r, const ps_answer_t *a)
 {
-    const char *msg;
+    char msg[64];
+    int level = APLOG_INFO;
 
     switch (a->log) {
     case PS_ANS_LOG_FULL:
-        msg = "PS0050: shared memory is full: unable to allocate message in "
-              "shared memory; raise PushStreamSharedMemorySize (or lower "
-              "PushStreamMessageTtl / PushStreamMaxMessagesStoredPerChannel)";
-        if (r) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", msg);
-        }
-        else {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", msg);
-        }
+        level = APLOG_ERR;
         break;
     case PS_ANS_LOG_CTRL_ID:
-        if (r) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0070: channel id "
-                          "with control byte 0x%02x refused", a->ctrl);
-        }
-        else {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PS0070: channel id "
-                         "with control byte 0x%02x refused", a->ctrl);
-        }
+        apr_snprintf(msg, sizeof(msg), "PS0070: channel id with control byte "
+                     "0x%02x refused", a->ctrl);
         break;
     default:
-        break;
+        return;
+    }
+    /* r gives the client's address; the publisher port has no request */
+    if (r) {
+        ap_log_rerror(APLOG_MARK, level, 0, r, "%s", a->log == PS_ANS_LOG_FULL
+                      ? PS_FULL_LOG : msg);
+    }
+    else {
+        ap_log_error(APLOG_MARK, level, 0, s, "%s", a->log == PS_ANS_LOG_FULL
+                     ? PS_FULL_LOG : msg);
     }
 }
 
@@ -181,23 +180,13 @@ const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
     return v && *v ? v : NULL;
 }
 
-int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
-                 int n)
-{
-    ps_answer_t a;
-
-    ps_pub_info(r->pool, st, infos, n, apr_table_get(r->headers_in, "Accept"),
-                0, &a);
-    return ps_http_answer(r, &a);
-}
-
 int ps_http_info_group(request_rec *r, ps_store_t *st,
                        const ps_chinfo_t *infos, int n)
 {
     ps_answer_t a;
 
     ps_pub_info(r->pool, st, infos, n, apr_table_get(r->headers_in, "Accept"),
-                2, &a);
+                1, &a);
     return ps_http_answer(r, &a);
 }
 

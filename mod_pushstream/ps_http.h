@@ -59,10 +59,7 @@ void ps_http_answer_log(server_rec *s, request_rec *r, const ps_answer_t *a);
 const char *ps_http_value(request_rec *r, ap_expr_info_t *expr,
                           const char *header);
 
-/* Info documents, format chosen by Accept: one channel (n == 1) or a
- * group; the _group form forces the shape. */
-int ps_http_info(request_rec *r, ps_store_t *st, const ps_chinfo_t *infos,
-                 int n);
+/* The group info document of n channels, format chosen by Accept. */
 int ps_http_info_group(request_rec *r, ps_store_t *st,
                        const ps_chinfo_t *infos, int n);
 

@@ -197,22 +197,19 @@ static int ps_h1_header(apr_pool_t *p, const char *l, apr_size_t n,
     return 0;
 }
 
-/* Length of the head (through its empty line), skipping empty lines
- * before it; 0 while it is incomplete.  Nothing is allocated until the
- * head is complete: a client sending a byte at a time costs no memory. */
-static apr_size_t ps_h1_head_end(const char *buf, apr_size_t len)
+apr_size_t ps_h1_head_end(ps_h1_scan_t *sc, const char *buf, apr_size_t len)
 {
-    apr_size_t pos = 0, n;
+    apr_size_t pos = sc->pos, n;
     const char *l;
-    int seen = 0;
 
     while (ps_h1_line(buf, len, &pos, &l, &n)) {
         if (n) {
-            seen = 1;
+            sc->seen = 1;
         }
-        else if (seen) {
+        else if (sc->seen) {
             return pos;
         }
+        sc->pos = pos;               /* whole lines are not looked at again */
     }
     return 0;
 }
@@ -223,13 +220,14 @@ long ps_h1_parse(apr_pool_t *p, const char *buf, apr_size_t len,
     apr_size_t pos = 0, n, end;
     const char *l;
     int rc, headers = 0;
+    ps_h1_scan_t sc = { 0, 0 };
 
     memset(req, 0, sizeof(*req));
     req->content_length = -1;
     if (len > max) {
         len = max;                    /* a head must fit within max */
     }
-    end = ps_h1_head_end(buf, len);
+    end = ps_h1_head_end(&sc, buf, len);
     if (!end) {
         return len >= max ? -431 : 0;
     }

@@ -27,6 +27,19 @@ typedef struct ps_h1_req_t {
 /* Largest number of header lines of a head. */
 #define PS_H1_MAX_HEADERS 100
 
+/* Where the search for the end of a head stopped (zeroed for each head). */
+typedef struct ps_h1_scan_t {
+    apr_size_t pos;                /* start of the first incomplete line */
+    int seen;                      /* a non-empty line was seen */
+} ps_h1_scan_t;
+
+/* Length of the head at the start of buf[0..len) through its empty line
+ * (empty lines before it skipped), or 0 while it is incomplete.  It goes
+ * on from where *sc stopped, so a head arriving a byte at a time is read
+ * once, not once per byte.  Nothing is allocated before a head is
+ * complete. */
+apr_size_t ps_h1_head_end(ps_h1_scan_t *sc, const char *buf, apr_size_t len);
+
 /* Parse the request head at the start of buf[0..len).  Empty lines before
  * the request line are skipped (RFC 9112 2.2); lines end in LF with an
  * optional CR.  Returns the length of the head (through its empty line)

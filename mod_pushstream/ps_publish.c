@@ -285,11 +285,11 @@ static char *ps_pub_group(apr_pool_t *p, ps_store_t *st, ps_fmt_e fmt,
 }
 
 void ps_pub_info(apr_pool_t *p, ps_store_t *st, const ps_chinfo_t *infos,
-                 int n, const char *accept, int force, ps_answer_t *a)
+                 int n, const char *accept, int group, ps_answer_t *a)
 {
     const char *ctype;
     ps_fmt_e fmt = ps_info_format_from_accept(accept, &ctype);
-    int single = force ? force == 1 : n == 1;
+    int single = n == 1 && !group;
 
     ps_answer_set(a, 200, NULL);
     a->ctype = ctype;

@@ -27,7 +27,6 @@ typedef struct ps_answer_t {
     const char *ctype;             /* NULL = no body (Content-Length: 0) */
     const char *body;
     apr_size_t len;
-    int close;                     /* the connection must not be reused */
     int log;                       /* ps_answer_log_e */
     unsigned char ctrl;            /* the byte of PS_ANS_LOG_CTRL_ID */
 } ps_answer_t;
@@ -41,6 +40,10 @@ typedef enum {
     PS_PUB_DELETE,
     PS_PUB_OPTIONS
 } ps_pub_op_e;
+
+/* The no-cache headers of every push-stream answer. */
+#define PS_NOCACHE_EXPIRES  "Thu, 01 Jan 1970 00:00:01 GMT"
+#define PS_NOCACHE_CONTROL  "no-cache, no-store, must-revalidate"
 
 #define PS_PUB_ALLOW        "GET, POST, PUT"
 #define PS_PUB_ALLOW_ADMIN  "GET, POST, PUT, DELETE"
@@ -82,10 +85,10 @@ void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                    const apr_array_header_t *chans, const char *text,
                    apr_size_t len, ps_answer_t *a);
 
-/* Info documents, format from Accept: one channel or a group
- * (force: 0 = by n, 1 = single, 2 = group). */
+/* Info documents, format from Accept: one channel (n == 1, unless group)
+ * or a group. */
 void ps_pub_info(apr_pool_t *p, ps_store_t *st, const ps_chinfo_t *infos,
-                 int n, const char *accept, int force, ps_answer_t *a);
+                 int n, const char *accept, int group, ps_answer_t *a);
 
 /* Info of the listed channels that exist (request order); 404 if none. */
 void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,

@@ -224,8 +224,8 @@ typedef struct ps_pconn_t {
     char *out;
     apr_size_t out_len, out_off, out_cap;
     ps_h1_req_t req;
+    ps_h1_scan_t scan;             /* the search for the end of the head */
     long head_len;                 /* 0 = no complete head yet */
-    int sent_continue;
     apr_time_t deadline;
     struct ps_pconn_t *prev, *next;
 } ps_pconn_t;
@@ -233,13 +233,14 @@ typedef struct ps_pconn_t {
 struct ps_pubport_t {
     ps_child_t *child;
     struct ps_reactor_t *re;
-    apr_allocator_t *allocator;    /* loop thread only */
-    apr_pool_t *pool;
+    apr_pool_t *pool;              /* own allocator: loop thread only */
     apr_array_header_t *listeners; /* ps_plisten_t * */
     ps_pconn_t *conns;
     apr_uint32_t count;
     int shutdown;
     apr_time_t paused_until;       /* accept() ran out of descriptors */
+    apr_time_t date_sec;           /* second of date (formatted once) */
+    char date[APR_RFC822_DATE_LEN];
 };
 
 static void ps_pl_poll(ps_pubport_t *pp, ps_plisten_t *pl, int on)
@@ -270,7 +271,6 @@ ps_pubport_t *ps_pubport_create(ps_child_t *child, struct ps_reactor_t *re,
     pp = apr_pcalloc(pool, sizeof(*pp));
     pp->child = child;
     pp->re = re;
-    pp->allocator = a;
     pp->pool = pool;
     pp->listeners = apr_array_make(pool, listens->nelts,
                                    sizeof(ps_plisten_t *));
@@ -359,9 +359,6 @@ static int ps_pc_reserve(char **buf, apr_size_t len, apr_size_t *cap,
 
 static void ps_pc_put(ps_pconn_t *pc, const char *data, apr_size_t n)
 {
-    if (pc->out_off && pc->out_off == pc->out_len) {
-        pc->out_off = pc->out_len = 0;
-    }
     if (!ps_pc_reserve(&pc->out, pc->out_len, &pc->out_cap, n)) {
         pc->state = PS_PC_CLOSING;     /* out of memory: give up on it */
         return;
@@ -381,17 +378,21 @@ static void ps_pc_header(ps_pconn_t *pc, const char *name, const char *value)
 /* The answer, with the headers the publisher location sends. */
 static void ps_pc_answer(ps_pconn_t *pc, const ps_answer_t *a, int keep)
 {
-    char date[APR_RFC822_DATE_LEN];
+    ps_pubport_t *pp = pc->pp;
+    apr_time_t sec = apr_time_sec(apr_time_now());
     const char *line = apr_psprintf(pc->pool, "HTTP/1.1 %d %s\r\n", a->status,
                                     ps_h1_reason(a->status));
 
     ps_http_answer_log(pc->pl->l->s, NULL, a);
-    apr_rfc822_date(date, apr_time_now());
+    if (sec != pp->date_sec) {
+        apr_rfc822_date(pp->date, apr_time_from_sec(sec));
+        pp->date_sec = sec;
+    }
     ps_pc_put(pc, line, strlen(line));
-    ps_pc_header(pc, "Date", date);
+    ps_pc_header(pc, "Date", pp->date);
     ps_pc_header(pc, "Server", ap_get_server_banner());
-    ps_pc_header(pc, "Expires", "Thu, 01 Jan 1970 00:00:01 GMT");
-    ps_pc_header(pc, "Cache-Control", "no-cache, no-store, must-revalidate");
+    ps_pc_header(pc, "Expires", PS_NOCACHE_EXPIRES);
+    ps_pc_header(pc, "Cache-Control", PS_NOCACHE_CONTROL);
     if (a->allow) {
         ps_pc_header(pc, "Allow", a->allow);
     }
@@ -491,8 +492,16 @@ static void ps_pc_process(ps_pconn_t *pc)
         apr_size_t body_len, used;
 
         if (!pc->head_len) {
-            long rc = ps_h1_parse(pc->pool, pc->in, pc->in_len,
-                                  PS_PP_HEAD_MAX, &pc->req);
+            apr_size_t seen = pc->in_len < PS_PP_HEAD_MAX ? pc->in_len
+                                                          : PS_PP_HEAD_MAX;
+            long rc;
+
+            if (!ps_h1_head_end(&pc->scan, pc->in, seen)
+                && seen < PS_PP_HEAD_MAX) {
+                return;              /* incomplete: parsed once complete */
+            }
+            rc = ps_h1_parse(pc->pool, pc->in, pc->in_len, PS_PP_HEAD_MAX,
+                             &pc->req);
             if (rc == 0) {
                 return;
             }
@@ -515,6 +524,7 @@ static void ps_pc_process(ps_pconn_t *pc)
         memmove(pc->in, pc->in + used, pc->in_len - used);
         pc->in_len -= used;
         pc->head_len = 0;
+        memset(&pc->scan, 0, sizeof(pc->scan));
         apr_pool_clear(pc->pool);
     }
 }

@@ -758,8 +758,9 @@ static void ps_loop_turn(ps_reactor_t *re)
     now = apr_time_now();
     for (i = 0; i < n; i++) {
         ps_sub_t *sub = fds[i].client_data;
-        if (sub->pollee != PS_POLLEE_SUB) {
-            ps_pubport_io(re->pubport, sub, fds[i].rtnevents, now);
+        if (*(const int *)fds[i].client_data != PS_POLLEE_SUB) {
+            ps_pubport_io(re->pubport, fds[i].client_data, fds[i].rtnevents,
+                          now);
         }
         else if (sub->state != PS_SUBST_DONE) {
             ps_sub_io(sub, fds[i].rtnevents, now);

@@ -8,6 +8,8 @@
  *   - every strictly shorter prefix of a complete head gives 0 (needs
  *     more), so a head split over reads parses as one; a prefix of an
  *     erroneous input gives 0 or the same error;
+ *   - the resumable search for the end of the head, fed in two parts,
+ *     finds the same end as the parser;
  *   - bytes after the head (a body, the next pipelined request) do not
  *     change the answer; a parsed request has a method, a path starting
  *     with '/', HTTP/1.0 or 1.1, and a Content-Length of -1 or more.
@@ -68,6 +70,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ps_fuzz_assert(r2 == 0 || (rc < 0 && r2 == rc)
                            || (r2 == -431 && k >= max));
         }
+    }
+    if (rc > 0) {
+        /* the search for its end, resumed after a cut anywhere */
+        ps_h1_scan_t sc = { 0, 0 };
+        size_t cut = (size_t)rc / 2;
+        ps_fuzz_assert(ps_h1_head_end(&sc, in, cut) == 0);
+        ps_fuzz_assert(ps_h1_head_end(&sc, in, (size_t)rc) == (size_t)rc);
     }
     if (rc > 0) {
         /* the same head followed by other bytes */

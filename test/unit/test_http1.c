@@ -158,6 +158,24 @@ static void test_head_limits(void **state)
     assert_int_equal(ps_h1_parse(p, big, n, n, &req), (long)n);
 }
 
+static void test_head_end_resumes(void **state)
+{
+    static const char s[] = "\r\nPOST /p HTTP/1.1\r\nHost: x\r\n\r\nbody";
+    apr_size_t head = strlen(s) - 4, n;
+    ps_h1_scan_t sc = { 0, 0 };
+
+    (void)state;
+    for (n = 0; n < head; n++) {            /* a byte at a time */
+        assert_int_equal(ps_h1_head_end(&sc, s, n), 0);
+        assert_true(sc.pos <= n);
+    }
+    assert_int_equal(ps_h1_head_end(&sc, s, head), head);
+    memset(&sc, 0, sizeof(sc));
+    assert_int_equal(ps_h1_head_end(&sc, s, strlen(s)), head);
+    memset(&sc, 0, sizeof(sc));
+    assert_int_equal(ps_h1_head_end(&sc, "\r\n\n\r\n", 5), 0);   /* only empty */
+}
+
 static void test_reasons(void **state)
 {
     (void)state;
@@ -178,6 +196,7 @@ int main(void)
         PS_TEST(test_errors),
         PS_TEST(test_same_content_length_twice_is_fine),
         PS_TEST(test_head_limits),
+        PS_TEST(test_head_end_resumes),
         PS_TEST(test_reasons),
     };
 
