@@ -788,6 +788,10 @@ def main():
         + (f" (gnuplot: {err})" if err else ""))
     missed = [r for r in b.rows if r["ok"] is False]
     log(f"targets: {sum(1 for r in b.rows if r['ok'])} met, {len(missed)} missed")
+    for r in missed:
+        log(f"  missed: {r['scenario']} / {r['metric']}: {r['ratio']:.2f}x")
+    if missed:
+        sys.exit(1)     # a missed target fails `make bench`
 
 
 if __name__ == "__main__":
