@@ -5,6 +5,8 @@
     srv.start(); ...; srv.stop()
 
 CLI:  pshttpd.py run | stop | configtest FILE
+      (run: the demo of `make run` on 127.0.0.1:8080, else a free port, or
+      PS_DEMO_PORT; its workdir is $PS_BUILD/demo)
 """
 import os
 import re
@@ -593,7 +595,9 @@ def main(argv):
         _demo_server(port=1).stop()  # an older demo, if any
         if not os.path.exists(PUSHSTREAM_SO):
             print(f"warning: {PUSHSTREAM_SO} not built, starting without it", file=sys.stderr)
-        srv = _demo_server(port=8080 if port_is_free(8080) else free_port())
+        port = int(os.environ.get("PS_DEMO_PORT") or 0) or \
+            (8080 if port_is_free(8080) else free_port())
+        srv = _demo_server(port=port)
         srv.start()
         u = srv.url("")
         print(f"""demo page:     {u}/      <- open it in a browser

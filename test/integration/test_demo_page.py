@@ -18,6 +18,10 @@ import time
 
 import pytest
 
+import shutil
+import subprocess
+import urllib.request
+
 import pshttpd
 from psclient import request, wait_for
 from test_clients_js import CHROMIUM, Chromium
@@ -110,9 +114,8 @@ def test_demo_page_every_transport_shows_a_message_sent_from_the_box(demo):
     try:
         # the page, its script and the JS client come from the demo httpd
         log = srv.access_log()
-        for path in ("/ ", "/demo.js ", "/demo.css ", "/js/pushstream-client.js "):
-            assert re.search(rf'" ?200 \d+ \d+ "GET {re.escape(path)}', log) or \
-                re.search(rf' 200 \d+ \d+ "GET {re.escape(path)}', log), (path, log)
+        for path in ("/", "/demo.js", "/demo.css", "/js/pushstream-client.js"):
+            assert re.search(rf' 200 \d+ \d+ "GET {re.escape(path)} ', log), (path, log)
         wait_all_open(page)
         wait_for(lambda: subscribers(srv) == 4, 10 * SLOW, what="4 subscribers on demo")
         send_from_box(page, "Hello from Chromium <b>&</b> \"quotes\" ✓")
@@ -197,3 +200,35 @@ def test_demo_page_catches_up_after_pause_and_server_restart(demo):
     finally:
         screenshot(page, shot)
         page.close()
+
+
+def test_make_run_prints_the_page_url_first(workbase):
+    """`make run`'s CLI (build/pshttpd.py run): the first line is the page's
+    URL, and the page, the JS client and the statistics answer there; `stop`
+    stops it.  Its own PS_BUILD (a copy of the modules) and PS_DEMO_PORT, so a
+    demo the developer runs is left alone."""
+    d = tempfile.mkdtemp(prefix="make_run-", dir=workbase)
+    os.chmod(d, 0o755)
+    build = os.environ.get("PS_BUILD") or os.path.join(pshttpd.ROOT, ".build")
+    for so in ("mod_pushstream.so", "mod_pushstream_wstunnel.so"):
+        shutil.copy(os.path.join(build, so), d)
+    port = pshttpd.free_port()
+    env = dict(os.environ, PS_BUILD=d, PS_DEMO_PORT=str(port))
+    cli = [os.path.join(pshttpd.ROOT, "build", "pshttpd.py")]
+    r = subprocess.run(["/usr/bin/python3", *cli, "run"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    try:
+        assert r.returncode == 0, r.stdout + r.stderr
+        first = r.stdout.splitlines()[0]
+        assert re.fullmatch(rf"demo page: +http://127\.0\.0\.1:{port}/ +<- open it in a browser",
+                            first), r.stdout
+        for path, want in (("/", b"mod_pushstream live demo"),
+                           ("/js/pushstream-client.js", b"export class PushStreamClient"),
+                           ("/channels-stats", b'"published_messages": 0')):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+                assert resp.status == 200 and want in resp.read(), path
+    finally:
+        s = subprocess.run(["/usr/bin/python3", *cli, "stop"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert s.returncode == 0 and s.stdout.startswith("stopped httpd "), s.stdout + s.stderr
+    assert not pshttpd.tcp_connects(port)
