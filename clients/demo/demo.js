@@ -32,7 +32,8 @@ function addPane(t) {
   $('.url', el).textContent = `${t.url}${CHANNEL}`;
   $('#panes').appendChild(el);
   const pane = {
-    el, status: 'stopped', everOpened: false, connectingAt: 0, resumed: false, caught: 0, msgs: [],
+    el, status: 'stopped', everOpened: false, connectingAt: 0, openedAt: 0, resumed: false,
+    caught: 0, msgs: [],
   };
   panes[t.name] = pane;
   const setStatus = (s, d) => {
@@ -62,6 +63,7 @@ function addPane(t) {
       }
     } else if (s === 'open') {
       pane.everOpened = true;
+      pane.openedAt = Date.now();
     }
   };
   pane.client = new PushStreamClient({
@@ -88,8 +90,9 @@ function addPane(t) {
 }
 
 function addMessage(pane, m) {
-  // Published (server time, whole seconds) before this connection began:
-  // replayed backlog, not a live message.
+  // Replayed backlog, not a live message: published (server time, whole
+  // seconds) at least a second before this connection began.  (A message
+  // published in the second before a reconnect shows as live.)
   const t = Date.parse(m.time);
   const backlog = t + 1000 <= pane.connectingAt;
   const kind = backlog ? (pane.resumed ? 'caught' : 'history') : 'live';

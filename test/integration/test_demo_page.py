@@ -183,20 +183,39 @@ def test_demo_page_catches_up_after_pause_and_server_restart(demo):
         assert re.search(r'"GET /ws/demo\?time=[^ ]+&tag=\d+ ', srv.access_log()) or \
             re.search(r'"GET /lp/demo\?time=[^ ]+&tag=\d+ ', srv.access_log())
 
-        # stop and start the server: every transport notices and comes back
+        # stop and start the server: every transport notices, retries, and
+        # catches up what was published before it got back (by ?time=&tag=
+        # of its last message: the new server's store starts empty)
         srv.stop()
         for p in PANES:
-            page.wait(f"document.querySelector('#pane-{p}').dataset.status !== 'open'",
-                      timeout=10 * SLOW, what=f"{p} to notice the stop")
+            page.wait(f"window.demo.panes['{p}'].client.failures >= 3",
+                      timeout=15 * SLOW, what=f"{p} to retry three times")
         page.wait("document.querySelector('#st-state').className.includes('err')",
                   timeout=5 * SLOW, what="the statistics panel to notice the stop")
         srv.start()
+        r = request(srv, "POST", "/pub?id=demo", body=b"curl: right after the restart")
+        assert r.status == 200, r
+        published = int(time.time()) * 1000       # its time as the page sees it
+        wait_text_everywhere(page, "right after the restart", timeout=20)
+        late = []
+        for p in PANES:
+            got = texts(page, p)[-1]
+            assert got["id"] == "#1", (p, got)        # a new store: ids start again
+            # came back a second or more after the publish: shown as caught up
+            if page.eval(f"window.demo.panes['{p}'].connectingAt") >= published + 1000:
+                late.append(p)
+                assert got["kind"] == "caught", (p, got)
+                assert page.eval(f"document.querySelector('#pane-{p} .resume').textContent") \
+                    .startswith("resumed by ?time=&tag=: caught up 1 missed message"), p
         wait_all_open(page, timeout=20)
         wait_for(lambda: subscribers(srv) == 4, 10 * SLOW, what="4 subscribers again")
         send_from_box(page, "after restart")
         wait_text_everywhere(page, "after restart")
+        for p in PANES:
+            assert texts(page, p)[-1]["kind"] == "live", (p, texts(page, p))
         page.wait("document.querySelector('#st-state').className.includes('ok')",
                   timeout=5 * SLOW, what="the statistics panel to come back")
+        print(f"panes that caught up after the restart: {late}")
     finally:
         screenshot(page, shot)
         page.close()
