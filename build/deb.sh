@@ -20,8 +20,13 @@ src=$out/src
 rm -rf "$src"
 mkdir -p "$src"
 # the working tree as it is (uncommitted changes too), without build output
+# (nor OUT_DIR itself, when it lies inside the tree)
+excl=()
+case "$out/" in
+"$root"/*) excl=(--exclude="./${out#"$root"/}") ;;
+esac
 tar -C "$root" --exclude=./.git --exclude='./.build*' --exclude=__pycache__ \
-    --exclude='*.pyc' --exclude=./debian -cf - . | tar -C "$src" -xf -
+    --exclude='*.pyc' --exclude=./debian "${excl[@]}" -cf - . | tar -C "$src" -xf -
 cp -r "$root/build/debian" "$src/debian"
 
 version=$(cd "$src" && dpkg-parsechangelog -S Version)

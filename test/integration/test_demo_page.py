@@ -24,7 +24,7 @@ import urllib.request
 
 import pshttpd
 from psclient import request, wait_for
-from test_clients_js import CHROMIUM, Chromium
+from test_clients_js import CHROMIUM, Chromium, Page
 
 SLOW = float(os.environ.get("PS_SLOW", "1"))
 PANES = ("websocket", "eventsource", "longpolling", "stream")
@@ -55,7 +55,6 @@ def open_page(demo):
     b = demo["browser"]
     target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-    from test_clients_js import Page
     page = Page(b, session, target)
     b.send("Runtime.enable", session=session)
     b.send("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 860,

@@ -23,7 +23,6 @@ import stat
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 
