@@ -2,7 +2,8 @@
 # the C unit tests, and drives the test/demo targets.
 #
 #   make            build both modules (warnings are errors)
-#   make run        install deps, build, start a demo httpd on 127.0.0.1, print URLs
+#   make run        install deps, build, start the demo httpd on 127.0.0.1; prints the
+#                   demo page's URL first (clients/demo/ at /), then curl lines
 #   make stop       stop the demo httpd
 #   make test       install deps, build, run unit + integration tests twice
 #                   (normal, then ASan+UBSan in .build-san; SANITIZE=0|1 = one

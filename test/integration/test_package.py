@@ -98,6 +98,7 @@ Include {DOC}/examples/demo.conf
 
 @pytest.fixture
 def lock():
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
     with open(LOCK, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
