@@ -90,9 +90,13 @@ Group www-data
 IncludeOptional mods-enabled/*.load
 IncludeOptional mods-enabled/*.conf
 CustomLog {workdir}/logs/access_log pshttpd
-DocumentRoot {workdir}/htdocs
 # the package's own example: /pub, /channels-stats, /lp/, /ws/, /ev/ ...
+# and its demo page at /
 Include {DOC}/examples/demo.conf
+DocumentRoot {DOC}/examples/demo-page
+<Directory {DOC}/examples/demo-page>
+    Require all granted
+</Directory>
 """
 
 
@@ -133,7 +137,9 @@ def test_package_installs_serves_and_purges_cleanly(workbase, lock):
               "usr/lib/apache2/modules/mod_pushstream_wstunnel.so",
               f"usr/share/doc/{PKG}/README.md.gz",
               f"usr/share/doc/{PKG}/examples/demo.conf",
-              f"usr/share/doc/{PKG}/examples/helpdesk-chat.conf"):
+              f"usr/share/doc/{PKG}/examples/helpdesk-chat.conf",
+              f"usr/share/doc/{PKG}/examples/demo-page/index.html",
+              f"usr/share/doc/{PKG}/examples/demo-page/js/pushstream-client.js"):
         assert f" ./{f}\n" in contents + "\n", f"{f} not in the package:\n{contents}"
     info = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
     assert "apache2-api-20120211" in info, info      # dh_apache2's dependency
@@ -164,7 +170,7 @@ def test_package_installs_serves_and_purges_cleanly(workbase, lock):
         assert r.returncode == 0 and "Syntax OK" in r.stdout + r.stderr, r.stdout + r.stderr
 
         # ---- the system apache2 with the package's module, on a loopback port
-        for sub in ("conf", "logs", "run", "htdocs"):
+        for sub in ("conf", "logs", "run"):
             os.makedirs(os.path.join(srv.workdir, sub), exist_ok=True)
         with open(srv.conf_path, "w") as f:
             f.write(system_conf(srv.workdir, srv.port))
@@ -174,7 +180,8 @@ def test_package_installs_serves_and_purges_cleanly(workbase, lock):
         r = run([pshttpd.APACHE, "-f", srv.conf_path, "-k", "start"])
         started = True
         assert r.returncode == 0, r.stdout + r.stderr
-        wait_for(lambda: pshttpd.tcp_connects(srv.port), 15, what="the system apache2")
+        wait_for(lambda: srv.parent_pid() and pshttpd.tcp_connects(srv.port), 15,
+                 what="the system apache2")
         assert "/usr/lib/apache2/modules/mod_pushstream.so" in \
             open(f"/proc/{srv.parent_pid()}/maps").read()
 
@@ -199,6 +206,11 @@ def test_package_installs_serves_and_purges_cleanly(workbase, lock):
         assert (m["channel"], m["text"], m["id"]) == (ch, "Hello from the package", 1), m
         r = request(srv, "GET", "/channels-stats", headers={"Accept": "application/json"})
         assert r.status == 200 and json.loads(r.body)["published_messages"] == 1, r
+        # the demo page of the examples, served by the system apache2
+        for path, want in (("/", b"mod_pushstream live demo"),
+                           ("/js/pushstream-client.js", b"export class PushStreamClient")):
+            r = request(srv, "GET", path)
+            assert r.status == 200 and want in r.body, (path, r)
     finally:
         if started:
             srv.stop()
