@@ -32,8 +32,7 @@ function addPane(t) {
   $('.url', el).textContent = `${t.url}${CHANNEL}`;
   $('#panes').appendChild(el);
   const pane = {
-    el, status: 'stopped', everOpened: false, connectingAt: 0, openedAt: 0, resumed: false,
-    caught: 0, msgs: [],
+    el, status: 'stopped', everOpened: false, connectingAt: 0, resumed: false, caught: 0, msgs: [],
   };
   panes[t.name] = pane;
   const setStatus = (s, d) => {
@@ -63,7 +62,6 @@ function addPane(t) {
       }
     } else if (s === 'open') {
       pane.everOpened = true;
-      pane.openedAt = Date.now();
     }
   };
   pane.client = new PushStreamClient({
