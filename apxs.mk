@@ -2,7 +2,8 @@
 # the C unit tests, and drives the test/demo targets.
 #
 #   make            build both modules (warnings are errors)
-#   make run        install deps, build, start a demo httpd on 127.0.0.1, print URLs
+#   make run        install deps, build, start the demo httpd on 127.0.0.1; prints the
+#                   demo page's URL first (clients/demo/ at /), then curl lines
 #   make stop       stop the demo httpd
 #   make test       install deps, build, run unit + integration tests twice
 #                   (normal, then ASan+UBSan in .build-san; SANITIZE=0|1 = one
@@ -10,6 +11,9 @@
 #   make unit       C unit tests only (no httpd)
 #   make install    modules into the httpd module dir, conf.d/pushstream.{load,conf}
 #                   into mods-available (then: a2enmod pushstream)
+#   make deb        libapache2-mod-pushstream_<version>_<arch>.deb with Debian's
+#                   tools (build/debian/, build/deb.sh) into DEB_DIR (.build/deb),
+#                   then lintian (fails on errors)
 #   make SANITIZE=1 ...   AddressSanitizer + UBSan build
 #   make bench      install bench-only deps (nginx + nchan, wrk, gnuplot), run
 #                   bench/bench.py against nginx+nchan (BENCH_ARGS=--quick ...)
@@ -23,6 +27,10 @@ CC        ?= gcc
 PYTHON    ?= /usr/bin/python3
 BUILD     ?= $(CURDIR)/.build
 SANITIZE  ?=
+# extra compiler/linker flags (the Debian package passes dpkg-buildflags' hardening)
+EXTRA_CFLAGS  ?=
+EXTRA_LDFLAGS ?=
+DEB_DIR   ?= $(BUILD)/deb
 
 PS_SRC    := $(sort $(wildcard mod_pushstream/*.c))
 PS_HDR    := $(wildcard mod_pushstream/*.h)
@@ -44,8 +52,8 @@ SANFLAGS  :=
 OPT       := -O2 -g
 endif
 
-APXS_CFLAGS := $(foreach f,$(WARN) $(OPT) $(SANFLAGS) -std=gnu11,-Wc,$(f))
-APXS_LFLAGS := $(foreach f,$(SANFLAGS),-Wl,$(f))
+APXS_CFLAGS := $(foreach f,$(WARN) $(OPT) $(SANFLAGS) -std=gnu11 $(EXTRA_CFLAGS),-Wc,$(f))
+APXS_LFLAGS := $(foreach f,$(SANFLAGS) $(EXTRA_LDFLAGS),-Wl,$(f))
 
 PS_SO     := $(BUILD)/mod_pushstream.so
 WT_SO     := $(BUILD)/mod_pushstream_wstunnel.so
@@ -62,7 +70,7 @@ LOADGEN   := $(BUILD)/bench/loadgen
 BENCH_ARGS ?=
 
 .PHONY: all modules deps run stop test unit integration install clean bench loadgen \
-        loadgen-smoke
+        loadgen-smoke deb
 
 all: modules
 
@@ -117,6 +125,11 @@ install: modules
 	install -m 644 conf.d/pushstream.load conf.d/pushstream.conf /etc/apache2/mods-available/
 	install -m 644 conf.d/pushstream_wstunnel.load /etc/apache2/mods-available/
 	@echo "now: a2enmod pushstream && apachectl configtest && apachectl graceful"
+
+# The Debian package: a copy of the project with build/debian/ as its debian/,
+# dpkg-buildpackage -b there (the .deb lands in DEB_DIR), then lintian.
+deb: deps
+	@bash build/deb.sh "$(DEB_DIR)"
 
 $(LOADGEN): bench/loadgen.c apxs.mk
 	@mkdir -p $(BUILD)/bench

@@ -12,9 +12,12 @@ case "${1:-}" in
     bench=0
     tag="deps.sh"
     # clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
-    # gdb: the harness reads the backtrace of a crashed child's core file
+    # gdb: the harness reads the backtrace of a crashed child's core file;
+    # debhelper, dpkg-dev, lintian (+ dh_apache2 of apache2-dev): make deb
+    # and its test (test_package.py)
     PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
-          curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb"
+          curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb
+          debhelper dpkg-dev lintian"
     ;;
 --bench)
     bench=1

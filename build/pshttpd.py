@@ -5,6 +5,8 @@
     srv.start(); ...; srv.stop()
 
 CLI:  pshttpd.py run | stop | configtest FILE
+      (run: the demo of `make run` on 127.0.0.1:8080, else a free port, or
+      PS_DEMO_PORT; its workdir is $PS_BUILD/demo)
 """
 import os
 import re
@@ -543,10 +545,36 @@ def _read(path):
         return ""
 
 
-def _demo_server(port=None):
+DEMO_PAGE_DIR = os.path.join(ROOT, "clients", "demo")
+JS_CLIENT = os.path.join(ROOT, "clients", "js", "pushstream-client.js")
+
+
+class DemoHttpd(Httpd):
+    """The demo of `make run`: conf.d/pushstream.conf + demo.conf, the page of
+    clients/demo/ at / and the JS client at /js/pushstream-client.js.  The page
+    files are copied into htdocs/ at each start (the checkout may lie where
+    User nobody cannot read)."""
+
+    def write_config(self):
+        super().write_config()
+        js = self._path("htdocs", "js")
+        os.makedirs(js, exist_ok=True)
+        os.chmod(js, 0o755)
+        pairs = [(JS_CLIENT, os.path.join(js, "pushstream-client.js"))]
+        for n in sorted(os.listdir(DEMO_PAGE_DIR)):
+            if n.endswith((".html", ".js", ".css")):
+                pairs.append((os.path.join(DEMO_PAGE_DIR, n), self._path("htdocs", n)))
+        for src, dst in pairs:
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o644)
+
+
+def demo_server(workdir, port=None):
+    """The demo server (not started) in workdir; also used by test_demo_page.py."""
     body = "\n".join(_read(os.path.join(ROOT, "conf.d", n))
                      for n in ("pushstream.conf", "demo.conf"))
-    modules = []
+    body += "\nDirectoryIndex index.html\n"
+    modules = ["dir"]                   # DirectoryIndex: the page at /
     # the websocket companion module, if built, under the name its .load file gives it
     wt_so = os.path.join(BUILD, "mod_pushstream_wstunnel.so")
     m = re.search(r"^\s*LoadModule\s+(\S+)", _read(os.path.join(
@@ -554,7 +582,11 @@ def _demo_server(port=None):
     if m and os.path.exists(wt_so):
         modules.append("proxy")         # the tunnel is a mod_proxy scheme handler
         modules.append(f"LoadModule {m.group(1)} {wt_so}")
-    return Httpd(_demo_dir(), body, port=port, modules=modules, load_pushstream=True)
+    return DemoHttpd(workdir, body, port=port, modules=modules, load_pushstream=True)
+
+
+def _demo_server(port=None):
+    return demo_server(_demo_dir(), port=port)
 
 
 def main(argv):
@@ -563,16 +595,22 @@ def main(argv):
         _demo_server(port=1).stop()  # an older demo, if any
         if not os.path.exists(PUSHSTREAM_SO):
             print(f"warning: {PUSHSTREAM_SO} not built, starting without it", file=sys.stderr)
-        srv = _demo_server(port=8080 if port_is_free(8080) else free_port())
+        port = int(os.environ.get("PS_DEMO_PORT") or 0) or \
+            (8080 if port_is_free(8080) else free_port())
+        srv = _demo_server(port=port)
         srv.start()
         u = srv.url("")
-        print(f"""httpd (pid {srv.parent_pid()}) running on {u}   [{srv.workdir}]
-  error log: {srv.error_log_path}
-  status:    {u}/server-status
+        print(f"""demo page:     {u}/      <- open it in a browser
+httpd (pid {srv.parent_pid()}) on {u}   [{srv.workdir}]
+  error log:     {srv.error_log_path}
+  statistics:    curl -s '{u}/channels-stats'
+  server-status: {u}/server-status
 
-  publish:       curl -s -X POST -d 'Hello' '{u}/pub?id=my_channel'
-  stream:        curl -s -N '{u}/sub/my_channel'
-  long-polling:  curl -s '{u}/lp/my_channel'
+  publish:       curl -s -X POST -d 'Hello' '{u}/pub?id=demo'
+  stream:        curl -s -N '{u}/sub/demo'
+  EventSource:   curl -s -N '{u}/ev/demo'
+  long-polling:  curl -s '{u}/lp/demo'
+  WebSocket:     {u.replace('http:', 'ws:')}/ws/demo
 
   stop with:     make stop""")
     elif cmd == "stop":

@@ -1,4 +1,5 @@
 """Every file in conf.d/ passes `apache2 -t` with the module loaded."""
+import json
 import os
 
 import pytest
@@ -31,4 +32,9 @@ def test_demo_serves_publish_and_long_poll(httpd):
     c.request("GET", "/lp/demo.b1")
     r = c.getresponse()
     assert r.status == 200
-    assert r.read() == b"Hello"
+    m = json.loads(r.read())          # the page's JSON template: id, time and tag
+    assert (m["id"], m["channel"], m["text"], m["tag"]) == (1, "demo", "Hello", 1), m
+    c.request("GET", "/sub/demo.b1", headers={"Connection": "close"})
+    r = c.getresponse()
+    assert r.status == 200
+    assert r.readline() == b"Hello\n"  # curl's streaming location: the text, one line each

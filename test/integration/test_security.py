@@ -158,7 +158,7 @@ def _example(name, outside, pub_port, port):
 # name -> (modules, on the admin port: publisher path, stats path or None,
 #          a subscriber path that answers at once with a stored message)
 EXAMPLES = {
-    "demo.conf": ([], "/pub", None, "/lp/{ch}.b1"),
+    "demo.conf": ([], "/pub", "/channels-stats", "/lp/{ch}.b1"),
     "helpdesk-chat.conf": (["proxy", "proxy_http"], "/pub", "/channels-stats",
                            "/event/lp/{ch}.b1"),
     "intranet-portal.conf": ([], "/queue", "/queue-stats", "/notify/{ch}.b1"),
