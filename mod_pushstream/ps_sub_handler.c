@@ -19,6 +19,7 @@
 #include <util_filter.h>
 #include <apr_strings.h>
 #include <apr_allocator.h>
+#include <apr_atomic.h>
 
 #include "ps_config.h"
 #include "ps_expr.h"
@@ -30,6 +31,7 @@
 #include "ps_util.h"
 #include "ps_eventsource.h"
 #include "ps_websocket.h"
+#include "ps_h2.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -437,8 +439,10 @@ static int ps_stream_start(ps_subreq_t *sr)
             ap_set_content_type(r, "text/plain");
         }
         /* Chunked like nginx, although the connection closes at the end (a
-         * closing connection would otherwise get no transfer coding). */
-        if (r->proto_num >= HTTP_VERSION(1, 1)) {
+         * closing connection would otherwise get no transfer coding).  Not
+         * on an h2 stream: HTTP/2 frames the body itself. */
+        if (r->proto_num >= HTTP_VERSION(1, 1)
+            && !ps_h2_is_stream(r->connection)) {
             r->chunked = 1;
         }
     }
@@ -511,7 +515,10 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->r = sr->r;
     sub->c = c;
     sub->sock = ap_get_conn_socket(c);
-    sub->ba = c->bucket_alloc;
+    /* h2: the stream's bucket allocator is its worker's, busy writing while
+     * the loop renders; the loop renders with its own (ps_h2.h) */
+    sub->ba = ps_h2_is_stream(c) ? ps_reactor_bucket_alloc(sr->child->reactor)
+                                 : c->bucket_alloc;
     sub->s = c->base_server;
     sub->client_ip = c->client_ip;
     sub->child = sr->child;
@@ -540,8 +547,8 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->start_seq = sr->start_seq;
     sub->counted = sr->counted;
     sub->heap_idx = -1;
-    sub->pending = apr_brigade_create(c->pool, c->bucket_alloc);
-    sub->tmp = apr_brigade_create(c->pool, c->bucket_alloc);
+    sub->pending = apr_brigade_create(c->pool, sub->ba);
+    sub->tmp = apr_brigade_create(c->pool, sub->ba);
     return sub;
 }
 
@@ -601,6 +608,56 @@ static int ps_wait_here(ps_subreq_t *sr, ps_sub_t *sub)
     return DONE;
 }
 
+/* HTTP/2: the fallback's wait, but the bytes are written here, by the
+ * stream's own h2 worker (ps_h2.h). */
+static int ps_wait_h2(ps_subreq_t *sr, ps_sub_t *sub)
+{
+    request_rec *r = sub->r;
+    ps_h2relay_t *rl;
+    int rc;
+
+    if (ps_h2_relay_create(r->pool, &rl) != APR_SUCCESS) {
+        ps_unsubscribe_all(sr);
+        apr_atomic_dec32(&sr->child->h2_subs);
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    sub->fallback = 1;
+    sub->relay = rl;
+    sub->done_out = ps_h2_relay_done_out(rl);
+    ps_reactor_adopt(sub->child->reactor, sub);
+    rc = ps_h2_serve(r, rl);
+    apr_atomic_dec32(&sr->child->h2_subs);
+    return rc;
+}
+
+/* HTTP/2: one more subscriber holds an h2 worker, unless this child holds
+ * as many as its workers allow (then 503: the client retries later, or on
+ * another connection that may reach another child). */
+static int ps_h2_admit(ps_subreq_t *sr)
+{
+    request_rec *r = sr->r;
+    int maxw, cap = ps_h2_cap(r->server, &maxw);
+    apr_uint32_t n = apr_atomic_inc32(&sr->child->h2_subs) + 1;
+
+    if (n == 1 && !apr_atomic_cas32(&sr->child->h2_logged, 1, 0)) {
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "PS0100: HTTP/2 "
+                      "subscribers are served each on its h2 worker thread "
+                      "(at most %d at once in this child: H2MaxWorkers %d "
+                      "less a reserve for other h2 requests)", cap, maxw);
+    }
+    if (!cap || (int)n <= cap) {
+        return OK;
+    }
+    apr_atomic_dec32(&sr->child->h2_subs);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PS0102: HTTP/2 subscriber "
+                  "refused: this child already serves %d, the most its h2 "
+                  "workers allow (raise H2MaxWorkers, now %d)", cap, maxw);
+    apr_table_setn(r->err_headers_out, "Retry-After", "5");
+    return ps_http_explain(r, HTTP_SERVICE_UNAVAILABLE, "Too many HTTP/2 "
+                           "subscribers on this server process (each holds "
+                           "an h2 worker): retry later or over HTTP/1.1.");
+}
+
 static int ps_sub_validate(ps_subreq_t *sr);
 static int ps_sub_wait(ps_subreq_t *sr);
 
@@ -648,6 +705,15 @@ static int ps_sub_handle_req(request_rec *r, ps_child_t *child,
     if (sr.mode == PS_SUB_WEBSOCKET) {
         if (r->method_number != M_GET || r->header_only) {
             return ps_http_not_allowed(r, "GET");
+        }
+        if (ps_h2_is_stream(r->connection)) {
+            /* RFC 8441 (H2WebSockets on): the frames would need the h2
+             * worker's reads; refused plainly, the client can use 1.1 */
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0103: WebSocket "
+                          "over HTTP/2 refused (501)");
+            return ps_http_explain(r, HTTP_NOT_IMPLEMENTED, "WebSocket over "
+                                   "HTTP/2 is not supported: connect over "
+                                   "HTTP/1.1.");
         }
         ps_http_nocache(r);
         if ((rc = ps_ws_handshake(r)) != OK) {
@@ -702,14 +768,26 @@ static int ps_sub_wait(ps_subreq_t *sr)
     conn_rec *c = r->connection;
     ps_sub_t *sub;
 
+    int h2 = ps_h2_is_stream(c), rc;
+
+    if (h2 && (rc = ps_h2_admit(sr)) != OK) {
+        ps_unsubscribe_all(sr);
+        return rc;
+    }
     /* From here the subscriber waits: no keep-alive afterwards (a suspended
      * connection cannot be given back to the MPM in httpd 2.4). */
     c->keepalive = AP_CONN_CLOSE;
     if (sr->mode != PS_SUB_LONGPOLLING && ps_stream_start(sr) < 0) {
         ps_unsubscribe_all(sr);
+        if (h2) {
+            apr_atomic_dec32(&sr->child->h2_subs);
+        }
         return DONE;
     }
     sub = ps_sub_make(sr);
+    if (h2) {
+        return ps_wait_h2(sr, sub);
+    }
     ps_remove_coalescing(r);
     /* we keep reading (client close, WebSocket frames): no read timeout */
     ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
