@@ -8,7 +8,7 @@
 #                   (normal, then ASan+UBSan in .build-san; SANITIZE=0|1 = one
 #                   pass only), print "N passed, N failed"
 #   make unit       C unit tests only (no httpd)
-#   make install    modules into the httpd module dir, conf.d/pushstream.{load,conf}
+#   make install    modules into the httpd module dir, conf.d/pushstream{,_wstunnel}.{load,conf}
 #                   into mods-available (then: a2enmod pushstream)
 #   make SANITIZE=1 ...   AddressSanitizer + UBSan build
 #   make bench      install bench-only deps (nginx + nchan, wrk, gnuplot), run
@@ -115,7 +115,7 @@ stop:
 install: modules
 	install -m 644 $(PS_SO) $(WT_SO) $$($(APXS) -q LIBEXECDIR)/
 	install -m 644 conf.d/pushstream.load conf.d/pushstream.conf /etc/apache2/mods-available/
-	install -m 644 conf.d/pushstream_wstunnel.load /etc/apache2/mods-available/
+	install -m 644 conf.d/pushstream_wstunnel.load conf.d/pushstream_wstunnel.conf /etc/apache2/mods-available/
 	@echo "now: a2enmod pushstream && apachectl configtest && apachectl graceful"
 
 $(LOADGEN): bench/loadgen.c apxs.mk
