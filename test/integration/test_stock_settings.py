@@ -205,7 +205,7 @@ def test_stock_mpm_settings_hold_subscribers_and_tunnels(httpd, loadgen):
     (None, []),
 ], ids=["bare", "stock-only", "fine"])
 def test_ps0110_warns_exactly_when_limits_are_low(httpd, mpm, expect):
-    srv = httpd(BODY, mpm_conf=mpm, servers=1)
+    srv = httpd(BODY, mpm_conf=mpm, servers=1, extra_global="PushStreamSharedMemorySize 8M")
     lines = _ps0110(srv)
     if not expect:
         assert lines == [], lines
