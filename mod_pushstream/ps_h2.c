@@ -27,6 +27,7 @@ struct ps_h2relay_t {
     int woken;                     /* a wake byte is in the pipe, unseen */
     apr_file_t *done_in, *done_out;     /* reactor -> worker */
     apr_file_t *gone_in, *gone_out;     /* worker -> reactor */
+    apr_bucket_brigade *bb;             /* the worker's, made beforehand */
 };
 
 static apr_status_t ps_h2_relay_cleanup(void *data)
@@ -39,11 +40,13 @@ static apr_status_t ps_h2_relay_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-apr_status_t ps_h2_relay_create(apr_pool_t *pool, ps_h2relay_t **out)
+apr_status_t ps_h2_relay_create(request_rec *r, ps_h2relay_t **out)
 {
+    apr_pool_t *pool = r->pool;
     ps_h2relay_t *rl = apr_pcalloc(pool, sizeof(*rl));
     apr_status_t rv;
 
+    rl->bb = apr_brigade_create(pool, r->connection->bucket_alloc);
     /* read ends blocking (the worker waits with a timeout; the reactor
      * polls), write ends non-blocking (the reactor must never block) */
     rv = apr_thread_mutex_create(&rl->mtx, APR_THREAD_MUTEX_DEFAULT, pool);
@@ -141,9 +144,11 @@ static char *ps_h2_relay_take(ps_h2relay_t *rl, apr_size_t *len)
 int ps_h2_serve(request_rec *r, ps_h2relay_t *rl)
 {
     conn_rec *c = r->connection;
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    apr_bucket_brigade *bb = rl->bb;
     int done = 0, gone = 0, told = 0;
 
+    /* Until the first bytes come, the loop may still set r up (a long-poll's
+     * status and headers, from r->pool): nothing here touches r before. */
     while (!done) {
         char sig[16];
         apr_size_t n = sizeof(sig), len;

@@ -22,8 +22,10 @@
 
 typedef struct ps_h2relay_t ps_h2relay_t;
 
-/* h2 worker: a relay in pool (the request's), with its two pipes. */
-apr_status_t ps_h2_relay_create(apr_pool_t *pool, ps_h2relay_t **out);
+/* h2 worker, before the loop adopts the subscriber: a relay in r->pool,
+ * with its two pipes and the worker's brigade (r->pool is the loop's to
+ * use while it prepares a long-poll's answer). */
+apr_status_t ps_h2_relay_create(request_rec *r, ps_h2relay_t **out);
 
 /* The pipe ends: the reactor writes done_out (wake 'w', done 'x'), polls
  * gone_in (the worker saw the client leave). */

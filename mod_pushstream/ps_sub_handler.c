@@ -616,7 +616,7 @@ static int ps_wait_h2(ps_subreq_t *sr, ps_sub_t *sub)
     ps_h2relay_t *rl;
     int rc;
 
-    if (ps_h2_relay_create(r->pool, &rl) != APR_SUCCESS) {
+    if (ps_h2_relay_create(r, &rl) != APR_SUCCESS) {
         ps_unsubscribe_all(sr);
         apr_atomic_dec32(&sr->child->h2_subs);
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
