@@ -10,6 +10,7 @@
 #include <util_filter.h>
 #include <apr_optional.h>
 #include <apr_buckets.h>
+#include <apr_atomic.h>
 #include <mod_http2.h>
 
 #include "ps_h2.h"
@@ -196,7 +197,9 @@ int ps_h2_is_stream(const conn_rec *c)
     return c->master != NULL;
 }
 
-int ps_h2_cap(server_rec *s, int *maxw)
+/* How many h2 subscribers this child may hold at once; 0 when mod_http2
+ * is not loaded (no limit applies). */
+static int ps_h2_cap(server_rec *s, int *maxw)
 {
     APR_OPTIONAL_FN_TYPE(http2_get_num_workers) *fn =
         APR_RETRIEVE_OPTIONAL_FN(http2_get_num_workers);
@@ -212,4 +215,30 @@ int ps_h2_cap(server_rec *s, int *maxw)
      * publishers): an eighth, at least two */
     reserve = max / 8 > 2 ? max / 8 : 2;
     return max > reserve ? max - reserve : 1;
+}
+
+int ps_h2_admit(request_rec *r, ps_child_t *child)
+{
+    int maxw, cap = ps_h2_cap(r->server, &maxw);
+    apr_uint32_t n = apr_atomic_inc32(&child->h2_subs) + 1;
+
+    if (n == 1 && !apr_atomic_cas32(&child->h2_logged, 1, 0)) {
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "PS0100: HTTP/2 "
+                      "subscribers are served each on its h2 worker thread "
+                      "(at most %d at once in this child: H2MaxWorkers %d "
+                      "less a reserve for other h2 requests)", cap, maxw);
+    }
+    if (!cap || (int)n <= cap) {
+        return 1;
+    }
+    apr_atomic_dec32(&child->h2_subs);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PS0102: HTTP/2 subscriber "
+                  "refused: this child already serves %d, the most its h2 "
+                  "workers allow (raise H2MaxWorkers, now %d)", cap, maxw);
+    return 0;
+}
+
+void ps_h2_leave(ps_child_t *child)
+{
+    apr_atomic_dec32(&child->h2_subs);
 }

@@ -20,6 +20,8 @@
 #include <apr_file_io.h>
 #include <apr_thread_mutex.h>
 
+#include "ps_child.h"
+
 typedef struct ps_h2relay_t ps_h2relay_t;
 
 /* h2 worker, before the loop adopts the subscriber: a relay in r->pool,
@@ -46,9 +48,11 @@ int ps_h2_serve(request_rec *r, ps_h2relay_t *rl);
 /* 1 when c is an HTTP/2 stream (mod_http2's secondary connection). */
 int ps_h2_is_stream(const conn_rec *c);
 
-/* How many h2 subscribers this child may hold at once: mod_http2's
- * H2MaxWorkers less a few workers kept for other h2 requests; 0 when
- * mod_http2 is not loaded (no limit applies). */
-int ps_h2_cap(server_rec *s, int *maxw);
+/* h2 worker: count one more h2 subscriber of this child, unless it holds
+ * as many as mod_http2's workers allow (H2MaxWorkers less a reserve for
+ * other h2 requests): then 0, logged (PS0102).  The first one is logged
+ * (PS0100).  ps_h2_leave() when it is done. */
+int ps_h2_admit(request_rec *r, ps_child_t *child);
+void ps_h2_leave(ps_child_t *child);
 
 #endif

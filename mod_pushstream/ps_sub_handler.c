@@ -19,7 +19,6 @@
 #include <util_filter.h>
 #include <apr_strings.h>
 #include <apr_allocator.h>
-#include <apr_atomic.h>
 
 #include "ps_config.h"
 #include "ps_expr.h"
@@ -618,7 +617,7 @@ static int ps_wait_h2(ps_subreq_t *sr, ps_sub_t *sub)
 
     if (ps_h2_relay_create(r, &rl) != APR_SUCCESS) {
         ps_unsubscribe_all(sr);
-        apr_atomic_dec32(&sr->child->h2_subs);
+        ps_h2_leave(sr->child);
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
     sub->fallback = 1;
@@ -626,32 +625,14 @@ static int ps_wait_h2(ps_subreq_t *sr, ps_sub_t *sub)
     sub->done_out = ps_h2_relay_done_out(rl);
     ps_reactor_adopt(sub->child->reactor, sub);
     rc = ps_h2_serve(r, rl);
-    apr_atomic_dec32(&sr->child->h2_subs);
+    ps_h2_leave(sr->child);
     return rc;
 }
 
-/* HTTP/2: one more subscriber holds an h2 worker, unless this child holds
- * as many as its workers allow (then 503: the client retries later, or on
- * another connection that may reach another child). */
-static int ps_h2_admit(ps_subreq_t *sr)
+/* HTTP/2 over the cap (ps_h2_admit): 503, the client retries later, or on
+ * another connection that may reach another child. */
+static int ps_h2_refuse(request_rec *r)
 {
-    request_rec *r = sr->r;
-    int maxw, cap = ps_h2_cap(r->server, &maxw);
-    apr_uint32_t n = apr_atomic_inc32(&sr->child->h2_subs) + 1;
-
-    if (n == 1 && !apr_atomic_cas32(&sr->child->h2_logged, 1, 0)) {
-        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "PS0100: HTTP/2 "
-                      "subscribers are served each on its h2 worker thread "
-                      "(at most %d at once in this child: H2MaxWorkers %d "
-                      "less a reserve for other h2 requests)", cap, maxw);
-    }
-    if (!cap || (int)n <= cap) {
-        return OK;
-    }
-    apr_atomic_dec32(&sr->child->h2_subs);
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PS0102: HTTP/2 subscriber "
-                  "refused: this child already serves %d, the most its h2 "
-                  "workers allow (raise H2MaxWorkers, now %d)", cap, maxw);
     apr_table_setn(r->err_headers_out, "Retry-After", "5");
     return ps_http_explain(r, HTTP_SERVICE_UNAVAILABLE, "Too many HTTP/2 "
                            "subscribers on this server process (each holds "
@@ -768,11 +749,11 @@ static int ps_sub_wait(ps_subreq_t *sr)
     conn_rec *c = r->connection;
     ps_sub_t *sub;
 
-    int h2 = ps_h2_is_stream(c), rc;
+    int h2 = ps_h2_is_stream(c);
 
-    if (h2 && (rc = ps_h2_admit(sr)) != OK) {
+    if (h2 && !ps_h2_admit(r, sr->child)) {
         ps_unsubscribe_all(sr);
-        return rc;
+        return ps_h2_refuse(r);
     }
     /* From here the subscriber waits: no keep-alive afterwards (a suspended
      * connection cannot be given back to the MPM in httpd 2.4). */
@@ -780,7 +761,7 @@ static int ps_sub_wait(ps_subreq_t *sr)
     if (sr->mode != PS_SUB_LONGPOLLING && ps_stream_start(sr) < 0) {
         ps_unsubscribe_all(sr);
         if (h2) {
-            apr_atomic_dec32(&sr->child->h2_subs);
+            ps_h2_leave(sr->child);
         }
         return DONE;
     }
