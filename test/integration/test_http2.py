@@ -4,7 +4,8 @@ every HTTP mode (streaming, EventSource with replay by Last-Event-ID and pings,
 long-polling and its timeout, polling, JSONP), headless Chromium's EventSource
 over TLS h2, 200 concurrent h2 EventSource subscribers on one child, a reset
 stream gives its h2 worker back within a second, the cap (503 + Retry-After),
-and a WebSocket over h2 (RFC 8441) gets a plain 501."""
+a WebSocket over h2 (RFC 8441) gets a plain 501, and a graceful restart ends
+h2 subscribers cleanly."""
 import os
 import time
 
@@ -243,3 +244,20 @@ def test_websocket_over_h2_gets_a_plain_refusal(httpd):
         assert st.status == 501, st.headers
         assert "WebSocket over HTTP/2" in st.header("x-nginx-pushstream-explain")
     assert "PS0103: WebSocket over HTTP/2 refused" in srv.error_log()
+
+
+# ================================================================ graceful restart
+def test_graceful_restart_ends_h2_subscribers_cleanly(httpd):
+    """A stopping child ends its h2 subscribers as it does HTTP/1.1 ones (footer,
+    long-poll 304) instead of holding the restart; new ones work at once."""
+    srv = h2_server(httpd)
+    with curl(srv, False, "/subttl/gr") as st, curl(srv, True, "/lp/gr") as lp:
+        wait_subscribers(srv, "gr", 2)
+        srv.graceful()
+        assert st.wait_exit(timeout=10) == 0 and lp.wait_exit(timeout=10) == 0
+        assert head_and_body(st.output())[1] == b"H|FOOTER", st.output()
+        assert lp.output().startswith(b"HTTP/2 304"), lp.output()
+    with curl(srv, False, "/ev/gr2") as c:
+        wait_subscribers(srv, "gr2", 1)
+        publish(srv, "gr2", "after restart")
+        c.wait_for(b"data: after restart\n\n", timeout=5)
