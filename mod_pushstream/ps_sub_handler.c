@@ -748,9 +748,9 @@ static int ps_sub_wait(ps_subreq_t *sr)
     request_rec *r = sr->r;
     conn_rec *c = r->connection;
     ps_sub_t *sub;
-
     int h2 = ps_h2_is_stream(c);
 
+    /* h2: served on its worker, if the child has one to spare (ps_h2.h) */
     if (h2 && !ps_h2_admit(r, sr->child)) {
         ps_unsubscribe_all(sr);
         return ps_h2_refuse(r);
