@@ -197,7 +197,8 @@ def test_stock_mpm_settings_hold_subscribers_and_tunnels(httpd, loadgen):
     # AsyncRequestWorkerFactor 2, MaxRequestWorkers 400, MaxSpareThreads 250
     ("", ["AsyncRequestWorkerFactor 1000 (now 2: a child stops accepting at about 75",
           "MaxSpareThreads 400 (now 250"]),
-    # Debian's stock file alone: MaxRequestWorkers 150, MaxSpareThreads 75
+    # Debian's stock file alone (MaxRequestWorkers 150, MaxSpareThreads 75), and a
+    # MaxConnectionsPerChild to see the third directive named
     (f"Include {STOCK_MPM}\nMaxConnectionsPerChild 1000\n",
      ["AsyncRequestWorkerFactor 1000 (now 2", "MaxSpareThreads 150 (now 75",
       "MaxConnectionsPerChild 0 (now 1000"]),
