@@ -9,7 +9,7 @@
 #                   (normal, then ASan+UBSan in .build-san; SANITIZE=0|1 = one
 #                   pass only), print "N passed, N failed"
 #   make unit       C unit tests only (no httpd)
-#   make install    modules into the httpd module dir, conf.d/pushstream.{load,conf}
+#   make install    modules into the httpd module dir, conf.d/pushstream{,_wstunnel}.{load,conf}
 #                   into mods-available (then: a2enmod pushstream)
 #   make deb        libapache2-mod-pushstream_<version>_<arch>.deb with Debian's
 #                   tools (build/debian/, build/deb.sh) into DEB_DIR (.build/deb),
@@ -123,7 +123,7 @@ stop:
 install: modules
 	install -m 644 $(PS_SO) $(WT_SO) $$($(APXS) -q LIBEXECDIR)/
 	install -m 644 conf.d/pushstream.load conf.d/pushstream.conf /etc/apache2/mods-available/
-	install -m 644 conf.d/pushstream_wstunnel.load /etc/apache2/mods-available/
+	install -m 644 conf.d/pushstream_wstunnel.load conf.d/pushstream_wstunnel.conf /etc/apache2/mods-available/
 	@echo "now: a2enmod pushstream && apachectl configtest && apachectl graceful"
 
 # The Debian package: a copy of the project with build/debian/ as its debian/,

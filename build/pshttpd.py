@@ -168,7 +168,7 @@ def tcp_connects(port):
 class Httpd:
     def __init__(self, workdir, conf_body="", port=None, mpm="event", servers=2, threads=25,
                  modules=None, load_pushstream=True, ssl_port=None, log_level="info",
-                 extra_global=""):
+                 extra_global="", mpm_conf=None):
         self.workdir = os.path.abspath(workdir)
         self.conf_body = conf_body
         self.port = port or free_port()
@@ -180,6 +180,9 @@ class Httpd:
         self.ssl_port = ssl_port
         self.log_level = log_level
         self.extra_global = extra_global
+        # mpm_conf: MPM directives instead of the harness's own (e.g. an Include
+        # of Debian's stock mpm_event.conf; "" = httpd's compiled-in defaults)
+        self.mpm_conf = mpm_conf
         self.conf_path = os.path.join(self.workdir, "conf", "httpd.conf")
         self.error_log_path = os.path.join(self.workdir, "logs", "error_log")
         self.access_log_path = os.path.join(self.workdir, "logs", "access_log")
@@ -222,6 +225,8 @@ class Httpd:
         return "\n".join(lines)
 
     def _mpm_lines(self):
+        if self.mpm_conf is not None:
+            return self.mpm_conf
         n, t = self.servers, self.threads
         if self.mpm == "prefork":
             return "\n".join(f"{d} {n}" for d in ("StartServers", "MinSpareServers",

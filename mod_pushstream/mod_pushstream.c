@@ -31,6 +31,7 @@
 #include "ps_reactor.h"
 #include "ps_pubport.h"
 #include "ps_metrics.h"
+#include "ps_mpm.h"
 #include <mod_status.h>
 
 APLOG_USE_MODULE(pushstream);
@@ -178,6 +179,7 @@ static int ps_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "thread (blocking fallback); use the event MPM for many "
                      "subscribers", ap_show_mpm());
     }
+    ps_mpm_check(ptemp, s);
     return OK;
 }
 

@@ -17,6 +17,8 @@ typedef struct ps_child_t {
     apr_int64_t started;           /* seconds */
     struct ps_reactor_t *reactor;
     ps_template_t *default_tpl;    /* "~text~" */
+    apr_uint32_t h2_subs;          /* h2 subscribers holding their worker */
+    apr_uint32_t h2_logged;        /* PS0100 written */
 } ps_child_t;
 
 /* Seconds since the epoch (the store's unit of time). */

@@ -19,6 +19,7 @@
 #include "ps_reactor.h"
 #include "ps_sub.h"
 #include "ps_pubport.h"
+#include "ps_h2.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -556,8 +557,16 @@ static void ps_adopt_one(ps_reactor_t *re, ps_sub_t *sub, apr_time_t now)
     }
     re->all = sub;
     re->count++;
-    sub->pfd.desc_type = APR_POLL_SOCKET;
-    sub->pfd.desc.s = sub->sock;
+    if (sub->relay) {
+        /* h2: the stream's socket is mod_http2's dummy; its worker tells
+         * us through this pipe that the client went away */
+        sub->pfd.desc_type = APR_POLL_FILE;
+        sub->pfd.desc.f = ps_h2_relay_gone_in(sub->relay);
+    }
+    else {
+        sub->pfd.desc_type = APR_POLL_SOCKET;
+        sub->pfd.desc.s = sub->sock;
+    }
     sub->pfd.client_data = sub;
     sub->pfd.p = sub->c->pool;
     ps_poll_update(re, sub, APR_POLLIN);

@@ -39,6 +39,7 @@
 #include "ps_eventsource.h"
 #include "ps_websocket.h"
 #include "ps_handlers.h"
+#include "ps_h2.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -379,12 +380,37 @@ static int ps_sub_pump_detached(ps_sub_t *sub)
     }
 }
 
+/* HTTP/2: pending bytes go to the relay, the h2 worker writes them;
+ * pending_bytes becomes what it has not taken yet (its backlog). */
+static int ps_sub_pump_h2(ps_sub_t *sub)
+{
+    apr_bucket *e;
+    apr_size_t backlog = ps_h2_relay_backlog(sub->relay);
+
+    while ((e = APR_BRIGADE_FIRST(sub->pending))
+           != APR_BRIGADE_SENTINEL(sub->pending)) {
+        const char *data;
+        apr_size_t len;
+        if (apr_bucket_read(e, &data, &len, APR_NONBLOCK_READ) != APR_SUCCESS
+            || (backlog = ps_h2_relay_push(sub->relay, data, len))
+               == (apr_size_t)-1) {
+            return -1;
+        }
+        apr_bucket_delete(e);
+    }
+    sub->pending_bytes = backlog;
+    return 0;
+}
+
 /* Hand pending bytes to the filters until done or the socket is full.
  * Returns -1 when the connection failed. */
 static int ps_sub_pump(ps_sub_t *sub)
 {
     conn_rec *c = sub->c;
 
+    if (sub->relay) {
+        return ps_sub_pump_h2(sub);
+    }
     if (!c) {
         return ps_sub_pump_detached(sub);
     }
@@ -498,7 +524,7 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now)
 static void ps_sub_fail(ps_sub_t *sub)
 {
     sub->aborted = 1;
-    if (sub->c) {
+    if (sub->c && !sub->relay) {        /* an h2 stream is its worker's */
         sub->c->aborted = 1;
     }
     if (sub->fallback) {
@@ -657,7 +683,7 @@ void ps_sub_abort(ps_sub_t *sub)
 {
     if (sub->state != PS_SUBST_DONE) {
         sub->aborted = 1;
-        if (sub->c) {
+        if (sub->c && !sub->relay) {
             sub->c->aborted = 1;
         }
         ps_reactor_retire(sub->child->reactor, sub);
@@ -1363,6 +1389,12 @@ static void ps_sub_drain(ps_sub_t *sub)
 
 void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now)
 {
+    if (sub->relay) {                   /* its h2 worker saw the client go */
+        ps_sub_log(sub, APLOG_DEBUG, 0, "PS0101: HTTP/2 subscriber gone "
+                   "(stream reset or connection closed)");
+        ps_sub_fail(sub);
+        return;
+    }
     if (sub->state == PS_SUBST_LINGER) {
         ps_sub_drain(sub);
         return;
@@ -1403,6 +1435,10 @@ void ps_sub_release(ps_sub_t *sub)
     }
     if (sub->fallback) {
         apr_size_t one = 1;
+        if (sub->relay) {               /* the loop's bucket allocator */
+            apr_brigade_cleanup(sub->pending);
+            apr_brigade_cleanup(sub->tmp);
+        }
         apr_file_write(sub->done_out, "x", &one);  /* last touch of sub */
         return;
     }

@@ -89,6 +89,9 @@ typedef struct ps_sub_t {
      * that very thread, and destroying a waited-on condvar hangs.) */
     int fallback;
     apr_file_t *done_in, *done_out;
+    /* HTTP/2 (ps_h2.h): a fallback whose bytes the handler's h2 worker
+     * writes; the loop only fills the relay and polls its "gone" pipe. */
+    struct ps_h2relay_t *relay;
 
     int batched;                   /* in the loop's batch of subs to write */
     /* Streaming kinds: the request is ended (logged, r->pool freed) soon

@@ -30,6 +30,7 @@
 #include "ps_util.h"
 #include "ps_eventsource.h"
 #include "ps_websocket.h"
+#include "ps_h2.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -437,8 +438,10 @@ static int ps_stream_start(ps_subreq_t *sr)
             ap_set_content_type(r, "text/plain");
         }
         /* Chunked like nginx, although the connection closes at the end (a
-         * closing connection would otherwise get no transfer coding). */
-        if (r->proto_num >= HTTP_VERSION(1, 1)) {
+         * closing connection would otherwise get no transfer coding).  Not
+         * on an h2 stream: HTTP/2 frames the body itself. */
+        if (r->proto_num >= HTTP_VERSION(1, 1)
+            && !ps_h2_is_stream(r->connection)) {
             r->chunked = 1;
         }
     }
@@ -511,7 +514,10 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->r = sr->r;
     sub->c = c;
     sub->sock = ap_get_conn_socket(c);
-    sub->ba = c->bucket_alloc;
+    /* h2: the stream's bucket allocator is its worker's, busy writing while
+     * the loop renders; the loop renders with its own (ps_h2.h) */
+    sub->ba = ps_h2_is_stream(c) ? ps_reactor_bucket_alloc(sr->child->reactor)
+                                 : c->bucket_alloc;
     sub->s = c->base_server;
     sub->client_ip = c->client_ip;
     sub->child = sr->child;
@@ -540,8 +546,8 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->start_seq = sr->start_seq;
     sub->counted = sr->counted;
     sub->heap_idx = -1;
-    sub->pending = apr_brigade_create(c->pool, c->bucket_alloc);
-    sub->tmp = apr_brigade_create(c->pool, c->bucket_alloc);
+    sub->pending = apr_brigade_create(c->pool, sub->ba);
+    sub->tmp = apr_brigade_create(c->pool, sub->ba);
     return sub;
 }
 
@@ -601,6 +607,38 @@ static int ps_wait_here(ps_subreq_t *sr, ps_sub_t *sub)
     return DONE;
 }
 
+/* HTTP/2: the fallback's wait, but the bytes are written here, by the
+ * stream's own h2 worker (ps_h2.h). */
+static int ps_wait_h2(ps_subreq_t *sr, ps_sub_t *sub)
+{
+    request_rec *r = sub->r;
+    ps_h2relay_t *rl;
+    int rc;
+
+    if (ps_h2_relay_create(r, &rl) != APR_SUCCESS) {
+        ps_unsubscribe_all(sr);
+        ps_h2_leave(sr->child);
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    sub->fallback = 1;
+    sub->relay = rl;
+    sub->done_out = ps_h2_relay_done_out(rl);
+    ps_reactor_adopt(sub->child->reactor, sub);
+    rc = ps_h2_serve(r, rl);
+    ps_h2_leave(sr->child);
+    return rc;
+}
+
+/* HTTP/2 over the cap (ps_h2_admit): 503, the client retries later, or on
+ * another connection that may reach another child. */
+static int ps_h2_refuse(request_rec *r)
+{
+    apr_table_setn(r->err_headers_out, "Retry-After", "5");
+    return ps_http_explain(r, HTTP_SERVICE_UNAVAILABLE, "Too many HTTP/2 "
+                           "subscribers on this server process (each holds "
+                           "an h2 worker): retry later or over HTTP/1.1.");
+}
+
 static int ps_sub_validate(ps_subreq_t *sr);
 static int ps_sub_wait(ps_subreq_t *sr);
 
@@ -648,6 +686,15 @@ static int ps_sub_handle_req(request_rec *r, ps_child_t *child,
     if (sr.mode == PS_SUB_WEBSOCKET) {
         if (r->method_number != M_GET || r->header_only) {
             return ps_http_not_allowed(r, "GET");
+        }
+        if (ps_h2_is_stream(r->connection)) {
+            /* RFC 8441 (H2WebSockets on): the frames would need the h2
+             * worker's reads; refused plainly, the client can use 1.1 */
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0103: WebSocket "
+                          "over HTTP/2 refused (501)");
+            return ps_http_explain(r, HTTP_NOT_IMPLEMENTED, "WebSocket over "
+                                   "HTTP/2 is not supported: connect over "
+                                   "HTTP/1.1.");
         }
         ps_http_nocache(r);
         if ((rc = ps_ws_handshake(r)) != OK) {
@@ -701,15 +748,27 @@ static int ps_sub_wait(ps_subreq_t *sr)
     request_rec *r = sr->r;
     conn_rec *c = r->connection;
     ps_sub_t *sub;
+    int h2 = ps_h2_is_stream(c);
 
+    /* h2: served on its worker, if the child has one to spare (ps_h2.h) */
+    if (h2 && !ps_h2_admit(r, sr->child)) {
+        ps_unsubscribe_all(sr);
+        return ps_h2_refuse(r);
+    }
     /* From here the subscriber waits: no keep-alive afterwards (a suspended
      * connection cannot be given back to the MPM in httpd 2.4). */
     c->keepalive = AP_CONN_CLOSE;
     if (sr->mode != PS_SUB_LONGPOLLING && ps_stream_start(sr) < 0) {
         ps_unsubscribe_all(sr);
+        if (h2) {
+            ps_h2_leave(sr->child);
+        }
         return DONE;
     }
     sub = ps_sub_make(sr);
+    if (h2) {
+        return ps_wait_h2(sr, sub);
+    }
     ps_remove_coalescing(r);
     /* we keep reading (client close, WebSocket frames): no read timeout */
     ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");

@@ -512,10 +512,16 @@ def test_shipped_example_conf(configtest):
     import re
     body = re.sub(r"(?m)^(\s*)#(?=[<A-Z]|    [A-Z])", r"\1", body)
     for line in ("    <Location /ws/>", "        BalancerMember ws://127.0.0.1:8081 retry=5",
-                 "    PushStreamWstunnelMaxMessageSize 1M", "    AsyncRequestWorkerFactor 1000"):
+                 "    PushStreamWstunnelMaxMessageSize 1M"):
         assert line in body.splitlines(), line
     rc, out = configtest(body, modules=wt_modules(*BALANCER_MODS), load_pushstream=False)
     assert rc == 0 and "Syntax OK" in out, (out, body)
+    # what a2enmod pushstream_wstunnel enables: the event MPM settings, in force
+    with open(os.path.join(pshttpd.ROOT, "conf.d", "pushstream_wstunnel.conf")) as f:
+        mpm = f.read()
+    assert "        AsyncRequestWorkerFactor 1000" in mpm.splitlines()
+    rc, out = configtest(mpm, modules=wt_modules(), load_pushstream=False)
+    assert rc == 0 and "Syntax OK" in out, out
 
 
 def test_configtest_refuses_mod_proxy_wstunnel(configtest):
