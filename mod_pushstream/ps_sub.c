@@ -16,7 +16,9 @@
  * (ps_sub_end_request); on plain TCP, once idle, the subscriber then
  * leaves httpd altogether (ps_sub_detach): a dup() of the socket, its state
  * in one malloc()ed block, its connection released to the MPM.  From then
- * on sub->c is NULL and the loop reads and writes the socket itself. */
+ * on sub->c is NULL and the loop reads and writes the socket itself.  On
+ * TLS the loop also takes mod_ssl's session (ps_tls.h) and reads / writes
+ * through it (sub->tls). */
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -40,6 +42,7 @@
 #include "ps_websocket.h"
 #include "ps_handlers.h"
 #include "ps_h2.h"
+#include "ps_tls.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -354,6 +357,80 @@ static int ps_sub_write_out(ps_sub_t *sub)
     return 0;
 }
 
+/* Detached TLS: one record's worth of the framed bytes in sub->out,
+ * always from its head: after a write that wanted to wait, OpenSSL holds
+ * the record it made and wants at least the same bytes offered again. */
+#define PS_SUB_TLS_RECORD   (16 * 1024)
+
+static int ps_sub_write_tls(ps_sub_t *sub)
+{
+    char buf[PS_SUB_TLS_RECORD];
+
+    while (!APR_BRIGADE_EMPTY(sub->out)) {
+        apr_size_t len = 0, done;
+        apr_status_t rv;
+        apr_bucket *e;
+        int ww = 0;
+
+        for (e = APR_BRIGADE_FIRST(sub->out);
+             e != APR_BRIGADE_SENTINEL(sub->out) && len < sizeof(buf);
+             e = APR_BUCKET_NEXT(e)) {
+            const char *data;
+            apr_size_t n;
+            if (apr_bucket_read(e, &data, &n, APR_NONBLOCK_READ) != APR_SUCCESS) {
+                return -1;
+            }
+            n = n < sizeof(buf) - len ? n : sizeof(buf) - len;
+            memcpy(buf + len, data, n);
+            len += n;
+        }
+        done = len;
+        rv = ps_tls_write(sub->tls, buf, &done, &ww);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return 0;
+        }
+        if (rv != APR_SUCCESS) {
+            return -1;
+        }
+        while (done) {
+            e = APR_BRIGADE_FIRST(sub->out);
+            if (e->length > done) {
+                apr_bucket_split(e, done);
+            }
+            done -= e->length;
+            apr_bucket_delete(e);
+        }
+    }
+    return 0;
+}
+
+/* Detached TLS: up to PS_SUB_CHUNK pending bytes move to sub->out, framed. */
+static void ps_sub_frame_out(ps_sub_t *sub)
+{
+    apr_bucket *after, *e;
+    apr_size_t moved = 0;
+    char hex[24];
+
+    apr_brigade_partition(sub->pending, PS_SUB_CHUNK, &after);
+    while ((e = APR_BRIGADE_FIRST(sub->pending)) != after) {
+        APR_BUCKET_REMOVE(e);
+        moved += e->length;
+        APR_BRIGADE_INSERT_TAIL(sub->tmp, e);
+    }
+    sub->pending_bytes -= moved;
+    if (sub->self_chunked && moved) {
+        int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT "\r\n",
+                             (apr_uint64_t)moved);
+        APR_BRIGADE_INSERT_TAIL(sub->out, apr_bucket_heap_create(
+            hex, n, NULL, sub->ba));
+    }
+    APR_BRIGADE_CONCAT(sub->out, sub->tmp);
+    if (sub->self_chunked && moved) {
+        APR_BRIGADE_INSERT_TAIL(sub->out, apr_bucket_immortal_create(
+            "\r\n", 2, sub->ba));
+    }
+}
+
 /* Detached: what ps_sub_pump() does, with sub->out for the core filter. */
 static int ps_sub_pump_detached(ps_sub_t *sub)
 {
@@ -362,7 +439,7 @@ static int ps_sub_pump_detached(ps_sub_t *sub)
             return -1;
         }
         if (!APR_BRIGADE_EMPTY(sub->out)) {
-            if (ps_sub_write_out(sub) < 0) {
+            if ((sub->tls ? ps_sub_write_tls(sub) : ps_sub_write_out(sub)) < 0) {
                 return -1;
             }
             if (!APR_BRIGADE_EMPTY(sub->out)) {
@@ -374,7 +451,10 @@ static int ps_sub_pump_detached(ps_sub_t *sub)
             ps_reactor_want_write(sub->child->reactor, sub, 0);
             return 0;
         }
-        if (ps_sub_write_direct(sub) < 0) {
+        if (sub->tls) {
+            ps_sub_frame_out(sub);
+        }
+        else if (ps_sub_write_direct(sub) < 0) {
             return -1;
         }
     }
@@ -705,6 +785,11 @@ static void ps_sub_finish_response(ps_sub_t *sub)
 
 static void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
 {
+    /* detached TLS: close_notify first (the loop owns the session) */
+    if (sub->tls && APR_STATUS_IS_EAGAIN(ps_tls_close_notify(sub->tls))) {
+        ps_reactor_want_write(sub->child->reactor, sub, 1);
+        return;
+    }
     apr_socket_shutdown(sub->sock, APR_SHUTDOWN_WRITE);
     sub->state = PS_SUBST_LINGER;
     sub->linger_at = now + PS_SUB_LINGER;
@@ -792,21 +877,47 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
 }
 
 /* 1: sub may leave httpd now; 0: not yet (bytes or events in flight);
- * -1: never (TLS or other connection filters, a request still open). */
-static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now)
+ * -1: never (other connection filters, TLS that cannot be taken over, a
+ * request still open).  On TLS, *tls is set: mod_ssl's filters are the
+ * only ones allowed besides core's, and its session must be free to go. */
+static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now, int *tls)
 {
     conn_rec *c = sub->c;
     ap_filter_t *f;
+    const char *why = "";
 
+    *tls = 0;
     if (!c || sub->fallback || sub->r || !ps_sub_is_stream(sub)
-        || sub->state != PS_SUBST_ACTIVE || c->aborted
-        || c->output_filters->next) {
+        || sub->state != PS_SUBST_ACTIVE || c->aborted) {
         return -1;
+    }
+    if (c->output_filters->next) {
+        /* TLS: mod_ssl's filter straight above core's */
+        if (c->output_filters->next->next || !ps_tls_conn_is_tls(c)) {
+            return -1;
+        }
+        *tls = 1;
     }
     for (f = c->input_filters; f; f = f->next) {
         /* what neither buffers nor transforms (logio only counts) */
         if (strcasecmp(f->frec->name, "core_in")
-            && strcasecmp(f->frec->name, "log_input_output")) {
+            && strcasecmp(f->frec->name, "log_input_output")
+            && !(*tls && f == c->input_filters
+                 && !strcasecmp(f->frec->name, "SSL/TLS Filter"))) {
+            return -1;
+        }
+    }
+    if (*tls) {
+        switch (ps_tls_check(c, &why)) {
+        case PS_TLS_OK:
+            break;
+        case PS_TLS_BUSY:
+            return 0;
+        default:
+            if (sub->detach_tries == 0) {
+                ps_sub_log(sub, APLOG_DEBUG, 0, "PS0160: TLS stream stays in "
+                           "httpd: %s", why);
+            }
             return -1;
         }
     }
@@ -938,7 +1049,8 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     apr_os_sock_t fd, nfd;
     apr_socket_t *ns;
     ps_sub_t *n;
-    int ok = ps_sub_can_detach(sub, now);
+    int tls;
+    int ok = ps_sub_can_detach(sub, now, &tls);
 
     sub->detach_at = 0;
     if (ok <= 0) {
@@ -953,6 +1065,17 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     }
     ns = ps_reactor_socket_open(re, nfd);
     n = ns ? ps_sub_copy_out(sub, ns) : NULL;
+    if (n && tls) {
+        /* the last step that may fail: after it, mod_ssl has let go */
+        n->tls = ps_tls_take(c, nfd);
+        if (!n->tls) {
+            if (sub->ws) {
+                ps_ws_parser_move(sub->ws, n->ws);
+            }
+            free(n);
+            n = NULL;
+        }
+    }
     if (!n) {
         if (ns) {
             ps_reactor_socket_close(re, ns);
@@ -964,7 +1087,7 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     }
     ps_reactor_replace(re, sub, n);
     ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "PS0081: stream detached "
-                  "from httpd");
+                  "from httpd%s", tls ? " (TLS session taken over)" : "");
     apr_socket_close(sub->sock);
     if (c->cs) {
         c->cs->state = CONN_STATE_SUSPENDED;     /* see ps_sub_release() */
@@ -1303,7 +1426,9 @@ static void ps_sub_read_detached(ps_sub_t *sub, apr_time_t now)
 
     for (;;) {
         apr_size_t len = sizeof(buf);
-        apr_status_t rv = apr_socket_recv(sub->sock, buf, &len);
+        int ww = 0;
+        apr_status_t rv = sub->tls ? ps_tls_read(sub->tls, buf, &len, &ww)
+                                   : apr_socket_recv(sub->sock, buf, &len);
         if (APR_STATUS_IS_EAGAIN(rv)) {
             return;
         }
@@ -1415,6 +1540,7 @@ void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now)
 /* A detached subscriber: its block, its socket (back to the loop's spares). */
 static void ps_sub_release_detached(ps_sub_t *sub)
 {
+    ps_tls_free(sub->tls);
     apr_brigade_cleanup(sub->pending);
     apr_brigade_cleanup(sub->tmp);
     apr_brigade_cleanup(sub->out);

@@ -17,6 +17,7 @@
 #include "ps_websocket.h"
 
 struct ps_lchan_t;
+struct ssl_st;
 
 /* One channel of a subscriber, linked into the loop's local channel. */
 typedef struct ps_sub_chan_t {
@@ -106,6 +107,7 @@ typedef struct ps_sub_t {
     apr_time_t detach_at;          /* 0 = not (or no longer) planned */
     int detach_tries;
     apr_bucket_brigade *out;       /* detached: framed bytes the socket left */
+    struct ssl_st *tls;            /* detached TLS: mod_ssl's session, ours now */
     struct ps_sub_t *next;         /* inbox / retired list */
     struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */
 } ps_sub_t;
