@@ -133,7 +133,7 @@ deb: deps
 
 $(LOADGEN): bench/loadgen.c apxs.mk
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/loadgen.c
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/loadgen.c -lssl -lcrypto
 
 loadgen: $(LOADGEN)
 
