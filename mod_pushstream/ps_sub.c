@@ -18,7 +18,9 @@
  * in one malloc()ed block, its connection released to the MPM.  From then
  * on sub->c is NULL and the loop reads and writes the socket itself.  On
  * TLS the loop also takes mod_ssl's session (ps_tls.h) and reads / writes
- * through it (sub->tls). */
+ * through it (sub->tls).  A waiting long-poll leaves the same way: its
+ * request ends first (ps_sub_lp_end_request), its answer's head is then
+ * the loop's to write (ps_lphead.h). */
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -43,6 +45,7 @@
 #include "ps_handlers.h"
 #include "ps_h2.h"
 #include "ps_tls.h"
+#include "ps_lphead.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -593,6 +596,9 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now)
     if (ps_sub_is_stream(sub) && !sub->fallback) {
         sub->end_req_at = now + PS_SUB_END_REQ;
     }
+    else if (sub->mode == PS_SUB_LONGPOLLING && !sub->fallback) {
+        sub->detach_at = now + PS_SUB_END_REQ;
+    }
     sub->state = PS_SUBST_ACTIVE;
     ps_sub_set_deadline(sub);
     ps_sub_advance(sub, now);
@@ -640,6 +646,22 @@ void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag)
                   apr_psprintf(r->pool, "W/%" APR_INT64_T_FMT, tag));
 }
 
+/* A long-poll whose request has ended: the head of its answer, before
+ * what is queued (the body, or nothing for a 304). */
+static void ps_sub_lp_raw_head(ps_sub_t *sub, int not_modified,
+                               apr_int64_t time, apr_int64_t tag)
+{
+    apr_size_t cap = ps_lphead_size(strlen(sub->lp_head), strlen(sub->lp_ctype));
+    char *buf = apr_bucket_alloc(cap, sub->ba);
+    apr_size_t len = ps_lphead_render(buf, cap, not_modified, sub->lp_head,
+                                      sub->lp_ctype, time, tag,
+                                      sub->pending_bytes);
+
+    APR_BRIGADE_INSERT_HEAD(sub->pending, apr_bucket_heap_create(
+        buf, len, apr_bucket_free, sub->ba));
+    sub->pending_bytes += len;
+}
+
 /* Long-poll answer with body (a message or the timed-out message). */
 static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
                              apr_int64_t time, apr_int64_t tag)
@@ -655,6 +677,10 @@ static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
         ps_sub_queue(sub, "]);", 3);
     }
     ps_sub_queue_tpl(sub, sub->d->footer_tpl);
+    if (!r) {
+        ps_sub_lp_raw_head(sub, 0, time, tag);
+        return;
+    }
     r->status = HTTP_OK;
     if (sub->callback) {
         ap_set_content_type(r, "application/javascript");
@@ -706,6 +732,9 @@ static void ps_sub_lp_timeout(ps_sub_t *sub, apr_time_t now)
         ps_msgview_t m = { PS_MSG_ID_TIMEDOUT, "Timed out", 9, "", 0, 0, 0,
                            NULL, 0, NULL, 0 };
         ps_sub_lp_answer(sub, &m, secs, 0);
+    }
+    else if (!sub->r) {
+        ps_sub_lp_raw_head(sub, 1, secs, 0);
     }
     else if (!sub->fallback && sub->r->proto_num >= HTTP_VERSION(1, 1)) {
         ps_sub_raw_304(sub, secs);
@@ -876,6 +905,45 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
     sub->detach_at = now + PS_SUB_DETACH_AFTER;
 }
 
+/* A waiting long-poll ends its request so that it may leave httpd: the
+ * headers its answer needs are kept as text, the request is logged (200,
+ * no body yet) and freed.  1: done; 0: not yet (the worker has not left
+ * the connection); -1: never (a content filter would be skipped). */
+static int ps_sub_lp_end_request(ps_sub_t *sub, apr_time_t now)
+{
+    conn_rec *c = sub->c;
+    request_rec *r = sub->r;
+
+    if (__atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+        return 0;
+    }
+    if (!sub->worker_left_at) {
+        sub->worker_left_at = now;
+    }
+    if (sub->fallback || sub->relay || c->aborted || sub->state != PS_SUBST_ACTIVE
+        || !APR_BRIGADE_EMPTY(sub->pending) || !ps_lphead_plain_filters(r)) {
+        return -1;
+    }
+    sub->d = apr_pmemdup(c->pool, sub->d, sizeof(*sub->d));
+    sub->lp_head = ps_lphead_snapshot(r, c->pool);
+    sub->lp_ctype = sub->callback ? "application/javascript"
+                    : r->content_type ? apr_pstrdup(c->pool, r->content_type)
+                    : "text/plain";
+    if (sub->callback) {
+        sub->callback = apr_pstrdup(c->pool, sub->callback);
+    }
+    ap_process_request_after_handler(r);      /* EOR: logs, frees r */
+    sub->r = NULL;
+    if (c->data_in_output_filters) {
+        ps_conn_write_pending(c);
+    }
+    if (c->cs) {
+        c->cs->state = CONN_STATE_SUSPENDED;     /* as the MPM left it */
+    }
+    ps_reactor_freed(sub->child->reactor);
+    return 1;
+}
+
 /* 1: sub may leave httpd now; 0: not yet (bytes or events in flight);
  * -1: never (other connection filters, TLS that cannot be taken over, a
  * request still open).  On TLS, *tls is set: mod_ssl's filters are the
@@ -887,7 +955,8 @@ static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now, int *tls)
     const char *why = "";
 
     *tls = 0;
-    if (!c || sub->fallback || sub->r || !ps_sub_is_stream(sub)
+    if (!c || sub->fallback || sub->r
+        || (!ps_sub_is_stream(sub) && sub->mode != PS_SUB_LONGPOLLING)
         || sub->state != PS_SUBST_ACTIVE || c->aborted) {
         return -1;
     }
@@ -987,6 +1056,10 @@ static apr_size_t ps_sub_block_size(const ps_sub_t *sub)
     if (sub->callback) {
         n += APR_ALIGN(strlen(sub->callback) + 1, 16);
     }
+    if (sub->lp_head) {
+        n += APR_ALIGN(strlen(sub->lp_head) + 1, 16)
+             + APR_ALIGN(strlen(sub->lp_ctype) + 1, 16);
+    }
     return n;
 }
 
@@ -1030,6 +1103,10 @@ static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
     if (sub->callback) {
         n->callback = ps_block_copy(&b, sub->callback, strlen(sub->callback));
     }
+    if (sub->lp_head) {
+        n->lp_head = ps_block_copy(&b, sub->lp_head, strlen(sub->lp_head));
+        n->lp_ctype = ps_block_copy(&b, sub->lp_ctype, strlen(sub->lp_ctype));
+    }
     n->pfd.desc.s = ns;
     n->pfd.p = sub->child->pool;
     n->pfd.client_data = n;
@@ -1049,8 +1126,14 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     apr_os_sock_t fd, nfd;
     apr_socket_t *ns;
     ps_sub_t *n;
-    int tls;
-    int ok = ps_sub_can_detach(sub, now, &tls);
+    int tls, ok;
+
+    if (sub->r && sub->mode == PS_SUB_LONGPOLLING) {
+        ok = ps_sub_lp_end_request(sub, now);
+        sub->detach_at = ok < 0 ? 0 : now + PS_SUB_END_REQ;
+        return sub;                     /* leaves on the next turn */
+    }
+    ok = ps_sub_can_detach(sub, now, &tls);
 
     sub->detach_at = 0;
     if (ok <= 0) {
