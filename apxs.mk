@@ -86,11 +86,13 @@ $(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk
 	@grep -E 'warning:|error:' $(BUILD)/ps/build.log || true
 	cp $(BUILD)/ps/.libs/mod_pushstream.so $@
 
-$(WT_SO): $(WT_SRC) $(WT_HDR) apxs.mk
+# ps_tls.c (taking mod_ssl's sessions) is shared with mod_pushstream
+WT_SHARED := mod_pushstream/ps_tls.c
+$(WT_SO): $(WT_SRC) $(WT_HDR) $(WT_SHARED) mod_pushstream/ps_tls.h apxs.mk
 	@mkdir -p $(BUILD)/wt
-	@rm -rf $(BUILD)/wt/* && cp $(WT_SRC) $(WT_HDR) $(BUILD)/wt/
-	@cd $(BUILD)/wt && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) \
-	    -o mod_pushstream_wstunnel.la $(notdir $(WT_SRC)) >build.log 2>&1 || { cat build.log; exit 1; }
+	@rm -rf $(BUILD)/wt/* && cp $(WT_SRC) $(WT_HDR) $(WT_SHARED) mod_pushstream/ps_tls.h $(BUILD)/wt/
+	@cd $(BUILD)/wt && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lssl -lcrypto \
+	    -o mod_pushstream_wstunnel.la $(notdir $(WT_SRC) $(WT_SHARED)) >build.log 2>&1 || { cat build.log; exit 1; }
 	@grep -E 'warning:|error:' $(BUILD)/wt/build.log || true
 	cp $(BUILD)/wt/.libs/mod_pushstream_wstunnel.so $@
 

@@ -95,7 +95,7 @@ static ap_filter_t *ps_tls_filter(conn_rec *c)
 
 int ps_tls_conn_is_tls(conn_rec *c)
 {
-    return !c->outgoing && ps_tls_filter(c) != NULL;
+    return ps_tls_filter(c) != NULL;
 }
 
 /* mod_ssl's contexts of c, cross-checked; NULL when anything differs. */
@@ -146,11 +146,12 @@ ps_tls_check_e ps_tls_check(conn_rec *c, const char **why)
         return PS_TLS_NEVER;
     }
     ssl = fc->pssl;
-    if (!SSL_is_server(ssl) || SSL_in_init(ssl)) {
+    if (SSL_is_server(ssl) != !c->outgoing || SSL_in_init(ssl)) {
         *why = "handshake not finished";
         return PS_TLS_NEVER;
     }
-    if (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) {
+    /* (a proxy's connection to its back end verifies the server: fine) */
+    if (!c->outgoing && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER)) {
         *why = "client certificates (SSLVerifyClient)";
         return PS_TLS_NEVER;
     }

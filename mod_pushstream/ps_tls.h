@@ -3,7 +3,8 @@
  * A detached TLS subscriber (ps_sub_detach) keeps the SSL* mod_ssl set up,
  * rebound to a dup() of the socket, and reads / writes / closes it in the
  * loop.  Taking the SSL* away from mod_ssl needs its private state: that
- * is confined to ps_tls.c (see the comment there). */
+ * is confined to ps_tls.c (see the comment there).  mod_pushstream_wstunnel
+ * compiles the same file for its tunnels (both sides). */
 #ifndef PS_TLS_H
 #define PS_TLS_H
 
@@ -20,7 +21,8 @@ typedef enum {
     PS_TLS_NEVER                   /* renegotiation, client certs, unknown layout */
 } ps_tls_check_e;
 
-/* 1 when c is a mod_ssl (server side) connection. */
+/* 1 when c is a mod_ssl connection (a client's, or mod_proxy's to a
+ * back end: c->outgoing, mod_ssl is the TLS client there). */
 int ps_tls_conn_is_tls(conn_rec *c);
 
 /* Whether the session of c may be taken now; *why: a short reason. */

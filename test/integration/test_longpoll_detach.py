@@ -9,6 +9,7 @@ counting no connection at all."""
 import os
 import re
 import time
+import urllib.request
 
 import pshttpd
 from psclient import Swarm
@@ -52,6 +53,9 @@ def wait_mpm_idle(srv, kids, timeout=15):
     """Every child's event MPM counts 0 connections and 0 suspended ones."""
     deadline = time.time() + timeout
     while True:
+        # the listener logs its counters (trace6) only when it wakes up
+        for _ in range(4):
+            urllib.request.urlopen(srv.url("/server-status?auto"), timeout=5).read()
         c = mpm_counts(srv)
         if all(c.get(k) == (0, 0) for k in kids):
             return c
