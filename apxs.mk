@@ -67,6 +67,7 @@ UNIT_SRC  := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BIN  := $(patsubst test/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 LOADGEN   := $(BUILD)/bench/loadgen
+TLSFLOOR  := $(BUILD)/bench/tlsfloor
 BENCH_ARGS ?=
 
 .PHONY: all modules deps run stop test unit integration install clean bench loadgen \
@@ -137,7 +138,12 @@ $(LOADGEN): bench/loadgen.c apxs.mk
 	@mkdir -p $(BUILD)/bench
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/loadgen.c -lssl -lcrypto
 
-loadgen: $(LOADGEN)
+loadgen: $(LOADGEN) $(TLSFLOOR)
+
+# the idle TLS session floor of make bench (bench/tlsfloor.c)
+$(TLSFLOOR): bench/tlsfloor.c apxs.mk
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/tlsfloor.c -lssl -lcrypto
 
 loadgen-smoke: modules loadgen
 	@cd test/integration && $(PYTHON) -m pytest -q -p no:cacheprovider test_loadgen.py

@@ -3,13 +3,15 @@
  * One process, one epoll loop, many non-blocking sockets.  wrk and ab
  * cannot hold subscribers; this can.  Loopback only (127.0.0.0/8).
  *
- *   loadgen sub    --url U --n N [--transport sse|ws|stream|mix] [--channels K]
+ *   loadgen sub    --url U --n N [--transport sse|ws|stream|lp|mix] [--channels K]
  *                  [--src-ips S] [--conc C] [--hold SEC] [--stdin]
  *       N subscribers; once every one has its response headers (or 101),
  *       or --connect-timeout passed, prints {"event":"ready",...}; holds them
  *       until --hold seconds pass or (--stdin) stdin reaches EOF; then prints
  *       the final line.  --first I numbers the subscribers from I (channel
- *       and transport of several processes sharing one run).
+ *       and transport of several processes sharing one run).  A long-poll
+ *       (lp, path word "lp") counts as ready once its request is written:
+ *       it gets no headers before its answer.
  *   loadgen pub    --pub-url U --rate R --count M [--pub-conns P] [--size B]
  *       M publishes at R/s (HTTP/1.1 keep-alive POST).
  *   loadgen fanout --url U --pub-url U --n N --rate R --count M [...]
@@ -303,7 +305,7 @@ static void lg_ws_accept(const char *key, size_t klen, char out[32])
 
 /* ------------------------------------------------------------ options */
 
-enum { LG_SSE, LG_WS, LG_STREAM, LG_MIX };
+enum { LG_SSE, LG_WS, LG_STREAM, LG_MIX, LG_LP };
 enum { LG_K_SUB, LG_K_PUB, LG_K_ECHO, LG_K_SRV, LG_K_LISTEN, LG_K_STDIN };
 enum { LG_S_CONNECTING, LG_S_HEADERS, LG_S_BODY, LG_S_IDLE, LG_S_DONE, LG_S_TLS };
 
@@ -323,7 +325,7 @@ static struct {
     int count, pub_conns, size, conns, use_stdin, port, first;
     double connect_timeout;
     const char *run;
-    const char *paths[3];      /* {tr} for sse, ws, stream */
+    const char *paths[5];      /* {tr} for sse, ws, stream, -, lp */
     double warm_timeout, drain;
 } lg_opt;
 
@@ -998,6 +1000,14 @@ static void lg_sub_request(lg_conn *c)
     }
     if (lg_send(c, req, (size_t)n) < 0) {
         lg_close(c, 0);
+        return;
+    }
+    if (c->tr == LG_LP) {              /* waits: no headers before the answer */
+        lg_g.inflight--;
+        c->ready = 1;
+        c->t_ready = lg_now_us();
+        lg_hadd(&lg_g.connect, c->t_ready - c->t_start);
+        lg_g.ready++;
     }
 }
 
@@ -1152,6 +1162,12 @@ static void lg_sub_headers(lg_conn *c, const char *d, size_t n)
     size_t hl = (size_t)(e - c->pend) + 4;
     c->status = c->pend_len >= 12 ? atoi(c->pend + 9) : 0;
     int want = c->tr == LG_WS ? 101 : 200;
+    if (c->tr == LG_LP) {              /* the answer (counted ready before) */
+        c->pend_len = 0;
+        c->state = LG_S_DONE;
+        lg_g.received++;
+        return;
+    }
     lg_g.inflight--;
     if (c->status != want) {
         char line[80];
@@ -1839,6 +1855,7 @@ int main(int argc, char **argv)
     lg_opt.paths[LG_SSE] = "ev";
     lg_opt.paths[LG_WS] = "ws";
     lg_opt.paths[LG_STREAM] = "sub";
+    lg_opt.paths[LG_LP] = "lp";
     lg_opt.warm_timeout = 20;
     lg_opt.drain = 3;
 
@@ -1863,7 +1880,8 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "ws")) lg_opt.transport = LG_WS;
             else if (!strcmp(optarg, "stream")) lg_opt.transport = LG_STREAM;
             else if (!strcmp(optarg, "mix")) lg_opt.transport = LG_MIX;
-            else lg_die("transport: sse|ws|stream|mix");
+            else if (!strcmp(optarg, "lp")) lg_opt.transport = LG_LP;
+            else lg_die("transport: sse|ws|stream|lp|mix");
             break;
         case 'k': lg_opt.channels = atoi(optarg); break;
         case 's': lg_opt.src_ips = atoi(optarg); break;
