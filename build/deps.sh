@@ -12,8 +12,9 @@ case "${1:-}" in
     bench=0
     tag="deps.sh"
     # clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
-    # gdb: the harness reads the backtrace of a crashed child's core file
-    PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
+    # gdb: the harness reads the backtrace of a crashed child's core file;
+    # python3-yaml: test_channel_lists.py parses the YAML statistics
+    PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets python3-yaml php-cli php-curl
           curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb"
     ;;
 --bench)
