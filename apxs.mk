@@ -89,7 +89,8 @@ $(WT_SO): $(WT_SRC) $(WT_HDR) apxs.mk
 deps:
 	@bash build/deps.sh
 
-$(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h
+# test/fuzz/*.h: the JSON check and the store model are shared with the fuzzers
+$(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h $(wildcard test/fuzz/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) -std=gnu11 $(WARN) -g -O1 $(SANFLAGS) $(APR_CFLAGS) -Imod_pushstream -Itest/unit \
 	    -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcmocka -lpthread
