@@ -196,8 +196,11 @@ static apr_size_t ps_esc_prom1(char *out, const unsigned char *s,
     case '"':  return ps_esc_put(out, "\\\"", 2);
     case '\\': return ps_esc_put(out, "\\\\", 2);
     case '\n': return ps_esc_put(out, "\\n", 2);
-    default:   return ps_esc_put(out, (const char *)s, n);
+    default:   break;
     }
+    if (s[0] < 0x20 || s[0] == 0x7f)
+        return ps_esc_put(out, PS_UTF8_FFFD, 3);    /* no escape for them */
+    return ps_esc_put(out, (const char *)s, n);
 }
 
 /* YAML 1.1 words a plain scalar would turn into a bool or null. */

@@ -20,8 +20,9 @@
  *          and \uFFFD for bytes that are not valid UTF-8;
  *   plain  byte for byte as nginx does, but a control byte as \xXX (none
  *          can name a channel; a host name could hold one);
- *   Prometheus label value: \\ \" \n escaped, bytes that are not valid
- *          UTF-8 as U+FFFD (the exposition format is UTF-8).
+ *   Prometheus label value: \\ \" \n escaped, other control bytes and
+ *          bytes that are not valid UTF-8 as U+FFFD (the exposition format
+ *          is UTF-8 and has no other escapes).
  * Replacing an invalid byte by U+FFFD loses it: two ids that differ only
  * there print alike (stats list them in creation order, each once).
  */

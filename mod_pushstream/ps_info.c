@@ -288,3 +288,36 @@ char *ps_info_summarized(apr_pool_t *p, ps_fmt_e fmt,
                      ps_info_workers(p, sh, workers, n)),
         len);
 }
+
+char *ps_info_prometheus(apr_pool_t *p, const ps_chinfo_t *items, int n,
+                         apr_size_t *len)
+{
+    static const char *const metric[3][3] = {
+        { "published_messages_total", "counter",
+          "Messages published to the channel." },
+        { "stored_messages", "gauge", "Messages the channel stores." },
+        { "subscribers", "gauge", "Subscribers of the channel." },
+    };
+    apr_array_header_t *parts = apr_array_make(p, 3 * (n + 1), sizeof(char *));
+    const char **labels = apr_pcalloc(p, (n > 0 ? n : 1) * sizeof(*labels));
+    int i, k;
+
+    for (i = 0; i < n; i++)
+        labels[i] = ps_esc(p, PS_ESC_PROM, items[i].id,
+                           items[i].id ? items[i].id_len : 0, NULL);
+    for (k = 0; k < 3; k++) {
+        APR_ARRAY_PUSH(parts, char *) =
+            apr_psprintf(p, "# HELP pushstream_channel_%s %s\n"
+                         "# TYPE pushstream_channel_%s %s\n", metric[k][0],
+                         metric[k][2], metric[k][0], metric[k][1]);
+        for (i = 0; i < n; i++) {
+            apr_uint64_t v = k == 0 ? items[i].published_messages
+                           : k == 1 ? items[i].stored_messages
+                                    : items[i].subscribers;
+            APR_ARRAY_PUSH(parts, char *) =
+                apr_psprintf(p, "pushstream_channel_%s{channel=\"%s\"} "
+                             PS_U64 "\n", metric[k][0], labels[i], v);
+        }
+    }
+    return ps_info_done(apr_array_pstrcat(p, parts, '\0'), len);
+}

@@ -193,6 +193,15 @@ static void ps_fz_documents(apr_pool_t *p, const apr_array_header_t *a)
             if (json)
                 ps_fz_json(doc, len);
         }
+        /* Prometheus: one line per channel and metric, labels escaped */
+        doc = ps_info_prometheus(p, items, n, &len);
+        ps_fuzz_assert(doc != NULL && strlen(doc) == len);
+        {
+            apr_size_t lines = 0, k;
+            for (k = 0; k < len; k++)
+                lines += doc[k] == '\n';
+            ps_fuzz_assert(lines == 3 * (apr_size_t)(n + 2));
+        }
         /* the escape of every id parses as a JSON string */
         for (i = 0; i < n; i++) {
             apr_size_t elen;

@@ -8,6 +8,7 @@ the server still answers, the counts are right, `apache2 -k stop` returns
 within 5 s and the parent's segment check (PS0060) says nothing."""
 import json
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -131,6 +132,17 @@ ODD = [("a%22b", 'a"b'), ("back%5Cslash", "back\\slash"), ("x%3C%26%3Ey", "x<&>y
        ("yes", "yes"), ("123", "123")]
 
 
+def _prom_channels(body, metric):
+    """The channel label of each line of metric, unescaped (\\ \" \n)."""
+    out = []
+    for line in body.decode("utf-8").split("\n"):
+        m = re.match(metric + r'\{channel="((?:[^"\\]|\\.)*)"\} \d+$', line)
+        if m:
+            out.append(re.sub(r"\\(.)", lambda g: "\n" if g.group(1) == "n"
+                              else g.group(1), m.group(1)))
+    return out
+
+
 def test_odd_ids_in_every_format(httpd):
     srv = httpd(psconf.conf(server="PushStreamEventsChannelId events",
                             poll='PushStreamMessageTemplate "~text~\\n"\n'
@@ -156,6 +168,12 @@ def test_odd_ids_in_every_format(httpd):
     # plain text: the bytes as they are (documented in README)
     body = _stats(srv, "?id=ALL", "text/plain").body
     assert b'channel: a"b\r\n' in body and b"channel: bad\xffbyte\r\n" in body
+    # Prometheus labels, escaped as the exposition format says
+    for qs in ("?id=ALL&format=prometheus", f"?id={listed}&format=prometheus"):
+        r = _stats(srv, qs)
+        assert r.header("Content-Type").startswith("text/plain; version=0.0.4"), r
+        got = _prom_channels(r.body, "pushstream_channel_published_messages_total")
+        assert got == (["events"] if "ALL" in qs else []) + want, got
     # the events channel's JSON events name them correctly too
     r = request(srv, "GET", "/poll/events.b100")
     events = [json.loads(line) for line in r.body.split(b"\n") if line.strip()]

@@ -73,6 +73,8 @@ static void test_plain_and_prometheus(void **state)
     assert_string_equal(ESC(p, PS_ESC_PLAIN, "a\r\nb"), "a\\x0d\\x0ab");
     assert_string_equal(ESC(p, PS_ESC_PROM, "a\"b\\c\nd\xff"),
                         "a\\\"b\\\\c\\nd\xef\xbf\xbd");
+    assert_string_equal(ESC(p, PS_ESC_PROM, "\x01\t\x7f"),
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 /* Measuring and writing agree, for every single byte and pairs. */

@@ -152,6 +152,34 @@ static void test_single_id_escaped(void **state)
               "stored_messages: 0\r\nactive_subscribers: 0\r\n");
 }
 
+/* Per-channel Prometheus text: the label escaped (issue 20). */
+static void test_prometheus_channels(void **state)
+{
+    ps_chinfo_t ch[2] = { { "a", 1, 1, 2, 3 }, { "q\"b\\\n\xff", 6, 4, 5, 6 } };
+    apr_size_t len;
+    char *doc = ps_info_prometheus(*state, ch, 2, &len);
+
+    assert_int_equal(strlen(doc), len);
+    assert_string_equal(doc,
+        "# HELP pushstream_channel_published_messages_total Messages "
+        "published to the channel.\n"
+        "# TYPE pushstream_channel_published_messages_total counter\n"
+        "pushstream_channel_published_messages_total{channel=\"a\"} 1\n"
+        "pushstream_channel_published_messages_total"
+        "{channel=\"q\\\"b\\\\\\n\xef\xbf\xbd\"} 4\n"
+        "# HELP pushstream_channel_stored_messages Messages the channel "
+        "stores.\n"
+        "# TYPE pushstream_channel_stored_messages gauge\n"
+        "pushstream_channel_stored_messages{channel=\"a\"} 2\n"
+        "pushstream_channel_stored_messages"
+        "{channel=\"q\\\"b\\\\\\n\xef\xbf\xbd\"} 5\n"
+        "# HELP pushstream_channel_subscribers Subscribers of the channel.\n"
+        "# TYPE pushstream_channel_subscribers gauge\n"
+        "pushstream_channel_subscribers{channel=\"a\"} 3\n"
+        "pushstream_channel_subscribers"
+        "{channel=\"q\\\"b\\\\\\n\xef\xbf\xbd\"} 6\n");
+}
+
 static void test_single_id_len(void **state)
 {
     /* id need not be NUL-terminated; only id_len bytes are used */
@@ -402,6 +430,7 @@ int main(void)
         PS_TEST(test_single_yaml),
         PS_TEST(test_single_xml),
         PS_TEST(test_single_id_escaped),
+        PS_TEST(test_prometheus_channels),
         PS_TEST(test_single_id_len),
         PS_TEST(test_single_big_numbers),
         PS_TEST(test_group_json),
