@@ -33,7 +33,6 @@
 #define PSM_NIDS    5
 #define PSM_MAXINST 1024                /* model channel lives at a time */
 #define PSM_MAXSUBS 48                  /* subscriber connections */
-#define PSM_MAXSTORE 16
 #define PSM_SLOTS   3
 
 static const char *const psm_ids[PSM_NIDS] = { "a", "b", "q\"uo\\te",
@@ -46,8 +45,8 @@ typedef struct psm_inst_t {
     int id;                             /* psm_ids index, -1 = events */
     apr_uint64_t serial, ref, published, subs;
     apr_int64_t expires;
-    int nstored;
-    apr_int64_t stored[PSM_MAXSTORE + 1];   /* expiry, oldest first */
+    int nstored, capstored;
+    apr_int64_t *stored;                /* expiry, oldest first (malloc) */
 } psm_inst_t;
 
 typedef struct psm_sub_t {
@@ -102,7 +101,11 @@ static int psm_new_inst(psm_t *m, int id)
 
     for (i = 0; i < PSM_MAXINST; i++) {
         if (!m->inst[i].state) {
+            apr_int64_t *keep = m->inst[i].stored;
+            int cap = m->inst[i].capstored;
             memset(&m->inst[i], 0, sizeof(m->inst[i]));
+            m->inst[i].stored = keep;
+            m->inst[i].capstored = cap;
             m->inst[i].state = PSM_LIVE;
             m->inst[i].id = id;
             return i;
@@ -114,6 +117,12 @@ static int psm_new_inst(psm_t *m, int id)
 /* Store a message in an instance's queue (expiry exp), popping past max. */
 static void psm_store_msg(psm_t *m, psm_inst_t *in, apr_int64_t exp)
 {
+    if (in->nstored == in->capstored) {
+        in->capstored = in->capstored ? in->capstored * 2 : 16;
+        in->stored = realloc(in->stored, (size_t)in->capstored * sizeof(exp));
+        if (!in->stored)
+            abort();
+    }
     in->stored[in->nstored++] = exp;
     while (m->lim.max_stored_per_channel
            && (apr_uint64_t)in->nstored > m->lim.max_stored_per_channel) {
@@ -545,6 +554,10 @@ static const char *psm_finish(psm_t *m)
 
 static void psm_destroy(psm_t *m)
 {
+    int i;
+
+    for (i = 0; i < PSM_MAXINST; i++)
+        free(m->inst[i].stored);
     if (m->base && m->base != MAP_FAILED)
         munmap(m->base, PSM_SEG);
     if (m->pool)
