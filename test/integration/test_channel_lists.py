@@ -15,7 +15,8 @@ import xml.etree.ElementTree as ET
 import yaml
 
 import psconf
-from psclient import Stream, long_poll, publish, request, wait_for, wait_subscribers
+from psclient import Stream, publish, request, wait_for, wait_subscribers
+from wsutil import Ws
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 EXPLAIN = "X-Nginx-PushStream-Explain"
@@ -185,7 +186,8 @@ def test_odd_ids_in_every_format(httpd):
 def test_full_segment_refuses_subscribers_like_publishers(httpd):
     srv = httpd(psconf.conf(shm="128K", server="PushStreamMessageTtl 60s",
                             poll='PushStreamMessageTemplate "~text~"',
-                            extra=STATS_LOC), servers=2)
+                            extra=STATS_LOC + psconf.sub_location("ws", "websocket")),
+                servers=2)
     i = 0
     while True:
         r = request(srv, "POST", f"/pub?id=fill{i % 4}", body=b"z" * 2000)
@@ -212,6 +214,10 @@ def test_full_segment_refuses_subscribers_like_publishers(httpd):
     s.wait_closed(timeout=10 * SLOW)
     assert s.status == 500 and s.header(EXPLAIN) == "Shared memory is full.", s.body
     s.close()
+    with Ws(srv, "/ws/v") as ws:                 # 101, then the 1008 close
+        reason = b'{"http_status": 500, "explain":"Shared memory is full."}'
+        ws.expect_close(1008, exact=b"\x88" + bytes([2 + len(reason)]) + b"\x03\xf0"
+                        + reason)
     assert "PS0051" in srv.error_log()
     # the store still answers and counts right
     st = _summary(srv)
