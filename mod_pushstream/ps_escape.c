@@ -1,5 +1,5 @@
-/* ps_escape.c - ids in documents, and channel lists without duplicates
- * (see ps_escape.h).  Core: no httpd types.
+/* ps_escape.c - ids in documents (see ps_escape.h).  Core: no httpd
+ * types.
  *
  * Like the template escapes (ps_template.c), each escape is one function
  * that both measures and (when out is not NULL) writes, so the two passes
@@ -7,11 +7,9 @@
 
 #include <string.h>
 
-#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "ps_escape.h"
-#include "ps_path.h"
 
 static apr_size_t ps_esc_put(char *out, const char *s, apr_size_t n)
 {
@@ -296,42 +294,5 @@ char *ps_esc(apr_pool_t *p, ps_esc_e how, const char *s, apr_size_t len,
     out[n] = '\0';
     if (olen)
         *olen = n;
-    return out;
-}
-
-/* ---- channel lists -------------------------------------------------------- */
-
-apr_array_header_t *ps_path_dedupe(apr_pool_t *p, apr_array_header_t *chans)
-{
-    apr_hash_t *seen;
-    apr_array_header_t *out;
-    int i;
-
-    if (!chans || chans->nelts < 2)
-        return chans;
-    seen = apr_hash_make(p);
-    out = apr_array_make(p, chans->nelts, sizeof(ps_path_channel_t));
-    for (i = 0; i < chans->nelts; i++) {
-        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
-                                                     ps_path_channel_t);
-        /* the key is the id's bytes (apr_hash keys may hold NULs); the
-         * value the 1-based index of its first occurrence in out */
-        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(seen, pc->id,
-                                                       (apr_ssize_t)pc->len);
-        ps_path_channel_t *first;
-
-        if (at) {
-            first = &APR_ARRAY_IDX(out, (int)at - 1, ps_path_channel_t);
-            if (pc->backtrack > first->backtrack)
-                first->backtrack = pc->backtrack;
-            continue;
-        }
-        first = apr_array_push(out);
-        *first = *pc;
-        apr_hash_set(seen, first->id, (apr_ssize_t)first->len,
-                     (void *)(apr_uintptr_t)out->nelts);
-    }
-    if (out->nelts == chans->nelts)
-        return chans;
     return out;
 }

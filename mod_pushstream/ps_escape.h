@@ -1,6 +1,6 @@
 /* ps_escape.h - channel ids (and host names) inside the statistics / info
- * documents and the events channel's JSON, and de-duplication of channel
- * lists.  Core: no httpd types.
+ * documents, the events channel's JSON and Prometheus labels.  Core: no
+ * httpd types.
  *
  * A channel id may hold any byte but the control bytes (refused with 400,
  * PS0070) and '/' (the list separator): quotes, backslashes, '<', '&',
@@ -30,7 +30,6 @@
 #define PS_ESCAPE_H
 
 #include <apr_pools.h>
-#include <apr_tables.h>
 
 typedef enum {
     PS_ESC_JSON = 0,
@@ -52,12 +51,5 @@ char *ps_esc(apr_pool_t *p, ps_esc_e how, const char *s, apr_size_t len,
 /* Length of the valid UTF-8 sequence (RFC 3629) starting at s[0..rem),
  * 0 when s[0] does not start one. */
 apr_size_t ps_utf8_seq(const unsigned char *s, apr_size_t rem);
-
-/* De-duplicate a channel list (ps_path_channel_t, request order) by id
- * bytes: the first occurrence keeps its place; its backtrack becomes the
- * largest one any spelling asked for ("a.b1/a/a.b5" = "a.b5").  Ids are
- * compared after URL-unescaping, so "a%41" and "aA" are one channel.
- * Returns chans itself when it has no duplicate, else a new array. */
-apr_array_header_t *ps_path_dedupe(apr_pool_t *p, apr_array_header_t *chans);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include "ps_publish.h"
 #include "ps_child.h"
-#include "ps_escape.h"
 
 void ps_answer_set(ps_answer_t *a, int status, const char *explain)
 {

@@ -26,7 +26,6 @@
 #include <apr_pools.h>
 #include "ps_store.h"
 #include "ps_path.h"
-#include "ps_escape.h"
 #include "ps_json_check.h"
 
 #define PSM_SEG     (1024 * 1024)

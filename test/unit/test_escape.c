@@ -1,12 +1,9 @@
-/* test_escape.c - ids in documents (ps_esc_*) and channel lists without
- * duplicates (ps_path_dedupe); the JSON check of the tests itself. */
-
-#include <stdio.h>
+/* test_escape.c - ids in documents (ps_esc_*) and the JSON check of the
+ * tests themselves (test/fuzz/ps_json_check.h). */
 
 #include "ps_test.h"
 #include "ps_escape.h"
 #include "ps_info.h"
-#include "ps_path.h"
 #include "../fuzz/ps_json_check.h"
 
 #define ESC(p, how, lit) ps_esc((p), (how), (lit), sizeof(lit) - 1, NULL)
@@ -147,69 +144,6 @@ static void test_json_check(void **state)
             fail_msg("accepted: %s", bad[i]);
 }
 
-/* ---- dedupe ---------------------------------------------------------------- */
-
-static apr_array_header_t *parse(apr_pool_t *p, const char *s)
-{
-    apr_size_t len;
-    char *raw = ps_path_unescape(p, s, strlen(s), &len);
-
-    return ps_path_dedupe(p, ps_path_parse(p, raw, len));
-}
-
-#define CH(a, i) (&APR_ARRAY_IDX((a), (i), ps_path_channel_t))
-
-static void test_dedupe(void **state)
-{
-    apr_pool_t *p = *state;
-    apr_array_header_t *a;
-
-    a = parse(p, "dupA/dupA");
-    assert_int_equal(a->nelts, 1);
-    assert_string_equal(CH(a, 0)->id, "dupA");
-    /* .bN spellings: the largest backtrack wins, first place kept */
-    a = parse(p, "x/dupB.b1/dupB/y/dupB.b5/x.b2");
-    assert_int_equal(a->nelts, 3);
-    assert_string_equal(CH(a, 0)->id, "x");
-    assert_int_equal(CH(a, 0)->backtrack, 2);
-    assert_string_equal(CH(a, 1)->id, "dupB");
-    assert_int_equal(CH(a, 1)->backtrack, 5);
-    assert_string_equal(CH(a, 2)->id, "y");
-    /* URL-escaped spellings of one id */
-    a = parse(p, "dup%41/dupA/d%75pA");
-    assert_int_equal(a->nelts, 1);
-    /* bytes, not strings: ids with NULs or empty ones */
-    a = parse(p, "a%00b/a%00c/a%00b//");
-    assert_int_equal(a->nelts, 3);
-    assert_int_equal(CH(a, 0)->len, 3);
-    assert_int_equal(CH(a, 1)->len, 3);
-    assert_int_equal(CH(a, 2)->len, 0);
-    /* no duplicate: the array itself; case matters */
-    a = ps_path_parse(p, "a/A", 3);
-    assert_ptr_equal(ps_path_dedupe(p, a), a);
-    assert_int_equal(ps_path_dedupe(p, ps_path_parse(p, "", 0))->nelts, 0);
-}
-
-/* A long list of few ids: each once, in first-seen order. */
-static void test_dedupe_many(void **state)
-{
-    apr_pool_t *p = *state;
-    char path[8192];
-    apr_array_header_t *a;
-    apr_size_t o = 0;
-    int i;
-
-    for (i = 0; i < 1000; i++)
-        o += (apr_size_t)snprintf(path + o, sizeof(path) - o, "c%d/", (i * 7) % 13);
-    a = ps_path_dedupe(p, ps_path_parse(p, path, o));
-    assert_int_equal(a->nelts, 13);
-    for (i = 0; i < 13; i++) {
-        char want[8];
-        snprintf(want, sizeof(want), "c%d", (i * 7) % 13);
-        assert_string_equal(CH(a, i)->id, want);
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,8 +154,6 @@ int main(void)
         PS_TEST(test_measure_matches),
         PS_TEST(test_json_documents_parse),
         PS_TEST(test_json_check),
-        PS_TEST(test_dedupe),
-        PS_TEST(test_dedupe_many),
     };
 
     PS_TEST_RUN(tests);
