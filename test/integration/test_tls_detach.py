@@ -240,3 +240,33 @@ def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
     assert counts == (0, 0), counts
     assert growth < 1536, f"RSS grew by {growth} kB over {CYCLES - CYCLES // 2} cycles"
     assert "AH00052" not in srv.error_log()
+
+
+def test_tls_stream_with_client_certificates_stays_in_httpd(httpd):
+    """With client certificates asked for (SSLVerifyClient), the session is not
+    taken over: the stream stays in httpd (PS0160 says why) and works as before."""
+    srv = httpd(CONF + "\nSSLVerifyClient optional_no_ca\n", servers=1, threads=10,
+                ssl_port=pshttpd.free_port(),
+                extra_global="PushStreamSharedMemorySize 32M")
+    s = Stream(srv, "/sub/cc", tls=True)
+    plain = Stream(srv, "/sub/cc")
+    try:
+        wait_subscribers(srv, "cc", 2)
+        deadline = time.time() + 10
+        while "PS0160: TLS stream stays in httpd: client certificates" not in srv.error_log():
+            assert time.time() < deadline, "no PS0160"
+            time.sleep(0.1)
+        # the plain one leaves httpd, the TLS one does not
+        while "PS0081: stream detached from httpd" not in srv.error_log():
+            assert time.time() < deadline, "the plain stream did not leave httpd"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert srv.error_log().count(TAKEN) == 0
+        assert srv.error_log().count("PS0081: stream detached from httpd") == 1
+        publish(srv, "cc", b"still here")
+        s.wait_for(b"still here|", timeout=5)
+        plain.wait_for(b"still here|", timeout=5)
+    finally:
+        s.close()
+        plain.close()
+    wait_subscribers(srv, "cc", 0)
