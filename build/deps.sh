@@ -13,8 +13,9 @@ case "${1:-}" in
     tag="deps.sh"
     # clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
     # gdb: the harness reads the backtrace of a crashed child's core file
+    # libssl-dev: OpenSSL 3 headers (PushStreamAuth token checks)
     PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
-          curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb"
+          curl openssl libssl-dev gcc make procps chromium clang libclang-rt-14-dev gdb"
     ;;
 --bench)
     bench=1
