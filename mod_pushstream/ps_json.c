@@ -391,6 +391,9 @@ int ps_json_int(const char *text, const ps_json_tok_t *t, apr_int64_t *out)
     if (!isfinite(v) || v > 9007199254740992.0 || v < -9007199254740992.0) {
         return -1;
     }
-    *out = (apr_int64_t)floor(v);
+    *out = (apr_int64_t)v;            /* floor, without libm */
+    if ((double)*out > v) {
+        (*out)--;
+    }
     return 0;
 }
