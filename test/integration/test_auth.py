@@ -241,6 +241,19 @@ def test_key_rotation_and_pinned_algorithms(srv, keys):
         assert r.status == 401, (what, r)
 
 
+def test_cors_preflight_needs_no_token(httpd, keys):
+    """OPTIONS (a browser's preflight) is answered without a token, and allows the
+    Authorization header; the refusal itself carries the CORS headers."""
+    s = httpd(auth_conf(keys, pshttpd.free_port(), server_extra='PushStreamAllowedOrigins "*"'))
+    r = http(s, "OPTIONS", "/lp/c1", {"Origin": "http://a.example",
+                                      "Access-Control-Request-Headers": "authorization"})
+    assert r.status == 200, r
+    assert "Authorization" in r.header("Access-Control-Allow-Headers"), r
+    r = http(s, "GET", "/lp/c1", {"Origin": "http://a.example"})
+    assert_401(r)
+    assert r.header("Access-Control-Allow-Origin") == "*", r
+
+
 def test_token_sources(srv, keys):
     openpub(srv, "src1", "s")
     tok = keys.token(grants(["src1"]))
