@@ -41,7 +41,8 @@ WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h)
 CORE_SRC  := mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
              mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
              mod_pushstream/ps_info.c mod_pushstream/ps_websocket.c mod_pushstream/ps_eventsource.c \
-             mod_pushstream/ps_http1.c mod_pushstream/ps_escape.c
+             mod_pushstream/ps_http1.c mod_pushstream/ps_escape.c \
+             mod_pushstream/ps_json.c mod_pushstream/ps_jwt.c
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)
@@ -104,7 +105,7 @@ deps:
 $(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h $(wildcard test/fuzz/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) -std=gnu11 $(WARN) -g -O1 $(SANFLAGS) $(APR_CFLAGS) -Imod_pushstream -Itest/unit \
-	    -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcmocka -lpthread
+	    -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcmocka -lpthread -lcrypto -lm
 
 unit: $(UNIT_BIN)
 	@bash test/run-unit.sh $(UNIT_BIN)

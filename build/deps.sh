@@ -13,14 +13,15 @@ case "${1:-}" in
     tag="deps.sh"
     # clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
     # gdb: the harness reads the backtrace of a crashed child's core file;
+    # libssl-dev: OpenSSL 3 headers (PushStreamAuth token checks; ps_tls.c,
+    # detached TLS subscribers and tunnels);
     # debhelper, dpkg-dev, lintian (+ dh_apache2 of apache2-dev): make deb
     # and its test (test_package.py);
-    # libssl-dev: mod_pushstream links OpenSSL (ps_tls.c, detached TLS subscribers);
     # python3-h2: the HTTP/2 client of test_http2.py (many streams, resets, RFC 8441);
     # python3-yaml: test_channel_lists.py parses the YAML statistics
     PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets python3-yaml php-cli php-curl
-          curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb
-          debhelper dpkg-dev lintian python3-h2 libssl-dev"
+          curl openssl libssl-dev gcc make procps chromium clang libclang-rt-14-dev gdb
+          debhelper dpkg-dev lintian python3-h2"
     ;;
 --bench)
     bench=1
