@@ -225,8 +225,12 @@ def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
     base = srv.rss_kb()[kid]
     while done < CYCLES:
         round_trip()
+    # ASan's allocator keeps caches of its own per thread (10 workers ran the
+    # handshakes): a looser bound there; the normal pass resolves ~150 B/cycle,
+    # and a session not freed (~15 KB each) would add 30 MB even under ASan
+    limit = 1536 if SLOW == 1 else 3072
     deadline = time.time() + 10
-    while srv.rss_kb()[kid] - base >= 1536 and time.time() < deadline:
+    while srv.rss_kb()[kid] - base >= limit and time.time() < deadline:
         time.sleep(0.2)
     growth = srv.rss_kb()[kid] - base
     # the MPM's own accounting: no connection, no suspended one (its listener
@@ -238,7 +242,7 @@ def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
     print(f"\n{done} TLS subscribe/disconnect cycles in {time.time() - t0:.1f} s; "
           f"child RSS growth over the second half {growth} kB; MPM {counts}")
     assert counts == (0, 0), counts
-    assert growth < 1536, f"RSS grew by {growth} kB over {CYCLES - CYCLES // 2} cycles"
+    assert growth < limit, f"RSS grew by {growth} kB over {CYCLES - CYCLES // 2} cycles"
     assert "AH00052" not in srv.error_log()
 
 
