@@ -41,7 +41,8 @@ WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h)
 CORE_SRC  := mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
              mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
              mod_pushstream/ps_info.c mod_pushstream/ps_websocket.c mod_pushstream/ps_eventsource.c \
-             mod_pushstream/ps_http1.c mod_pushstream/ps_redis_url.c
+             mod_pushstream/ps_http1.c mod_pushstream/ps_redis_url.c \
+             mod_pushstream/ps_redis_rec.c
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)

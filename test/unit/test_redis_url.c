@@ -1,6 +1,7 @@
 /* test_redis_url.c - the PushStreamRedis address parser. */
 #include "ps_test.h"
 #include "ps_redis_url.h"
+#include "ps_redis_rec.h"
 
 static void test_tcp(void **state)
 {
@@ -65,12 +66,59 @@ static void test_bad(void **state)
     assert_non_null(ps_redis_url_parse(p, NULL, &u));
 }
 
+static void test_rec(void **state)
+{
+    ps_redis_rec_t r;
+    static const char m[] = "7 1700000000 3 1700001800 2 4\nidtypehello";
+    static const char a[] = "e1 1 12 5 1 9 0 0\n\0bin";
+    static const char d[] = "e1 D\nbye";
+    static const char *const bad[] = {
+        "", "7 1 1 1 1 1", "0 1 1 1 0 0\n", "7 1 1 1 5 0\nab", "x 1 1 1 0 0\n",
+        "7 1 1 1 0 0 \n", "-1 1 1 1 0 0\n", "7 1 1 1 0 99999999999999999999\n",
+    };
+    apr_size_t i;
+
+    assert_int_equal(ps_redis_rec_parse(m, sizeof(m) - 1, &r), 0);
+    assert_int_equal(r.id, 7);
+    assert_int_equal(r.time, 1700000000);
+    assert_int_equal(r.tag, 3);
+    assert_int_equal(r.expires, 1700001800);
+    assert_int_equal(r.event_id_len, 2);
+    assert_memory_equal(r.event_id, "id", 2);
+    assert_int_equal(r.event_type_len, 4);
+    assert_memory_equal(r.event_type, "type", 4);
+    assert_int_equal(r.text_len, 5);
+    assert_memory_equal(r.text, "hello", 5);
+
+    assert_int_equal(ps_redis_announce_parse(a, sizeof(a) - 1, &r), 0);
+    assert_int_equal(r.epoch_len, 2);
+    assert_int_equal(r.stored, 1);
+    assert_int_equal(r.id, 12);
+    assert_int_equal(r.deleted, 0);
+    assert_int_equal(r.text_len, 4);
+    assert_memory_equal(r.text, "\0bin", 4);
+
+    assert_int_equal(ps_redis_announce_parse(d, sizeof(d) - 1, &r), 0);
+    assert_int_equal(r.deleted, 1);
+    assert_int_equal(r.text_len, 3);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (!ps_redis_rec_parse(bad[i], strlen(bad[i]), &r)) {
+            fail_msg("accepted \"%s\"", bad[i]);
+        }
+    }
+    assert_int_equal(ps_redis_announce_parse("e", 1, &r), -1);
+    assert_int_equal(ps_redis_announce_parse("e 2 1 1 1 1 0 0\n", 16, &r), -1);
+    assert_int_equal(ps_redis_announce_parse(" 1 1 1 1 1 0 0\n", 15, &r), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         PS_TEST(test_tcp),
         PS_TEST(test_unix),
         PS_TEST(test_bad),
+        PS_TEST(test_rec),
     };
 
     PS_TEST_RUN(tests);
