@@ -82,7 +82,7 @@ modules: $(PS_SO) $(WT_SO)
 $(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk
 	@mkdir -p $(BUILD)/ps
 	@rm -rf $(BUILD)/ps/* && cp $(PS_SRC) $(PS_HDR) $(BUILD)/ps/
-	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread \
+	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread -lhiredis \
 	    -o mod_pushstream.la $(notdir $(PS_SRC)) >build.log 2>&1 || { cat build.log; exit 1; }
 	@grep -E 'warning:|error:' $(BUILD)/ps/build.log || true
 	cp $(BUILD)/ps/.libs/mod_pushstream.so $@

@@ -32,6 +32,7 @@
 #include "ps_pubport.h"
 #include "ps_metrics.h"
 #include "ps_mpm.h"
+#include "ps_redis.h"
 #include <mod_status.h>
 
 APLOG_USE_MODULE(pushstream);
@@ -231,6 +232,7 @@ static void ps_child_init(apr_pool_t *pchild, server_rec *s)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PS0009: no worker slot "
                      "left in the shared segment for this child");
     }
+    ps_redis_child_init(pchild, s, child->store);
     rv = ps_reactor_start(child, &child->reactor);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PS0010: cannot start the "

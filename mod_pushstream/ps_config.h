@@ -8,6 +8,7 @@
 
 #include "ps_store.h"
 #include "ps_template.h"
+#include "ps_redis_url.h"
 
 typedef enum {
     PS_LOC_NONE = 0,
@@ -53,6 +54,9 @@ typedef struct ps_srv_conf_t {
     struct ps_child_t *child;              /* set in child_init */
     apr_array_header_t *publistens;        /* main server: ps_publisten_t of
                                             * PushStreamPublisherListen */
+    ps_redis_url_t *redis;                 /* PushStreamRedis, NULL = none
+                                            * (one for all servers) */
+    apr_interval_time_t redis_timeout;     /* PushStreamRedisTimeout */
 } ps_srv_conf_t;
 
 /* Location level. */
