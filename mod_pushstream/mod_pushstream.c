@@ -181,7 +181,7 @@ static int ps_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "subscribers", ap_show_mpm());
     }
     ps_mpm_check(ptemp, s);
-    return OK;
+    return ps_redis_post_config(s);
 }
 
 static ps_child_t *ps_child_of(server_rec *s)

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
 #include <httpd.h>
+#include <http_config.h>
 #include <http_log.h>
 
 #include "ps_redis.h"
@@ -42,6 +44,24 @@ APLOG_USE_MODULE(pushstream);
 #define PS_RD_BACKOFF_MIN 100            /* ms */
 #define PS_RD_BACKOFF_MAX 5000
 
+/* What the children of one node share (a page mapped by the parent before
+ * the children fork, kept across graceful restarts): the node's Redis
+ * state, so that each change is logged once per node, and the figures of
+ * the statistics. */
+typedef struct ps_rd_node_t {
+    apr_uint32_t state;                  /* PS_RD_UNKNOWN / UP / DOWN */
+    apr_uint32_t pub_failing;            /* PS0174 written for this outage */
+    apr_uint32_t epoch_hash;             /* last epoch seen (PS0173) */
+    apr_uint32_t disconnects, data_lost, gaps_filled, publish_failures;
+    apr_uint32_t connected;              /* children connected now */
+} ps_rd_node_t;
+
+#define PS_RD_UNKNOWN 0
+#define PS_RD_UP      1
+#define PS_RD_DOWN    2
+
+#define PS_RD_RETAINED_KEY "mod_pushstream-redis"
+
 typedef struct ps_rd_t {
     ps_redis_url_t url;
     struct timeval tv;                   /* PushStreamRedisTimeout */
@@ -51,8 +71,8 @@ typedef struct ps_rd_t {
     pthread_key_t key;
     apr_thread_t *thread;
     volatile apr_uint32_t stop;
-    apr_uint32_t connected, subscribed;
-    apr_uint32_t disconnects, data_lost, gaps_filled, publish_failures;
+    apr_uint32_t subscribed;             /* this child's channels */
+    ps_rd_node_t *node;
     pthread_mutex_t mu;                  /* epoch */
     char epoch[48];
     volatile apr_uint32_t resync;        /* set by a new epoch */
@@ -114,6 +134,9 @@ fail:
     return NULL;
 }
 
+/* Why this thread's last connect failed (a thread-local buffer). */
+static __thread const char *ps_rd_last_error = "";
+
 static void ps_rd_key_free(void *c)
 {
     redisFree(c);
@@ -129,6 +152,9 @@ static redisContext *ps_rd_conn(ps_rd_t *rd)
         c = ps_rd_connect(rd, &why);
         if (c) {
             pthread_setspecific(rd->key, c);
+        }
+        else {
+            ps_rd_last_error = why;
         }
     }
     return c;
@@ -191,8 +217,17 @@ static void ps_rd_epoch(ps_rd_t *rd, const char *e, apr_size_t len)
     }
     pthread_mutex_unlock(&rd->mu);
     if (changed) {
-        apr_atomic_inc32(&rd->data_lost);
+        apr_uint32_t h = 2166136261u, old;
+        apr_size_t i;
+        for (i = 0; i < len; i++) {
+            h = (h ^ (unsigned char)e[i]) * 16777619u;
+        }
         apr_atomic_set32(&rd->resync, 1);
+        old = apr_atomic_read32(&rd->node->epoch_hash);
+        if (old == h || apr_atomic_cas32(&rd->node->epoch_hash, h, old) != old) {
+            return;                      /* another child logged it */
+        }
+        apr_atomic_inc32(&rd->node->data_lost);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rd->s, "PS0173: Redis lost "
                      "its data (new epoch %.*s); channel ids continue after "
                      "the ones this node has", (int)len, e);
@@ -367,7 +402,7 @@ static void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
         if (rv != APR_INCOMPLETE) {
             break;
         }
-        apr_atomic_inc32(&rd->gaps_filled);
+        apr_atomic_inc32(&rd->node->gaps_filled);
         ps_rd_sync_one(rd, c, st, sc, ch, len, 0);
     }
     ps_store_notify(st);
@@ -375,11 +410,26 @@ static void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
 
 /* ---- publish / delete / sync (any thread) ------------------------------ */
 
-static void ps_rd_unreachable(ps_answer_t *a)
+/* A publish refused: 503; PS0174 once per outage and node. */
+static void ps_rd_unreachable(ps_answer_t *a, const char *what,
+                              const char *why)
 {
     ps_answer_set(a, 503, PS_REDIS_EXPLAIN);
     a->retry_after = PS_REDIS_RETRY_AFTER;
-    apr_atomic_inc32(&ps_rd->publish_failures);
+    apr_atomic_inc32(&ps_rd->node->publish_failures);
+    if (!apr_atomic_xchg32(&ps_rd->node->pub_failing, 1)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ps_rd->s, "PS0174: %s refused "
+                     "with 503 (and until Redis answers again): Redis %s",
+                     what, why);
+    }
+}
+
+/* A publish went through: the next outage is logged again. */
+static void ps_rd_reachable(void)
+{
+    if (apr_atomic_read32(&ps_rd->node->pub_failing)) {
+        apr_atomic_set32(&ps_rd->node->pub_failing, 0);
+    }
 }
 
 /* argv slots for the keys of n channels: "ps:{id}:meta", "ps:{id}:msgs". */
@@ -419,7 +469,7 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     int i, k;
 
     if (!c) {
-        ps_rd_unreachable(a);
+        ps_rd_unreachable(a, "publish", ps_rd_last_error);
         return 0;
     }
     argv[3] = PS_RD_EPOCH_KEY;
@@ -458,17 +508,16 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     r = ps_rd_eval(c, PS_LUA_PUBLISH, nkeys, argc, argv, lens);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 1
         || r->element[0]->type != REDIS_REPLY_STRING) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ps_rd->s, "PS0174: publish "
-                     "refused with 503: Redis %s", !r ? c->errstr
-                     : r->type == REDIS_REPLY_ERROR ? r->str
-                     : "answered something unexpected");
+        ps_rd_unreachable(a, "publish", !r ? c->errstr
+                          : r->type == REDIS_REPLY_ERROR ? r->str
+                          : "answered something unexpected");
         if (r) {
             freeReplyObject(r);
         }
         ps_rd_conn_drop(ps_rd);
-        ps_rd_unreachable(a);
         return 0;
     }
+    ps_rd_reachable();
     ps_rd_epoch(ps_rd, r->element[0]->str, r->element[0]->len);
     for (i = 0; i < n; i++) {
         const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
@@ -520,7 +569,7 @@ int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
     redisReply *r;
 
     if (!c) {
-        ps_rd_unreachable(a);
+        ps_rd_unreachable(a, "publish", ps_rd_last_error);
         return 0;
     }
     argv[3] = PS_RD_EPOCH_KEY;
@@ -536,15 +585,13 @@ int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
     }
     r = ps_rd_eval(c, PS_LUA_DELETE, nkeys, argc, argv, lens);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ps_rd->s, "PS0174: delete "
-                     "refused with 503: Redis %s", !r ? c->errstr
-                     : r->type == REDIS_REPLY_ERROR ? r->str
-                     : "answered something unexpected");
+        ps_rd_unreachable(a, "delete", !r ? c->errstr
+                          : r->type == REDIS_REPLY_ERROR ? r->str
+                          : "answered something unexpected");
         if (r) {
             freeReplyObject(r);
         }
         ps_rd_conn_drop(ps_rd);
-        ps_rd_unreachable(a);
         return 0;
     }
     freeReplyObject(r);
@@ -578,12 +625,14 @@ void ps_redis_stats(ps_redis_stats_t *out)
         return;
     }
     out->enabled = 1;
-    out->connected = (int)apr_atomic_read32(&ps_rd->connected);
+    out->connected = (int)apr_atomic_read32(&ps_rd->node->connected);
     out->subscribed = apr_atomic_read32(&ps_rd->subscribed);
-    out->disconnects = apr_atomic_read32(&ps_rd->disconnects);
-    out->data_lost = apr_atomic_read32(&ps_rd->data_lost);
-    out->gaps_filled = apr_atomic_read32(&ps_rd->gaps_filled);
-    out->publish_failures = apr_atomic_read32(&ps_rd->publish_failures);
+    out->disconnects = apr_atomic_read32(&ps_rd->node->disconnects);
+    out->data_lost = apr_atomic_read32(&ps_rd->node->data_lost);
+    out->gaps_filled = apr_atomic_read32(&ps_rd->node->gaps_filled);
+    out->publish_failures = apr_atomic_read32(&ps_rd->node->publish_failures);
+    out->state = apr_atomic_read32(&ps_rd->node->state) == PS_RD_DOWN
+                 ? "down" : "up";
 }
 
 /* ---- the child's Redis thread ------------------------------------------ */
@@ -756,7 +805,7 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
             }
         }
         if (ps_rd_update(x, tmp)) {
-            x->why = x->ps->errstr;
+            x->why = apr_pstrdup(x->pool, x->ps->errstr);
             return;
         }
         now = apr_time_now();
@@ -767,7 +816,7 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
         if (!x->ping_sent && now >= x->ping_at) {
             redisAppendCommand(x->ps, "PING");
             if (ps_rd_flush(x->ps)) {
-                x->why = x->ps->errstr;
+                x->why = apr_pstrdup(x->pool, x->ps->errstr);
                 return;
             }
             x->ping_sent = now;
@@ -778,14 +827,14 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
         pfd.revents = 0;
         if (poll(&pfd, 1, PS_RD_TICK_MS) > 0) {
             if (redisBufferRead(x->ps) != REDIS_OK) {
-                x->why = x->ps->errstr;
+                x->why = apr_pstrdup(x->pool, x->ps->errstr);
                 return;
             }
         }
         for (;;) {
             rp = NULL;
             if (redisGetReplyFromReader(x->ps, &rp) != REDIS_OK) {
-                x->why = x->ps->errstr;
+                x->why = apr_pstrdup(x->pool, x->ps->errstr);
                 return;
             }
             if (!rp) {
@@ -805,45 +854,63 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
     }
 }
 
+/* The node's state changes: logged by the child that changes it first. */
+static void ps_rd_set_state(ps_rd_t *rd, apr_uint32_t to, const char *why)
+{
+    apr_uint32_t from = apr_atomic_read32(&rd->node->state);
+
+    if (from == to || apr_atomic_cas32(&rd->node->state, to, from) != from) {
+        return;
+    }
+    if (to == PS_RD_UP) {
+        ap_log_error(APLOG_MARK, from == PS_RD_DOWN ? APLOG_NOTICE
+                     : APLOG_INFO, 0, rd->s, "PS0171: Redis %s%s:%d "
+                     "connected%s", rd->url.path ? rd->url.path : "",
+                     rd->url.host ? rd->url.host : "",
+                     rd->url.path ? 0 : rd->url.port,
+                     from == PS_RD_DOWN ? " again; channels with subscribers "
+                     "are subscribed and caught up again" : "");
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, rd->s, "PS0172: Redis "
+                     "unreachable (%s); publishes answer 503, subscribers "
+                     "stay; reconnecting with backoff", why);
+    }
+}
+
 static void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data)
 {
     ps_rd_t *rd = data;
     apr_pool_t *tp = apr_thread_pool_get(t), *tmp;
     ps_rd_sub_t x;
-    int backoff = PS_RD_BACKOFF_MIN, down_logged = 0, was_up = 0;
-    unsigned int seed = (unsigned int)getpid();
+    int backoff = PS_RD_BACKOFF_MIN;
+    unsigned int seed = (unsigned int)getpid() ^ (unsigned int)apr_time_now();
+    char why[160];
 
     memset(&x, 0, sizeof(x));
     x.rd = rd;
     apr_pool_create(&x.pool, tp);
     apr_pool_create(&tmp, tp);
     while (!rd->stop) {
-        const char *why = "";
+        const char *w = "";
         int waited;
 
         apr_pool_clear(x.pool);
         x.why = NULL;
         x.subs = apr_hash_make(x.pool);
-        x.ps = ps_rd_connect(rd, &why);
-        x.cmd = x.ps ? ps_rd_connect(rd, &why) : NULL;
+        x.ps = ps_rd_connect(rd, &w);
+        x.cmd = x.ps ? ps_rd_connect(rd, &w) : NULL;
+        apr_cpystrn(why, w, sizeof(why));
         if (x.ps && x.cmd) {
-            apr_atomic_set32(&rd->connected, 1);
-            ap_log_error(APLOG_MARK, was_up || down_logged ? APLOG_NOTICE
-                         : APLOG_INFO, 0, rd->s, "PS0171: Redis %s%s:%d "
-                         "connected%s", rd->url.path ? rd->url.path : "",
-                         rd->url.host ? rd->url.host : "",
-                         rd->url.path ? 0 : rd->url.port,
-                         down_logged ? " again; every channel is "
-                         "subscribed and caught up again" : "");
-            down_logged = 0;
-            was_up = 1;
+            apr_atomic_inc32(&rd->node->connected);
+            ps_rd_set_state(rd, PS_RD_UP, "");
             backoff = PS_RD_BACKOFF_MIN;
             ps_rd_session(&x, tmp);
-            why = x.why ? x.why : "stopping";
-            apr_atomic_set32(&rd->connected, 0);
+            apr_cpystrn(why, x.why ? x.why : "stopping", sizeof(why));
+            apr_atomic_dec32(&rd->node->connected);
             apr_atomic_set32(&rd->subscribed, 0);
             if (!rd->stop) {
-                apr_atomic_inc32(&rd->disconnects);
+                apr_atomic_inc32(&rd->node->disconnects);
             }
         }
         if (x.ps) {
@@ -857,12 +924,7 @@ static void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data)
         if (rd->stop) {
             break;
         }
-        if (!down_logged) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, rd->s, "PS0172: Redis "
-                         "unreachable (%s); publishes answer 503, subscribers "
-                         "stay; reconnecting", why);
-            down_logged = 1;
-        }
+        ps_rd_set_state(rd, PS_RD_DOWN, why);
         /* backoff with jitter: 50%..150% of the step */
         waited = backoff / 2 + (int)(rand_r(&seed) % (unsigned)(backoff + 1));
         while (waited > 0 && !rd->stop) {
@@ -889,6 +951,40 @@ static apr_status_t ps_rd_child_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* The node page, mapped once by the parent (kept in retained data). */
+static ps_rd_node_t *ps_rd_node_page(void)
+{
+    ps_rd_node_t **slot = ap_retained_data_get(PS_RD_RETAINED_KEY);
+    return slot ? *slot : NULL;
+}
+
+int ps_redis_post_config(server_rec *s)
+{
+    ps_rd_node_t **slot;
+    void *m;
+
+    if (!ps_srv(s)->redis) {
+        return OK;
+    }
+    slot = ap_retained_data_get(PS_RD_RETAINED_KEY);
+    if (!slot) {
+        slot = ap_retained_data_create(PS_RD_RETAINED_KEY, sizeof(*slot));
+        *slot = NULL;
+    }
+    if (!*slot) {
+        m = mmap(NULL, sizeof(ps_rd_node_t), PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s, "PS0170: cannot "
+                         "map the shared Redis state page");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        memset(m, 0, sizeof(ps_rd_node_t));
+        *slot = m;
+    }
+    return OK;
+}
+
 void ps_redis_child_init(apr_pool_t *pchild, server_rec *s, ps_store_t *st)
 {
     ps_srv_conf_t *sc = ps_srv(s);
@@ -905,6 +1001,12 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s, ps_store_t *st)
     rd->s = s;
     rd->st = st;
     rd->sc = sc;
+    rd->node = ps_rd_node_page();
+    if (!rd->node) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "PS0170: no shared Redis "
+                     "state page; PushStreamRedis not used by this child");
+        return;
+    }
     pthread_mutex_init(&rd->mu, NULL);
     for (i = 0; i < PS_LUA_COUNT; i++) {
         ps_redis_lua((ps_redis_lua_e)i);     /* SHA-1s before any thread */

@@ -37,6 +37,9 @@
 /* 1 when this process uses Redis. */
 int ps_redis_enabled(void);
 
+/* post_config (parent): the page the node's children share. */
+int ps_redis_post_config(server_rec *s);
+
 /* child_init: start this child's Redis thread (when configured). */
 void ps_redis_child_init(apr_pool_t *pchild, server_rec *s,
                          ps_store_t *st);
@@ -64,9 +67,10 @@ void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
 /* State for the statistics. */
 typedef struct ps_redis_stats_t {
     int enabled;
-    int connected;                 /* this child's pub/sub connection */
+    const char *state;             /* "up" / "down" (the node) */
+    int connected;                 /* children connected now (the node) */
     apr_uint64_t subscribed;       /* channels this child subscribes */
-    apr_uint64_t disconnects;
+    apr_uint64_t disconnects;      /* these: the node (all children) */
     apr_uint64_t data_lost;        /* epoch changes seen */
     apr_uint64_t gaps_filled;
     apr_uint64_t publish_failures; /* answered 503 */
