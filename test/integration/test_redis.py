@@ -16,7 +16,7 @@ import pytest
 
 import pshttpd
 from psclient import Stream, publish, request, wait_for
-from psconf import conf, location_match
+from psconf import conf, location, location_match
 
 REDIS_SERVER = "/usr/bin/redis-server"
 TIMEOUT_MS = 1000                   # PushStreamRedisTimeout of the tests (ms)
@@ -114,6 +114,8 @@ PushStreamMaxMessagesStoredPerChannel 200
 def node_conf(redis, extra_server="", extra=""):
     return conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS) + extra_server,
                 sub=SUB_TPL, lp=SUB_TPL, poll=SUB_TPL, extra=extra
+                + location("/channels-stats", "PushStreamChannelsStatistics\n"
+                                              'PushStreamChannelsPath "%{arg:id}"')
                 + location_match("^/ev/(?<ch>.+)$",
                                  "PushStreamSubscriber eventsource\n"
                                  'PushStreamChannelsPath "%{env:MATCH_CH}"')
@@ -139,6 +141,19 @@ def ids_of(body):
             i, t = part.split(":", 1)
             out.append((int(i), t))
     return out
+
+
+def redis_stats(node):
+    """The X-PushStream-Redis figures of the statistics, as a dict."""
+    r = request(node, "GET", "/channels-stats")
+    assert r.status == 200, r
+    return dict(kv.split("=") for kv in r.header("X-PushStream-Redis").split())
+
+
+def prom(node):
+    r = request(node, "GET", "/channels-stats?format=prometheus")
+    return dict(l.rsplit(" ", 1) for l in r.body.decode().splitlines()
+                if l.startswith("pushstream_redis"))
 
 
 def wait_subscribed(redis, channel, n=1, timeout=10):
@@ -317,6 +332,10 @@ def test_redis_killed_publish_503_subscribers_stay_then_resume(nodes, redis):
     assert r.header("Retry-After") == "1"
     assert r.header("X-Nginx-PushStream-Explain") == "Redis is unreachable; retry later."
     assert took < TIMEOUT + 1.0, took
+    wait_for(lambda: redis_stats(b)["state"] == "down", timeout=5, what="B down")
+    st = redis_stats(a)
+    assert st["state"] == "down" and int(st["publish_failures"]) >= 1, st
+    assert prom(a)["pushstream_redis_up"] == "0"
     # the subscribers stay connected
     time.sleep(0.5)
     assert not sa.eof and not sb.eof
@@ -328,8 +347,12 @@ def test_redis_killed_publish_503_subscribers_stay_then_resume(nodes, redis):
     sb.wait_for(b"2:after|", timeout=15)
     assert b"lost" not in sa.body + sb.body
     assert ids_of(sa.body) == ids_of(sb.body) == [(1, "before"), (2, "after")]
+    st = redis_stats(a)
+    assert st["state"] == "up" and int(st["disconnects"]) >= 1, st
+    assert prom(a)["pushstream_redis_up"] == "1"
     log = open(a.error_log_path).read()
     assert log.count("PS0172") == 1, log
+    assert log.count("PS0174") == 1, log
     assert "PS0171" in log and "PS0174" in log
 
 
@@ -411,3 +434,22 @@ def test_configtest_rejects_a_malformed_url(configtest):
         assert "PushStreamRedis: invalid address" in out and "httpd.conf:" in out, out
     rc, out = configtest(conf(server="PushStreamRedis redis://127.0.0.1:1/2"))
     assert rc == 0, out
+
+
+def test_wildcard_and_events_channels_keep_working(httpd, redis):
+    extra = ('PushStreamWildcardChannelPrefix "wild_"\n'
+             'PushStreamEventsChannelId "events"\n')
+    sub_extra = "PushStreamAllowConnectionsToEventsChannel on\n"
+    cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS) + extra,
+               sub=SUB_TPL + "\n" + sub_extra)
+    a, b = httpd(cfg), httpd(cfg)
+    ev = Stream(b, "/sub/events")
+    sw = Stream(b, "/sub/wch/wild_all")
+    wait_subscribed(redis, "wild_all", 1)
+    publish(a, "wild_all", "to everybody")
+    sw.wait_for(b"1:to everybody|")
+    publish(b, "newch", "x")
+    ev.wait_for(b'"channel_created"')
+    ev.wait_for(b'"newch"')
+    # the events channel is this node's: nobody publishes to it
+    assert publish(a, "events", "no", expect=None).status == 403
