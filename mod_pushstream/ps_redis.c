@@ -68,7 +68,6 @@ typedef struct ps_rd_t {
     server_rec *s;
     ps_store_t *st;
     const ps_srv_conf_t *sc;             /* main server (limits) */
-    pthread_key_t key;
     apr_thread_t *thread;
     volatile apr_uint32_t stop;
     apr_uint32_t subscribed;             /* this child's channels */
@@ -137,36 +136,53 @@ fail:
 /* Why this thread's last connect failed (a thread-local buffer). */
 static __thread const char *ps_rd_last_error = "";
 
-static void ps_rd_key_free(void *c)
+/* This thread's command connection.  Every one is also in ps_rd_all (no
+ * pthread key destructor: contexts are freed at child exit). */
+static __thread redisContext *ps_rd_tls;
+static pthread_mutex_t ps_rd_all_mu = PTHREAD_MUTEX_INITIALIZER;
+static apr_array_header_t *ps_rd_all;            /* redisContext * */
+
+static void ps_rd_all_set(redisContext *old, redisContext *c)
 {
-    redisFree(c);
+    int i;
+
+    pthread_mutex_lock(&ps_rd_all_mu);
+    for (i = 0; ps_rd_all && i < ps_rd_all->nelts; i++) {
+        if (APR_ARRAY_IDX(ps_rd_all, i, redisContext *) == old) {
+            APR_ARRAY_IDX(ps_rd_all, i, redisContext *) = c;
+            old = (void *)-1;
+            break;
+        }
+    }
+    if (old != (void *)-1 && c && ps_rd_all) {
+        APR_ARRAY_PUSH(ps_rd_all, redisContext *) = c;
+    }
+    pthread_mutex_unlock(&ps_rd_all_mu);
 }
 
 /* This thread's command connection (connected on demand). */
 static redisContext *ps_rd_conn(ps_rd_t *rd)
 {
-    redisContext *c = pthread_getspecific(rd->key);
     const char *why = "";
 
-    if (!c) {
-        c = ps_rd_connect(rd, &why);
-        if (c) {
-            pthread_setspecific(rd->key, c);
+    if (!ps_rd_tls) {
+        ps_rd_tls = ps_rd_connect(rd, &why);
+        if (ps_rd_tls) {
+            ps_rd_all_set(NULL, ps_rd_tls);
         }
         else {
             ps_rd_last_error = why;
         }
     }
-    return c;
+    return ps_rd_tls;
 }
 
 static void ps_rd_conn_drop(ps_rd_t *rd)
 {
-    redisContext *c = pthread_getspecific(rd->key);
-
-    if (c) {
-        pthread_setspecific(rd->key, NULL);
-        redisFree(c);
+    if (ps_rd_tls) {
+        ps_rd_all_set(ps_rd_tls, NULL);
+        redisFree(ps_rd_tls);
+        ps_rd_tls = NULL;
     }
 }
 
@@ -934,7 +950,8 @@ static void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data)
         backoff = backoff * 2 > PS_RD_BACKOFF_MAX ? PS_RD_BACKOFF_MAX
                                                   : backoff * 2;
     }
-    apr_thread_exit(t, APR_SUCCESS);
+    /* return, not apr_thread_exit(): pthread_exit's unwinding leaves
+     * ASan's stack poison behind */
     return NULL;
 }
 
@@ -943,11 +960,22 @@ static apr_status_t ps_rd_child_cleanup(void *data)
     ps_rd_t *rd = data;
     apr_status_t st;
 
+    int i;
+
     rd->stop = 1;
     if (rd->thread) {
         apr_thread_join(&st, rd->thread);
         rd->thread = NULL;
     }
+    pthread_mutex_lock(&ps_rd_all_mu);
+    for (i = 0; ps_rd_all && i < ps_rd_all->nelts; i++) {
+        redisContext *c = APR_ARRAY_IDX(ps_rd_all, i, redisContext *);
+        if (c) {
+            redisFree(c);
+        }
+    }
+    ps_rd_all = NULL;
+    pthread_mutex_unlock(&ps_rd_all_mu);
     return APR_SUCCESS;
 }
 
@@ -1011,11 +1039,7 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s, ps_store_t *st)
     for (i = 0; i < PS_LUA_COUNT; i++) {
         ps_redis_lua((ps_redis_lua_e)i);     /* SHA-1s before any thread */
     }
-    if (pthread_key_create(&rd->key, ps_rd_key_free)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "PS0170: cannot create a "
-                     "thread key; PushStreamRedis not used by this child");
-        return;
-    }
+    ps_rd_all = apr_array_make(pchild, 64, sizeof(redisContext *));
     ps_rd = rd;
     if (apr_thread_create(&rd->thread, NULL, ps_rd_thread, rd, pchild)
         != APR_SUCCESS) {
