@@ -453,3 +453,37 @@ def test_wildcard_and_events_channels_keep_working(httpd, redis):
     ev.wait_for(b'"newch"')
     # the events channel is this node's: nobody publishes to it
     assert publish(a, "events", "no", expect=None).status == 403
+
+
+# ====================================================================== conf.d
+def test_conf_d_two_nodes_behind_a_balancer(httpd, redis):
+    """conf.d/two-nodes.conf: two nodes and the balancer front end, as
+    written (addresses replaced by loopback ones)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "conf.d", "two-nodes.conf")) as f:
+        text = f.read()
+    with open(os.path.join(root, "conf.d", "pushstream.conf")) as f:
+        base = f.read()
+    text = text.replace("10.0.0.20:6379", f"127.0.0.1:{redis.port}")
+    p1, p2 = pshttpd.free_port(), pshttpd.free_port()
+    n1 = httpd(base + "\n" + text, port=p1)
+    n2 = httpd(base + "\n" + text, port=p2)
+    front = httpd(text.replace("10.0.0.11:80", f"127.0.0.1:{p1}")
+                  .replace("10.0.0.12:80", f"127.0.0.1:{p2}"),
+                  load_pushstream=False,
+                  modules=["proxy", "proxy_http", "proxy_balancer",
+                           "lbmethod_byrequests", "slotmem_shm"])
+    ev1, ev2 = Stream(n1, "/push/ev/desk"), Stream(n2, "/push/ev/desk")
+    wait_subscribed(redis, "desk", 2)
+    for i in range(4):                  # byrequests: both nodes publish
+        r = request(front, "POST", "/push/pub?id=desk", body=f"t{i}".encode())
+        assert r.status == 200, r
+    for ev in (ev1, ev2):
+        ev.wait_for(b"data: t3")
+        assert [l for l in ev.body.split(b"\n") if l.startswith(b"data: ")] == \
+            [b"data: t%d" % i for i in range(4)]
+    for _ in range(2):                  # either node answers the same replay
+        r = request(front, "GET", "/push/lp/desk?time=Thu,%2001%20Jan%201970%2000:00:00%20GMT&tag=0")
+        assert r.status == 200 and [json.loads(x)["text"] for x in
+                                    r.body.decode().replace("}{", "}\n{").splitlines()] \
+            == ["t0", "t1", "t2", "t3"], r
