@@ -260,6 +260,31 @@ def test_concurrent_publishers_on_both_nodes_one_order_everywhere(nodes, redis):
     assert all(q == seqs[0] for q in seqs)
 
 
+def test_publisher_port_and_delete_reach_the_other_node(httpd, redis):
+    """A publish on A's publisher port reaches B; a DELETE on B ends the
+    channel's subscribers on A too."""
+    import http.client
+    port = pshttpd.free_port()
+    cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS),
+               pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL)
+    a, b = httpd(cfg), httpd(node_conf(redis))
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    sa, sb = Stream(a, "/sub/pp"), Stream(b, "/sub/pp")
+    wait_subscribed(redis, "pp", 2)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/pub?id=pp", body=b"via port")
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read())["published_messages"] == 1
+    c.close()
+    sb.wait_for(b"1:via port|")
+    sa.wait_for(b"1:via port|")
+    r = request(b, "DELETE", "/pub?id=pp")
+    assert r.status == 200, r
+    sa.wait_for(b"Channel deleted")
+    sa.wait_closed()
+    assert request(a, "GET", "/pub?id=pp").status == 404
+
+
 # ====================================================================== replay
 def _poll(node, path, headers=None):
     r = request(node, "GET", path, headers=headers or {})
