@@ -660,6 +660,7 @@ typedef struct ps_rd_sub_t {
     apr_pool_t *pool;                    /* this session's */
     apr_hash_t *subs;                    /* channels subscribed (asked) */
     apr_time_t ping_at, ping_sent;
+    apr_time_t update_at;                /* next ps_rd_update() */
     const char *why;                     /* why the session ended */
 } ps_rd_sub_t;
 
@@ -800,6 +801,7 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
 
     x->ping_at = apr_time_now() + apr_time_from_sec(PS_RD_PING_SEC);
     x->ping_sent = 0;
+    x->update_at = 0;
     while (!rd->stop) {
         struct pollfd pfd;
         redisReply *r;
@@ -820,11 +822,16 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
                 }
             }
         }
-        if (ps_rd_update(x, tmp)) {
-            x->why = apr_pstrdup(x->pool, x->ps->errstr);
-            return;
-        }
         now = apr_time_now();
+        /* the subscribed set follows the local channels every tick, not
+         * after every announcement (a walk of the channels, locked) */
+        if (now >= x->update_at) {
+            if (ps_rd_update(x, tmp)) {
+                x->why = apr_pstrdup(x->pool, x->ps->errstr);
+                return;
+            }
+            x->update_at = now + apr_time_from_msec(PS_RD_TICK_MS);
+        }
         if (x->ping_sent && now - x->ping_sent > to) {
             x->why = "no answer to PING";
             return;
