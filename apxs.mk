@@ -41,8 +41,8 @@ WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h)
 CORE_SRC  := mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
              mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
              mod_pushstream/ps_info.c mod_pushstream/ps_websocket.c mod_pushstream/ps_eventsource.c \
-             mod_pushstream/ps_http1.c mod_pushstream/ps_redis_url.c \
-             mod_pushstream/ps_redis_rec.c
+             mod_pushstream/ps_http1.c mod_pushstream/ps_escape.c \
+             mod_pushstream/ps_redis_url.c mod_pushstream/ps_redis_rec.c
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)
@@ -98,7 +98,8 @@ $(WT_SO): $(WT_SRC) $(WT_HDR) apxs.mk
 deps:
 	@bash build/deps.sh
 
-$(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h
+# test/fuzz/*.h: the JSON check and the store model are shared with the fuzzers
+$(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h $(wildcard test/fuzz/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) -std=gnu11 $(WARN) -g -O1 $(SANFLAGS) $(APR_CFLAGS) -Imod_pushstream -Itest/unit \
 	    -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcmocka -lpthread

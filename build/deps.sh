@@ -15,10 +15,11 @@ case "${1:-}" in
     # gdb: the harness reads the backtrace of a crashed child's core file;
     # debhelper, dpkg-dev, lintian (+ dh_apache2 of apache2-dev): make deb
     # and its test (test_package.py);
-    # python3-h2: the HTTP/2 client of test_http2.py (many streams, resets, RFC 8441)
+    # python3-h2: the HTTP/2 client of test_http2.py (many streams, resets, RFC 8441);
+    # python3-yaml: test_channel_lists.py parses the YAML statistics;
     # libhiredis-dev: PushStreamRedis (several servers); redis-server: its
     # tests start their own on a loopback port (never the system service)
-    PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets php-cli php-curl
+    PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets python3-yaml php-cli php-curl
           curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb
           debhelper dpkg-dev lintian python3-h2 redis-server libhiredis-dev"
     ;;

@@ -15,9 +15,9 @@
  *   XML group:    <root> head, <channel> items, "  </infos>\r\n</root>\r\n";
  *   summarized:   by_worker items joined by ",\r\n" (plain, JSON) / "\r\n"
  *                 (YAML) / nothing (XML, <worker> blocks end in "\r\n").
- * Channel ids and the host name are printed raw (no escaping), with "%s"
- * semantics: an id holding a NUL byte is cut there, as upstream's
- * ngx_sprintf("%s") did.
+ * Unlike upstream, which printed them raw, channel ids and the host name
+ * are escaped for each format (ps_escape.h), so that every document parses
+ * whatever bytes an id holds.
  */
 #include <string.h>
 
@@ -26,21 +26,22 @@
 
 #include "ps_info.h"
 #include "ps_util.h"
+#include "ps_escape.h"
 
 #define PS_CRLF "\r\n"
 #define PS_U64  "%" APR_UINT64_T_FMT
 #define PS_I64  "%" APR_INT64_T_FMT
 
-/* Item patterns: args (int id_len, const char *id, pub, stored, subs). */
-#define PS_INFO_PLAIN_ITEM "channel: %.*s" PS_CRLF "published_messages: " \
+/* Item patterns: args (escaped id, pub, stored, subs). */
+#define PS_INFO_PLAIN_ITEM "channel: %s" PS_CRLF "published_messages: " \
     PS_U64 PS_CRLF "stored_messages: " PS_U64 PS_CRLF \
     "active_subscribers: " PS_U64
-#define PS_INFO_JSON_ITEM "{\"channel\": \"%.*s\", \"published_messages\": " \
+#define PS_INFO_JSON_ITEM "{\"channel\": \"%s\", \"published_messages\": " \
     PS_U64 ", \"stored_messages\": " PS_U64 ", \"subscribers\": " PS_U64 "}"
-#define PS_INFO_YAML_ITEM "  channel: %.*s" PS_CRLF "  published_messages: " \
+#define PS_INFO_YAML_ITEM "  channel: %s" PS_CRLF "  published_messages: " \
     PS_U64 PS_CRLF "  stored_messages: " PS_U64 PS_CRLF \
     "  subscribers: " PS_U64
-#define PS_INFO_XML_ITEM "<channel>" PS_CRLF "  <name>%.*s</name>" PS_CRLF \
+#define PS_INFO_XML_ITEM "<channel>" PS_CRLF "  <name>%s</name>" PS_CRLF \
     "  <published_messages>" PS_U64 "</published_messages>" PS_CRLF \
     "  <stored_messages>" PS_U64 "</stored_messages>" PS_CRLF \
     "  <subscribers>" PS_U64 "</subscribers>" PS_CRLF "</channel>" PS_CRLF
@@ -123,6 +124,7 @@ typedef struct ps_info_shape_t {
     const char *sum;
     const char *worker_item;      /* every worker but the last */
     const char *worker_last;
+    ps_esc_e esc;                 /* how ids and the host name are written */
 } ps_info_shape_t;
 
 /* In push-stream's matching order. */
@@ -131,33 +133,33 @@ static const ps_info_shape_t ps_info_shapes[] = {
       PS_INFO_PLAIN_ITEM PS_CRLF, PS_INFO_PLAIN_HEAD,
       PS_INFO_PLAIN_ITEM "," PS_CRLF, PS_INFO_PLAIN_ITEM, PS_CRLF,
       PS_INFO_PLAIN_SUM, PS_INFO_PLAIN_WORKER "," PS_CRLF,
-      PS_INFO_PLAIN_WORKER },
+      PS_INFO_PLAIN_WORKER, PS_ESC_PLAIN },
     { "json", 4, PS_FMT_JSON, "application/json",
       PS_INFO_JSON_ITEM PS_CRLF, PS_INFO_JSON_HEAD,
       PS_INFO_JSON_ITEM "," PS_CRLF, PS_INFO_JSON_ITEM PS_CRLF, "]}" PS_CRLF,
       PS_INFO_JSON_SUM, PS_INFO_JSON_WORKER "," PS_CRLF,
-      PS_INFO_JSON_WORKER },
+      PS_INFO_JSON_WORKER, PS_ESC_JSON },
     { "yaml", 4, PS_FMT_YAML, "application/yaml",
       PS_INFO_YAML_ITEM PS_CRLF, PS_INFO_YAML_HEAD,
       " -" PS_CRLF PS_INFO_YAML_ITEM PS_CRLF, " -" PS_CRLF PS_INFO_YAML_ITEM,
       PS_CRLF,
       PS_INFO_YAML_SUM, "   -" PS_CRLF PS_INFO_YAML_WORKER PS_CRLF,
-      "   -" PS_CRLF PS_INFO_YAML_WORKER },
+      "   -" PS_CRLF PS_INFO_YAML_WORKER, PS_ESC_YAML },
     { "xml", 3, PS_FMT_XML, "application/xml",
       PS_XML_DECL PS_INFO_XML_ITEM PS_CRLF, PS_INFO_XML_HEAD,
       PS_INFO_XML_ITEM, PS_INFO_XML_ITEM, "  </infos>" PS_CRLF "</root>" PS_CRLF,
-      PS_INFO_XML_SUM, PS_INFO_XML_WORKER, PS_INFO_XML_WORKER },
+      PS_INFO_XML_SUM, PS_INFO_XML_WORKER, PS_INFO_XML_WORKER, PS_ESC_XML },
     { "x-json", 6, PS_FMT_XJSON, "text/x-json",
       PS_INFO_JSON_ITEM PS_CRLF, PS_INFO_JSON_HEAD,
       PS_INFO_JSON_ITEM "," PS_CRLF, PS_INFO_JSON_ITEM PS_CRLF, "]}" PS_CRLF,
       PS_INFO_JSON_SUM, PS_INFO_JSON_WORKER "," PS_CRLF,
-      PS_INFO_JSON_WORKER },
+      PS_INFO_JSON_WORKER, PS_ESC_JSON },
     { "x-yaml", 6, PS_FMT_XYAML, "text/x-yaml",
       PS_INFO_YAML_ITEM PS_CRLF, PS_INFO_YAML_HEAD,
       " -" PS_CRLF PS_INFO_YAML_ITEM PS_CRLF, " -" PS_CRLF PS_INFO_YAML_ITEM,
       PS_CRLF,
       PS_INFO_YAML_SUM, "   -" PS_CRLF PS_INFO_YAML_WORKER PS_CRLF,
-      "   -" PS_CRLF PS_INFO_YAML_WORKER },
+      "   -" PS_CRLF PS_INFO_YAML_WORKER, PS_ESC_YAML },
 };
 
 #define PS_INFO_NSHAPES (sizeof(ps_info_shapes) / sizeof(ps_info_shapes[0]))
@@ -198,18 +200,19 @@ ps_fmt_e ps_info_format_from_accept(const char *accept,
 
 /* ---- documents ---------------------------------------------------------- */
 
-static int ps_info_id_len(const ps_chinfo_t *ch)
+static char *ps_info_item(apr_pool_t *p, const ps_info_shape_t *sh,
+                          const char *fmt, const ps_chinfo_t *ch)
 {
-    /* "%.*s" takes an int; an id longer than that is not realistic, but
-     * stay defined. */
-    return ch->id_len > 0x7fffffff ? 0x7fffffff : (int)ch->id_len;
-}
-
-static char *ps_info_item(apr_pool_t *p, const char *fmt, const ps_chinfo_t *ch)
-{
-    return apr_psprintf(p, fmt, ps_info_id_len(ch), ch->id ? ch->id : "",
+    return apr_psprintf(p, fmt, ps_esc(p, sh->esc, ch->id, ch->id ? ch->id_len
+                                                                   : 0, NULL),
                         ch->published_messages, ch->stored_messages,
                         ch->subscribers);
+}
+
+static const char *ps_info_host(apr_pool_t *p, const ps_info_shape_t *sh,
+                                const char *host)
+{
+    return ps_esc(p, sh->esc, host, host ? strlen(host) : 0, NULL);
 }
 
 static char *ps_info_done(char *doc, apr_size_t *len)
@@ -222,7 +225,9 @@ static char *ps_info_done(char *doc, apr_size_t *len)
 char *ps_info_single(apr_pool_t *p, ps_fmt_e fmt, const ps_chinfo_t *ch,
                      apr_size_t *len)
 {
-    return ps_info_done(ps_info_item(p, ps_info_shape(fmt)->item, ch), len);
+    const ps_info_shape_t *sh = ps_info_shape(fmt);
+
+    return ps_info_done(ps_info_item(p, sh, sh->item, ch), len);
 }
 
 char *ps_info_group(apr_pool_t *p, ps_fmt_e fmt, const ps_info_header_t *h,
@@ -238,11 +243,11 @@ char *ps_info_group(apr_pool_t *p, ps_fmt_e fmt, const ps_info_header_t *h,
         n = 0;
     ps_format_iso_time(now, h->now);
     APR_ARRAY_PUSH(parts, char *) =
-        apr_psprintf(p, sh->group_head, h->hostname ? h->hostname : "", now,
+        apr_psprintf(p, sh->group_head, ps_info_host(p, sh, h->hostname), now,
                      h->channels, h->wildcard_channels, h->uptime);
     for (i = 0; i < n; i++)
         APR_ARRAY_PUSH(parts, char *) =
-            ps_info_item(p, i < n - 1 ? sh->group_item : sh->group_last,
+            ps_info_item(p, sh, i < n - 1 ? sh->group_item : sh->group_last,
                          &items[i]);
     APR_ARRAY_PUSH(parts, char *) = (char *)sh->group_tail;
     return ps_info_done(apr_array_pstrcat(p, parts, '\0'), len);
@@ -275,11 +280,44 @@ char *ps_info_summarized(apr_pool_t *p, ps_fmt_e fmt,
 
     ps_format_iso_time(now, s->now);
     return ps_info_done(
-        apr_psprintf(p, sh->sum, s->hostname ? s->hostname : "", now,
+        apr_psprintf(p, sh->sum, ps_info_host(p, sh, s->hostname), now,
                      s->channels, s->wildcard_channels, s->published_messages,
                      s->stored_messages, s->messages_in_trash,
                      s->channels_in_delete, s->channels_in_trash,
                      s->subscribers, s->uptime,
                      ps_info_workers(p, sh, workers, n)),
         len);
+}
+
+char *ps_info_prometheus(apr_pool_t *p, const ps_chinfo_t *items, int n,
+                         apr_size_t *len)
+{
+    static const char *const metric[3][3] = {
+        { "published_messages_total", "counter",
+          "Messages published to the channel." },
+        { "stored_messages", "gauge", "Messages the channel stores." },
+        { "subscribers", "gauge", "Subscribers of the channel." },
+    };
+    apr_array_header_t *parts = apr_array_make(p, 3 * (n + 1), sizeof(char *));
+    const char **labels = apr_pcalloc(p, (n > 0 ? n : 1) * sizeof(*labels));
+    int i, k;
+
+    for (i = 0; i < n; i++)
+        labels[i] = ps_esc(p, PS_ESC_PROM, items[i].id,
+                           items[i].id ? items[i].id_len : 0, NULL);
+    for (k = 0; k < 3; k++) {
+        APR_ARRAY_PUSH(parts, char *) =
+            apr_psprintf(p, "# HELP pushstream_channel_%s %s\n"
+                         "# TYPE pushstream_channel_%s %s\n", metric[k][0],
+                         metric[k][2], metric[k][0], metric[k][1]);
+        for (i = 0; i < n; i++) {
+            apr_uint64_t v = k == 0 ? items[i].published_messages
+                           : k == 1 ? items[i].stored_messages
+                                    : items[i].subscribers;
+            APR_ARRAY_PUSH(parts, char *) =
+                apr_psprintf(p, "pushstream_channel_%s{channel=\"%s\"} "
+                             PS_U64 "\n", metric[k][0], labels[i], v);
+        }
+    }
+    return ps_info_done(apr_array_pstrcat(p, parts, '\0'), len);
 }

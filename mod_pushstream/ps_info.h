@@ -77,4 +77,11 @@ char *ps_info_summarized(apr_pool_t *p, ps_fmt_e fmt,
                          const ps_info_worker_t *workers, int n,
                          apr_size_t *len);
 
+/* Prometheus text (exposition format 0.0.4) of n channels: for each of
+ * pushstream_channel_published_messages_total, _stored_messages and
+ * _subscribers a HELP/TYPE pair and one line per channel with the label
+ * channel="id" (escaped: ps_escape.h). */
+char *ps_info_prometheus(apr_pool_t *p, const ps_chinfo_t *items, int n,
+                         apr_size_t *len);
+
 #endif

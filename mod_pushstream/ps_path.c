@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "ps_path.h"
@@ -195,4 +196,39 @@ const char *ps_path_query_arg(apr_pool_t *p, const char *args,
         return strlen(dec) == vlen ? dec : apr_pstrmemdup(p, v, rawlen);
     }
     return "";
+}
+
+apr_array_header_t *ps_path_dedupe(apr_pool_t *p, apr_array_header_t *chans)
+{
+    apr_hash_t *seen;
+    apr_array_header_t *out;
+    int i;
+
+    if (!chans || chans->nelts < 2)
+        return chans;
+    seen = apr_hash_make(p);
+    out = apr_array_make(p, chans->nelts, sizeof(ps_path_channel_t));
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        /* the key is the id's bytes (apr_hash keys may hold NULs); the
+         * value the 1-based index of its first occurrence in out */
+        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(seen, pc->id,
+                                                       (apr_ssize_t)pc->len);
+        ps_path_channel_t *first;
+
+        if (at) {
+            first = &APR_ARRAY_IDX(out, (int)at - 1, ps_path_channel_t);
+            if (pc->backtrack > first->backtrack)
+                first->backtrack = pc->backtrack;
+            continue;
+        }
+        first = apr_array_push(out);
+        *first = *pc;
+        apr_hash_set(seen, first->id, (apr_ssize_t)first->len,
+                     (void *)(apr_uintptr_t)out->nelts);
+    }
+    if (out->nelts == chans->nelts)
+        return chans;
+    return out;
 }

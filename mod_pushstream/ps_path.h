@@ -25,6 +25,13 @@ char *ps_path_unescape(apr_pool_t *p, const char *src, apr_size_t len,
 apr_array_header_t *ps_path_parse(apr_pool_t *p, const char *path,
                                   apr_size_t len);
 
+/* De-duplicate a channel list (ps_path_channel_t, request order) by id
+ * bytes: the first occurrence keeps its place; its backtrack becomes the
+ * largest one any spelling asked for ("a.b1/a/a.b5" = "a.b5").  Ids are
+ * compared after URL-unescaping, so "a%41" and "aA" are one channel.
+ * Returns chans itself when it has no duplicate, else a new array. */
+apr_array_header_t *ps_path_dedupe(apr_pool_t *p, apr_array_header_t *chans);
+
 /* 1 when the id is "ALL" (exact, case-sensitive) or contains '*'. */
 int ps_path_is_restricted(const char *id, apr_size_t len);
 

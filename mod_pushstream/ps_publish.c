@@ -22,7 +22,10 @@ apr_array_header_t *ps_pub_parse_channels(apr_pool_t *p, const char *path)
     char *raw = ps_path_unescape(p, path ? path : "", path ? strlen(path) : 0,
                                  &len);
 
-    return ps_path_parse(p, raw, len);
+    /* One channel named twice ("a/a", "a.b1/a", "a%41/aA") is one channel:
+     * every operation (publish, delete, info, subscribe, stats) sees it
+     * once, so the store never deletes or subscribes it twice. */
+    return ps_path_dedupe(p, ps_path_parse(p, raw, len));
 }
 
 static int ps_pub_has_events_channel(const ps_srv_conf_t *sc,
@@ -123,7 +126,7 @@ int ps_pub_check_ids(const ps_srv_conf_t *sc, const apr_array_header_t *chans,
 
 static void ps_pub_full(ps_answer_t *a)
 {
-    ps_answer_set(a, 500, "Shared memory is full.");
+    ps_answer_set(a, 500, PS_EXPLAIN_FULL);
     a->log = PS_ANS_LOG_FULL;
 }
 

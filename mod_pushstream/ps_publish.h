@@ -32,6 +32,10 @@ typedef struct ps_answer_t {
     unsigned char ctrl;            /* the byte of PS_ANS_LOG_CTRL_ID */
 } ps_answer_t;
 
+/* Explain text of every refusal for a full segment (publishers,
+ * subscribers, the publisher port), with status 500. */
+#define PS_EXPLAIN_FULL "Shared memory is full."
+
 /* Header-only answer. */
 void ps_answer_set(ps_answer_t *a, int status, const char *explain);
 

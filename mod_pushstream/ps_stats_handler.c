@@ -83,6 +83,17 @@ static int ps_stats_summary(request_rec *r, ps_child_t *child)
     return ps_http_body(r, ctype, doc, len);
 }
 
+/* Channel figures as Prometheus text (?format=prometheus with a list). */
+static int ps_stats_prometheus(request_rec *r, const ps_chinfo_t *items,
+                               int n)
+{
+    apr_size_t len;
+    char *doc = ps_info_prometheus(r->pool, items, n, &len);
+
+    return ps_http_body(r, "text/plain; version=0.0.4; charset=utf-8", doc,
+                        len);
+}
+
 typedef struct ps_collect_t {
     request_rec *r;
     const char *prefix;            /* NULL = all */
@@ -120,8 +131,37 @@ static int ps_stats_all(request_rec *r, ps_child_t *child, const char *prefix,
     ps_store_foreach_channel_locked(child->store, r->pool, ps_stats_collect,
                                     &c);
     ps_store_unlock(child->store);
+    if (ps_metrics_wanted(r)) {
+        return ps_stats_prometheus(r, (ps_chinfo_t *)c.items->elts,
+                                   c.items->nelts);
+    }
     return ps_http_info_group(r, child->store,
                               (ps_chinfo_t *)c.items->elts, c.items->nelts);
+}
+
+/* Listed channels as Prometheus text: those that exist, in list order. */
+static int ps_stats_list_prometheus(request_rec *r, ps_child_t *child,
+                                    const apr_array_header_t *chans)
+{
+    ps_chinfo_t *items = apr_pcalloc(r->pool, (chans->nelts + 1)
+                                              * sizeof(*items));
+    int i, n = 0;
+
+    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        ps_channel_t *ch = ps_store_find_locked(child->store, pc->id, pc->len);
+        if (ch) {
+            ps_store_channel_info_locked(child->store, ch, &items[n]);
+            items[n].id = pc->id;
+            n++;
+        }
+    }
+    ps_store_unlock(child->store);
+    return ps_stats_prometheus(r, items, n);
 }
 
 int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
@@ -153,6 +193,9 @@ int ps_stats_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
     case PS_STATS_TOO_LONG:
         return ps_http_explain(r, HTTP_BAD_REQUEST, "Channel id is too large.");
     default:
+        if (ps_metrics_wanted(r)) {
+            return ps_stats_list_prometheus(r, child, chans);
+        }
         return ps_http_existing_info(r, child->store, chans);
     }
 }

@@ -16,6 +16,7 @@
 #include <apr_strings.h>
 #include "ps_store.h"
 #include "ps_alloc.h"
+#include "ps_escape.h"
 
 #define PS_MAGIC   0x3153504dU          /* "MPS1" */
 #define PS_LAYOUT  1
@@ -130,6 +131,13 @@ static apr_uint32_t ps_hash(const char *s, apr_size_t len)
         h = (h ^ (unsigned char)s[i]) * 16777619u;
     }
     return h;
+}
+
+/* Zone counters never go below zero: a decrement of 0 stays 0 (and the
+ * consistency walk, PS0060, reports the counter as out of step). */
+static void ps_dec(apr_uint64_t *v, apr_uint64_t by)
+{
+    *v = *v > by ? *v - by : 0;
 }
 
 static ps_off_t ps_align64(ps_off_t v)
@@ -339,9 +347,9 @@ static void ps_channel_pop(ps_store_t *st, ps_channel_t *ch, apr_int64_t now)
     if (!ch->msg_head) {
         ch->msg_tail = 0;
     }
-    ch->stored--;
+    ps_dec(&ch->stored, 1);
     if (!(ch->flags & PS_CH_EVENTS)) {
-        st->sh->stored--;
+        ps_dec(&st->sh->stored, 1);
     }
     ps_trash_msg(st, off, now);
 }
@@ -424,7 +432,7 @@ static ps_off_t ps_reap_list(ps_store_t *st, ps_off_t head, int slot,
             ps_wsub_t *w = PS_PTR(st, *ws);
             if (w->slot == slot) {
                 ps_off_t dead = *ws;
-                ch->subscribers -= w->count;
+                ps_dec(&ch->subscribers, w->count);
                 *ws = w->next;
                 ps_free(st, dead);
             }
@@ -434,7 +442,7 @@ static ps_off_t ps_reap_list(ps_store_t *st, ps_off_t head, int slot,
         }
         if (deleted_list && ch->subscribers == 0) {
             *link = ch->next;
-            st->sh->ch_in_delete--;
+            ps_dec(&st->sh->ch_in_delete, 1);
             ps_channel_trash(st, ch, now);
             continue;
         }
@@ -454,7 +462,7 @@ static void ps_reap_slot(ps_store_t *st, int slot)
         ps_buckets(st)[b] = ps_reap_list(st, ps_buckets(st)[b], slot, 0, now);
     }
     sh->deleted_head = ps_reap_list(st, sh->deleted_head, slot, 1, now);
-    sh->subscribers -= w->subscribers;
+    ps_dec(&sh->subscribers, w->subscribers);
     memset(w, 0, sizeof(*w));
 }
 
@@ -530,9 +538,20 @@ int ps_store_workers_locked(ps_store_t *st, ps_worker_info_t *out, int max)
 void ps_store_worker_conn_locked(ps_store_t *st, int slot, int delta)
 {
     if (slot >= 0 && (apr_uint64_t)slot < st->sh->nworkers) {
-        ps_wslots(st)[slot].subscribers += (apr_uint64_t)(apr_int64_t)delta;
+        apr_uint64_t *n = &ps_wslots(st)[slot].subscribers;
+        if (delta < 0) {
+            ps_dec(n, (apr_uint64_t)-(apr_int64_t)delta);
+        }
+        else {
+            *n += (apr_uint64_t)delta;
+        }
     }
-    st->sh->subscribers += (apr_uint64_t)(apr_int64_t)delta;
+    if (delta < 0) {
+        ps_dec(&st->sh->subscribers, (apr_uint64_t)-(apr_int64_t)delta);
+    }
+    else {
+        st->sh->subscribers += (apr_uint64_t)delta;
+    }
 }
 
 /* ---- channels ----------------------------------------------------------- */
@@ -809,18 +828,19 @@ static void ps_event(ps_store_t *st, const char *type, const ps_channel_t *ch,
 {
     ps_shm_t *sh = st->sh;
     char small[512], *buf = small;
-    apr_size_t tlen = strlen(type), need = tlen + ch->id_len + 40, len;
+    apr_size_t tlen = strlen(type), need, len;
 
     if (!sh->events_ch || (ch->flags & PS_CH_EVENTS)) {
         return;
     }
+    /* the id as a JSON string body, whatever bytes it holds */
+    need = tlen + ps_esc_to(NULL, PS_ESC_JSON, ch->id, ch->id_len) + 40;
     if (need > sizeof(small) && !(buf = malloc(need))) {
         return;
     }
     len = (apr_size_t)snprintf(buf, need, "{\"type\": \"%s\", \"channel\": \"",
                                type);
-    memcpy(buf + len, ch->id, ch->id_len);
-    len += ch->id_len;
+    len += ps_esc_to(buf + len, PS_ESC_JSON, ch->id, ch->id_len);
     memcpy(buf + len, "\"}", 2);
     len += 2;
     ps_publish(st, PS_CH(st, sh->events_ch), buf, len, NULL, 0, type, tlen, 1,
@@ -865,6 +885,9 @@ int ps_store_channel_is_events(const ps_channel_t *ch)
 static void ps_channel_trash(ps_store_t *st, ps_channel_t *ch,
                              apr_int64_t now)
 {
+    if (ch->flags & PS_CH_TRASH) {
+        return;                 /* linked already: a second link is a cycle */
+    }
     ch->flags = (ch->flags & ~PS_CH_DELETED) | PS_CH_TRASH;
     ch->expires = now + PS_TRASH_GRACE;
     ch->next = st->sh->trash_ch_head;
@@ -872,26 +895,32 @@ static void ps_channel_trash(ps_store_t *st, ps_channel_t *ch,
     st->sh->ch_in_trash++;
 }
 
-/* Take ch out of the lookup (it must be in its bucket chain). */
-static void ps_channel_unlink(ps_store_t *st, ps_channel_t *ch,
-                              apr_int64_t now)
+/* Take ch out of the lookup; 0 (and nothing changed) when it is not in
+ * its bucket chain, i.e. deleted or trashed already. */
+static int ps_channel_unlink(ps_store_t *st, ps_channel_t *ch,
+                             apr_int64_t now)
 {
     ps_shm_t *sh = st->sh;
     ps_off_t *link = ps_bucket_of(st, ch->hash), off = PS_OFF(st, ch);
 
+    if (ch->flags & (PS_CH_DELETED | PS_CH_TRASH)) {
+        return 0;
+    }
     while (*link && *link != off) {
         link = &PS_CH(st, *link)->next;
     }
-    if (*link) {
-        *link = ch->next;
+    if (!*link) {
+        return 0;
     }
-    sh->channels--;
+    *link = ch->next;
+    ps_dec(&sh->channels, 1);
     if (ch->flags & PS_CH_WILDCARD) {
-        sh->wildcard_channels--;
+        ps_dec(&sh->wildcard_channels, 1);
     }
     while (ch->msg_head) {
         ps_channel_pop(st, ch, now);
     }
+    return 1;
 }
 
 apr_status_t ps_store_delete_locked(ps_store_t *st, ps_channel_t *ch,
@@ -903,7 +932,9 @@ apr_status_t ps_store_delete_locked(ps_store_t *st, ps_channel_t *ch,
     ps_off_t off;
     ps_smsg_t *m;
 
-    ps_channel_unlink(st, ch, now);
+    if (!ps_channel_unlink(st, ch, now)) {
+        return APR_SUCCESS;     /* deleted already: never queued twice */
+    }
     ps_event(st, "channel_destroyed", ch, now);
     m = ps_msg_new(st, ch->id, ch->id_len, text, len, NULL, 0, NULL, 0, &off);
     if (m) {
@@ -982,7 +1013,7 @@ void ps_store_unsubscribe_locked(ps_store_t *st, apr_uint64_t ch_off,
     for (ws = &ch->wsubs; *ws; ws = &((ps_wsub_t *)PS_PTR(st, *ws))->next) {
         ps_wsub_t *w = PS_PTR(st, *ws);
         if (w->slot == slot) {
-            ch->subscribers--;
+            ps_dec(&ch->subscribers, 1);
             ps_event(st, "client_unsubscribed", ch, now);
             if (--w->count == 0) {
                 ps_off_t dead = *ws;
@@ -1000,9 +1031,9 @@ void ps_store_unsubscribe_locked(ps_store_t *st, apr_uint64_t ch_off,
             }
             if (*link) {
                 *link = ch->next;
+                ps_dec(&sh->ch_in_delete, 1);
+                ps_channel_trash(st, ch, now);
             }
-            sh->ch_in_delete--;
-            ps_channel_trash(st, ch, now);
         }
         return;
     }
@@ -1153,9 +1184,9 @@ static void ps_cleanup_bucket(ps_store_t *st, ps_off_t *link, apr_int64_t now)
         if (!(ch->flags & PS_CH_EVENTS) && !ch->stored && !ch->subscribers
             && ch->expires <= now) {
             *link = ch->next;
-            sh->channels--;
+            ps_dec(&sh->channels, 1);
             if (ch->flags & PS_CH_WILDCARD) {
-                sh->wildcard_channels--;
+                ps_dec(&sh->wildcard_channels, 1);
             }
             ps_event(st, "channel_destroyed", ch, now);
             ps_channel_trash(st, ch, now);
@@ -1183,7 +1214,7 @@ static void ps_store_reclaim_locked(ps_store_t *st, apr_int64_t now)
         if (m->born <= horizon) {
             ps_off_t dead = *link;
             *link = m->next;
-            sh->msgs_in_trash--;
+            ps_dec(&sh->msgs_in_trash, 1);
             ps_msg_free(st, dead);
             continue;
         }
@@ -1213,14 +1244,14 @@ void ps_store_cleanup_locked(ps_store_t *st, apr_int64_t now)
         if (!sh->trash_msg_head) {
             sh->trash_msg_tail = 0;
         }
-        sh->msgs_in_trash--;
+        ps_dec(&sh->msgs_in_trash, 1);
         ps_msg_free(st, off);
     }
     for (link = &sh->trash_ch_head; *link;) {
         ps_channel_t *ch = PS_CH(st, *link);
         if (ch->expires <= now) {
             *link = ch->next;
-            sh->ch_in_trash--;
+            ps_dec(&sh->ch_in_trash, 1);
             ps_channel_free(st, ch);
             continue;
         }
@@ -1254,12 +1285,31 @@ typedef struct ps_walk_t {
     ps_arena_scan_t *scan;              /* NULL: check only, no marking */
     const char *why;
     apr_uint64_t channels, wildcard, stored, in_trash, in_delete, ch_trash;
+    apr_uint64_t steps, max_steps;      /* check only: links followed */
 } ps_walk_t;
 
+/* Check only (no marks to stop at): one more link to off.  0 when off
+ * lies in the arena and the walk has not followed more links than the
+ * arena has blocks - more means some list is a cycle. */
+static int ps_walk_step(ps_store_t *st, ps_walk_t *w, ps_off_t off,
+                        const char *cycle)
+{
+    if (off < st->sh->arena.start || off >= st->sh->arena.end) {
+        w->why = "list link outside the arena";
+        return 1;
+    }
+    if (++w->steps > w->max_steps) {
+        w->why = cycle;
+        return 1;
+    }
+    return 0;
+}
+
 /* Follow a message list from *link; with a scan, cut it at the first bad
- * link.  Returns the last message (for tails) and counts in *n. */
+ * link.  Returns the last message (for tails) and counts in *n; w->why is
+ * set when (check only) the list is broken. */
 static ps_off_t ps_walk_msgs(ps_store_t *st, ps_walk_t *w, ps_off_t *link,
-                             apr_uint64_t *n)
+                             apr_uint64_t *n, const char *cycle)
 {
     ps_off_t last = 0;
 
@@ -1267,6 +1317,9 @@ static ps_off_t ps_walk_msgs(ps_store_t *st, ps_walk_t *w, ps_off_t *link,
     while (*link) {
         if (w->scan && ps_arena_scan_mark(w->scan, *link) != 1) {
             *link = 0;
+            break;
+        }
+        if (!w->scan && ps_walk_step(st, w, *link, cycle)) {
             break;
         }
         last = *link;
@@ -1281,7 +1334,11 @@ static int ps_walk_channel(ps_store_t *st, ps_walk_t *w, ps_channel_t *ch)
     apr_uint64_t n, subs = 0;
     ps_off_t *ws, last;
 
-    last = ps_walk_msgs(st, w, &ch->msg_head, &n);
+    last = ps_walk_msgs(st, w, &ch->msg_head, &n,
+                        "channel message queue is a cycle");
+    if (w->why) {
+        return 1;
+    }
     if (w->scan) {
         ch->msg_tail = last;
         ch->stored = n;
@@ -1294,6 +1351,10 @@ static int ps_walk_channel(ps_store_t *st, ps_walk_t *w, ps_channel_t *ch)
         if (w->scan && ps_arena_scan_mark(w->scan, *ws) != 1) {
             *ws = 0;
             break;
+        }
+        if (!w->scan && ps_walk_step(st, w, *ws,
+                                     "channel subscriptions are a cycle")) {
+            return 1;
         }
         subs += ((ps_wsub_t *)PS_PTR(st, *ws))->count;
     }
@@ -1310,9 +1371,13 @@ static int ps_walk_channel(ps_store_t *st, ps_walk_t *w, ps_channel_t *ch)
     return 0;
 }
 
-/* Walk a channel list (chain, deleted or trash); cut at a bad link. */
+/* Walk a channel list (chain, deleted or trash, state = the flag its
+ * channels carry: 0, PS_CH_DELETED or PS_CH_TRASH); cut at a bad link.
+ * A channel found twice (a list that is a cycle, or in two lists) makes
+ * the check fail; the repair cuts the second link. */
 static int ps_walk_channels(ps_store_t *st, ps_walk_t *w, ps_off_t *link,
-                            apr_uint64_t *count, int live)
+                            apr_uint64_t *count, apr_uint32_t state,
+                            const char *cycle)
 {
     while (*link) {
         ps_channel_t *ch;
@@ -1320,12 +1385,22 @@ static int ps_walk_channels(ps_store_t *st, ps_walk_t *w, ps_off_t *link,
             *link = 0;
             break;
         }
+        if (!w->scan && ps_walk_step(st, w, *link, cycle)) {
+            return 1;
+        }
         ch = PS_CH(st, *link);
+        if (w->scan) {
+            ch->flags = (ch->flags & ~(PS_CH_DELETED | PS_CH_TRASH)) | state;
+        }
+        else if ((ch->flags & (PS_CH_DELETED | PS_CH_TRASH)) != state) {
+            w->why = "channel in a list its state does not match";
+            return 1;
+        }
         if (ps_walk_channel(st, w, ch)) {
             return 1;
         }
         (*count)++;
-        if (live && (ch->flags & PS_CH_WILDCARD)) {
+        if (!state && (ch->flags & PS_CH_WILDCARD)) {
             w->wildcard++;
         }
         link = &ch->next;
@@ -1339,18 +1414,27 @@ static int ps_walk_all(ps_store_t *st, ps_walk_t *w)
     apr_uint64_t b, dummy_stored = 0;
     ps_off_t last;
 
+    /* every block is at least 16 bytes: more links than that is a loop */
+    w->max_steps = (sh->arena.end - sh->arena.start) / 16 + 1;
     for (b = 0; b < sh->nbuckets; b++) {
-        if (ps_walk_channels(st, w, &ps_buckets(st)[b], &w->channels, 1)) {
+        if (ps_walk_channels(st, w, &ps_buckets(st)[b], &w->channels, 0,
+                             "channel hash chain is a cycle")) {
             return 1;
         }
     }
     dummy_stored = w->stored;
-    if (ps_walk_channels(st, w, &sh->deleted_head, &w->in_delete, 0)
-        || ps_walk_channels(st, w, &sh->trash_ch_head, &w->ch_trash, 0)) {
+    if (ps_walk_channels(st, w, &sh->deleted_head, &w->in_delete,
+                         PS_CH_DELETED, "deleted-channel list is a cycle")
+        || ps_walk_channels(st, w, &sh->trash_ch_head, &w->ch_trash,
+                            PS_CH_TRASH, "channel trash list is a cycle")) {
         return 1;
     }
     w->stored = dummy_stored;           /* deleted/trashed hold none */
-    last = ps_walk_msgs(st, w, &sh->trash_msg_head, &w->in_trash);
+    last = ps_walk_msgs(st, w, &sh->trash_msg_head, &w->in_trash,
+                        "message trash list is a cycle");
+    if (w->why) {
+        return 1;
+    }
     if (w->scan) {
         sh->trash_msg_tail = last;
     }

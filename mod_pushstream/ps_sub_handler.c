@@ -267,7 +267,8 @@ static int ps_store_part(ps_subreq_t *sr)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PS0051: shared memory is "
                       "full: cannot create channel or subscription; raise "
                       "PushStreamSharedMemorySize");
-        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, "");
+        /* the publisher's answer for a full segment (ps_pub_full) */
+        return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, PS_EXPLAIN_FULL);
     }
     return OK;
 }

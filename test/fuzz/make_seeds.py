@@ -143,6 +143,29 @@ STATS = {
     "encoded": b"x=1&id=ch%2A&id=second",
     "backtrack": b"id=ch1.b3/ALL.b1",
     "format": b"id=ch1&format=prometheus",
+    # issue 20: ids the documents must escape
+    "odd_ids": b"id=a%22b/back%5Cslash/x%3C%26%3Ey/bad%FFbyte/caf%C3%A9/yes/123",
+    "control_ids": b"id=a%01b/tab%09/nl%0A/nul%00x/del%7F",
+}
+
+# fuzz_store: a configuration byte (bits 0-2 max stored, 3-4 ttl, 5 events
+# channel, 6-7 inactivity), then requests: an op byte (low 4 bits: 0-4
+# publish, 5-6 delete, 7-10 subscribe, 11-12 unsubscribe, else time passes;
+# bit 4 store / slot; bit 7 "raw": duplicates reach the store), a list byte
+# (1 + bits 0-1 + 4 * bit 2 channels) and one byte per channel (id = b % 5,
+# spelling (b / 5) % 4: plain, .bN with N = b >> 6, URL-escaped, non-ASCII
+# escaped).
+STORE = {
+    # DELETE /pub?id=dupA/dupA as the old publisher did it (no dedupe)
+    "issue20_delete_twice": bytes([0x0d, 0x10, 0, 0, 0x85, 1, 0, 0,
+                                   0x1d, 0x1d, 0x1d]),
+    # a subscriber on b, then DELETE b.b1/b, the subscriber leaves
+    "issue20_delete_twice_subscribed": bytes([0x0d, 0x07, 0, 1, 0x85, 1, 66, 1,
+                                              0x0b, 0x1d, 0x3d, 0x3d]),
+    # one id in three spellings, deduped, with the events channel
+    "spellings_events": bytes([0x2d, 0x10, 2, 2, 12, 18, 0x06, 2, 2, 12, 18,
+                               0x17, 6, 0, 1, 2, 3, 4, 0, 1, 0x4c, 0x2d,
+                               0x05, 7, 0, 1, 2, 3, 4, 0, 1, 2, 0x2d, 0x2d]),
 }
 
 HTTP1 = {
@@ -169,6 +192,6 @@ def write(target, seeds):
 
 if __name__ == "__main__":
     targets = {"websocket": WEBSOCKET, "path": PATH, "template": TEMPLATE,
-               "headers": HEADERS, "stats": STATS, "http1": HTTP1}
+               "headers": HEADERS, "stats": STATS, "http1": HTTP1, "store": STORE}
     for t in sys.argv[1:] or targets:
         write(t, targets[t])

@@ -129,13 +129,55 @@ static void test_single_xml(void **state)
               "  <subscribers>0</subscribers>\r\n</channel>\r\n\r\n");
 }
 
-static void test_single_id_not_escaped(void **state)
+/* Ids are escaped for each format (upstream printed them raw). */
+static void test_single_id_escaped(void **state)
 {
-    ps_chinfo_t ch = { "a\"b<c>", 6, 0, 0, 0 };
+    ps_chinfo_t ch = { "a\"b<c>\\\xff", 8, 0, 0, 0 };
 
     ps_single(*state, PS_FMT_JSON, &ch,
-              "{\"channel\": \"a\"b<c>\", \"published_messages\": 0, "
+              "{\"channel\": \"a\\\"b<c>\\\\\\ufffd\", \"published_messages\": 0, "
               "\"stored_messages\": 0, \"subscribers\": 0}\r\n");
+    ps_single(*state, PS_FMT_XML, &ch,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\r\n<channel>\r\n"
+              "  <name>a&quot;b&lt;c&gt;\\\xef\xbf\xbd</name>\r\n"
+              "  <published_messages>0</published_messages>\r\n"
+              "  <stored_messages>0</stored_messages>\r\n"
+              "  <subscribers>0</subscribers>\r\n</channel>\r\n\r\n");
+    ps_single(*state, PS_FMT_YAML, &ch,
+              "  channel: \"a\\\"b<c>\\\\\\uFFFD\"\r\n  published_messages: 0\r\n"
+              "  stored_messages: 0\r\n  subscribers: 0\r\n");
+    /* plain: bytes as they are (nginx) */
+    ps_single(*state, PS_FMT_PLAIN, &ch,
+              "channel: a\"b<c>\\\xff\r\npublished_messages: 0\r\n"
+              "stored_messages: 0\r\nactive_subscribers: 0\r\n");
+}
+
+/* Per-channel Prometheus text: the label escaped (issue 20). */
+static void test_prometheus_channels(void **state)
+{
+    ps_chinfo_t ch[2] = { { "a", 1, 1, 2, 3 }, { "q\"b\\\n\xff", 6, 4, 5, 6 } };
+    apr_size_t len;
+    char *doc = ps_info_prometheus(*state, ch, 2, &len);
+
+    assert_int_equal(strlen(doc), len);
+    assert_string_equal(doc,
+        "# HELP pushstream_channel_published_messages_total Messages "
+        "published to the channel.\n"
+        "# TYPE pushstream_channel_published_messages_total counter\n"
+        "pushstream_channel_published_messages_total{channel=\"a\"} 1\n"
+        "pushstream_channel_published_messages_total"
+        "{channel=\"q\\\"b\\\\\\n\xef\xbf\xbd\"} 4\n"
+        "# HELP pushstream_channel_stored_messages Messages the channel "
+        "stores.\n"
+        "# TYPE pushstream_channel_stored_messages gauge\n"
+        "pushstream_channel_stored_messages{channel=\"a\"} 2\n"
+        "pushstream_channel_stored_messages"
+        "{channel=\"q\\\"b\\\\\\n\xef\xbf\xbd\"} 5\n"
+        "# HELP pushstream_channel_subscribers Subscribers of the channel.\n"
+        "# TYPE pushstream_channel_subscribers gauge\n"
+        "pushstream_channel_subscribers{channel=\"a\"} 3\n"
+        "pushstream_channel_subscribers"
+        "{channel=\"q\\\"b\\\\\\n\xef\xbf\xbd\"} 6\n");
 }
 
 static void test_single_id_len(void **state)
@@ -151,9 +193,9 @@ static void test_single_id_len(void **state)
     ps_single(*state, PS_FMT_JSON, &empty,
               "{\"channel\": \"\", \"published_messages\": 0, "
               "\"stored_messages\": 0, \"subscribers\": 0}\r\n");
-    /* as upstream's "%s": cut at the NUL */
+    /* upstream's "%s" cut at the NUL; every byte is shown now */
     ps_single(*state, PS_FMT_JSON, &nul,
-              "{\"channel\": \"a\", \"published_messages\": 0, "
+              "{\"channel\": \"a\\u0000b\", \"published_messages\": 0, "
               "\"stored_messages\": 0, \"subscribers\": 0}\r\n");
 }
 
@@ -387,7 +429,8 @@ int main(void)
         PS_TEST(test_single_plain),
         PS_TEST(test_single_yaml),
         PS_TEST(test_single_xml),
-        PS_TEST(test_single_id_not_escaped),
+        PS_TEST(test_single_id_escaped),
+        PS_TEST(test_prometheus_channels),
         PS_TEST(test_single_id_len),
         PS_TEST(test_single_big_numbers),
         PS_TEST(test_group_json),

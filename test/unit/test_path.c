@@ -1,4 +1,6 @@
-/* test_path.c - channel path parsing, unescaping, restricted ids. */
+/* test_path.c - channel path parsing, unescaping, restricted ids, lists
+ * without duplicates. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ps_test.h"
@@ -303,6 +305,69 @@ static void test_query_arg(void **state)
     assert_string_equal(ps_path_query_arg(p, "id=a%00b", "id"), "a%00b");
 }
 
+/* ---- dedupe (issue 20) ------------------------------------------------------ */
+
+static apr_array_header_t *parse(apr_pool_t *p, const char *s)
+{
+    apr_size_t len;
+    char *raw = ps_path_unescape(p, s, strlen(s), &len);
+
+    return ps_path_dedupe(p, ps_path_parse(p, raw, len));
+}
+
+#define CH(a, i) (&APR_ARRAY_IDX((a), (i), ps_path_channel_t))
+
+static void test_dedupe(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_array_header_t *a;
+
+    a = parse(p, "dupA/dupA");
+    assert_int_equal(a->nelts, 1);
+    assert_string_equal(CH(a, 0)->id, "dupA");
+    /* .bN spellings: the largest backtrack wins, first place kept */
+    a = parse(p, "x/dupB.b1/dupB/y/dupB.b5/x.b2");
+    assert_int_equal(a->nelts, 3);
+    assert_string_equal(CH(a, 0)->id, "x");
+    assert_int_equal(CH(a, 0)->backtrack, 2);
+    assert_string_equal(CH(a, 1)->id, "dupB");
+    assert_int_equal(CH(a, 1)->backtrack, 5);
+    assert_string_equal(CH(a, 2)->id, "y");
+    /* URL-escaped spellings of one id */
+    a = parse(p, "dup%41/dupA/d%75pA");
+    assert_int_equal(a->nelts, 1);
+    /* bytes, not strings: ids with NULs or empty ones */
+    a = parse(p, "a%00b/a%00c/a%00b//");
+    assert_int_equal(a->nelts, 3);
+    assert_int_equal(CH(a, 0)->len, 3);
+    assert_int_equal(CH(a, 1)->len, 3);
+    assert_int_equal(CH(a, 2)->len, 0);
+    /* no duplicate: the array itself; case matters */
+    a = ps_path_parse(p, "a/A", 3);
+    assert_ptr_equal(ps_path_dedupe(p, a), a);
+    assert_int_equal(ps_path_dedupe(p, ps_path_parse(p, "", 0))->nelts, 0);
+}
+
+/* A long list of few ids: each once, in first-seen order. */
+static void test_dedupe_many(void **state)
+{
+    apr_pool_t *p = *state;
+    char path[8192];
+    apr_array_header_t *a;
+    apr_size_t o = 0;
+    int i;
+
+    for (i = 0; i < 1000; i++)
+        o += (apr_size_t)snprintf(path + o, sizeof(path) - o, "c%d/", (i * 7) % 13);
+    a = ps_path_dedupe(p, ps_path_parse(p, path, o));
+    assert_int_equal(a->nelts, 13);
+    for (i = 0; i < 13; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "c%d", (i * 7) % 13);
+        assert_string_equal(CH(a, i)->id, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +393,8 @@ int main(void)
         PS_TEST(test_stats_select_nul_prefix),
         PS_TEST(test_has_prefix),
         PS_TEST(test_query_arg),
+        PS_TEST(test_dedupe),
+        PS_TEST(test_dedupe_many),
     };
 
     PS_TEST_RUN(tests);

@@ -527,6 +527,164 @@ static void test_events_channel(void **state)
     ps_store_unlock(f->st);
 }
 
+/* ---- issue 20: a channel named twice ------------------------------------- */
+
+static void stats_of(fixture_t *f, ps_store_stats_t *s)
+{
+    ps_store_stats_locked(f->st, s);
+}
+
+/* "DELETE /pub?id=dupA/dupA" as the publisher did it before the list was
+ * de-duplicated: both names found first, then both deleted.  The second
+ * delete is a no-op: nothing goes below zero, the trash holds the channel
+ * once (it used to link it to itself: a cycle the cleanup spun in). */
+static void test_delete_same_channel_twice(void **state)
+{
+    fixture_t *f = *state;
+    ps_channel_t *a, *b;
+    ps_store_stats_t s;
+
+    ps_store_lock(f->st, NULL);
+    a = chan(f, "dupA", 1000);
+    pub(f, a, "x", 1, 1000);
+    b = ps_store_find_locked(f->st, "dupA", 4);
+    assert_ptr_equal(a, b);
+    assert_int_equal(ps_store_delete_locked(f->st, a, "bye", 3, 1000), 0);
+    assert_int_equal(ps_store_delete_locked(f->st, b, "bye", 3, 1000), 0);
+    stats_of(f, &s);
+    assert_int_equal(s.channels, 0);
+    assert_int_equal(s.channels_in_trash, 1);
+    assert_int_equal(s.channels_in_delete, 0);
+    assert_int_equal(s.stored_messages, 0);
+    assert_sound(f);
+    ps_store_cleanup_locked(f->st, 1002);           /* returns */
+    ps_store_cleanup_locked(f->st, 1000 + 2 * PS_TRASH_GRACE);
+    stats_of(f, &s);
+    assert_int_equal(s.channels_in_trash, 0);
+    assert_int_equal(s.messages_in_trash, 0);
+    assert_int_equal(s.free_bytes, f->free0);
+    assert_sound(f);
+    ps_store_unlock(f->st);
+}
+
+/* "DELETE /pub?id=dupB.b1/dupB" with a subscriber: queued for deletion
+ * once, the channel count stays 0 (was 2^64-1), the unsubscribe trashes it
+ * once. */
+static void test_delete_twice_with_subscriber(void **state)
+{
+    fixture_t *f = *state;
+    ps_channel_t *ch;
+    ps_store_stats_t s;
+    apr_uint64_t ref, serial;
+
+    ps_store_lock(f->st, NULL);
+    ch = chan(f, "dupB", 1000);
+    assert_int_equal(ps_store_subscribe_locked(f->st, ch, 1, &f->lim, 1000), 0);
+    ps_store_worker_conn_locked(f->st, 1, 1);
+    ref = ps_store_channel_ref(f->st, ch);
+    serial = ps_store_channel_serial(ch);
+    ps_store_delete_locked(f->st, ch, "bye", 3, 1000);
+    ps_store_delete_locked(f->st, ch, "bye", 3, 1000);
+    stats_of(f, &s);
+    assert_int_equal(s.channels, 0);
+    assert_int_equal(s.channels_in_delete, 1);
+    assert_int_equal(s.channels_in_trash, 0);
+    assert_sound(f);
+    ps_store_unsubscribe_locked(f->st, ref, serial, 1, &f->lim, 1001);
+    ps_store_unsubscribe_locked(f->st, ref, serial, 1, &f->lim, 1001);
+    ps_store_worker_conn_locked(f->st, 1, -1);
+    ps_store_worker_conn_locked(f->st, 1, -1);      /* one too many */
+    stats_of(f, &s);
+    assert_int_equal(s.channels_in_delete, 0);
+    assert_int_equal(s.channels_in_trash, 1);
+    assert_int_equal(s.subscribers, 0);             /* not 2^64-1 */
+    assert_sound(f);
+    ps_store_cleanup_locked(f->st, 1001 + PS_TRASH_GRACE);
+    stats_of(f, &s);
+    assert_int_equal(s.channels_in_trash, 0);
+    assert_sound(f);
+    ps_store_unlock(f->st);
+}
+
+/* A deleted channel the cleanup collected as idle, deleted again, or a
+ * trashed one deleted: no-ops. */
+static void test_delete_after_collect(void **state)
+{
+    fixture_t *f = *state;
+    ps_channel_t *ch;
+    ps_store_stats_t s;
+
+    ps_store_lock(f->st, NULL);
+    ch = chan(f, "idle", 1000);
+    ps_store_cleanup_locked(f->st, 1000 + f->lim.channel_inactivity);
+    stats_of(f, &s);
+    assert_int_equal(s.channels, 0);
+    assert_int_equal(s.channels_in_trash, 1);
+    assert_int_equal(ps_store_delete_locked(f->st, ch, "x", 1, 1040), 0);
+    stats_of(f, &s);
+    assert_int_equal(s.channels, 0);
+    assert_int_equal(s.channels_in_trash, 1);
+    assert_sound(f);
+    ps_store_unlock(f->st);
+}
+
+/* The consistency walk behind PS0060 finds a cycle in the trash (and a
+ * channel whose state does not match its list) instead of spinning. */
+static void test_check_finds_cycles(void **state)
+{
+    fixture_t *f = *state;
+    ps_channel_t *ch, *other;
+    apr_uint64_t ref, leaked = 0;
+    const char *why = NULL;
+
+    ps_store_lock(f->st, NULL);
+    ch = chan(f, "loop", 1000);
+    other = chan(f, "loop2", 1000);
+    ref = ps_store_channel_ref(f->st, ch);
+    ps_store_delete_locked(f->st, other, "", 0, 1000);
+    ps_store_delete_locked(f->st, ch, "", 0, 1000);
+    assert_sound(f);
+    /* white box: a channel's first field is its list link; make the trash
+     * (ch -> other) point back to ch, as the double delete used to */
+    *(apr_uint64_t *)((char *)f->base + ps_store_channel_ref(f->st, other))
+        = ref;
+    assert_int_equal(ps_store_check_locked(f->st, &why), 1);
+    assert_string_equal(why, "channel trash list is a cycle");
+    assert_int_equal(ps_store_leaks_locked(f->st, &leaked, &why), 1);
+    *(apr_uint64_t *)((char *)f->base + ps_store_channel_ref(f->st, other)) = 0;
+    assert_sound(f);
+    /* a live channel linked into the trash too */
+    ch = chan(f, "live", 1000);
+    *(apr_uint64_t *)((char *)f->base + ps_store_channel_ref(f->st, other))
+        = ps_store_channel_ref(f->st, ch);
+    assert_int_equal(ps_store_check_locked(f->st, &why), 1);
+    assert_string_equal(why, "channel in a list its state does not match");
+    *(apr_uint64_t *)((char *)f->base + ps_store_channel_ref(f->st, other)) = 0;
+    assert_sound(f);
+    ps_store_unlock(f->st);
+}
+
+/* The events channel's JSON names an id with quotes and odd bytes in a
+ * form JSON readers parse. */
+static void test_events_escape_ids(void **state)
+{
+    fixture_t *f = *state;
+    ps_channel_t *ev, *ch;
+    ps_replay_t q = { 100, -1, -1, NULL, 0 };
+    collect_t c = {{0}};
+
+    ps_store_lock(f->st, NULL);
+    ps_store_events_channel_locked(f->st, "ev", 2, &f->lim, 1000);
+    ev = ps_store_find_locked(f->st, "ev", 2);
+    ch = chan(f, "a\"b\\c\xff", 1000);
+    ps_store_replay_locked(f->st, ev, &q, 1000, collect_cb, &c);
+    assert_string_equal(c.buf, "{\"type\": \"channel_created\", \"channel\": "
+                               "\"a\\\"b\\\\c\\ufffd\"}");
+    (void)ch;
+    assert_sound(f);
+    ps_store_unlock(f->st);
+}
+
 static void test_too_small(void **state)
 {
     char small[1024];
@@ -552,6 +710,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repair_frees_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_same_channel_twice, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delete_twice_with_subscriber, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delete_after_collect, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_check_finds_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_escape_ids, setup, teardown),
         cmocka_unit_test(test_too_small),
     };
     apr_initialize();
