@@ -269,15 +269,16 @@ void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     ps_channel_t **found = apr_pcalloc(p, chans->nelts * sizeof(*found));
     const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
     apr_int64_t now = ps_now_sec();
-    int i, n;
+    int i, n, remote = 0;
 
     if (!len) {
         text = sc->deleted_text;
         len = strlen(text);
     }
     if (ps_redis_enabled()) {
-        ps_redis_sync(p, st, chans, 0);
-        if (!ps_redis_delete(p, chans, text, len, a)) {
+        /* every node deletes on the announcement (this one may have by the
+         * time it locks below): Redis says whether a channel existed */
+        if (!ps_redis_delete(p, chans, text, len, &remote, a)) {
             return;
         }
     }
@@ -290,7 +291,7 @@ void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         ps_store_delete_locked(st, found[i], text, len, now);
     }
     ps_store_unlock(st);
-    if (!n) {
+    if (!n && !remote) {
         ps_answer_set(a, 404, NULL);
         return;
     }

@@ -576,7 +576,8 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
 }
 
 int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
-                    const char *text, apr_size_t len, ps_answer_t *a)
+                    const char *text, apr_size_t len, int *existed,
+                    ps_answer_t *a)
 {
     int n = chans->nelts, nkeys = 1 + 2 * n, argc = 3 + nkeys + 1 + n, i;
     const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
@@ -610,6 +611,7 @@ int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
         ps_rd_conn_drop(ps_rd);
         return 0;
     }
+    *existed = (int)r->integer;
     freeReplyObject(r);
     return 1;
 }

@@ -53,10 +53,12 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                      const char *event_type, int store, ps_chinfo_t *infos,
                      ps_answer_t *a);
 
-/* Delete chans in Redis (announced to every node).  1 on success, 0 with
- * *a the answer (503). */
+/* Delete chans in Redis (announced to every node, this one included).  1
+ * on success with *existed = how many existed in Redis, 0 with *a the
+ * answer (503). */
 int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
-                    const char *text, apr_size_t len, ps_answer_t *a);
+                    const char *text, apr_size_t len, int *existed,
+                    ps_answer_t *a);
 
 /* Bring the local copies of chans up to date from Redis (best effort,
  * bounded by the timeout).  create: make the local channel even when
