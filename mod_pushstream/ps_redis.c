@@ -421,7 +421,9 @@ static void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
         apr_atomic_inc32(&rd->node->gaps_filled);
         ps_rd_sync_one(rd, c, st, sc, ch, len, 0);
     }
-    ps_store_notify(st);
+    if (rv == APR_SUCCESS) {
+        ps_store_notify(st);     /* a copy already here woke the loops */
+    }
 }
 
 /* ---- publish / delete / sync (any thread) ------------------------------ */
