@@ -140,22 +140,34 @@ static __thread const char *ps_rd_last_error = "";
  * pthread key destructor: contexts are freed at child exit). */
 static __thread redisContext *ps_rd_tls;
 static pthread_mutex_t ps_rd_all_mu = PTHREAD_MUTEX_INITIALIZER;
-static apr_array_header_t *ps_rd_all;            /* redisContext * */
+static redisContext **ps_rd_all;                 /* malloc'ed: any thread */
+static int ps_rd_all_n, ps_rd_all_cap, ps_rd_all_on;
 
+/* Replace old by c in the registry (old NULL: add c). */
 static void ps_rd_all_set(redisContext *old, redisContext *c)
 {
     int i;
 
     pthread_mutex_lock(&ps_rd_all_mu);
-    for (i = 0; ps_rd_all && i < ps_rd_all->nelts; i++) {
-        if (APR_ARRAY_IDX(ps_rd_all, i, redisContext *) == old) {
-            APR_ARRAY_IDX(ps_rd_all, i, redisContext *) = c;
-            old = (void *)-1;
-            break;
+    for (i = 0; i < ps_rd_all_n; i++) {
+        if (ps_rd_all[i] == old) {
+            ps_rd_all[i] = c;
+            pthread_mutex_unlock(&ps_rd_all_mu);
+            return;
         }
     }
-    if (old != (void *)-1 && c && ps_rd_all) {
-        APR_ARRAY_PUSH(ps_rd_all, redisContext *) = c;
+    if (c && ps_rd_all_on) {
+        if (ps_rd_all_n == ps_rd_all_cap) {
+            int cap = ps_rd_all_cap ? 2 * ps_rd_all_cap : 64;
+            redisContext **n = realloc(ps_rd_all, cap * sizeof(*n));
+            if (!n) {
+                pthread_mutex_unlock(&ps_rd_all_mu);
+                return;                  /* not freed at exit: harmless */
+            }
+            ps_rd_all = n;
+            ps_rd_all_cap = cap;
+        }
+        ps_rd_all[ps_rd_all_n++] = c;
     }
     pthread_mutex_unlock(&ps_rd_all_mu);
 }
@@ -979,13 +991,14 @@ static apr_status_t ps_rd_child_cleanup(void *data)
         rd->thread = NULL;
     }
     pthread_mutex_lock(&ps_rd_all_mu);
-    for (i = 0; ps_rd_all && i < ps_rd_all->nelts; i++) {
-        redisContext *c = APR_ARRAY_IDX(ps_rd_all, i, redisContext *);
-        if (c) {
-            redisFree(c);
+    for (i = 0; i < ps_rd_all_n; i++) {
+        if (ps_rd_all[i]) {
+            redisFree(ps_rd_all[i]);
         }
     }
+    free(ps_rd_all);
     ps_rd_all = NULL;
+    ps_rd_all_n = ps_rd_all_cap = ps_rd_all_on = 0;
     pthread_mutex_unlock(&ps_rd_all_mu);
     return APR_SUCCESS;
 }
@@ -1050,7 +1063,7 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s, ps_store_t *st)
     for (i = 0; i < PS_LUA_COUNT; i++) {
         ps_redis_lua((ps_redis_lua_e)i);     /* SHA-1s before any thread */
     }
-    ps_rd_all = apr_array_make(pchild, 64, sizeof(redisContext *));
+    ps_rd_all_on = 1;
     ps_rd = rd;
     if (apr_thread_create(&rd->thread, NULL, ps_rd_thread, rd, pchild)
         != APR_SUCCESS) {

@@ -515,3 +515,17 @@ def test_conf_d_two_nodes_behind_a_balancer(httpd, redis):
         assert r.status == 200 and [json.loads(x)["text"] for x in
                                     r.body.decode().replace("}{", "}\n{").splitlines()] \
             == ["t0", "t1", "t2", "t3"], r
+
+
+def test_prefork_nodes(httpd, redis):
+    """Under prefork (blocking subscribers) every child subscribes for
+    itself; delivery and replay are the same."""
+    a = httpd(node_conf(redis), mpm="prefork", servers=3)
+    b = httpd(node_conf(redis), mpm="prefork", servers=3)
+    sb = Stream(b, "/sub/pf")
+    wait_subscribed(redis, "pf", 1)
+    publish(a, "pf", "one")
+    publish(a, "pf", "two")
+    sb.wait_for(b"1:one|2:two|")
+    st, body, _, _ = _poll(b, "/poll/pf.b2")
+    assert ids_of(body) == [(1, "one"), (2, "two")]
