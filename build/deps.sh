@@ -13,6 +13,7 @@ case "${1:-}" in
     tag="deps.sh"
     # clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
     # gdb: the harness reads the backtrace of a crashed child's core file;
+    # libssl-dev: OpenSSL 3 headers (PushStreamAuth token checks);
     # debhelper, dpkg-dev, lintian (+ dh_apache2 of apache2-dev): make deb
     # and its test (test_package.py);
     # python3-h2: the HTTP/2 client of test_http2.py (many streams, resets, RFC 8441);
@@ -20,7 +21,7 @@ case "${1:-}" in
     # libhiredis-dev: PushStreamRedis (several servers); redis-server: its
     # tests start their own on a loopback port (never the system service)
     PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets python3-yaml php-cli php-curl
-          curl openssl gcc make procps chromium clang libclang-rt-14-dev gdb
+          curl openssl libssl-dev gcc make procps chromium clang libclang-rt-14-dev gdb
           debhelper dpkg-dev lintian python3-h2 redis-server libhiredis-dev"
     ;;
 --bench)

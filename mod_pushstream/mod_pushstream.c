@@ -27,6 +27,7 @@
 #include "ps_child.h"
 #include "ps_expr.h"
 #include "ps_handlers.h"
+#include "ps_auth.h"
 #include "ps_http.h"
 #include "ps_reactor.h"
 #include "ps_pubport.h"
@@ -311,6 +312,12 @@ static int ps_handler(request_rec *r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PS0013: mod_pushstream is "
                       "not initialised in this process");
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
+    if (d->auth_mode > 0) {           /* PushStreamAuth: the token first */
+        int rc = ps_auth_request(r, d, sc->child->store);
+        if (rc != OK) {
+            return rc;
+        }
     }
     switch (d->kind) {
     case PS_LOC_PUBLISHER:

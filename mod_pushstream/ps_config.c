@@ -15,6 +15,7 @@
 #include "ps_config.h"
 #include "ps_util.h"
 #include "ps_pubport.h"
+#include "ps_auth.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -123,6 +124,7 @@ void *ps_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PS_MERGE_PTR(wildcard_prefix);
     PS_MERGE(max_wildcard_channels);
     c->events_channel = base->events_channel;   /* one per segment */
+    c->auth = ps_auth_merge_srv(p, base->auth, add->auth);
     c->redis = base->redis;                     /* one per segment */
     c->redis_timeout = base->redis_timeout;
     return c;
@@ -142,6 +144,7 @@ void *ps_create_dir_conf(apr_pool_t *p, char *dir)
     d->ws_allow_publish = PS_UNSET;
     d->ws_max_frame = PS_UNSET;
     d->max_buffer = PS_UNSET;
+    d->auth_mode = PS_UNSET;
     return d;
 }
 
@@ -184,6 +187,9 @@ void *ps_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     PS_MERGE_PTR(allowed_origins);
     PS_MERGE_PTR(user_agent);
     PS_MERGE_PTR(padding);
+    PS_MERGE(auth_mode);
+    PS_MERGE_PTR(auth_where);
+    PS_MERGE_PTR(auth_src);
     return c;
 }
 
@@ -869,6 +875,7 @@ const command_rec ps_cmds[] = {
         "regex,header_min,message_min[:...] padding for old browsers"),
     AP_INIT_TAKE1("PushStreamHeaderTemplateFile", ps_set_header_file, NULL,
         PS_ANY, "header template read from a file"),
+    PS_AUTH_CMDS
     { NULL }
 };
 
@@ -973,6 +980,7 @@ int ps_config_check(apr_pool_t *pconf, server_rec *s)
         }
     }
     bad |= ps_check_wildcard(pconf, s);
+    bad |= ps_auth_check_config(pconf, s);
     return bad ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 

@@ -31,6 +31,15 @@ typedef enum {
 #define PS_DEFAULT_MAX_BUFFER (1024 * 1024)
 
 struct ps_child_t;
+struct ps_jwt_conf_t;
+struct ps_auth_src_t;
+
+/* PushStreamAuth of a location. */
+typedef enum {
+    PS_AUTH_OFF = 0,
+    PS_AUTH_SUBSCRIBE,
+    PS_AUTH_PUBLISH
+} ps_auth_mode_e;
 
 /* Server level (nginx http{}): global or <VirtualHost>. */
 typedef struct ps_srv_conf_t {
@@ -54,6 +63,8 @@ typedef struct ps_srv_conf_t {
     struct ps_child_t *child;              /* set in child_init */
     apr_array_header_t *publistens;        /* main server: ps_publisten_t of
                                             * PushStreamPublisherListen */
+    struct ps_jwt_conf_t *auth;            /* keys and claim checks (merged,
+                                            * ps_auth.c); NULL = no key */
     ps_redis_url_t *redis;                 /* PushStreamRedis, NULL = none
                                             * (one for all servers) */
     apr_interval_time_t redis_timeout;     /* PushStreamRedisTimeout */
@@ -88,6 +99,9 @@ typedef struct ps_dir_conf_t {
     ap_expr_info_t *allowed_origins;
     ap_expr_info_t *user_agent;
     apr_array_header_t *padding;           /* ps_padding_t, NULL = none */
+    int auth_mode;                         /* ps_auth_mode_e, PS_UNSET */
+    const char *auth_where;                /* file:line of PushStreamAuth */
+    const struct ps_auth_src_t *auth_src;  /* NULL = default */
 } ps_dir_conf_t;
 
 /* One PushStreamPaddingByUserAgent rule. */

@@ -57,9 +57,14 @@ void ps_http_cors(request_rec *r, const ps_dir_conf_t *d, const char *methods)
     }
     apr_table_setn(r->headers_out, "Access-Control-Allow-Origin", origin);
     apr_table_setn(r->headers_out, "Access-Control-Allow-Methods", methods);
+    /* PushStreamAuth: a cross-origin long-poll sends its token in
+     * Authorization, which needs the preflight's consent */
     apr_table_setn(r->headers_out, "Access-Control-Allow-Headers",
-                   "If-Modified-Since,If-None-Match,Etag,Event-Id,Event-Type,"
-                   "Last-Event-Id");
+                   d->auth_mode > 0
+                   ? "If-Modified-Since,If-None-Match,Etag,Event-Id,Event-Type,"
+                     "Last-Event-Id,Authorization"
+                   : "If-Modified-Since,If-None-Match,Etag,Event-Id,Event-Type,"
+                     "Last-Event-Id");
     /* Not in nginx: lets cross-origin scripts read what they resume from. */
     apr_table_setn(r->headers_out, "Access-Control-Expose-Headers",
                    "Etag,Last-Modified");

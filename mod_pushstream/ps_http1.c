@@ -194,6 +194,12 @@ static int ps_h1_header(apr_pool_t *p, const char *l, apr_size_t n,
     else if (PS_H1_IS(l, nl, "Accept") && !req->accept) {
         req->accept = apr_pstrmemdup(p, v, vl);
     }
+    else if (PS_H1_IS(l, nl, "Authorization") && !req->authorization) {
+        req->authorization = apr_pstrmemdup(p, v, vl);
+    }
+    else if (PS_H1_IS(l, nl, "Cookie") && !req->cookie) {
+        req->cookie = apr_pstrmemdup(p, v, vl);
+    }
     return 0;
 }
 

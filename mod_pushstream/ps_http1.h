@@ -22,6 +22,8 @@ typedef struct ps_h1_req_t {
     const char *event_id;          /* Event-Id, NULL when absent */
     const char *event_type;        /* Event-Type */
     const char *accept;            /* Accept */
+    const char *authorization;     /* Authorization, NULL when absent */
+    const char *cookie;            /* Cookie (PushStreamAuthSource) */
 } ps_h1_req_t;
 
 /* Largest number of header lines of a head. */

@@ -82,13 +82,13 @@
     "published_messages: " PS_U64 PS_CRLF "stored_messages: " PS_U64 PS_CRLF \
     "messages_in_trash: " PS_U64 PS_CRLF "channels_in_delete: " PS_U64 PS_CRLF \
     "channels_in_trash: " PS_U64 PS_CRLF "subscribers: " PS_U64 PS_CRLF \
-    "uptime: " PS_U64 PS_CRLF "by_worker:" PS_CRLF "%s" PS_CRLF
+    "uptime: " PS_U64 PS_CRLF "%s" "by_worker:" PS_CRLF "%s" PS_CRLF
 #define PS_INFO_JSON_SUM "{\"hostname\": \"%s\", \"time\": \"%s\", " \
     "\"channels\": " PS_U64 ", \"wildcard_channels\": " PS_U64 \
     ", \"published_messages\": " PS_U64 ", \"stored_messages\": " PS_U64 \
     ", \"messages_in_trash\": " PS_U64 ", \"channels_in_delete\": " PS_U64 \
     ", \"channels_in_trash\": " PS_U64 ", \"subscribers\": " PS_U64 \
-    ", \"uptime\": " PS_U64 ", \"by_worker\": [" PS_CRLF "%s" PS_CRLF \
+    ", \"uptime\": " PS_U64 "%s" ", \"by_worker\": [" PS_CRLF "%s" PS_CRLF \
     "]}" PS_CRLF
 #define PS_INFO_YAML_SUM "  hostname: %s" PS_CRLF "  time: %s" PS_CRLF \
     "  channels: " PS_U64 PS_CRLF "  wildcard_channels: " PS_U64 PS_CRLF \
@@ -97,7 +97,7 @@
     "  messages_in_trash: " PS_U64 PS_CRLF \
     "  channels_in_delete: " PS_U64 PS_CRLF \
     "  channels_in_trash: " PS_U64 PS_CRLF "  subscribers: " PS_U64 PS_CRLF \
-    "  uptime: " PS_U64 PS_CRLF "  by_worker:" PS_CRLF "%s" PS_CRLF
+    "  uptime: " PS_U64 PS_CRLF "%s" "  by_worker:" PS_CRLF "%s" PS_CRLF
 #define PS_INFO_XML_SUM PS_XML_DECL "<infos>" PS_CRLF \
     "  <hostname>%s</hostname>" PS_CRLF "  <time>%s</time>" PS_CRLF \
     "  <channels>" PS_U64 "</channels>" PS_CRLF \
@@ -108,7 +108,7 @@
     "  <channels_in_delete>" PS_U64 "</channels_in_delete>" PS_CRLF \
     "  <channels_in_trash>" PS_U64 "</channels_in_trash>" PS_CRLF \
     "  <subscribers>" PS_U64 "</subscribers>" PS_CRLF \
-    "  <uptime>" PS_U64 "</uptime>" PS_CRLF \
+    "  <uptime>" PS_U64 "</uptime>" PS_CRLF "%s" \
     "  <by_worker>%s</by_worker>" PS_CRLF "</infos>" PS_CRLF
 
 typedef struct ps_info_shape_t {
@@ -270,6 +270,28 @@ static char *ps_info_workers(apr_pool_t *p, const ps_info_shape_t *sh,
     return apr_array_pstrcat(p, parts, '\0');
 }
 
+/* PushStreamAuth refusals (only when tokens are checked): args
+ * (invalid_token, insufficient_scope). */
+static const char *ps_info_auth_fmt(ps_fmt_e fmt)
+{
+    switch (fmt) {
+    case PS_FMT_PLAIN:
+        return "auth_invalid_token: " PS_U64 PS_CRLF
+               "auth_insufficient_scope: " PS_U64 PS_CRLF;
+    case PS_FMT_YAML:
+    case PS_FMT_XYAML:
+        return "  auth_invalid_token: " PS_U64 PS_CRLF
+               "  auth_insufficient_scope: " PS_U64 PS_CRLF;
+    case PS_FMT_XML:
+        return "  <auth_invalid_token>" PS_U64 "</auth_invalid_token>" PS_CRLF
+               "  <auth_insufficient_scope>" PS_U64
+               "</auth_insufficient_scope>" PS_CRLF;
+    default:
+        return ", \"auth_invalid_token\": " PS_U64
+               ", \"auth_insufficient_scope\": " PS_U64;
+    }
+}
+
 char *ps_info_summarized(apr_pool_t *p, ps_fmt_e fmt,
                          const ps_info_summary_t *s,
                          const ps_info_worker_t *workers, int n,
@@ -285,6 +307,9 @@ char *ps_info_summarized(apr_pool_t *p, ps_fmt_e fmt,
                      s->stored_messages, s->messages_in_trash,
                      s->channels_in_delete, s->channels_in_trash,
                      s->subscribers, s->uptime,
+                     s->auth ? apr_psprintf(p, ps_info_auth_fmt(fmt),
+                                            s->auth_invalid_token,
+                                            s->auth_insufficient_scope) : "",
                      ps_info_workers(p, sh, workers, n)),
         len);
 }

@@ -63,6 +63,9 @@ typedef struct ps_info_summary_t {
     apr_uint64_t channels_in_trash;
     apr_uint64_t subscribers;
     apr_uint64_t uptime;          /* seconds since the zone was created */
+    int auth;                     /* tokens checked: show the two below */
+    apr_uint64_t auth_invalid_token;       /* 401s of PushStreamAuth */
+    apr_uint64_t auth_insufficient_scope;  /* 403s */
 } ps_info_summary_t;
 
 typedef struct ps_info_worker_t {

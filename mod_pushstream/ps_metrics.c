@@ -86,6 +86,14 @@ int ps_metrics_answer(request_rec *r, ps_child_t *child)
     ps_metric(bb, "segment_repairs_total", "counter",
               "Repairs after a process died holding the segment lock.",
               m.s.recoveries);
+    apr_brigade_printf(bb, NULL, NULL, "# HELP pushstream_auth_refusals_total "
+                       "Requests refused by PushStreamAuth.\n"
+                       "# TYPE pushstream_auth_refusals_total counter\n"
+                       "pushstream_auth_refusals_total{error=\"invalid_token\"} "
+                       "%" APR_UINT64_T_FMT "\n"
+                       "pushstream_auth_refusals_total{error=\"insufficient_"
+                       "scope\"} %" APR_UINT64_T_FMT "\n",
+                       m.s.auth_invalid_token, m.s.auth_insufficient_scope);
     ps_metric(bb, "uptime_seconds", "gauge", "Seconds since the segment was "
               "created.", (apr_uint64_t)(now - m.s.created));
     if (ps_redis_enabled()) {

@@ -23,6 +23,7 @@
 #include <apr_date.h>
 
 #include "ps_pubport.h"
+#include "ps_auth.h"
 #include "ps_http1.h"
 #include "ps_publish.h"
 #include "ps_http.h"
@@ -396,6 +397,9 @@ static void ps_pc_answer(ps_pconn_t *pc, const ps_answer_t *a, int keep)
     if (a->allow) {
         ps_pc_header(pc, "Allow", a->allow);
     }
+    if (a->www_auth) {
+        ps_pc_header(pc, "WWW-Authenticate", a->www_auth);
+    }
     if (a->retry_after) {
         ps_pc_header(pc, "Retry-After", a->retry_after);
     }
@@ -431,6 +435,19 @@ static void ps_pc_fail(ps_pconn_t *pc, int status, const char *explain)
     ps_pc_answer(pc, &a, 0);
 }
 
+/* The peer's address, for logs. */
+static const char *ps_pc_client_ip(ps_pconn_t *pc)
+{
+    apr_sockaddr_t *sa = NULL;
+    char *ip = NULL;
+
+    if (apr_socket_addr_get(&sa, APR_REMOTE, pc->sock) != APR_SUCCESS
+        || apr_sockaddr_ip_get(&ip, sa) != APR_SUCCESS) {
+        return "-";
+    }
+    return ip;
+}
+
 static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
 {
     ps_pubport_t *pp = pc->pp;
@@ -441,6 +458,13 @@ static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
                                                       "id"));
     ps_answer_t a;
 
+    if (pl->l->d->auth_mode > 0 && strcmp(req->method, "OPTIONS")
+        && !ps_auth_check(pc->pool, pl->l->s, ps_pc_client_ip(pc), pl->l->d,
+                          pp->child->store, req->authorization, req->cookie,
+                          req->args, chans, 0, NULL, &a)) {
+        ps_pc_answer(pc, &a, !pp->shutdown && ps_h1_keepalive(req));
+        return;
+    }
     switch (ps_pub_prepare(pl->l->d, pl->sc, req->method, chans, &a)) {
     case PS_PUB_GET:
         ps_pub_existing_info(pc->pool, pp->child->store, chans, req->accept,

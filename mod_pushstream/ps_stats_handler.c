@@ -63,6 +63,9 @@ static int ps_stats_summary(request_rec *r, ps_child_t *child)
     sum.channels_in_trash = s.channels_in_trash;
     sum.subscribers = s.subscribers;
     sum.uptime = (apr_uint64_t)(sum.now - s.created);
+    sum.auth = ps_srv(r->server)->auth != NULL;
+    sum.auth_invalid_token = s.auth_invalid_token;
+    sum.auth_insufficient_scope = s.auth_insufficient_scope;
     iw = apr_pcalloc(r->pool, (n + 1) * sizeof(*iw));
     for (i = 0; i < n; i++) {
         iw[i].pid = w[i].pid;

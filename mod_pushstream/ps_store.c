@@ -19,7 +19,7 @@
 #include "ps_escape.h"
 
 #define PS_MAGIC   0x3153504dU          /* "MPS1" */
-#define PS_LAYOUT  1
+#define PS_LAYOUT  2
 
 #define PS_CH_WILDCARD  1u
 #define PS_CH_EVENTS    2u
@@ -88,6 +88,7 @@ typedef struct ps_shm_t {
     apr_uint64_t channels, wildcard_channels, published, stored;
     apr_uint64_t msgs_in_trash, ch_in_delete, ch_in_trash, subscribers;
     apr_uint64_t recoveries;
+    apr_uint64_t auth_refused[2];       /* 401s, 403s (atomic, no lock) */
     ps_off_t deleted_head;
     ps_off_t trash_msg_head, trash_msg_tail;
     ps_off_t trash_ch_head;
@@ -1276,6 +1277,16 @@ void ps_store_stats_locked(ps_store_t *st, ps_store_stats_t *out)
     out->free_bytes = sh->arena.free_bytes;
     out->recoveries = sh->recoveries;
     out->seq = sh->seq;
+    out->auth_invalid_token = __atomic_load_n(&sh->auth_refused[0],
+                                              __ATOMIC_RELAXED);
+    out->auth_insufficient_scope = __atomic_load_n(&sh->auth_refused[1],
+                                                   __ATOMIC_RELAXED);
+}
+
+void ps_store_count_auth(ps_store_t *st, int scope)
+{
+    __atomic_add_fetch(&st->sh->auth_refused[scope ? 1 : 0], 1,
+                       __ATOMIC_RELAXED);
 }
 
 /* ---- repair and check ------------------------------------------------------ */

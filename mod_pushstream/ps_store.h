@@ -59,6 +59,8 @@ typedef struct ps_store_stats_t {
     apr_uint64_t free_bytes;            /* allocator bytes free */
     apr_uint64_t recoveries;            /* repairs after a dead lock owner */
     apr_uint64_t seq;                   /* last message sequence */
+    apr_uint64_t auth_invalid_token;    /* PushStreamAuth 401s */
+    apr_uint64_t auth_insufficient_scope;   /* PushStreamAuth 403s */
 } ps_store_stats_t;
 
 typedef struct ps_worker_info_t {
@@ -236,6 +238,10 @@ int ps_store_replay_locked(ps_store_t *st, const ps_channel_t *ch,
 void ps_store_cleanup_locked(ps_store_t *st, apr_int64_t now);
 
 void ps_store_stats_locked(ps_store_t *st, ps_store_stats_t *out);
+
+/* One token refusal more (PushStreamAuth): scope 0 = 401 invalid token,
+ * 1 = 403 insufficient scope.  Atomic: no lock needed. */
+void ps_store_count_auth(ps_store_t *st, int scope);
 
 /* Full consistency check (tests, debugging): 0 when sound. */
 int ps_store_check_locked(ps_store_t *st, const char **why);

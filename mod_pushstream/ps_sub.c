@@ -510,6 +510,13 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now)
                               : sub->d->subscriber_ttl;
 
     sub->ttl_at = ttl > 0 ? now + ttl : 0;
+    if (sub->auth_exp) {              /* PushStreamAuth: closed at exp */
+        apr_time_t exp = apr_time_from_sec(sub->auth_exp);
+        if (!sub->ttl_at || exp <= sub->ttl_at) {
+            sub->ttl_at = exp;
+            sub->auth_ttl = 1;
+        }
+    }
     ps_sub_restart_ping(sub, now);
     if (ps_sub_is_stream(sub) && !sub->fallback) {
         sub->end_req_at = now + PS_SUB_END_REQ;
@@ -1147,6 +1154,11 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
             sub = ps_sub_detach(sub, now);
         }
         if (sub->ttl_at && now >= sub->ttl_at) {
+            if (sub->auth_ttl) {
+                ps_sub_log(sub, APLOG_INFO, 0, "PS0124: subscriber closed: "
+                           "its token expired");
+                sub->ws_close_code = PS_WS_CLOSE_POLICY;
+            }
             if (sub->mode == PS_SUB_LONGPOLLING) {
                 ps_sub_lp_timeout(sub, now);
             }
@@ -1270,7 +1282,15 @@ static void ps_sub_ws_event(ps_sub_t *sub, const ps_ws_event_t *ev,
 {
     switch (ev->type) {
     case PS_WS_TEXT:
-        if (sub->d->ws_allow_publish == 1) {
+        if (sub->d->ws_allow_publish == 1 && sub->auth_nopub) {
+            /* PushStreamAuth: publishing needs a publish grant */
+            ps_sub_log(sub, APLOG_INFO, 0, "PS0122: WebSocket message not "
+                       "published: the token does not grant publish to "
+                       "every channel; closed with 1008");
+            ps_store_count_auth(sub->child->store, 1);
+            ps_sub_ws_close(sub, PS_WS_CLOSE_POLICY, now);
+        }
+        else if (sub->d->ws_allow_publish == 1) {
             ps_sub_ws_publish(sub, ev->data, ev->len);
         }
         break;

@@ -63,6 +63,9 @@ typedef struct ps_sub_t {
     ps_sub_chan_t *chans;
     apr_uint64_t start_seq;        /* deliver live messages after this one */
     int counted;                   /* worker connection counted in the segment */
+    apr_int64_t auth_exp;          /* PushStreamAuth: token's exp (s), 0 = none */
+    int auth_nopub;                /* the token grants no WebSocket publish */
+    int auth_ttl;                  /* ttl_at is the token's expiry */
 
     int state;
     int aborted;                   /* client went away */

@@ -31,6 +31,7 @@
 #include "ps_util.h"
 #include "ps_eventsource.h"
 #include "ps_websocket.h"
+#include "ps_auth.h"
 #include "ps_h2.h"
 
 APLOG_USE_MODULE(pushstream);
@@ -542,6 +543,11 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
             max = (apr_size_t)sr->sc->max_message_size;
         }
         sub->ws = ps_ws_parser_create(c->pool, max, max);
+    }
+    if (sr->d->auth_mode > 0) {
+        const ps_auth_result_t *ar = ps_auth_result(sr->r);
+        sub->auth_exp = ar ? ar->exp : 0;
+        sub->auth_nopub = !ar || !ar->may_publish;
     }
     sub->mode = sr->mode;
     sub->nchan = sr->chans->nelts;

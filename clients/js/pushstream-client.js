@@ -27,6 +27,17 @@
 // (?eventid= when it knows only an event id), and drops anything it has already
 // delivered, so a reconnect neither loses nor duplicates messages as long as the
 // server still stores them (PushStreamStoreMessages on, PushStreamMessageTtl).
+//
+// Tokens (PushStreamAuth, signed channel grants): `token` is sent with every
+// (re)connect; a function is called each time, so an expired token is replaced
+// on the reconnect that follows the server closing the subscriber at its exp.
+// Long-polling sends it as "Authorization: Bearer <token>" (fetch can).
+// WebSocket, EventSource and the iframe cannot send headers: the token goes in
+// the cookie `tokenCookie` (default pushstream_token, the module's default
+// PushStreamAuthSource; path = the location prefix, SameSite=Strict, Secure
+// on https), or in the query argument `tokenArg` when the location reads one
+// (PushStreamAuthSource header arg=NAME).  A token the application sets itself
+// as an HttpOnly cookie (PHP setcookie) needs none of this and is safer.
 
 const TRANSPORTS = ['websocket', 'eventsource', 'longpolling', 'stream'];
 
@@ -42,6 +53,9 @@ const DEFAULTS = {
   longPollHeaders: true,     // also send If-Modified-Since / If-None-Match (same origin or CORS)
   longPollTimeout: 90000,    // client-side limit of one long-poll (ms)
   eventTypes: [],            // EventSource: also listen to these "event:" types
+  token: null,               // PushStreamAuth token: a string, or () => string
+  tokenCookie: 'pushstream_token', // cookie carrying it where no header can be sent
+  tokenArg: null,            // or this query argument (PushStreamAuthSource arg=NAME)
   initialDelay: 1000,        // first delay after a failure (ms)
   maxDelay: 30000,
   factor: 2,
@@ -169,6 +183,7 @@ export class PushStreamClient {
     this._timer = null;
     this._conn = null;         // {close()} of the current connection
     this._gen = 0;             // bumps on every (re)connect; stale callbacks check it
+    this._token = null;        // PushStreamAuth token of the current connection
   }
 
   // ------------------------------------------------------------ public API
@@ -243,6 +258,9 @@ export class PushStreamClient {
       // channels carries the same id in each.
       args.push(`${o.eventIdArg}=${encodeURIComponent(p.eventid)}`);
     }
+    if (this._token && o.tokenArg && o.transport !== 'longpolling') {
+      args.push(`${o.tokenArg}=${encodeURIComponent(this._token)}`);
+    }
     if (args.length) url.search = (url.search ? url.search + '&' : '?') + args.join('&');
     if (scheme === 'ws') url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     return url.toString();
@@ -256,6 +274,7 @@ export class PushStreamClient {
     this._setStatus('connecting', { transport: t, attempt: this.failures });
     let conn;
     try {
+      this._prepareToken();
       if (t === 'websocket') conn = this._openWebSocket(state);
       else if (t === 'eventsource') conn = this._openEventSource(state);
       else if (t === 'longpolling') conn = this._openLongPolling(state);
@@ -267,6 +286,17 @@ export class PushStreamClient {
     }
     this.connections++;
     this._conn = conn;
+  }
+
+  // The token of this connection; where a header cannot carry it, the cookie.
+  _prepareToken() {
+    const t = this.options.token;
+    this._token = typeof t === 'function' ? t() : t;
+    const o = this.options;
+    if (!this._token || o.transport === 'longpolling' || o.tokenArg || !o.tokenCookie) return;
+    const path = new URL(this._base(), window.location.href).pathname;
+    const secure = window.location.protocol === 'https:' ? '; Secure' : '';
+    document.cookie = `${o.tokenCookie}=${this._token}; path=${path}; SameSite=Strict${secure}`;
   }
 
   _markOpen(state) {
@@ -453,6 +483,8 @@ export class PushStreamClient {
         controller = new AbortController();
         timer = setTimeout(() => controller.abort(), o.longPollTimeout);
         const headers = {};
+        if (typeof o.token === 'function') this._token = o.token();
+        if (this._token) headers.Authorization = `Bearer ${this._token}`;
         if (o.longPollHeaders && this.position.time !== null) {
           headers['If-Modified-Since'] = this.position.time;
           if (this.position.tag !== null) headers['If-None-Match'] = `W/${this.position.tag}`;

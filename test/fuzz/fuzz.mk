@@ -10,7 +10,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 60
-FUZZ_TARGETS ?= websocket path template headers stats http1 store redis
+FUZZ_TARGETS ?= websocket path template headers stats http1 store jwt redis
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer -g -O1
@@ -29,7 +29,7 @@ $(FUZZ_DIR)/obj/%.o: mod_pushstream/%.c $(PS_HDR) test/fuzz/fuzz.mk
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(wildcard test/fuzz/*.h) $(FUZZ_OBJ) $(PS_HDR)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) -std=gnu11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer $(APR_CFLAGS) \
-	    -Imod_pushstream -Itest/fuzz -o $@ $< $(FUZZ_OBJ) $(APR_LIBS) -lpthread
+	    -Imod_pushstream -Itest/fuzz -o $@ $< $(FUZZ_OBJ) $(APR_LIBS) -lpthread -lcrypto -lm
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -181,6 +181,24 @@ HTTP1 = {
     "version": b"\x00GET / HTTP/2.0\r\nHost: x\r\n\r\n",
 }
 
+# jwt: flags byte, then raw token, JOSE header, claims, Authorization, Cookie
+_S = b"\x1f"
+JWT = {
+    "hs256_grants": b"\x00" + _S + b'{"alg":"HS256","kid":"k1"}' + _S
+    + b'{"exp":1800000060,"nbf":1,"pushstream":{"subscribe":["a","room*"],"publish":["a"]}}'
+    + _S + b"Bearer a.b.c" + _S + b"x=1; pushstream_token=t",
+    "mercure_aud_iss": b"\x03" + _S + b'{"alg":"HS256"}' + _S
+    + b'{"aud":["x","aud1"],"iss":"iss1","mercure":{"subscribe":["*"],"publish":["\\u00e9*"]}}',
+    "alg_none": b"\x00eyJhbGciOiJub25lIn0.eyJleHAiOjF9." + _S + b'{"alg":"none"}' + _S + b"{}",
+    "escapes_numbers": b"\x0c" + _S + b'{"alg":"HS256","kid":"\\u006b1"}' + _S
+    + b'{"exp":1.8e9,"x":[true,false,null,-0.5,{"a":{}}],"s":"\\ud83d\\ude00\\n"}',
+    "duplicate_kid": b"\x00" + _S + b'{"alg":"HS256","kid":"k1","kid":"k2"}' + _S
+    + b'{"exp":1}' + _S + b"bearer\tq" + _S + b'pushstream_token="v"',
+    "crit": b"\x00" + _S + b'{"alg":"HS256","crit":["b64"]}' + _S + b"{}",
+    "expired": b"\x04" + _S + b'{"alg":"HS256","kid":"k1"}' + _S
+    + b'{"exp":1799999999,"pushstream":{"subscribe":[1]}}',
+}
+
 
 def write(target, seeds):
     d = os.path.join(ROOT, target)
@@ -192,6 +210,7 @@ def write(target, seeds):
 
 if __name__ == "__main__":
     targets = {"websocket": WEBSOCKET, "path": PATH, "template": TEMPLATE,
-               "headers": HEADERS, "stats": STATS, "http1": HTTP1, "store": STORE}
+               "headers": HEADERS, "stats": STATS, "http1": HTTP1, "store": STORE,
+               "jwt": JWT}
     for t in sys.argv[1:] or targets:
         write(t, targets[t])

@@ -17,7 +17,7 @@ max_len() {
     case $1 in
     websocket) echo 4096 ;;
     template) echo 2048 ;;
-    store) echo 1024 ;;
+    store|jwt) echo 1024 ;;
     *) echo 512 ;;
     esac
 }

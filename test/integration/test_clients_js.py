@@ -231,7 +231,7 @@ class PubSide:
         self.port = port
 
 
-def helpdesk_conf(pub_port, public_port, app_port):
+def helpdesk_conf(pub_port, public_port, app_port, key_path=None):
     with open(os.path.join(CONF_D, "pushstream.conf")) as f:
         base = f.read()
     with open(os.path.join(CONF_D, "helpdesk-chat.conf")) as f:
@@ -241,8 +241,10 @@ def helpdesk_conf(pub_port, public_port, app_port):
     ex = ex.replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{app_port}/")
     assert str(pub_port) in ex and str(app_port) in ex
     # for test_plain_templates: locations with nginx's default template ~text~
-    ex = ex.replace("ProxyPass /event/ !", "ProxyPass /event/ !\n            ProxyPass /plain/ !")
-    return base + "\n" + ex + PLAIN
+    ex = ex.replace("ProxyPass /event/ !", "ProxyPass /event/ !\n            ProxyPass /plain/ !"
+                    "\n            ProxyPass /auth/ !")
+    auth = f"PushStreamAuthKey HS256 file:{key_path}\n" + AUTH if key_path else ""
+    return base + "\n" + ex + PLAIN + auth
 
 
 PLAIN = r'''
@@ -259,14 +261,30 @@ PLAIN = r'''
 '''
 
 
+# for test_token: PushStreamAuth subscribers (nginx's default template ~text~)
+AUTH = "".join(f'''
+<LocationMatch "^/auth/{p}/(?<ch>.+)$">
+    PushStreamSubscriber {mode}
+    PushStreamChannelsPath "%{{env:MATCH_CH}}"
+    PushStreamLongpollingConnectionTtl 30s
+    PushStreamAuth subscribe
+</LocationMatch>
+''' for p, mode in (("lp", "long-polling"), ("ev", "eventsource"), ("ws", "websocket")))
+AUTH_SECRET = b"js-client-secret-0123456789abcdef0123"
+
+
 @pytest.fixture(scope="module")
 def env(workbase):
     d = tempfile.mkdtemp(prefix="clients_js-", dir=workbase)
     os.chmod(d, 0o755)
+    key = os.path.join(d, "auth.key")
+    with open(key, "wb") as f:
+        f.write(AUTH_SECRET)
+    os.chmod(key, 0o644)
     app = App()
     pub_port = pshttpd.free_port()
     port = pshttpd.free_port()
-    srv = pshttpd.Httpd(os.path.join(d, "httpd"), helpdesk_conf(pub_port, port, app.port),
+    srv = pshttpd.Httpd(os.path.join(d, "httpd"), helpdesk_conf(pub_port, port, app.port, key),
                         port=port, modules=["proxy", "proxy_http"])
     browser = None
     try:
@@ -635,3 +653,29 @@ def test_plain_templates(env, page, transport):
         wait_for(lambda: subscribers(env, ch) == 0, 10, what="the subscriber to leave")
         wait_for(lambda: f"GET /plain/ev/{ch}?eventid=e3 " in srv.access_log(), 5,
                  what="the reconnect in the access log")
+
+
+@pytest.mark.parametrize("transport", ["websocket", "eventsource", "longpolling"])
+def test_token(env, page, transport):
+    """PushStreamAuth: the client's token option reaches the module (long-polling:
+    Authorization header; WebSocket/EventSource: the pushstream_token cookie); a
+    client without a token is refused (401) and backs off."""
+    from jwtmint import compact
+    import hashlib
+    import hmac
+    ch = channel("auth")
+    tok = compact({"alg": "HS256"}, {"exp": int(time.time()) + 60,
+                                     "pushstream": {"subscribe": [ch]}},
+                  lambda d: hmac.new(AUTH_SECRET, d, hashlib.sha256).digest())
+    url = {"websocket": "/auth/ws/", "eventsource": "/auth/ev/", "longpolling": "/auth/lp/"}
+    # first without a token (before any token cookie exists in the browser)
+    start(page, "n", transport, [ch], url=url[transport], initialDelay=300, jitter=0)
+    wait_for(lambda: state(page, "n")["failures"] >= 1, 10, what="a refusal")
+    page.eval("harness.stop('n'); true")
+    assert subscribers(env, ch) == 0
+    start(page, "a", transport, [ch], url=url[transport], token=tok)
+    wait_subscribed(env, ch)
+    publish(env, ch, "granted")
+    wait_texts(page, "a", ["granted"])
+    log = env["srv"].error_log()
+    assert "PS0120" in log and "Missing token." in log

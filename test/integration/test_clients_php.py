@@ -182,3 +182,68 @@ echo json_encode([$last, $big, $ps->channelInfo('phpport'), $ps->delete('phpport
     assert last["published_messages"] == 20 and big["published_messages"] == 21
     assert info["stored_messages"] == 21
     assert deleted is True and gone is None
+
+
+def test_php_token_for_channels_against_module(httpd, workbase):
+    """PushStream\\Token::forChannels() mints tokens the module accepts: HS256 (key
+    file with a trailing newline) and ES256 (openssl-made key), used by the PHP
+    Client to publish (token option) and by curl to subscribe; a token for other
+    channels gets 403, an expired one 401."""
+    d = tempfile.mkdtemp(prefix="php_token-", dir=workbase)
+    os.chmod(d, 0o755)
+    secret = os.path.join(d, "hs.key")
+    with open(secret, "w") as f:
+        f.write("php-secret-0123456789abcdef0123456789\n")
+    ec = os.path.join(d, "ec.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", ec], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkey", "-in", ec, "-pubout", "-out", ec + ".pub"],
+                   check=True, capture_output=True)
+    for f in (secret, ec + ".pub"):
+        os.chmod(f, 0o644)
+    body = f'''PushStreamSharedMemorySize 32M
+PushStreamAuthKey HS256 file:{secret} app
+PushStreamAuthKey ES256 file:{ec}.pub ec
+<Location /pub>
+    PushStreamPublisher admin
+    PushStreamChannelsPath "%{{arg:id}}"
+    PushStreamStoreMessages on
+    PushStreamAuth publish
+</Location>
+<LocationMatch "^/poll/(?<ch>.+)$">
+    PushStreamSubscriber polling
+    PushStreamChannelsPath "%{{env:MATCH_CH}}"
+    PushStreamMessageTemplate "~text~"
+    PushStreamAuth subscribe
+</LocationMatch>
+'''
+    srv = httpd(body, servers=1)
+    code = r'''
+require getenv('PS_SRC');
+use PushStream\Client; use PushStream\Token; use PushStream\Exception as PSE;
+$secret = rtrim(file_get_contents(getenv('SECRET')), "\n");
+$ec = file_get_contents(getenv('EC'));
+$url = getenv('PUSHSTREAM_URL');
+$out = [];
+$pub = new Client($url, ['token' => Token::forChannels($secret, [], ['php*'], 60, ['kid' => 'app'])]);
+$out[] = $pub->publish('php1', 'hello')['published_messages'];
+$pub2 = new Client($url, ['token' => Token::forChannels($ec, [], ['php1'], 60, ['alg' => 'ES256', 'kid' => 'ec'])]);
+$out[] = $pub2->publish('php1', 'again')['published_messages'];
+foreach ([Token::forChannels($secret, [], ['other'], 60), Token::forChannels($secret, [], ['php1'], -10)] as $t) {
+    try { (new Client($url, ['token' => $t]))->publish('php1', 'no'); $out[] = 'published?!'; }
+    catch (PSE $e) { $out[] = $e->getStatus(); }
+}
+$get = function ($t) use ($url) {
+    $ch = curl_init("$url/poll/php1.b5");
+    curl_setopt_array($ch, [CURLOPT_RETURNTRANSFER => true, CURLOPT_HTTPHEADER => ["Authorization: Bearer $t"]]);
+    $b = curl_exec($ch);
+    return [(int)curl_getinfo($ch, CURLINFO_RESPONSE_CODE), $b];
+};
+$out[] = $get(Token::forChannels($secret, ['php1'], [], 60, ['kid' => 'app']));
+$out[] = $get(Token::forChannels($secret, ['php2'], [], 60))[0];
+echo json_encode($out);
+'''
+    p = php("-r", code, env={"PS_SRC": os.path.join(PHP_DIR, "src", "PushStream.php"),
+                             "PUSHSTREAM_URL": srv.url(""), "SECRET": secret, "EC": ec})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout) == [1, 2, 403, 401, [200, "helloagain"], 403], p.stdout

@@ -13,9 +13,21 @@ def _read(name):
         return f.read()
 
 
+AUTH_KEY = "/etc/apache2/pushstream-auth.key"     # private-notifications.conf
+
+
+def key_file(workbase):
+    """A stand-in for the examples' PushStreamAuth key file."""
+    path = os.path.join(workbase, "conf_d-auth.key")
+    with open(path, "w") as f:
+        f.write("example-secret-0123456789abcdef0123456789\n")
+    os.chmod(path, 0o644)
+    return path
+
+
 @pytest.mark.parametrize("name", sorted(n for n in os.listdir(CONF_D) if n.endswith(".conf")))
-def test_conf_d_file_passes_configtest(configtest, name):
-    body = _read("pushstream.conf") + "\n" + _read(name)
+def test_conf_d_file_passes_configtest(configtest, workbase, name):
+    body = _read("pushstream.conf") + "\n" + _read(name).replace(AUTH_KEY, key_file(workbase))
     rc, out = configtest(body)
     assert rc == 0, out
     assert "Syntax OK" in out

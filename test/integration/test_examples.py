@@ -32,7 +32,10 @@ EXAMPLES = {
     "helpdesk-chat.conf": ["proxy", "proxy_http"],
     "intranet-portal.conf": [],
     "web-im.conf": [],
+    "private-notifications.conf": [],
 }
+AUTH_KEY = "/etc/apache2/pushstream-auth.key"     # private-notifications.conf
+AUTH_SECRET = b"example-secret-0123456789abcdef0123456789"
 WSPROXY_MODS = ["socache_shmcb", "ssl", "proxy", "proxy_balancer", "slotmem_shm",
                 "lbmethod_byrequests"]
 
@@ -42,7 +45,15 @@ TRICKY = ['say "hi"', "back\\slash", "two\nlines", "</script><b>", "\u00fc\u20ac
 
 def read(name):
     with open(os.path.join(CONF_D, name)) as f:
-        return f.read()
+        text = f.read()
+    if AUTH_KEY in text:              # the examples' key file: a generated one
+        path = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
+                            "example-auth.key")
+        with open(path, "wb") as f:
+            f.write(AUTH_SECRET + b"\n")
+        os.chmod(path, 0o644)
+        text = text.replace(AUTH_KEY, path)
+    return text
 
 
 def with_base(text):
@@ -358,6 +369,44 @@ def test_web_im(httpd):
     # the 5-minute lifetime is the vhost's: stored messages expire 300 s after publishing
     text = read("web-im.conf")
     assert "PushStreamMessageTtl 5m" in text and "PushStreamMaxMessagesStoredPerChannel 1" in text
+
+
+# ---------------------------------------------------------------- private notifications
+def test_private_notifications(httpd):
+    """PushStreamAuth example: a token (as the PHP of the comment mints it) in the
+    cookie opens EventSource and WebSocket, in Authorization a long-poll; a user's
+    token does not open another user's channel; the loopback publisher needs none."""
+    from jwtmint import compact
+    import hashlib
+    import hmac
+    pub = pshttpd.free_port()
+    text = read("private-notifications.conf").replace("127.0.0.1:8062", f"127.0.0.1:{pub}")
+    srv = httpd(with_base(text))
+
+    def token(channels, exp=3600):
+        return compact({"alg": "HS256", "typ": "JWT", "kid": "app1"},
+                       {"exp": int(time.time()) + exp,
+                        "pushstream": {"subscribe": channels, "publish": []}},
+                       lambda d: hmac.new(AUTH_SECRET, d, hashlib.sha256).digest())
+    tok = token(["user42", "team7*"])
+    cookie = {"Cookie": f"pushstream_token={tok}"}
+    assert request(At(pub), "POST", "/pub?id=user42", body=b"first").status == 200
+    ev = wsutil.Stream(srv, "/notify/ev/user42.b1", cookie)
+    assert ev.status == 200
+    ev.wait_for(b'"text":"first"')
+    ws = wsutil.Ws(srv, "/notify/ws/team7-ops.b1", extra=cookie)
+    r = request(srv, "GET", "/notify/lp/user42.b1", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status == 200 and json_messages(r.body)[0]["text"] == "first"
+    request(At(pub), "POST", "/pub?id=team7-ops", body=b"ops")
+    assert json.loads(ws.read_text())["text"] == "ops"
+    ws.close()
+    ev.close()
+    for path, hdrs, want in (("/notify/ev/user43", cookie, 403),
+                             ("/notify/lp/user42", {}, 401),
+                             ("/notify/lp/user42",
+                              {"Authorization": f"Bearer {token(['user42'], exp=-60)}"}, 401)):
+        r = request(srv, "GET", path, headers=hdrs)
+        assert r.status == want, (path, r)
 
 
 # ---------------------------------------------------------------- WebSocket proxy

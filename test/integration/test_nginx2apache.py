@@ -481,3 +481,49 @@ def test_every_directive_name_exists_in_the_module():
     assert names <= defined, names - defined
     # and every nginx directive of the module is known to the converter
     assert len(n2a.PS) == 36
+
+
+def test_secure_link_becomes_a_commented_auth_recipe(configtest, workbase):
+    """nginx secure_link (MD5 links) -> a commented PushStreamAuth recipe at its place,
+    flagged for review; the output passes configtest, and so does the recipe once
+    uncommented with a key file."""
+    conf, flags = convert(r'''
+http {
+    push_stream_shared_memory_size 32M;
+    server {
+        listen 8000;
+        location ~ /sub/(.*) {
+            push_stream_subscriber;
+            push_stream_channels_path $1;
+            secure_link $arg_md5,$arg_expires;
+            secure_link_md5 "$secure_link_expires$uri secret";
+            if ($secure_link = "") { return 403; }
+            if ($secure_link = "0") { return 410; }
+        }
+        location /pub {
+            push_stream_publisher admin;
+            push_stream_channels_path $arg_id;
+            secure_link_secret s3cret;
+        }
+    }
+}''')
+    assert [m for _, m in flags if m.startswith("secure_link")] and len(flags) == 2, flags
+    assert not [m for _, m in flags if "if (" in m or "return" in m], flags
+    lines = [l.strip() for l in conf.splitlines()]
+    assert "# PushStreamAuth subscribe" in lines and "# PushStreamAuth publish" in lines
+    assert "# PushStreamAuthSource header cookie=pushstream_token arg=token" in lines
+    assert any("was (line 9): secure_link $arg_md5,$arg_expires;" in l for l in lines), conf
+    assert any("PushStream\\Token::forChannels" in l for l in lines), conf
+    rc, out = configtest(conf.replace("Listen 8000", f"Listen {pshttpd.free_port()}"))
+    assert rc == 0, out
+    key = os.path.join(workbase, "n2a-auth.key")
+    with open(key, "w") as f:
+        f.write("k" * 32 + "\n")
+    os.chmod(key, 0o644)
+    enabled = re.sub(r"^(\s*)# (PushStreamAuth\w* )", r"\1\2", conf, flags=re.M)
+    enabled = enabled.replace("PushStreamSharedMemorySize 32M",
+                              f"PushStreamSharedMemorySize 32M\nPushStreamAuthKey HS256 file:{key}")
+    enabled = enabled.replace("Listen 8000", f"Listen {pshttpd.free_port()}")
+    assert len(re.findall(r"^\s*PushStreamAuth (subscribe|publish)$", enabled, re.M)) == 2, enabled
+    rc, out = configtest(enabled)
+    assert rc == 0, out + enabled

@@ -93,10 +93,12 @@ class Netns:
                 self.destroy()
                 raise OSError(f"{' '.join(c)}: {p.stderr.strip()}")
 
-    def curl(self, method, url, data=None):
+    def curl(self, method, url, data=None, headers=()):
         """(status, body) of a request made from inside the namespace."""
         cmd = ["ip", "netns", "exec", self.name, "curl", "-s", "-o", "-", "-w",
                "\n%{http_code}", "--max-time", "10", "-X", method, url]
+        for h in headers:
+            cmd[-3:-3] = ["-H", h]
         if data is not None:
             cmd[-3:-3] = ["--data-binary", data]
         p = subprocess.run(cmd, capture_output=True, timeout=30)
@@ -112,9 +114,11 @@ class Loopback2:
     """The fallback: requests from 127.0.0.2 (curl --interface)."""
     host, peer = "127.0.0.1", "127.0.0.2"
 
-    def curl(self, method, url, data=None):
+    def curl(self, method, url, data=None, headers=()):
         cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
                "--interface", self.peer, "-X", method, url]
+        for h in headers:
+            cmd[-3:-3] = ["-H", h]
         if data is not None:
             cmd[-3:-3] = ["--data-binary", data]
         p = subprocess.run(cmd, capture_output=True, timeout=30)
@@ -151,8 +155,42 @@ def _example(name, outside, pub_port, port):
                             f"<VirtualHost 127.0.0.1:{pub_port}"
                             + ("" if fallback else f" {outside.host}:{pub_port}") + ">") \
                    .replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{pshttpd.free_port()}/")
+    if name == "private-notifications.conf":
+        also = "" if fallback else f"\n    Listen {outside.host}:{pub_port}"
+        text = text.replace("Listen 127.0.0.1:8062", f"Listen 127.0.0.1:{pub_port}" + also) \
+                   .replace("<VirtualHost 127.0.0.1:8062>",
+                            f"<VirtualHost 127.0.0.1:{pub_port}"
+                            + ("" if fallback else f" {outside.host}:{pub_port}") + ">") \
+                   .replace(AUTH_KEY, _auth_key())
     text = text.replace("<VirtualHost *:80>", f"<VirtualHost *:{port}>")
     return read("pushstream.conf") + "\n" + text, extra
+
+
+AUTH_KEY = "/etc/apache2/pushstream-auth.key"     # private-notifications.conf
+AUTH_SECRET = b"security-test-secret-0123456789abcdef"
+
+
+def _auth_key():
+    path = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
+                        "security-auth.key")
+    with open(path, "wb") as f:
+        f.write(AUTH_SECRET)
+    os.chmod(path, 0o644)
+    return path
+
+
+def _sub_headers(name, ch):
+    """A token for the private-notifications example's subscribers."""
+    if name != "private-notifications.conf":
+        return ()
+    import hashlib
+    import hmac
+    import time
+    from jwtmint import compact
+    tok = compact({"alg": "HS256", "kid": "app1"},
+                  {"exp": int(time.time()) + 60, "pushstream": {"subscribe": [ch]}},
+                  lambda d: hmac.new(AUTH_SECRET, d, hashlib.sha256).digest())
+    return (f"Authorization: Bearer {tok}",)
 
 
 # name -> (modules, on the admin port: publisher path, stats path or None,
@@ -163,6 +201,7 @@ EXAMPLES = {
                            "/event/lp/{ch}.b1"),
     "intranet-portal.conf": ([], "/queue", "/queue-stats", "/notify/{ch}.b1"),
     "web-im.conf": ([], "/im/pub", None, "/im/lp/{ch}.b1"),
+    "private-notifications.conf": ([], "/pub", None, "/notify/lp/{ch}.b1"),
 }
 
 
@@ -181,7 +220,8 @@ def test_examples_table_lists_every_admin_location():
 def test_example_admin_locations_refuse_other_hosts(httpd, outside, name):
     modules, pub, stats, sub = EXAMPLES[name]
     port = pshttpd.free_port()
-    pub_port = pshttpd.free_port() if name == "helpdesk-chat.conf" else port
+    pub_port = pshttpd.free_port() if name in ("helpdesk-chat.conf",
+                                               "private-notifications.conf") else port
     body, extra = _example(name, outside, pub_port, port)
     srv = httpd(body, port=port, modules=modules, extra_global=extra)
     admin = pshttpd.Httpd.__new__(pshttpd.Httpd)
@@ -192,7 +232,8 @@ def test_example_admin_locations_refuse_other_hosts(httpd, outside, name):
     if stats:
         assert request(admin, "GET", f"{stats}?id={ch}").status == 200
     # from the other host: the public subscriber answers (the path works) ...
-    status, got = outside.curl("GET", f"http://{outside.host}:{port}{sub.format(ch=ch)}")
+    status, got = outside.curl("GET", f"http://{outside.host}:{port}{sub.format(ch=ch)}",
+                               headers=_sub_headers(name, ch))
     assert status == 200 and b"local" in got, (status, got)
     # ... the publisher and statistics do not, for any method
     where = f"http://{outside.host}:{pub_port}"

@@ -346,6 +346,36 @@ static void ps_summarized(apr_pool_t *p, ps_fmt_e fmt, int n, const char *want)
     ps_expect_doc(doc, len, want);
 }
 
+/* PushStreamAuth counters: after uptime, before by_worker, only when on. */
+static void test_summarized_auth(void **state)
+{
+    static const struct { ps_fmt_e fmt; const char *want; } cases[] = {
+        { PS_FMT_JSON, "\"uptime\": 67, \"auth_invalid_token\": 5, "
+                       "\"auth_insufficient_scope\": 3, \"by_worker\": [" },
+        { PS_FMT_PLAIN, "uptime: 67\r\nauth_invalid_token: 5\r\n"
+                        "auth_insufficient_scope: 3\r\nby_worker:\r\n" },
+        { PS_FMT_YAML, "  uptime: 67\r\n  auth_invalid_token: 5\r\n"
+                       "  auth_insufficient_scope: 3\r\n  by_worker:\r\n" },
+        { PS_FMT_XML, "  <uptime>67</uptime>\r\n"
+                      "  <auth_invalid_token>5</auth_invalid_token>\r\n"
+                      "  <auth_insufficient_scope>3</auth_insufficient_scope>\r\n"
+                      "  <by_worker>" },
+    };
+    ps_info_summary_t sum = ps_sum;
+    apr_size_t len = 0;
+    unsigned i;
+
+    sum.auth = 1;
+    sum.auth_invalid_token = 5;
+    sum.auth_insufficient_scope = 3;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *doc = ps_info_summarized(*state, cases[i].fmt, &sum, ps_workers,
+                                       1, &len);
+        assert_non_null(strstr(doc, cases[i].want));
+        assert_int_equal(strlen(doc), len);
+    }
+}
+
 static void test_summarized_json(void **state)
 {
     ps_summarized(*state, PS_FMT_JSON, 2,
@@ -442,6 +472,7 @@ int main(void)
         PS_TEST(test_group_many),
         PS_TEST(test_group_negative_n),
         PS_TEST(test_summarized_json),
+        PS_TEST(test_summarized_auth),
         PS_TEST(test_summarized_plain),
         PS_TEST(test_summarized_yaml),
         PS_TEST(test_summarized_xml),

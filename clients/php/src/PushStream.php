@@ -12,6 +12,13 @@
  *     $ps->delete('room1', 'Chat closed');                      // true, or false if it did not exist
  *     $ps->stats();               // the statistics location's summary
  *
+ * Tokens for PushStreamAuth (signed channel grants, a compact JWS/JWT):
+ *
+ *     $jwt = PushStream\Token::forChannels($secret, ['user42*'], [], 3600, ['kid' => 'k1']);
+ *     setcookie('pushstream_token', $jwt, ['httponly' => true, 'samesite' => 'Strict']);
+ *     $ps = new PushStream\Client('http://127.0.0.1:8060',
+ *         ['token' => PushStream\Token::forChannels($secret, [], ['room*'], 60)]);
+ *
  * Every call raises PushStream\Exception on an HTTP error or a failed
  * connection; its getStatus() and getExplain() give the status code and the
  * X-Nginx-PushStream-Explain header (e.g. 403 "Number of channels were exceeded.").
@@ -58,6 +65,7 @@ class Client
      *                        channel_arg ('id': the query argument of PushStreamChannelsPath),
      *                        timeout (5 s), connect_timeout (2 s),
      *                        headers (extra request headers, ['Name: value', ...]),
+     *                        token (a PushStreamAuth token: sent as Authorization: Bearer),
      *                        curl (extra CURLOPT_* => value)
      */
     public function __construct(string $baseUrl = 'http://127.0.0.1:8060', array $options = [])
@@ -75,6 +83,9 @@ class Client
             'headers' => [],
             'curl' => [],
         ];
+        if (isset($options['token'])) {
+            $this->options['headers'][] = 'Authorization: Bearer ' . $options['token'];
+        }
     }
 
     public function __destruct()
@@ -295,5 +306,92 @@ class Client
             'headers' => $respHeaders,
             'body' => (string)$out,
         ];
+    }
+}
+
+/**
+ * Tokens checked by PushStreamAuth: a compact JWS whose claims grant channels,
+ *   {"exp": ..., "pushstream": {"subscribe": ["id", "prefix*"], "publish": [...]}}
+ * signed with the key of a PushStreamAuthKey line (HS256/HS384/HS512 with its
+ * secret; RS256/ES256 with the PEM private key of the configured public key).
+ */
+final class Token
+{
+    /**
+     * @param string   $key       HS*: the secret (the bytes of the key file, without
+     *                            its trailing newline); RS256/ES256: a PEM private key
+     * @param string[] $subscribe channel ids (or "prefix*") the holder may subscribe to
+     * @param string[] $publish   channel ids (or "prefix*") the holder may publish to
+     * @param int      $ttl       seconds until "exp"
+     * @param array    $options   alg ('HS256'), kid, aud, iss, sub, nbf (seconds from
+     *                            now), now (time()), claims (more claims, merged)
+     */
+    public static function forChannels(string $key, array $subscribe, array $publish = [],
+                                       int $ttl = 3600, array $options = []): string
+    {
+        $now = $options['now'] ?? time();
+        $claims = ['exp' => $now + $ttl, 'iat' => $now,
+                   'pushstream' => ['subscribe' => array_values(array_map('strval', $subscribe)),
+                                    'publish' => array_values(array_map('strval', $publish))]];
+        foreach (['aud', 'iss', 'sub'] as $c) {
+            if (isset($options[$c])) {
+                $claims[$c] = $options[$c];
+            }
+        }
+        if (isset($options['nbf'])) {
+            $claims['nbf'] = $now + (int)$options['nbf'];
+        }
+        return self::sign($key, ($options['claims'] ?? []) + $claims, $options['alg'] ?? 'HS256',
+                          $options['kid'] ?? null);
+    }
+
+    /** Signs any claims as a compact JWS. */
+    public static function sign(string $key, array $claims, string $alg = 'HS256', ?string $kid = null): string
+    {
+        $header = ['alg' => $alg, 'typ' => 'JWT'];
+        if ($kid !== null) {
+            $header['kid'] = $kid;
+        }
+        $flags = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR;
+        $input = self::b64u(json_encode($header, $flags)) . '.' . self::b64u(json_encode($claims, $flags));
+        return $input . '.' . self::b64u(self::signature($key, $input, $alg));
+    }
+
+    public static function b64u(string $data): string
+    {
+        return rtrim(strtr(base64_encode($data), '+/', '-_'), '=');
+    }
+
+    private static function signature(string $key, string $input, string $alg): string
+    {
+        $hs = ['HS256' => 'sha256', 'HS384' => 'sha384', 'HS512' => 'sha512'];
+        if (isset($hs[$alg])) {
+            return hash_hmac($hs[$alg], $input, $key, true);
+        }
+        if ($alg !== 'RS256' && $alg !== 'ES256') {
+            throw new \InvalidArgumentException("unsupported algorithm $alg (HS256, HS384, HS512, RS256, ES256)");
+        }
+        if (!\function_exists('openssl_sign')) {
+            throw new \LogicException("$alg tokens need PHP's openssl extension");
+        }
+        $pk = openssl_pkey_get_private($key);
+        if ($pk === false || !openssl_sign($input, $sig, $pk, OPENSSL_ALGO_SHA256)) {
+            throw new \InvalidArgumentException("$alg: not a usable PEM private key");
+        }
+        return $alg === 'ES256' ? self::derToJose($sig) : $sig;
+    }
+
+    /** DER ECDSA signature (SEQUENCE of two INTEGERs) -> JOSE r||s (32 bytes each). */
+    private static function derToJose(string $der): string
+    {
+        $i = \ord($der[1]) & 0x80 ? 2 + (\ord($der[1]) & 0x7f) : 2;
+        $out = '';
+        for ($k = 0; $k < 2; $k++) {
+            $n = \ord($der[$i + 1]);
+            $v = ltrim(substr($der, $i + 2, $n), "\0");
+            $out .= str_pad($v, 32, "\0", STR_PAD_LEFT);
+            $i += 2 + $n;
+        }
+        return $out;
     }
 }
