@@ -13,6 +13,7 @@
  * data: new epoch), PS0174 (publish refused: 503), PS0175 (bad reply). */
 
 #include <errno.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -39,6 +40,15 @@ ps_rd_t *ps_rd;                          /* NULL: no PushStreamRedis */
 int ps_redis_enabled(void)
 {
     return ps_rd != NULL;
+}
+
+void ps_redis_kick(void)
+{
+    eventfd_t one = 1;
+
+    if (ps_rd && ps_rd->kick_fd >= 0) {
+        (void)eventfd_write(ps_rd->kick_fd, one);
+    }
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -646,6 +656,10 @@ static apr_status_t ps_rd_child_cleanup(void *data)
     ps_rd_all = NULL;
     ps_rd_all_n = ps_rd_all_cap = ps_rd_all_on = 0;
     pthread_mutex_unlock(&ps_rd_all_mu);
+    if (rd->kick_fd >= 0) {
+        close(rd->kick_fd);
+        rd->kick_fd = -1;
+    }
     return APR_SUCCESS;
 }
 
@@ -710,6 +724,7 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s, ps_store_t *st)
         ps_redis_lua((ps_redis_lua_e)i);     /* SHA-1s before any thread */
     }
     ps_rd_all_on = 1;
+    rd->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);   /* -1: ticks only */
     ps_rd = rd;
     if (apr_thread_create(&rd->thread, NULL, ps_rd_thread, rd, pchild)
         != APR_SUCCESS) {

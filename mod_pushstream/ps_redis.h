@@ -66,6 +66,10 @@ int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
 void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
                    const apr_array_header_t *chans, int create);
 
+/* A subscriber just subscribed: wake this child's Redis thread so that it
+ * subscribes the channel in Redis now, not at its next 100 ms tick. */
+void ps_redis_kick(void);
+
 /* State for the statistics. */
 typedef struct ps_redis_stats_t {
     int enabled;

@@ -49,6 +49,7 @@ typedef struct ps_rd_t {
     volatile apr_uint32_t stop;
     apr_uint32_t subscribed;             /* this child's channels */
     ps_rd_node_t *node;
+    int kick_fd;                         /* eventfd: ps_redis_kick() */
     pthread_mutex_t mu;                  /* epoch */
     char epoch[48];
     volatile apr_uint32_t resync;        /* set by a new epoch */

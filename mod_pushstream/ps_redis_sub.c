@@ -6,6 +6,7 @@
  * (PS0171, PS0172: the children share ps_rd_node_t). */
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -174,7 +175,7 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
     x->ping_sent = 0;
     x->update_at = 0;
     while (!rd->stop) {
-        struct pollfd pfd;
+        struct pollfd pfd[2];
         redisReply *r;
         void *rp;
         apr_time_t now;
@@ -216,10 +217,20 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
             x->ping_sent = now;
             x->ping_at = now + apr_time_from_sec(PS_RD_PING_SEC);
         }
-        pfd.fd = x->ps->fd;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        if (poll(&pfd, 1, PS_RD_TICK_MS) > 0) {
+        pfd[0].fd = x->ps->fd;
+        pfd[0].events = POLLIN;
+        pfd[0].revents = 0;
+        pfd[1].fd = rd->kick_fd;         /* -1: ignored by poll() */
+        pfd[1].events = POLLIN;
+        pfd[1].revents = 0;
+        if (poll(pfd, 2, PS_RD_TICK_MS) > 0) {
+            if (pfd[1].revents & POLLIN) {
+                eventfd_t v;
+                (void)eventfd_read(rd->kick_fd, &v);
+                x->update_at = 0;        /* a new local subscriber */
+            }
+        }
+        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             if (redisBufferRead(x->ps) != REDIS_OK) {
                 x->why = apr_pstrdup(x->pool, x->ps->errstr);
                 return;

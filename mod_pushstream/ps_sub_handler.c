@@ -257,6 +257,9 @@ static int ps_store_part(ps_subreq_t *sr)
         }
     }
     ps_store_unlock(st);
+    if (wait && rv == APR_SUCCESS) {
+        ps_redis_kick();        /* several servers: subscribe in Redis now */
+    }
     if (rv == PS_E_LIMIT) {
         ps_unsubscribe_all(sr);
         return ps_http_explain(r, HTTP_FORBIDDEN, sr->subs
