@@ -529,3 +529,17 @@ def test_prefork_nodes(httpd, redis):
     sb.wait_for(b"1:one|2:two|")
     st, body, _, _ = _poll(b, "/poll/pf.b2")
     assert ids_of(body) == [(1, "one"), (2, "two")]
+
+
+def test_graceful_restart_of_a_node(nodes, redis):
+    """After `graceful` the new children of B start their Redis threads and
+    B serves the channel again (state page kept across the restart)."""
+    a, b = nodes
+    publish(a, "gr", "before")
+    b.graceful()
+    sb = Stream(b, "/sub/gr.b1")
+    sb.wait_for(b"1:before|")
+    wait_subscribed(redis, "gr", 1)     # the new children start one by one
+    publish(a, "gr", "after")
+    sb.wait_for(b"2:after|")
+    assert redis_stats(b)["state"] == "up"
