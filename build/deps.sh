@@ -55,10 +55,15 @@ fi
 
 echo "$tag: installing ${missing[*]}"
 apt_opts=()
-if [ "$bench" -eq 1 ]; then
-    # The nginx package would start a system nginx on port 80: forbid service
-    # starts while installing (policy-rc.d, removed afterwards unless it was
-    # there to begin with).
+want_redis=0
+for p in "${missing[@]}"; do
+    if [ "$p" = redis-server ]; then want_redis=1; fi
+done
+if [ "$bench" -eq 1 ] || [ "$want_redis" -eq 1 ]; then
+    # The nginx package would start a system nginx on port 80, redis-server
+    # a system Redis on 6379 (the tests start their own, never the system
+    # service): forbid service starts while installing (policy-rc.d, removed
+    # afterwards unless it was there to begin with).
     policy=/usr/sbin/policy-rc.d
     ours=0
     if [ ! -e "$policy" ]; then
@@ -67,7 +72,7 @@ if [ "$bench" -eq 1 ]; then
         ours=1
     fi
     trap '[ "$ours" -eq 1 ] && rm -f "$policy"' EXIT
-    apt_opts=(--no-install-recommends)
+    if [ "$bench" -eq 1 ]; then apt_opts=(--no-install-recommends); fi
 fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_opts[@]}" "${missing[@]}" >/dev/null
