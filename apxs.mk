@@ -42,7 +42,8 @@ CORE_SRC  := mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/
              mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
              mod_pushstream/ps_info.c mod_pushstream/ps_websocket.c mod_pushstream/ps_eventsource.c \
              mod_pushstream/ps_http1.c mod_pushstream/ps_escape.c \
-             mod_pushstream/ps_json.c mod_pushstream/ps_jwt.c
+             mod_pushstream/ps_json.c mod_pushstream/ps_jwt.c \
+             mod_pushstream/ps_redis_url.c mod_pushstream/ps_redis_rec.c
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)
@@ -83,7 +84,7 @@ modules: $(PS_SO) $(WT_SO)
 $(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk
 	@mkdir -p $(BUILD)/ps
 	@rm -rf $(BUILD)/ps/* && cp $(PS_SRC) $(PS_HDR) $(BUILD)/ps/
-	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread -lssl -lcrypto \
+	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread -lssl -lcrypto -lhiredis \
 	    -o mod_pushstream.la $(notdir $(PS_SRC)) >build.log 2>&1 || { cat build.log; exit 1; }
 	@grep -E 'warning:|error:' $(BUILD)/ps/build.log || true
 	cp $(BUILD)/ps/.libs/mod_pushstream.so $@

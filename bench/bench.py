@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """`make bench`: mod_pushstream (httpd, event MPM) against nginx + nchan, in one run.
 
-    bench/bench.py [--quick] [--only idle,fanout,pubrate,tunnel,tls,tlsfanout,
+    bench/bench.py [--quick] [--only idle,fanout,pubrate,tunnel,cluster,tls,tlsfanout,
                    longpoll,storm] [--n16 N] [--out DIR]
 
 Starts our httpd and Debian's nginx with nchan on loopback ports, runs every
@@ -368,8 +368,8 @@ class Bench(Bench16):
         self.quick = args.quick
         self.rows = []          # the table
         self.data = {"idle": [], "fanout": [], "fanout_sat": [], "pubrate": [],
-                     "tunnel": [], "tls_idle": [], "tls_fanout": [], "longpoll": [],
-                     "storm": []}
+                     "tunnel": [], "cluster": [], "tls_idle": [], "tls_fanout": [],
+                     "longpoll": [], "storm": []}
         self.work = pshttpd.work_root(os.path.join(self.out, "srv"))
         self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         # a loadgen process holds at most this many sockets
@@ -642,6 +642,116 @@ class Bench(Bench16):
                      o["static_rps"], c["static_rps"], None, "higher",
                      note=f"{STATIC_FILE} ({os.path.getsize(STATIC_FILE)} B) by httpd's "
                      "core handler vs nginx's static module")
+
+    # ---- 5. several servers on one Redis
+    def cluster(self):
+        """2 httpd (PushStreamRedis) vs 2 nginx + nchan (nchan_redis_pass), the
+        same redis-server: subscribers spread over both nodes, publishes to
+        the first; then the publish rate on the first node."""
+        ns = [1000] if self.quick else [1000, 10000]
+        dur = 4.0 if self.quick else 6.0
+        rd = servers.Redis(os.path.join(self.work, "redis")).start()
+        nodes = {}
+        try:
+            for kind in ("ours", "nchan"):
+                pair = []
+                for i in (1, 2):
+                    d = os.path.join(self.work, f"{kind}-cl{i}")
+                    shutil.rmtree(d, ignore_errors=True)
+                    os.makedirs(d, exist_ok=True)
+                    os.chmod(d, 0o755)
+                    if kind == "ours":
+                        srv = Ours(d, redis_url=rd.url())
+                        srv.servers = 2
+                    else:
+                        srv = Nchan(d, workers=2, redis_url=rd.url())
+                    srv.start()
+                    pair.append(srv)
+                nodes[kind] = pair
+            out = {"fanout": [], "pubrate": {}}
+            for n in ns:
+                rate = self.fanout_rate(n)
+                count = max(10, int(rate * dur))
+                runs = {k: [] for k in nodes}
+                for i in range(self.rounds):
+                    for kind in (("ours", "nchan") if i % 2 == 0 else ("nchan", "ours")):
+                        runs[kind].append(self._cluster_fanout(nodes[kind], rd, kind, n,
+                                                               rate, count, f"r{i}-"))
+                res = {}
+                for kind, rs in runs.items():
+                    res[kind] = median_run(rs, lambda r: r["lat_us"]["p99"])
+                    res[kind]["rounds"] = [round_summary(r) for r in rs]
+                    res[kind]["lost_all_rounds"] = sum(r["lost"] for r in rs)
+                    res[kind]["dup_all_rounds"] = sum(r.get("dups", 0) for r in rs)
+                    res[kind]["failed_all_rounds"] = sum(r["failed"] for r in rs)
+                out["fanout"].append(res)
+                o, c = res["ours"], res["nchan"]
+                sc = f"5 two nodes + Redis: fan-out N={n} @{rate:g}/s"
+                # the offered load bounds msgs/s (as in scenario 2): 0.99
+                self.row(sc, "delivered msgs/s", o["msgs_per_s"], c["msgs_per_s"], 0.99,
+                         "higher", note="subscribers half on each node, publishes to node 1")
+                self.row(sc, "latency p99", o["lat_us"]["p99"] / 1000,
+                         c["lat_us"]["p99"] / 1000, 1.0, "lower", "ms", "{:.2f}")
+                self.row(sc, "messages lost (all rounds)", o["lost_all_rounds"],
+                         c["lost_all_rounds"], None, "lower", "", "{:.0f}",
+                         f"must be 0; duplicates {o['dup_all_rounds']} / "
+                         f"{c['dup_all_rounds']}; subscribers refused "
+                         f"{o['failed_all_rounds']} / {c['failed_all_rounds']}")
+                self.row(sc, "server CPU per msg (2 nodes + Redis)", o["cpu_us_per_msg"],
+                         c["cpu_us_per_msg"], None, "lower", "us", "{:.2f}")
+            dur_w = 4 if self.quick else 8
+            for kind in ("ours", "nchan"):
+                a = nodes[kind][0]
+                r = run_wrk(a.url("/pub"), dur_w)
+                if kind == "ours":
+                    p = run_wrk(a.pubport_url("/pub"), dur_w)
+                    r["port"] = {k: p[k] for k in ("rps", "requests", "p50_ms", "p99_ms",
+                                                   "non2xx", "errors")}
+                out["pubrate"][kind] = r
+                log(f"  cluster pubrate {kind:5}: {r['rps']:.0f} req/s p99 {r['p99_ms']} ms "
+                    f"non-2xx {r['non2xx']}"
+                    + (f"; port {r['port']['rps']:.0f} req/s p99 {r['port']['p99_ms']} ms "
+                       f"non-2xx {r['port']['non2xx']}" if "port" in r else ""))
+            o, c = out["pubrate"]["ours"], out["pubrate"]["nchan"]
+            sc = "5 two nodes + Redis: publish rate on node 1 (1000 channels)"
+            self.row(sc, "requests/s, publisher port", o["port"]["rps"], c["rps"], 1.0,
+                     "higher", note="ours: PushStreamPublisherListen; one Lua script "
+                     "(EVALSHA) per publish")
+            self.row(sc, "requests/s, <Location /pub>", o["rps"], c["rps"], None, "higher")
+            self.row(sc, "latency p99 (port)", o["port"]["p99_ms"], c["p99_ms"], None,
+                     "lower", "ms", "{:.2f}")
+            self.row(sc, "non-2xx answers (port / location)", o["port"]["non2xx"],
+                     c["non2xx"], None, "lower", "", "{:.0f}",
+                     f"location {o['non2xx']}")
+            self.data["cluster"].append(out)
+        finally:
+            for pair in nodes.values():
+                for srv in pair:
+                    srv.stop()
+            rd.stop()
+
+    def _cluster_fanout(self, pair, rd, kind, n, rate, count, tag):
+        ch = f"cl{tag}{n}"
+        marks = {}
+
+        def mark(ev):
+            marks.setdefault(ev, sum(s.cpu_ticks() for s in pair) + rd.cpu_ticks())
+        r = run_loadgen(["fanout", "--url", pair[0].url(f"/{{tr}}/{ch}"),
+                         "--url2", pair[1].url(f"/{{tr}}/{ch}"),
+                         "--pub-url", pair[0].url(f"/pub?id={ch}"), "--n", n,
+                         "--transport", "mix", "--rate", rate, "--count", count,
+                         "--src-ips", 4, "--timeout", 150, "--drain", 5], timeout=200,
+                        on_event=mark)
+        cpu = ((marks.get("measure_end", 0) - marks.get("measure_start", 0))
+               / os.sysconf("SC_CLK_TCK"))
+        r["server_cpu_s"] = cpu
+        r["cpu_us_per_msg"] = cpu * 1e6 / r["received"] if r["received"] else None
+        r["rate"] = rate
+        log(f"  cluster {kind:5} N={n} rate={rate:g}: {r['received']}/{r['expected']} "
+            f"lost {r['lost']} dup {r.get('dups')} {r['msgs_per_s']:.0f} msg/s "
+            f"p50 {r['lat_us']['p50']}us p99 {r['lat_us']['p99']}us cpu {cpu:.2f}s "
+            f"{r['error']}")
+        return r
 
     # ---- 4. tunnel
     def tunnel(self):
@@ -963,7 +1073,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small N, short runs")
     ap.add_argument("--only",
-                    default="idle,fanout,pubrate,tunnel,tls,tlsfanout,longpoll,storm")
+                    default="idle,fanout,pubrate,tunnel,cluster,tls,tlsfanout,longpoll,storm")
     ap.add_argument("--n16", type=int, default=0,
                     help="N of the tls, longpoll and storm scenarios (default 10000)")
     ap.add_argument("--idle-n", default="", help="idle subscriber counts, e.g. 10000,50000")
@@ -989,8 +1099,8 @@ def main():
     info["ours_so"] = pshttpd.PUSHSTREAM_SO
     log(f"servers: {info['ours']} + mod_pushstream ({pshttpd.PUSHSTREAM_SO}) vs {info['nchan']}")
     only = args.only.split(",")
-    for name in ("idle", "fanout", "pubrate", "tunnel", "tls", "tlsfanout", "longpoll",
-                 "storm"):
+    for name in ("idle", "fanout", "pubrate", "tunnel", "cluster", "tls", "tlsfanout",
+                 "longpoll", "storm"):
         if name in only:
             log(f"== {name}")
             t = time.time()

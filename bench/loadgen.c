@@ -15,6 +15,7 @@
  *   loadgen pub    --pub-url U --rate R --count M [--pub-conns P] [--size B]
  *       M publishes at R/s (HTTP/1.1 keep-alive POST).
  *   loadgen fanout --url U --pub-url U --n N --rate R --count M [...]
+ *       [--url2 U2]: subscribers 2..3 of every 4 use U2 (a second server).
  *       N subscribers, a warm-up barrier (every subscriber got a warm-up
  *       message), then M publishes at R/s; received, lost (expected -
  *       received, per subscriber), duplicates, publish->receive latency.
@@ -318,8 +319,8 @@ typedef struct lg_url {
 
 static struct {
     const char *mode;
-    lg_url url, pub_url;
-    int have_url, have_pub;
+    lg_url url, pub_url, url2;
+    int have_url, have_pub, have_url2;
     int n, transport, channels, src_ips, conc;
     double hold, duration, timeout, rate;
     int count, pub_conns, size, conns, use_stdin, port, first;
@@ -981,22 +982,30 @@ static int lg_dechunk(lg_conn *c, const char *d, size_t n, int deliver)
 
 /* ----------------------------------------------------------- requests */
 
+/* --url2 (a second server of the same cluster): subscribers 2..3 of every
+ * 4 go there, so both transports of --transport mix reach both servers. */
+static const lg_url *lg_sub_url(const lg_conn *c)
+{
+    return lg_opt.have_url2 && (c->idx / 2) % 2 ? &lg_opt.url2 : &lg_opt.url;
+}
+
 static void lg_sub_request(lg_conn *c)
 {
     char path[600], req[1024];
     int ch = lg_opt.channels > 0 ? c->idx % lg_opt.channels : 0;
-    lg_expand(lg_opt.url.path, c->tr, ch, path, sizeof path);
+    const lg_url *u = lg_sub_url(c);
+    lg_expand(u->path, c->tr, ch, path, sizeof path);
     int n;
     if (c->tr == LG_WS) {
         n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n", path, lg_opt.url.hostport);
+                     "Sec-WebSocket-Version: 13\r\n\r\n", path, u->hostport);
     } else if (c->tr == LG_SSE) {
         n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n"
-                     "Accept: text/event-stream\r\n\r\n", path, lg_opt.url.hostport);
+                     "Accept: text/event-stream\r\n\r\n", path, u->hostport);
     } else {
         n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path,
-                     lg_opt.url.hostport);
+                     u->hostport);
     }
     if (lg_send(c, req, (size_t)n) < 0) {
         lg_close(c, 0);
@@ -1217,7 +1226,7 @@ static void lg_start_subs(void)
             c->tr = (unsigned char)lg_opt.transport;
         }
         lg_g.started++;
-        if (lg_connect(c, &lg_opt.url, c->idx) < 0) {
+        if (lg_connect(c, lg_sub_url(c), c->idx) < 0) {
             lg_g.failed++;
             c->closed = 1;
             continue;
@@ -1860,7 +1869,7 @@ int main(int argc, char **argv)
     lg_opt.drain = 3;
 
     static const struct option lo[] = {
-        {"url", 1, 0, 'u'}, {"pub-url", 1, 0, 'P'}, {"n", 1, 0, 'n'},
+        {"url", 1, 0, 'u'}, {"url2", 1, 0, '2'}, {"pub-url", 1, 0, 'P'}, {"n", 1, 0, 'n'},
         {"transport", 1, 0, 't'}, {"channels", 1, 0, 'k'}, {"src-ips", 1, 0, 's'},
         {"conc", 1, 0, 'C'}, {"hold", 1, 0, 'H'}, {"stdin", 0, 0, 'I'},
         {"rate", 1, 0, 'r'}, {"count", 1, 0, 'm'}, {"pub-conns", 1, 0, 'p'},
@@ -1873,6 +1882,7 @@ int main(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
         case 'u': lg_parse_url(optarg, &lg_opt.url); lg_opt.have_url = 1; break;
+        case '2': lg_parse_url(optarg, &lg_opt.url2); lg_opt.have_url2 = 1; break;
         case 'P': lg_parse_url(optarg, &lg_opt.pub_url); lg_opt.have_pub = 1; break;
         case 'n': lg_opt.n = atoi(optarg); break;
         case 't':

@@ -213,7 +213,7 @@ class Ours(_Common, pshttpd.Httpd):
     name = "ours"
 
     def __init__(self, workdir, push=True, conf_body=None, modules=None, label=None,
-                 tls=False):
+                 redis_url=None, tls=False):
         os.makedirs(workdir, exist_ok=True)
         os.chmod(workdir, 0o755)
         # /pub also on a publisher port (PushStreamPublisherListen); not with
@@ -229,6 +229,8 @@ class Ours(_Common, pshttpd.Httpd):
             conf_body = OURS_PUSH.replace(
                 "<Location /pub>\n",
                 f"<Location /pub>\n    PushStreamPublisherListen 127.0.0.1:{self.pubport}\n")
+            if redis_url:       # several servers on one Redis (cluster scenario)
+                conf_body = f"PushStreamRedis {redis_url}\n" + conf_body
         pshttpd.Httpd.__init__(
             self, workdir, conf_body,
             servers=2, threads=25, mpm="event", modules=modules,
@@ -267,7 +269,9 @@ class Ours(_Common, pshttpd.Httpd):
 class Nchan(_Common):
     name = "nchan"
 
-    def __init__(self, workdir, port=None, workers=2, nofile=None, tls=False):
+    def __init__(self, workdir, port=None, workers=2, nofile=None, redis_url=None,
+                 tls=False):
+        self.redis_url = redis_url
         self.workdir = os.path.abspath(workdir)
         self.port = port or pshttpd.free_port()
         self.ssl_port = pshttpd.free_port() if tls else None
@@ -289,13 +293,18 @@ class Nchan(_Common):
             crt, key = make_cert(os.path.join(self.workdir, "conf"))
             ssl = (f"        listen 127.0.0.1:{self.ssl_port} ssl backlog=4096;\n"
                    f"        ssl_certificate {crt};\n        ssl_certificate_key {key};\n")
+        conf = NGINX_CONF.format(workers=self.workers, nofile=self.nofile,
+                                 wd=self.workdir, nchan_so=NCHAN_SO, ssl=ssl,
+                                 wconns=max(1024, self.nofile - 200), port=self.port)
+        if self.redis_url:      # cluster scenario: nchan_redis_pass, the same Redis
+            conf = conf.replace("    server {\n", "    upstream ps_redis {\n"
+                                f"        nchan_redis_server {self.redis_url};\n"
+                                "    }\n    server {\n", 1)
+            # in every nchan location (server level is not inherited by 1.3.6)
+            conf = re.sub(r"(\n            nchan_(?:publisher|subscriber(?: [a-z-]+)?);\n)",
+                          r"\1            nchan_redis_pass ps_redis;\n", conf)
         with open(self.conf_path, "w") as f:
-            f.write(NGINX_CONF.format(workers=self.workers, nofile=self.nofile,
-                                      wd=self.workdir, nchan_so=NCHAN_SO, ssl=ssl,
-                                      wconns=max(1024, self.nofile - 200), port=self.port))
-
-    def ssl_url(self, path="/"):
-        return f"https://127.0.0.1:{self.ssl_port}{path}"
+            f.write(conf)
 
     def parent_pid(self):
         try:
@@ -352,6 +361,48 @@ class Nchan(_Common):
                            capture_output=True, text=True)
         n = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
         return f"{n.split(':', 1)[-1].strip()} + nchan {p.stdout.strip() or '?'}"
+
+    def ssl_url(self, path="/"):
+        return f"https://127.0.0.1:{self.ssl_port}{path}"
+
+
+class Redis:
+    """redis-server on a free loopback port, in memory only (--save '')."""
+
+    def __init__(self, workdir):
+        self.workdir = os.path.abspath(workdir)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.port = pshttpd.free_port()
+        self.proc = None
+
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout=10):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.workdir,
+             "--logfile", os.path.join(self.workdir, "redis.log"),
+             "--maxmemory-policy", "noeviction",
+             "--client-output-buffer-limit", "pubsub 256mb 64mb 60"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pshttpd.tcp_connects(self.port):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not come up on {self.port}")
+
+    def cpu_ticks(self):
+        return _cpu_ticks(self.proc.pid) if self.proc else 0
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 class Floor(_Common):

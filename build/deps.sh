@@ -18,10 +18,12 @@ case "${1:-}" in
     # debhelper, dpkg-dev, lintian (+ dh_apache2 of apache2-dev): make deb
     # and its test (test_package.py);
     # python3-h2: the HTTP/2 client of test_http2.py (many streams, resets, RFC 8441);
-    # python3-yaml: test_channel_lists.py parses the YAML statistics
+    # python3-yaml: test_channel_lists.py parses the YAML statistics;
+    # libhiredis-dev: PushStreamRedis (several servers); redis-server: its
+    # tests start their own on a loopback port (never the system service)
     PKGS="apache2 apache2-dev libcmocka-dev python3-pytest python3-websockets python3-yaml php-cli php-curl
           curl openssl libssl-dev gcc make procps chromium clang libclang-rt-14-dev gdb
-          debhelper dpkg-dev lintian python3-h2"
+          debhelper dpkg-dev lintian python3-h2 redis-server libhiredis-dev"
     ;;
 --bench)
     bench=1
@@ -54,10 +56,15 @@ fi
 
 echo "$tag: installing ${missing[*]}"
 apt_opts=()
-if [ "$bench" -eq 1 ]; then
-    # The nginx package would start a system nginx on port 80: forbid service
-    # starts while installing (policy-rc.d, removed afterwards unless it was
-    # there to begin with).
+want_redis=0
+for p in "${missing[@]}"; do
+    if [ "$p" = redis-server ]; then want_redis=1; fi
+done
+if [ "$bench" -eq 1 ] || [ "$want_redis" -eq 1 ]; then
+    # The nginx package would start a system nginx on port 80, redis-server
+    # a system Redis on 6379 (the tests start their own, never the system
+    # service): forbid service starts while installing (policy-rc.d, removed
+    # afterwards unless it was there to begin with).
     policy=/usr/sbin/policy-rc.d
     ours=0
     if [ ! -e "$policy" ]; then
@@ -66,7 +73,7 @@ if [ "$bench" -eq 1 ]; then
         ours=1
     fi
     trap '[ "$ours" -eq 1 ] && rm -f "$policy"' EXIT
-    apt_opts=(--no-install-recommends)
+    if [ "$bench" -eq 1 ]; then apt_opts=(--no-install-recommends); fi
 fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_opts[@]}" "${missing[@]}" >/dev/null

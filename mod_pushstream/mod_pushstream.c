@@ -33,6 +33,7 @@
 #include "ps_pubport.h"
 #include "ps_metrics.h"
 #include "ps_mpm.h"
+#include "ps_redis.h"
 #include <mod_status.h>
 
 APLOG_USE_MODULE(pushstream);
@@ -181,7 +182,7 @@ static int ps_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "subscribers", ap_show_mpm());
     }
     ps_mpm_check(ptemp, s);
-    return OK;
+    return ps_redis_post_config(s);
 }
 
 static ps_child_t *ps_child_of(server_rec *s)
@@ -232,6 +233,7 @@ static void ps_child_init(apr_pool_t *pchild, server_rec *s)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PS0009: no worker slot "
                      "left in the shared segment for this child");
     }
+    ps_redis_child_init(pchild, s, child->store);
     rv = ps_reactor_start(child, &child->reactor);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PS0010: cannot start the "

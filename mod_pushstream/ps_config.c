@@ -125,6 +125,8 @@ void *ps_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     PS_MERGE(max_wildcard_channels);
     c->events_channel = base->events_channel;   /* one per segment */
     c->auth = ps_auth_merge_srv(p, base->auth, add->auth);
+    c->redis = base->redis;                     /* one per segment */
+    c->redis_timeout = base->redis_timeout;
     return c;
 }
 
@@ -318,6 +320,51 @@ static const char *ps_raw_one(cmd_parms *cmd, const char *args,
 }
 
 /* ---- server-level directives --------------------------------------------------- */
+
+/* PushStreamRedis redis://[:password@]host[:port][/db] | unix:/path */
+static const char *ps_set_redis(cmd_parms *cmd, void *mconfig,
+                                const char *arg)
+{
+    ps_srv_conf_t *c = ps_srv(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    ps_redis_url_t *u = apr_pcalloc(cmd->pool, sizeof(*u));
+
+    if (err) {
+        return err;
+    }
+    err = ps_redis_url_parse(cmd->pool, arg, u);
+    if (err) {
+        return apr_psprintf(cmd->pool, "PushStreamRedis: invalid address "
+                            "\"%s\" at %s: %s (examples: "
+                            "redis://127.0.0.1:6379/0, "
+                            "redis://:password@host:6379, "
+                            "unix:/run/redis/redis.sock)", arg,
+                            ps_config_where(cmd), err);
+    }
+    c->redis = u;
+    return NULL;
+}
+
+/* PushStreamRedisTimeout: connect, send and answer limit of one Redis call
+ * (default 2s). */
+static const char *ps_set_redis_timeout(cmd_parms *cmd, void *mconfig,
+                                        const char *arg)
+{
+    ps_srv_conf_t *c = ps_srv(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_interval_time_t t = 0;
+
+    if (err || (err = ps_arg_time(cmd, arg, &t, 0)) != NULL) {
+        return err;
+    }
+    if (t < apr_time_from_msec(10) || t > apr_time_from_sec(60)) {
+        return apr_psprintf(cmd->pool, "PushStreamRedisTimeout: \"%s\" at "
+                            "%s must be between 10ms and 60s", arg,
+                            ps_config_where(cmd));
+    }
+    c->redis_timeout = t;
+    return NULL;
+}
 
 static const char *ps_set_shm_size(cmd_parms *cmd, void *mconfig,
                                    const char *size, const char *name)
@@ -735,6 +782,11 @@ static const char *ps_set_header_file(cmd_parms *cmd, void *mconfig,
 #define PS_ANY (RSRC_CONF | ACCESS_CONF)
 
 const command_rec ps_cmds[] = {
+    AP_INIT_TAKE1("PushStreamRedis", ps_set_redis, NULL, RSRC_CONF,
+        "redis://[:password@]host[:port][/db] or unix:/path: channels and "
+        "stored messages live in this Redis, shared by several servers"),
+    AP_INIT_TAKE1("PushStreamRedisTimeout", ps_set_redis_timeout, NULL,
+        RSRC_CONF, "longest wait for Redis in one call (default 2s)"),
     AP_INIT_TAKE12("PushStreamSharedMemorySize", ps_set_shm_size, NULL,
         RSRC_CONF, "size of the shared memory holding channels and messages"),
     AP_INIT_RAW_ARGS("PushStreamChannelDeletedMessageText", ps_set_srv_str,
@@ -943,6 +995,9 @@ static void ps_srv_finish(ps_srv_conf_t *c, apr_size_t shm_size)
     }
     if (c->timeout_with_body == PS_UNSET) {
         c->timeout_with_body = 0;
+    }
+    if (!c->redis_timeout) {
+        c->redis_timeout = apr_time_from_sec(2);
     }
     c->limits.message_ttl = c->message_ttl != PS_UNSET ? c->message_ttl : 1800;
     c->limits.channel_inactivity = c->channel_inactivity != PS_UNSET

@@ -8,6 +8,7 @@
 
 #include "ps_store.h"
 #include "ps_template.h"
+#include "ps_redis_url.h"
 
 typedef enum {
     PS_LOC_NONE = 0,
@@ -64,6 +65,9 @@ typedef struct ps_srv_conf_t {
                                             * PushStreamPublisherListen */
     struct ps_jwt_conf_t *auth;            /* keys and claim checks (merged,
                                             * ps_auth.c); NULL = no key */
+    ps_redis_url_t *redis;                 /* PushStreamRedis, NULL = none
+                                            * (one for all servers) */
+    apr_interval_time_t redis_timeout;     /* PushStreamRedisTimeout */
 } ps_srv_conf_t;
 
 /* Location level. */

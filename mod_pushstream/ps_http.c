@@ -157,6 +157,9 @@ void ps_http_answer_log(server_rec *s, request_rec *r, const ps_answer_t *a)
 int ps_http_answer(request_rec *r, const ps_answer_t *a)
 {
     ps_http_answer_log(r->server, r, a);
+    if (a->retry_after) {
+        apr_table_setn(r->headers_out, "Retry-After", a->retry_after);
+    }
     if (a->allow) {
         return ps_http_not_allowed(r, a->allow);
     }

@@ -7,6 +7,7 @@
 #include <apr_strings.h>
 #include <mod_status.h>
 
+#include "ps_redis.h"
 #include "ps_config.h"
 #include "ps_expr.h"
 #include "ps_http.h"
@@ -95,6 +96,21 @@ int ps_metrics_answer(request_rec *r, ps_child_t *child)
                        m.s.auth_invalid_token, m.s.auth_insufficient_scope);
     ps_metric(bb, "uptime_seconds", "gauge", "Seconds since the segment was "
               "created.", (apr_uint64_t)(now - m.s.created));
+    if (ps_redis_enabled()) {
+        ps_redis_stats_t rs;
+        ps_redis_stats(&rs);
+        ps_metric(bb, "redis_up", "gauge", "1 while this node reaches Redis "
+                  "(PushStreamRedis).", !strcmp(rs.state, "up"));
+        ps_metric(bb, "redis_disconnects_total", "counter", "Redis pub/sub "
+                  "connections of this node lost.", rs.disconnects);
+        ps_metric(bb, "redis_data_lost_total", "counter", "Times Redis was "
+                  "found without its data (new epoch).", rs.data_lost);
+        ps_metric(bb, "redis_gaps_filled_total", "counter", "Id jumps filled "
+                  "from the messages stored in Redis.", rs.gaps_filled);
+        ps_metric(bb, "redis_publish_failures_total", "counter", "Publishes "
+                  "answered 503 because Redis did not answer.",
+                  rs.publish_failures);
+    }
     apr_brigade_puts(bb, NULL, NULL, "# HELP pushstream_worker_subscribers "
                      "Subscriber connections per httpd child.\n"
                      "# TYPE pushstream_worker_subscribers gauge\n");

@@ -7,6 +7,7 @@
 
 #include "ps_publish.h"
 #include "ps_child.h"
+#include "ps_redis.h"
 
 void ps_answer_set(ps_answer_t *a, int status, const char *explain)
 {
@@ -158,6 +159,36 @@ static int ps_pub_channels_locked(ps_store_t *st, const ps_srv_conf_t *sc,
     return 1;
 }
 
+/* The local publish of every channel (locked; unlocks).  0 with *a the
+ * answer when the segment is full. */
+static int ps_pub_store_locked(ps_store_t *st, const ps_dir_conf_t *d,
+                               const ps_srv_conf_t *sc,
+                               const apr_array_header_t *chans,
+                               const char *body, apr_size_t len,
+                               const char *event_id, const char *event_type,
+                               apr_int64_t now, ps_channel_t **chs,
+                               ps_chinfo_t *infos, ps_answer_t *a)
+{
+    int i;
+
+    for (i = 0; i < chans->nelts; i++) {
+        apr_status_t rv = ps_store_publish_locked(st, chs[i], body, len,
+                              event_id, event_id ? strlen(event_id) : 0,
+                              event_type, event_type ? strlen(event_type) : 0,
+                              ps_dir_store(d), &sc->limits, now, NULL);
+        if (rv != APR_SUCCESS) {
+            ps_store_unlock(st);
+            ps_store_notify(st);
+            ps_pub_full(a);
+            return 0;
+        }
+        ps_store_channel_info_locked(st, chs[i], &infos[i]);
+        infos[i].id = APR_ARRAY_IDX(chans, i, ps_path_channel_t).id;
+    }
+    ps_store_unlock(st);
+    return 1;
+}
+
 void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
                     const ps_srv_conf_t *sc, const apr_array_header_t *chans,
                     const char *body, apr_size_t len, const char *event_id,
@@ -181,21 +212,18 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
         ps_store_unlock(st);
         return;
     }
-    for (i = 0; i < chans->nelts; i++) {
-        apr_status_t rv = ps_store_publish_locked(st, chs[i], body, len,
-                              event_id, event_id ? strlen(event_id) : 0,
-                              event_type, event_type ? strlen(event_type) : 0,
-                              ps_dir_store(d), &sc->limits, now, NULL);
-        if (rv != APR_SUCCESS) {
-            ps_store_unlock(st);
-            ps_store_notify(st);
-            ps_pub_full(a);
+    if (ps_redis_enabled()) {
+        /* several servers: Redis assigns, stores, announces (ps_redis.h) */
+        ps_store_unlock(st);
+        if (!ps_redis_publish(p, st, sc, chans, body, len, event_id,
+                              event_type, ps_dir_store(d), infos, a)) {
             return;
         }
-        ps_store_channel_info_locked(st, chs[i], &infos[i]);
-        infos[i].id = APR_ARRAY_IDX(chans, i, ps_path_channel_t).id;
     }
-    ps_store_unlock(st);
+    else if (!ps_pub_store_locked(st, d, sc, chans, body, len, event_id,
+                                  event_type, now, chs, infos, a)) {
+        return;
+    }
     /* Wake the children's loops only when a channel has subscribers (or an
      * events channel may have got a channel_created): a publish to a
      * channel nobody listens to costs 2 wake-ups and a lock per child.
@@ -241,11 +269,18 @@ void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     ps_channel_t **found = apr_pcalloc(p, chans->nelts * sizeof(*found));
     const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
     apr_int64_t now = ps_now_sec();
-    int i, n;
+    int i, n, remote = 0;
 
     if (!len) {
         text = sc->deleted_text;
         len = strlen(text);
+    }
+    if (ps_redis_enabled()) {
+        /* every node deletes on the announcement (this one may have by the
+         * time it locks below): Redis says whether a channel existed */
+        if (!ps_redis_delete(p, chans, text, len, &remote, a)) {
+            return;
+        }
     }
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         ps_answer_set(a, 500, NULL);
@@ -256,7 +291,7 @@ void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         ps_store_delete_locked(st, found[i], text, len, now);
     }
     ps_store_unlock(st);
-    if (!n) {
+    if (!n && !remote) {
         ps_answer_set(a, 404, NULL);
         return;
     }
@@ -309,6 +344,7 @@ void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
     const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
     int i, n;
 
+    ps_redis_sync(p, st, chans, 0);       /* several servers: Redis first */
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         ps_answer_set(a, 500, NULL);
         return;

@@ -25,6 +25,7 @@ typedef struct ps_answer_t {
     const char *explain;           /* X-Nginx-PushStream-Explain, or NULL */
     const char *allow;             /* Allow (405), or NULL */
     const char *www_auth;          /* WWW-Authenticate (401/403), or NULL */
+    const char *retry_after;       /* Retry-After (503), or NULL */
     const char *ctype;             /* NULL = no body (Content-Length: 0) */
     const char *body;
     apr_size_t len;

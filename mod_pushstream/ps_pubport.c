@@ -400,6 +400,9 @@ static void ps_pc_answer(ps_pconn_t *pc, const ps_answer_t *a, int keep)
     if (a->www_auth) {
         ps_pc_header(pc, "WWW-Authenticate", a->www_auth);
     }
+    if (a->retry_after) {
+        ps_pc_header(pc, "Retry-After", a->retry_after);
+    }
     if (a->explain) {
         ps_pc_header(pc, PS_EXPLAIN_HEADER, a->explain);
     }

@@ -11,6 +11,7 @@
 #include <apr_strings.h>
 #include <apr_network_io.h>
 
+#include "ps_redis.h"
 #include "ps_config.h"
 #include "ps_child.h"
 #include "ps_http.h"
@@ -70,6 +71,16 @@ static int ps_stats_summary(request_rec *r, ps_child_t *child)
         iw[i].pid = w[i].pid;
         iw[i].subscribers = w[i].subscribers;
         iw[i].uptime = (apr_uint64_t)(sum.now - w[i].started);
+    }
+    if (ps_redis_enabled()) {
+        ps_redis_stats_t rs;
+        ps_redis_stats(&rs);
+        apr_table_setn(r->headers_out, "X-PushStream-Redis", apr_psprintf(
+            r->pool, "state=%s connected=%d disconnects=%" APR_UINT64_T_FMT
+            " data_lost=%" APR_UINT64_T_FMT " gaps_filled=%" APR_UINT64_T_FMT
+            " publish_failures=%" APR_UINT64_T_FMT, rs.state, rs.connected,
+            rs.disconnects, rs.data_lost, rs.gaps_filled,
+            rs.publish_failures));
     }
     doc = ps_info_summarized(r->pool, fmt, &sum, iw, n, &len);
     return ps_http_body(r, ctype, doc, len);

@@ -777,6 +777,51 @@ apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,
                       store, lim, now, seq_out, 1);
 }
 
+/* A message whose id, time and tag another server assigned (Redis): the
+ * same path as a local publish, then the given figures replace the local
+ * ones.  Out-of-order and duplicate copies are refused so a channel's ids
+ * stay strictly increasing. */
+apr_status_t ps_store_mirror_locked(ps_store_t *st, ps_channel_t *ch,
+                                    const ps_msgview_t *v, int store,
+                                    apr_int64_t expires, int force,
+                                    const ps_limits_t *lim, apr_int64_t now)
+{
+    apr_uint64_t seq;
+    apr_status_t rv;
+    ps_smsg_t *m;
+
+    if (v->id <= (apr_int64_t)ch->published) {
+        return APR_EEXIST;
+    }
+    if (!force && v->id != (apr_int64_t)ch->published + 1) {
+        return APR_INCOMPLETE;
+    }
+    rv = ps_publish(st, ch, v->text, v->text_len, v->event_id,
+                    v->event_id_len, v->event_type, v->event_type_len, store,
+                    lim, now, &seq, 1);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    m = PS_MSG(st, ps_ring(st)[seq % st->sh->nring].off);
+    m->id = v->id;
+    m->time = v->time;
+    m->tag = v->tag;
+    if (store && expires > 0) {
+        m->expires = expires;
+    }
+    ch->published = (apr_uint64_t)v->id;
+    return APR_SUCCESS;
+}
+
+/* The channel's last id moves up to id (messages that were not stored
+ * elsewhere); never down. */
+void ps_store_set_last_id_locked(ps_channel_t *ch, apr_uint64_t id)
+{
+    if (id > ch->published) {
+        ch->published = id;
+    }
+}
+
 /* A JSON event about ch on the events channel (when configured).  Never
  * reclaims memory: it runs inside cleanup walks. */
 static void ps_event(ps_store_t *st, const char *type, const ps_channel_t *ch,

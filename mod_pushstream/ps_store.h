@@ -162,6 +162,16 @@ apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,
                                      int store, const ps_limits_t *lim,
                                      apr_int64_t now, apr_uint64_t *seq_out);
 
+/* Several servers (Redis): store a message whose id, time and tag were
+ * assigned elsewhere.  APR_EEXIST: id <= the channel's last id (a copy
+ * already here); APR_INCOMPLETE: id > last + 1 and !force (a gap to fill
+ * first); APR_ENOMEM.  expires (seconds) replaces now + ttl when > 0. */
+apr_status_t ps_store_mirror_locked(ps_store_t *st, ps_channel_t *ch,
+                                    const ps_msgview_t *v, int store,
+                                    apr_int64_t expires, int force,
+                                    const ps_limits_t *lim, apr_int64_t now);
+void ps_store_set_last_id_locked(ps_channel_t *ch, apr_uint64_t id);
+
 /* Delete: the channel leaves the lookup at once; its subscribers get a
  * notice through the log carrying text.  APR_ENOMEM when no notice could be
  * allocated (the channel is deleted anyway). */

@@ -37,6 +37,7 @@
 #include <apr_date.h>
 #include <apr_allocator.h>
 
+#include "ps_redis.h"
 #include "ps_sub.h"
 #include "ps_reactor.h"
 #include "ps_util.h"
@@ -1395,6 +1396,44 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
     }
 }
 
+/* WebSocket publish with PushStreamRedis: through Redis like a POST to a
+ * publisher (the loop thread waits for Redis, bounded by
+ * PushStreamRedisTimeout). */
+static void ps_sub_ws_publish_redis(ps_sub_t *sub, const char *text,
+                                    apr_size_t len)
+{
+    apr_pool_t *p;
+    apr_array_header_t *chans;
+    ps_chinfo_t *infos;
+    ps_answer_t a;
+    int i;
+
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        return;
+    }
+    chans = apr_array_make(p, sub->nchan, sizeof(ps_path_channel_t));
+    for (i = 0; i < sub->nchan; i++) {
+        ps_path_channel_t *pc;
+        if (sub->chans[i].deleted
+            || (sub->sc->events_channel
+                && !strcmp(sub->chans[i].id, sub->sc->events_channel))) {
+            continue;
+        }
+        pc = apr_array_push(chans);
+        memset(pc, 0, sizeof(*pc));
+        pc->id = sub->chans[i].id;
+        pc->len = sub->chans[i].len;
+    }
+    infos = apr_pcalloc(p, (chans->nelts + 1) * sizeof(*infos));
+    if (chans->nelts
+        && !ps_redis_publish(p, sub->child->store, sub->sc, chans, text, len,
+                             NULL, NULL, ps_dir_store(sub->d), infos, &a)) {
+        ps_sub_log(sub, APLOG_ERR, 0, "PS0176: WebSocket message not "
+                   "published: %s", PS_REDIS_EXPLAIN);
+    }
+    apr_pool_destroy(p);
+}
+
 /* WebSocket: a text message is published to the subscriber's channels
  * (PushStreamWebsocketAllowPublish), like a POST to a publisher. */
 static void ps_sub_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
@@ -1404,6 +1443,10 @@ static void ps_sub_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
     apr_status_t rv = APR_SUCCESS;
     int i;
 
+    if (ps_redis_enabled()) {
+        ps_sub_ws_publish_redis(sub, text, len);
+        return;
+    }
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         return;
     }

@@ -20,6 +20,7 @@
 #include <apr_strings.h>
 #include <apr_allocator.h>
 
+#include "ps_redis.h"
 #include "ps_config.h"
 #include "ps_expr.h"
 #include "ps_child.h"
@@ -223,6 +224,7 @@ static int ps_store_part(ps_subreq_t *sr)
     const char *explain;
     int i, wait;
 
+    ps_redis_sync(r->pool, st, sr->chans, 0);   /* several servers */
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
@@ -255,6 +257,9 @@ static int ps_store_part(ps_subreq_t *sr)
         }
     }
     ps_store_unlock(st);
+    if (wait && rv == APR_SUCCESS) {
+        ps_redis_kick();        /* several servers: subscribe in Redis now */
+    }
     if (rv == PS_E_LIMIT) {
         ps_unsubscribe_all(sr);
         return ps_http_explain(r, HTTP_FORBIDDEN, sr->subs

@@ -1,0 +1,87 @@
+/* ps_redis.h - several servers on one Redis (PushStreamRedis).
+ *
+ * The node's shared segment stays the place subscribers, replay and
+ * statistics read from; with PushStreamRedis it becomes a copy ("mirror")
+ * of what Redis holds for the channels this node uses:
+ *
+ *  - A publish (publisher location, publisher port, WebSocket) runs one
+ *    Lua script (ps_redis_lua.h) on a blocking connection of the calling
+ *    thread (connect, send and receive bounded by PushStreamRedisTimeout):
+ *    Redis assigns id, time and tag, stores, trims, announces; then the
+ *    message enters the local segment with those figures.
+ *  - Each child runs one Redis thread: a pub/sub connection subscribed to
+ *    "ps:<channel>" for every channel with subscribers on this node, and a
+ *    command connection to fill gaps.  Announcements enter the segment
+ *    (a copy already there is skipped by id; an id jump is filled from the
+ *    stored messages first), then the child loops deliver them as local
+ *    publishes.
+ *  - A subscriber request, and GET on a publisher, first bring the local
+ *    copy of its channels up to date (SYNC script).
+ *
+ * Without PushStreamRedis every function here is a no-op. */
+#ifndef PS_REDIS_H
+#define PS_REDIS_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#include "ps_config.h"
+#include "ps_publish.h"
+
+/* Explain text of a publish refused because Redis did not answer. */
+#define PS_REDIS_EXPLAIN "Redis is unreachable; retry later."
+
+/* Seconds sent in Retry-After with a 503. */
+#define PS_REDIS_RETRY_AFTER "1"
+
+/* 1 when this process uses Redis. */
+int ps_redis_enabled(void);
+
+/* post_config (parent): the page the node's children share. */
+int ps_redis_post_config(server_rec *s);
+
+/* child_init: start this child's Redis thread (when configured). */
+void ps_redis_child_init(apr_pool_t *pchild, server_rec *s,
+                         ps_store_t *st);
+
+/* Publish body to chans (their local channels exist already).  1 on
+ * success with infos[] filled (cluster-wide published / stored, local
+ * subscribers); 0 with *a the answer (503). */
+int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
+                     const apr_array_header_t *chans, const char *body,
+                     apr_size_t len, const char *event_id,
+                     const char *event_type, int store, ps_chinfo_t *infos,
+                     ps_answer_t *a);
+
+/* Delete chans in Redis (announced to every node, this one included).  1
+ * on success with *existed = how many existed in Redis, 0 with *a the
+ * answer (503). */
+int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
+                    const char *text, apr_size_t len, int *existed,
+                    ps_answer_t *a);
+
+/* Bring the local copies of chans up to date from Redis (best effort,
+ * bounded by the timeout).  create: make the local channel even when
+ * Redis has nothing for it. */
+void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
+                   const apr_array_header_t *chans, int create);
+
+/* A subscriber just subscribed: wake this child's Redis thread so that it
+ * subscribes the channel in Redis now, not at its next 100 ms tick. */
+void ps_redis_kick(void);
+
+/* State for the statistics. */
+typedef struct ps_redis_stats_t {
+    int enabled;
+    const char *state;             /* "up" / "down" (the node) */
+    int connected;                 /* children connected now (the node) */
+    apr_uint64_t subscribed;       /* channels this child subscribes */
+    apr_uint64_t disconnects;      /* these: the node (all children) */
+    apr_uint64_t data_lost;        /* epoch changes seen */
+    apr_uint64_t gaps_filled;
+    apr_uint64_t publish_failures; /* answered 503 */
+} ps_redis_stats_t;
+
+void ps_redis_stats(ps_redis_stats_t *out);
+
+#endif

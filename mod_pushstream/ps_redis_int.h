@@ -1,0 +1,82 @@
+/* ps_redis_int.h - what ps_redis.c (connections, publish, the local copy)
+ * and ps_redis_sub.c (the child's Redis thread) share.  Not for other
+ * files: they use ps_redis.h. */
+#ifndef PS_REDIS_INT_H
+#define PS_REDIS_INT_H
+
+#include <pthread.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include <apr_thread_proc.h>
+
+#include "ps_redis.h"
+#include "ps_redis_rec.h"
+
+#define PS_RD_EPOCH_KEY   "ps:epoch"
+#define PS_RD_PREFIX      "ps:"          /* pub/sub channel prefix */
+#define PS_RD_TICK_MS     100            /* Redis thread poll period */
+#define PS_RD_PING_SEC    5              /* pub/sub liveness ping */
+#define PS_RD_BACKOFF_MIN 100            /* ms */
+#define PS_RD_BACKOFF_MAX 5000
+
+/* What the children of one node share (a page mapped by the parent before
+ * the children fork, kept across graceful restarts): the node's Redis
+ * state, so that each change is logged once per node, and the figures of
+ * the statistics. */
+typedef struct ps_rd_node_t {
+    apr_uint32_t state;                  /* PS_RD_UNKNOWN / UP / DOWN */
+    apr_uint32_t pub_failing;            /* PS0174 written for this outage */
+    apr_uint32_t epoch_hash;             /* last epoch seen (PS0173) */
+    apr_uint32_t disconnects, data_lost, gaps_filled, publish_failures;
+    apr_uint32_t connected;              /* children connected now */
+} ps_rd_node_t;
+
+#define PS_RD_UNKNOWN 0
+#define PS_RD_UP      1
+#define PS_RD_DOWN    2
+
+#define PS_RD_RETAINED_KEY "mod_pushstream-redis"
+
+typedef struct ps_rd_t {
+    ps_redis_url_t url;
+    struct timeval tv;                   /* PushStreamRedisTimeout */
+    server_rec *s;
+    ps_store_t *st;
+    const ps_srv_conf_t *sc;             /* main server (limits) */
+    apr_thread_t *thread;
+    volatile apr_uint32_t stop;
+    apr_uint32_t subscribed;             /* this child's channels */
+    ps_rd_node_t *node;
+    int kick_fd;                         /* eventfd: ps_redis_kick() */
+    pthread_mutex_t mu;                  /* epoch */
+    char epoch[48];
+    volatile apr_uint32_t resync;        /* set by a new epoch */
+} ps_rd_t;
+
+extern ps_rd_t *ps_rd;                   /* NULL: no PushStreamRedis */
+
+/* A connection with the configured timeouts, AUTH and SELECT done; NULL
+ * with *why (a thread-local text) when it failed. */
+redisContext *ps_rd_connect(ps_rd_t *rd, const char **why);
+
+/* Note the epoch Redis reported (a change: Redis lost its data). */
+void ps_rd_epoch(ps_rd_t *rd, const char *e, apr_size_t len);
+
+/* SYNC one channel on c: stored messages after the local last id enter
+ * the node's segment.  0, or -1 when Redis did not answer. */
+int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
+                   int create);
+
+/* A message Redis assigned enters the segment; an id jump is filled from
+ * the stored messages first (c NULL: no filling). */
+void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
+                   const ps_redis_rec_t *rec);
+
+/* The child's Redis thread (ps_redis_sub.c). */
+void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data);
+
+#endif

@@ -1,0 +1,111 @@
+/* ps_redis_lua.c - the server-side scripts (see ps_redis_lua.h). */
+
+#include <string.h>
+
+#include <apr_sha1.h>
+
+#include "ps_redis_lua.h"
+
+#define PS_LUA_EPOCH                                                       \
+    "local ep = redis.call('GET', KEYS[1])\n"                              \
+    "if not ep then\n"                                                     \
+    "  local t = redis.call('TIME')\n"                                     \
+    "  ep = t[1] .. string.format('%06d', tonumber(t[2]))\n"               \
+    "  redis.call('SET', KEYS[1], ep)\n"                                   \
+    "end\n"
+
+static const char ps_lua_publish[] =
+    PS_LUA_EPOCH
+    "local now = tonumber(redis.call('TIME')[1])\n"
+    "local store = ARGV[4] == '1'\n"
+    "local maxs, ttl, mttl = tonumber(ARGV[5]), tonumber(ARGV[6]), "
+    "tonumber(ARGV[7])\n"
+    "local head = ' ' .. #ARGV[2] .. ' ' .. #ARGV[3] .. '\\n' .. ARGV[2] "
+    ".. ARGV[3]\n"
+    "local out = {ep}\n"
+    "for i = 1, (#KEYS - 1) / 2 do\n"
+    "  local meta, msgs = KEYS[2 * i], KEYS[2 * i + 1]\n"
+    "  local ch, floor = ARGV[6 + 2 * i], tonumber(ARGV[7 + 2 * i])\n"
+    "  local m = redis.call('HMGET', meta, 'id', 't', 'g')\n"
+    "  local id = math.max(tonumber(m[1]) or 0, floor) + 1\n"
+    "  local t, g, lt = now, 1, tonumber(m[2]) or 0\n"
+    "  if lt >= now then t = lt; g = (tonumber(m[3]) or 0) + 1 end\n"
+    "  redis.call('HSET', meta, 'id', id, 't', t, 'g', g)\n"
+    "  redis.call('EXPIRE', meta, mttl)\n"
+    "  local rec = id .. ' ' .. t .. ' ' .. g .. ' ' .. (t + ttl) .. head "
+    ".. ARGV[1]\n"
+    "  if store then\n"
+    "    redis.call('ZADD', msgs, id, rec)\n"
+    "    while true do\n"
+    "      local f = redis.call('ZRANGE', msgs, 0, 0)\n"
+    "      if #f == 0 then break end\n"
+    "      local e = tonumber(string.match(f[1], '^%d+ %d+ %d+ (%d+)'))\n"
+    "      if e > now then break end\n"
+    "      redis.call('ZREMRANGEBYRANK', msgs, 0, 0)\n"
+    "    end\n"
+    "    if maxs > 0 then redis.call('ZREMRANGEBYRANK', msgs, 0, -(maxs + 1)) "
+    "end\n"
+    "    redis.call('EXPIRE', msgs, ttl + 1)\n"
+    "  end\n"
+    "  local stored = redis.call('ZCARD', msgs)\n"
+    "  redis.call('PUBLISH', 'ps:' .. ch, ep .. ' ' .. (store and '1' or '0') "
+    ".. ' ' .. rec)\n"
+    "  out[#out + 1] = {id, t, g, stored}\n"
+    "end\n"
+    "return out\n";
+
+static const char ps_lua_sync[] =
+    PS_LUA_EPOCH
+    "local after = tonumber(ARGV[1])\n"
+    "local id = tonumber(redis.call('HGET', KEYS[2], 'id')) or 0\n"
+    "if id < after then\n"
+    "  redis.call('HSET', KEYS[2], 'id', after)\n"
+    "  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))\n"
+    "  id = after\n"
+    "end\n"
+    "local r = {ep, id}\n"
+    "if id > after then\n"
+    "  local ms = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. after, '+inf')\n"
+    "  for _, v in ipairs(ms) do r[#r + 1] = v end\n"
+    "end\n"
+    "return r\n";
+
+static const char ps_lua_delete[] =
+    PS_LUA_EPOCH
+    "local n = 0\n"
+    "for i = 1, (#KEYS - 1) / 2 do\n"
+    "  n = n + redis.call('DEL', KEYS[2 * i], KEYS[2 * i + 1])\n"
+    "  redis.call('PUBLISH', 'ps:' .. ARGV[1 + i], ep .. ' D\\n' .. ARGV[1])\n"
+    "end\n"
+    "return n\n";
+
+static ps_redis_lua_t ps_lua[PS_LUA_COUNT] = {
+    { ps_lua_publish, "" },
+    { ps_lua_sync, "" },
+    { ps_lua_delete, "" },
+};
+
+const ps_redis_lua_t *ps_redis_lua(ps_redis_lua_e which)
+{
+    ps_redis_lua_t *l = &ps_lua[which];
+
+    if (!l->sha[0]) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned char d[APR_SHA1_DIGESTSIZE];
+        char sha[41];
+        apr_sha1_ctx_t ctx;
+        int i;
+
+        apr_sha1_init(&ctx);
+        apr_sha1_update_binary(&ctx, (const unsigned char *)l->body,
+                               (unsigned int)strlen(l->body));
+        apr_sha1_final(d, &ctx);
+        for (i = 0; i < APR_SHA1_DIGESTSIZE; i++) {
+            sha[2 * i] = hex[d[i] >> 4];
+            sha[2 * i + 1] = hex[d[i] & 15];
+        }
+        sha[40] = '\0';
+        memcpy(l->sha, sha, sizeof(sha));
+    }
+    return l;
+}
