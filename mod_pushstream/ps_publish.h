@@ -72,7 +72,19 @@ int ps_pub_prepare(const ps_dir_conf_t *d, const ps_srv_conf_t *sc,
 int ps_pub_check_ids(const ps_srv_conf_t *sc, const apr_array_header_t *chans,
                      ps_answer_t *a);
 
-/* Publish body[0..len) (read already) to every channel of chans. */
+/* The one publish path (publisher location, publisher port, WebSocket
+ * publishing): body[0..len) to every channel of chans, found or created
+ * (wildcard per PushStreamWildcardChannelPrefix), the events channel
+ * skipped; all or nothing.  1 when published (infos, when not NULL, filled
+ * in chans order), else 0 with *a the answer (403 channel limit, 500 full,
+ * a->log set). */
+int ps_pub_store(ps_store_t *st, const ps_dir_conf_t *d,
+                 const ps_srv_conf_t *sc, const apr_array_header_t *chans,
+                 const char *body, apr_size_t len, const char *event_id,
+                 const char *event_type, ps_chinfo_t *infos, ps_answer_t *a);
+
+/* Publish body[0..len) (read already) to every channel of chans and
+ * answer (400 empty, ps_pub_store's refusals, 200 or the channel info). */
 void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
                     const ps_srv_conf_t *sc, const apr_array_header_t *chans,
                     const char *body, apr_size_t len, const char *event_id,

@@ -19,6 +19,7 @@
 #include "ps_reactor.h"
 #include "ps_sub.h"
 #include "ps_pubport.h"
+#include "psc_heap.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -65,8 +66,7 @@ struct ps_reactor_t {
     int shutdown_done;
     apr_hash_t *lchans;
     ps_lchan_t *empties;               /* emptied lchans, freed end of turn */
-    ps_sub_t **heap;
-    int heap_n, heap_cap;
+    psc_heap_t heap;                   /* ps_sub_t by deadline */
     ps_sub_t *all;                     /* every adopted, not retired sub */
     ps_sub_t *retired;
     apr_uint32_t count;
@@ -87,82 +87,13 @@ struct ps_reactor_t {
     ps_pubport_t *pubport;             /* PushStreamPublisherListen, or NULL */
 };
 
-/* ---- timer heap ------------------------------------------------------------------ */
-
-static void ps_heap_set(ps_reactor_t *re, int i, ps_sub_t *s)
-{
-    re->heap[i] = s;
-    s->heap_idx = i;
-}
-
-static void ps_heap_up(ps_reactor_t *re, int i)
-{
-    ps_sub_t *s = re->heap[i];
-    while (i > 0) {
-        int parent = (i - 1) / 2;
-        if (re->heap[parent]->deadline <= s->deadline) {
-            break;
-        }
-        ps_heap_set(re, i, re->heap[parent]);
-        i = parent;
-    }
-    ps_heap_set(re, i, s);
-}
-
-static void ps_heap_down(ps_reactor_t *re, int i)
-{
-    ps_sub_t *s = re->heap[i];
-    for (;;) {
-        int child = 2 * i + 1;
-        if (child >= re->heap_n) {
-            break;
-        }
-        if (child + 1 < re->heap_n
-            && re->heap[child + 1]->deadline < re->heap[child]->deadline) {
-            child++;
-        }
-        if (s->deadline <= re->heap[child]->deadline) {
-            break;
-        }
-        ps_heap_set(re, i, re->heap[child]);
-        i = child;
-    }
-    ps_heap_set(re, i, s);
-}
-
-static void ps_heap_remove(ps_reactor_t *re, ps_sub_t *s)
-{
-    int i = s->heap_idx;
-    ps_sub_t *last;
-
-    if (i < 0) {
-        return;
-    }
-    s->heap_idx = -1;
-    last = re->heap[--re->heap_n];
-    if (i < re->heap_n) {
-        ps_heap_set(re, i, last);
-        ps_heap_down(re, i);
-        ps_heap_up(re, last->heap_idx);
-    }
-}
-
-static void ps_heap_push(ps_reactor_t *re, ps_sub_t *s)
-{
-    if (re->heap_n == re->heap_cap) {
-        re->heap_cap = re->heap_cap ? re->heap_cap * 2 : 256;
-        re->heap = realloc(re->heap, (size_t)re->heap_cap * sizeof(*re->heap));
-    }
-    re->heap[re->heap_n] = s;
-    s->heap_idx = re->heap_n++;
-    ps_heap_up(re, s->heap_idx);
-}
-
 void ps_reactor_reschedule(ps_reactor_t *re, ps_sub_t *sub)
 {
-    ps_heap_remove(re, sub);
-    if (sub->deadline && sub->state != PS_SUBST_DONE) {
-        ps_heap_push(re, sub);
+    psc_heap_remove(&re->heap, sub);
+    if (sub->deadline && sub->state != PS_SUBST_DONE
+        && psc_heap_push(&re->heap, sub) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, re->child->s,
+                     "PS0029: out of memory for a subscriber's timer");
     }
 }
 
@@ -335,7 +266,7 @@ void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
         apr_pollset_remove(re->ps, &sub->pfd);
         sub->in_pollset = 0;
     }
-    ps_heap_remove(re, sub);
+    psc_heap_remove(&re->heap, sub);
     for (i = 0; i < sub->nchan; i++) {
         ps_lchan_unlink(re, &sub->chans[i]);
     }
@@ -642,9 +573,7 @@ void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
     }
     new->in_pollset = 0;
     ps_poll_update(re, new, ev);
-    if (new->heap_idx >= 0) {
-        re->heap[new->heap_idx] = new;
-    }
+    psc_heap_moved(&re->heap, new);
     if (new->all_prev) {
         new->all_prev->all_next = new;
     }
@@ -678,11 +607,10 @@ void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
 
 static void ps_run_timers(ps_reactor_t *re, apr_time_t now)
 {
-    int budget = re->heap_n * 2 + 16;
+    int budget = psc_heap_count(&re->heap) * 2 + 16;
+    ps_sub_t *sub;
 
-    while (re->heap_n && re->heap[0]->deadline <= now && budget-- > 0) {
-        ps_sub_t *sub = re->heap[0];
-        ps_heap_remove(re, sub);
+    while (budget-- > 0 && (sub = psc_heap_pop_due(&re->heap, now))) {
         ps_sub_timer(sub, now);
     }
 }
@@ -729,12 +657,8 @@ static void ps_shutdown_all(ps_reactor_t *re)
 
 static apr_interval_time_t ps_poll_timeout(ps_reactor_t *re, apr_time_t now)
 {
-    apr_interval_time_t t = PS_POLL_MAX;
+    apr_interval_time_t t = psc_heap_timeout(&re->heap, now, PS_POLL_MAX);
 
-    if (re->heap_n) {
-        apr_interval_time_t d = re->heap[0]->deadline - now;
-        t = d < 0 ? 0 : (d < t ? d : t);
-    }
     if (re->retired && t > PS_RELEASE_AGE) {
         t = PS_RELEASE_AGE;
     }
@@ -807,6 +731,7 @@ static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
     re->retired = NULL;
     ps_pubport_destroy(re->pubport);
     re->pubport = NULL;
+    psc_heap_free(&re->heap);
     return NULL;
 }
 
@@ -836,6 +761,8 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
 
     re->child = child;
     re->pool = child->pool;
+    psc_heap_init(&re->heap, offsetof(ps_sub_t, deadline),
+                  offsetof(ps_sub_t, heap_idx));
     apr_pool_create(&re->batch.pool, child->pool);  /* loop thread only */
     apr_pool_create(&re->scratch, child->pool);
     apr_pool_create(&re->sock_pool, child->pool);

@@ -22,14 +22,15 @@ FUZZ_OBJ     := $(patsubst mod_pushstream/%.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRC))
 .SECONDARY: $(FUZZ_OBJ)
 
 $(FUZZ_DIR)/obj/%.o: mod_pushstream/%.c $(PS_HDR) test/fuzz/fuzz.mk
-	@mkdir -p $(FUZZ_DIR)/obj
+	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
-	    $(APR_CFLAGS) -Imod_pushstream -c -o $@ $<
+	    $(APR_CFLAGS) -Imod_pushstream -Imod_pushstream/common -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/ps_fuzz.h $(FUZZ_OBJ) $(PS_HDR)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) -std=gnu11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer $(APR_CFLAGS) \
-	    -Imod_pushstream -Itest/fuzz -o $@ $< $(FUZZ_OBJ) $(APR_LIBS) -lpthread
+	    -Imod_pushstream -Imod_pushstream/common -Itest/fuzz -o $@ $< $(FUZZ_OBJ) \
+	    $(APR_LIBS) -lpthread
 
 fuzz-build: $(FUZZ_BIN)
 
