@@ -1,12 +1,14 @@
 """The one publish path (ps_pub_store) behind the publisher location and WebSocket
 publishing: a message is on all of its channels or on none when the shared segment has
 room for only some of its copies (a WebSocket-published message used to stay on the
-first channels), and the sender learns nothing went out."""
+first channels), and a channel a WebSocket publish creates is a wildcard channel when its
+id says so (the WebSocket path used to create every channel as an ordinary one)."""
+import json
 import os
 import time
 
 import psconf
-from wsutil import Ws, info, publish, wait_subscribers, http
+from wsutil import Ws, http, info, publish, wait_for, wait_subscribers
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 EXPLAIN = "X-Nginx-PushStream-Explain"
@@ -14,12 +16,17 @@ EXPLAIN = "X-Nginx-PushStream-Explain"
 # 128K (the least allowed), nothing expires during the test; /pubns keeps nothing:
 # its message goes to the trash at once, and a full segment reclaims it after 2 s.
 CONF = psconf.conf(
-    shm="128K", server="PushStreamMessageTtl 60s\nPushStreamChannelInactivityTime 60s",
+    shm="128K", server="PushStreamMessageTtl 60s\nPushStreamChannelInactivityTime 60s\n"
+                       'PushStreamWildcardChannelPrefix "b_"\n'
+                       "PushStreamMaxNumberOfWildcardChannels 10",
     extra=psconf.location("/pubns", "PushStreamPublisher\n"
                                     'PushStreamChannelsPath "%{arg:id}"\n'
                                     "PushStreamStoreMessages off")
     + psconf.sub_location("ws", "websocket", "PushStreamWebsocketAllowPublish on\n"
-                                             "PushStreamStoreMessages on"))
+                                             "PushStreamStoreMessages on\n"
+                                             "PushStreamWildcardChannelMaxQtd 2")
+    + psconf.location("/channels-stats", "PushStreamChannelsStatistics\n"
+                                        'PushStreamChannelsPath "%{arg:id}"'))
 
 M = 3000          # the probe's size; every channel id has 2 bytes, so copies are equal
 
@@ -86,3 +93,39 @@ def test_publisher_location_is_all_or_nothing_on_a_full_segment(httpd):
     r = http(srv, "POST", "/pub?id=pa", body=b"p" * M)
     assert r.status == 200, r
     assert _stored(srv, "pa") == (2, 2) and _stored(srv, "pb") == (1, 1)
+
+
+def _summary(srv):
+    r = http(srv, "GET", "/channels-stats", {"Accept": "application/json"})
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def test_websocket_publish_creates_a_wildcard_channel_as_one(httpd):
+    """A DELETE on a full segment has no room for its notice: the WebSocket subscriber of
+    the deleted channel is not told, and its next text message creates the channel anew."""
+    srv = httpd(CONF, servers=1)
+    with Ws(srv, "/ws/nn/b_x") as ws:    # wildcard channels only with a normal one
+        wait_subscribers(srv, "b_x", 1, timeout=10 * SLOW)
+        assert _summary(srv)["wildcard_channels"] == 1
+        time.sleep(1.02 - time.time() % 1)
+        t0 = time.time()
+        # fill with messages kept for delivery only: reclaimable once 2 s old
+        for size in (20000, 1000, 1):
+            for _ in range(2000):
+                r = http(srv, "POST", "/pubns?id=fl", body=b"f" * size)
+                if r.status == 500:
+                    break
+                assert r.status == 200, r
+        r = http(srv, "DELETE", "/pub?id=b_x")
+        assert r.status == 200, r
+        assert time.time() - t0 < 1.9, "filling took longer than the reclaim age"
+        before = _summary(srv)
+        assert before["wildcard_channels"] == 0, before
+        time.sleep(max(0, t0 + 3.1 - time.time()))
+        ws.send_text("again")
+        assert ws.read_text() == b"again"            # from nn (the old b_x is not told)
+        s = _summary(srv)
+        assert s["channels"] == before["channels"] + 1, s
+        assert s["wildcard_channels"] == 1, s
+        assert _stored(srv, "b_x") == _stored(srv, "nn") == (1, 1)
