@@ -220,7 +220,7 @@ static const char *ps_arg_time(cmd_parms *cmd, const char *arg,
 {
     apr_interval_time_t t;
 
-    if (ps_parse_time(arg, &t) != APR_SUCCESS) {
+    if (psc_parse_time(arg, &t) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "%s: invalid time value \"%s\" "
                              "(examples: 30s, 5m, 1h, 500ms)",
                              cmd->cmd->name, arg);
@@ -323,7 +323,7 @@ static const char *ps_set_shm_size(cmd_parms *cmd, void *mconfig,
     if (err) {
         return err;
     }
-    if (ps_parse_size(size, &v) != APR_SUCCESS) {
+    if (psc_parse_size(size, &v) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "PushStreamSharedMemorySize: invalid "
                             "size \"%s\" (examples: 32M, 512k)", size);
     }
@@ -398,7 +398,7 @@ static const char *ps_set_max_message_size(cmd_parms *cmd, void *mconfig,
 {
     apr_off_t v;
 
-    if (ps_parse_size(arg, &v) != APR_SUCCESS) {
+    if (psc_parse_size(arg, &v) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "PushStreamMaxMessageSize: invalid "
                             "size \"%s\"", arg);
     }
@@ -626,7 +626,7 @@ static const char *ps_set_dir_size(cmd_parms *cmd, void *mconfig,
     ps_dir_conf_t *d = mconfig;
     apr_off_t v;
 
-    if (ps_parse_size(arg, &v) != APR_SUCCESS) {
+    if (psc_parse_size(arg, &v) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "%s: invalid size \"%s\"",
                             cmd->cmd->name, arg);
     }
