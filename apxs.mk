@@ -36,7 +36,7 @@ WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h) $(COMMON_HDR)
 # Core files: no httpd types, unit-tested without a server.
 CORE_SRC  := $(COMMON_SRC) mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
              mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
-             mod_pushstream/ps_info.c mod_pushstream/ps_websocket.c mod_pushstream/ps_eventsource.c \
+             mod_pushstream/ps_info.c mod_pushstream/ps_eventsource.c \
              mod_pushstream/ps_http1.c
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
@@ -128,9 +128,12 @@ install: modules
 	install -m 644 conf.d/pushstream_wstunnel.load /etc/apache2/mods-available/
 	@echo "now: a2enmod pushstream && apachectl configtest && apachectl graceful"
 
-$(LOADGEN): bench/loadgen.c apxs.mk
+# the load generator frames WebSocket messages with the modules' own codec
+$(LOADGEN): bench/loadgen.c mod_pushstream/common/ps_websocket.c \
+            mod_pushstream/common/ps_websocket.h apxs.mk
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/loadgen.c
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(APR_CFLAGS) -Imod_pushstream/common \
+	    -o $@ bench/loadgen.c mod_pushstream/common/ps_websocket.c $(APR_LIBS)
 
 loadgen: $(LOADGEN)
 

@@ -18,7 +18,6 @@
 
 #include "ps_reactor.h"
 #include "ps_sub.h"
-#include "ps_pubport.h"
 #include "psc_heap.h"
 
 APLOG_USE_MODULE(pushstream);
@@ -30,6 +29,7 @@ APLOG_USE_MODULE(pushstream);
 #define PS_STOP_WAIT       apr_time_from_sec(5)
 /* Free memory the detached streams' bucket allocator may keep. */
 #define PS_BA_MAX_FREE     (512 * 1024)
+#define PS_REACTOR_MAX_EXT 4
 
 /* Subscribers of this child to one channel generation. */
 typedef struct ps_lchan_t {
@@ -84,7 +84,8 @@ struct ps_reactor_t {
     apr_bucket_alloc_t *ba;
     apr_pool_t *sock_pool;             /* their apr_socket_t structs */
     apr_array_header_t *spare_socks;   /* ... closed, for reuse */
-    ps_pubport_t *pubport;             /* PushStreamPublisherListen, or NULL */
+    ps_loop_ext_t ext[PS_REACTOR_MAX_EXT];   /* the publisher port ... */
+    int n_ext;
 };
 
 void ps_reactor_reschedule(ps_reactor_t *re, ps_sub_t *sub)
@@ -618,12 +619,15 @@ static void ps_run_timers(ps_reactor_t *re, apr_time_t now)
 static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
 {
     ps_store_t *st = re->child->store;
+    int i;
 
     if (now < re->next_maint) {
         return;
     }
     re->next_maint = now + apr_time_from_sec(1);
-    ps_pubport_tick(re->pubport, now);
+    for (i = 0; i < re->n_ext; i++) {
+        re->ext[i].on_tick(re->ext[i].baton, now);
+    }
     /* Connection pools are freed here but were allocated by the MPM's
      * threads (other malloc arenas): after a burst of closes, hand the
      * free pages back so the child's RSS returns to where it was. */
@@ -645,13 +649,16 @@ static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
 static void ps_shutdown_all(ps_reactor_t *re)
 {
     ps_sub_t *sub = re->all;
+    int i;
 
     while (sub) {
         ps_sub_t *next = sub->all_next;
         ps_sub_shutdown(sub);
         sub = next;
     }
-    ps_pubport_shutdown(re->pubport);
+    for (i = 0; i < re->n_ext; i++) {
+        re->ext[i].on_shutdown(re->ext[i].baton);
+    }
     re->shutdown_done = 1;
 }
 
@@ -681,10 +688,10 @@ static void ps_loop_turn(ps_reactor_t *re)
     }
     now = apr_time_now();
     for (i = 0; i < n; i++) {
+        ps_pollee_t *pe = fds[i].client_data;
         ps_sub_t *sub = fds[i].client_data;
-        if (*(const int *)fds[i].client_data != PS_POLLEE_SUB) {
-            ps_pubport_io(re->pubport, fds[i].client_data, fds[i].rtnevents,
-                          now);
+        if (pe->on_io) {
+            pe->on_io(pe, fds[i].rtnevents, now);
         }
         else if (sub->state != PS_SUBST_DONE) {
             ps_sub_io(sub, fds[i].rtnevents, now);
@@ -711,6 +718,7 @@ static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
 {
     ps_reactor_t *re = data;
     ps_sub_t *sub;
+    int i;
 
     while (!re->exit) {
         ps_loop_turn(re);
@@ -729,8 +737,10 @@ static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
         }
     }
     re->retired = NULL;
-    ps_pubport_destroy(re->pubport);
-    re->pubport = NULL;
+    for (i = 0; i < re->n_ext; i++) {
+        re->ext[i].on_destroy(re->ext[i].baton);
+    }
+    re->n_ext = 0;
     psc_heap_free(&re->heap);
     return NULL;
 }
@@ -753,7 +763,28 @@ static void *APR_THREAD_FUNC ps_notifier_main(apr_thread_t *t, void *data)
     return NULL;
 }
 
-apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
+apr_status_t ps_reactor_add_ext(ps_reactor_t *re, const ps_loop_ext_t *ext)
+{
+    if (re->n_ext == PS_REACTOR_MAX_EXT) {
+        return APR_ENOSPC;
+    }
+    re->ext[re->n_ext++] = *ext;
+    return APR_SUCCESS;
+}
+
+static apr_uint32_t ps_ext_count(ps_reactor_t *re)
+{
+    apr_uint32_t n = 0;
+    int i;
+
+    for (i = 0; i < re->n_ext; i++) {
+        n += re->ext[i].count(re->ext[i].baton);
+    }
+    return n;
+}
+
+apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
+                              ps_reactor_t **out)
 {
     ps_reactor_t *re = apr_pcalloc(child->pool, sizeof(*re));
     sigset_t block, old;
@@ -792,7 +823,9 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
         ps_store_unlock(child->store);
     }
     re->wake_seen = ps_store_wake_counter(child->store);
-    re->pubport = ps_pubport_create(child, re, ps_srv(child->s)->publistens);
+    if (attach) {
+        attach(child, re);
+    }
     /* Our threads inherit a mask blocking every asynchronous signal: the
      * MPM's signals (SIGTERM, SIGHUP...) must reach its own thread, not one
      * of ours (prefork's handler exits the process from the thread it runs
@@ -826,7 +859,7 @@ void ps_reactor_stop(ps_reactor_t *re)
     while (re->graceful && re->thread
            && (__atomic_load_n(&re->count, __ATOMIC_RELAXED)
                || __atomic_load_n(&re->retired, __ATOMIC_RELAXED)
-               || ps_pubport_count(re->pubport))
+               || ps_ext_count(re))
            && apr_time_now() < until) {
         apr_sleep(apr_time_from_msec(10));
     }
