@@ -104,7 +104,7 @@ static void test_close_without_code(void **state)
 
 static void test_partial_header_held(void **state)
 {
-    unsigned char buf[128];
+    unsigned char buf[256];
     char pay[126];
     apr_size_t n = 0, fwd;
     pswt_ws_track_t t;
