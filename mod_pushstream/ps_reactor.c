@@ -19,6 +19,7 @@
 #include "ps_reactor.h"
 #include "ps_sub.h"
 #include "psc_heap.h"
+#include "psc_inbox.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -59,8 +60,7 @@ struct ps_reactor_t {
     apr_pool_t *scratch;               /* per log read */
     apr_pollset_t *ps;
     apr_thread_t *thread, *notifier;
-    apr_thread_mutex_t *inbox_mtx;
-    ps_sub_t *inbox_head, *inbox_tail;
+    psc_inbox_t inbox;                 /* ps_sub_t handed over by workers */
     volatile int shutdown, exit;
     int graceful;
     int shutdown_done;
@@ -462,16 +462,7 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
 
 void ps_reactor_adopt(ps_reactor_t *re, ps_sub_t *sub)
 {
-    sub->next = NULL;
-    apr_thread_mutex_lock(re->inbox_mtx);
-    if (re->inbox_tail) {
-        re->inbox_tail->next = sub;
-    }
-    else {
-        re->inbox_head = sub;
-    }
-    re->inbox_tail = sub;
-    apr_thread_mutex_unlock(re->inbox_mtx);
+    psc_inbox_put(&re->inbox, sub);
     apr_pollset_wakeup(re->ps);
 }
 
@@ -512,14 +503,10 @@ static void ps_adopt_one(ps_reactor_t *re, ps_sub_t *sub, apr_time_t now)
 
 static void ps_take_inbox(ps_reactor_t *re, apr_time_t now)
 {
-    ps_sub_t *sub;
+    ps_sub_t *sub = psc_inbox_take(&re->inbox);
 
-    apr_thread_mutex_lock(re->inbox_mtx);
-    sub = re->inbox_head;
-    re->inbox_head = re->inbox_tail = NULL;
-    apr_thread_mutex_unlock(re->inbox_mtx);
     while (sub) {
-        ps_sub_t *next = sub->next;
+        ps_sub_t *next = psc_inbox_next(&re->inbox, sub);
         ps_adopt_one(re, sub, now);
         sub = next;
     }
@@ -802,8 +789,7 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
     re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));
     re->targets = apr_array_make(child->pool, 256, sizeof(ps_target_t));
     re->again = apr_array_make(child->pool, 16, sizeof(ps_sub_t *));
-    rv = apr_thread_mutex_create(&re->inbox_mtx, APR_THREAD_MUTEX_DEFAULT,
-                                 child->pool);
+    rv = psc_inbox_init(&re->inbox, child->pool, offsetof(ps_sub_t, next));
     if (rv == APR_SUCCESS) {
         rv = apr_pollset_create_ex(&re->ps, 1024, child->pool,
                                    APR_POLLSET_WAKEABLE, APR_POLLSET_EPOLL);

@@ -15,6 +15,7 @@
 
 #include "pswt_tunnel.h"
 #include "psc_heap.h"
+#include "psc_inbox.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 
@@ -29,8 +30,7 @@ struct pswt_loop_t {
     apr_pollset_t *ps;
     int wakeable;
     apr_thread_t *thread;
-    apr_thread_mutex_t *inbox_mtx;
-    pswt_tunnel_t *inbox_head, *inbox_tail;
+    psc_inbox_t inbox;                 /* pswt_tunnel_t handed over */
     volatile int shutdown, exit;
     int shutdown_done;
     psc_heap_t heap;                   /* pswt_tunnel_t by deadline */
@@ -85,17 +85,8 @@ void pswt_loop_ready(pswt_loop_t *l, pswt_tunnel_t *t)
 
 void pswt_loop_adopt(pswt_loop_t *l, pswt_tunnel_t *t)
 {
-    t->next = NULL;
     t->loop = l;
-    apr_thread_mutex_lock(l->inbox_mtx);
-    if (l->inbox_tail) {
-        l->inbox_tail->next = t;
-    }
-    else {
-        l->inbox_head = t;
-    }
-    l->inbox_tail = t;
-    apr_thread_mutex_unlock(l->inbox_mtx);
+    psc_inbox_put(&l->inbox, t);
     if (l->wakeable) {
         apr_pollset_wakeup(l->ps);
     }
@@ -120,14 +111,10 @@ static void pswt_adopt_one(pswt_loop_t *l, pswt_tunnel_t *t, apr_time_t now)
 
 static void pswt_take_inbox(pswt_loop_t *l, apr_time_t now)
 {
-    pswt_tunnel_t *t;
+    pswt_tunnel_t *t = psc_inbox_take(&l->inbox);
 
-    apr_thread_mutex_lock(l->inbox_mtx);
-    t = l->inbox_head;
-    l->inbox_head = l->inbox_tail = NULL;
-    apr_thread_mutex_unlock(l->inbox_mtx);
     while (t) {
-        pswt_tunnel_t *next = t->next;
+        pswt_tunnel_t *next = psc_inbox_next(&l->inbox, t);
         pswt_adopt_one(l, t, now);
         t = next;
     }
@@ -304,7 +291,7 @@ apr_status_t pswt_loop_create(apr_pool_t *p, server_rec *s, int wakeable,
                   offsetof(pswt_tunnel_t, heap_idx));
     l->s = s;
     l->wakeable = wakeable;
-    rv = apr_thread_mutex_create(&l->inbox_mtx, APR_THREAD_MUTEX_DEFAULT, p);
+    rv = psc_inbox_init(&l->inbox, p, offsetof(pswt_tunnel_t, next));
     if (rv == APR_SUCCESS) {
         rv = apr_pollset_create_ex(&l->ps, size, p,
                                    wakeable ? APR_POLLSET_WAKEABLE : 0,
