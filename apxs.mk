@@ -32,15 +32,19 @@ EXTRA_CFLAGS  ?=
 EXTRA_LDFLAGS ?=
 DEB_DIR   ?= $(BUILD)/deb
 
-PS_SRC    := $(sort $(wildcard mod_pushstream/*.c))
-PS_HDR    := $(wildcard mod_pushstream/*.h)
-WT_SRC    := $(sort $(wildcard mod_pushstream_wstunnel/*.c))
-WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h)
+# mod_pushstream/common/: the shared core (psc_*), compiled into both
+# modules; only each module's *_module symbol leaves its .so.
+COMMON_SRC := $(sort $(wildcard mod_pushstream/common/*.c))
+COMMON_HDR := $(wildcard mod_pushstream/common/*.h)
+PS_SRC    := $(sort $(wildcard mod_pushstream/*.c)) $(COMMON_SRC)
+PS_HDR    := $(wildcard mod_pushstream/*.h) $(COMMON_HDR)
+WT_SRC    := $(sort $(wildcard mod_pushstream_wstunnel/*.c)) $(COMMON_SRC)
+WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h) $(COMMON_HDR)
 
 # Core files: no httpd types, unit-tested without a server.
-CORE_SRC  := mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
+CORE_SRC  := $(COMMON_SRC) mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
              mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
-             mod_pushstream/ps_info.c mod_pushstream/ps_websocket.c mod_pushstream/ps_eventsource.c \
+             mod_pushstream/ps_info.c mod_pushstream/ps_eventsource.c \
              mod_pushstream/ps_http1.c mod_pushstream/ps_escape.c \
              mod_pushstream/ps_json.c mod_pushstream/ps_jwt.c \
              mod_pushstream/ps_redis_url.c mod_pushstream/ps_redis_rec.c
@@ -56,6 +60,8 @@ endif
 
 APXS_CFLAGS := $(foreach f,$(WARN) $(OPT) $(SANFLAGS) -std=gnu11 $(EXTRA_CFLAGS),-Wc,$(f))
 APXS_LFLAGS := $(foreach f,$(SANFLAGS) $(EXTRA_LDFLAGS),-Wl,$(f))
+# only *_module leaves each .so (the shared core must not bind across them)
+APXS_LFLAGS += -Wl,-Wl,--version-script=$(CURDIR)/mod_pushstream/common/psc_exports.map
 
 PS_SO     := $(BUILD)/mod_pushstream.so
 WT_SO     := $(BUILD)/mod_pushstream_wstunnel.so
@@ -81,7 +87,7 @@ modules: $(PS_SO) $(WT_SO)
 
 # apxs/libtool writes its objects beside the sources; build from a copy so
 # the tree stays clean and SANITIZE builds do not mix with normal ones.
-$(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk
+$(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk mod_pushstream/common/psc_exports.map
 	@mkdir -p $(BUILD)/ps
 	@rm -rf $(BUILD)/ps/* && cp $(PS_SRC) $(PS_HDR) $(BUILD)/ps/
 	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread -lssl -lcrypto -lhiredis \
@@ -89,9 +95,11 @@ $(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk
 	@grep -E 'warning:|error:' $(BUILD)/ps/build.log || true
 	cp $(BUILD)/ps/.libs/mod_pushstream.so $@
 
-# ps_tls.c (taking mod_ssl's sessions) is shared with mod_pushstream
+# ps_tls.c (the loops take mod_ssl's sessions; httpd types, so not in the
+# httpd-free common/) is compiled into mod_pushstream_wstunnel too
 WT_SHARED := mod_pushstream/ps_tls.c
-$(WT_SO): $(WT_SRC) $(WT_HDR) $(WT_SHARED) mod_pushstream/ps_tls.h apxs.mk
+$(WT_SO): $(WT_SRC) $(WT_HDR) $(WT_SHARED) mod_pushstream/ps_tls.h apxs.mk \
+          mod_pushstream/common/psc_exports.map
 	@mkdir -p $(BUILD)/wt
 	@rm -rf $(BUILD)/wt/* && cp $(WT_SRC) $(WT_HDR) $(WT_SHARED) mod_pushstream/ps_tls.h $(BUILD)/wt/
 	@cd $(BUILD)/wt && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lssl -lcrypto \
@@ -105,8 +113,12 @@ deps:
 # test/fuzz/*.h: the JSON check and the store model are shared with the fuzzers
 $(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h $(wildcard test/fuzz/*.h)
 	@mkdir -p $(BUILD)/unit
-	$(CC) -std=gnu11 $(WARN) -g -O1 $(SANFLAGS) $(APR_CFLAGS) -Imod_pushstream -Itest/unit \
-	    -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcmocka -lpthread -lcrypto -lm
+	$(CC) -std=gnu11 $(WARN) -g -O1 $(SANFLAGS) $(APR_CFLAGS) -Imod_pushstream \
+	    -Imod_pushstream/common -Itest/unit \
+	    -o $@ $< $(CORE_SRC) $(APR_LIBS) -lcmocka -lpthread -lcrypto -lm $(UNIT_LDFLAGS)
+
+# test_heap makes realloc() fail on demand.
+$(BUILD)/unit/test_heap: UNIT_LDFLAGS := -Wl,--wrap=realloc
 
 unit: $(UNIT_BIN)
 	@bash test/run-unit.sh $(UNIT_BIN)
@@ -137,9 +149,12 @@ install: modules
 deb: deps
 	@bash build/deb.sh "$(DEB_DIR)"
 
-$(LOADGEN): bench/loadgen.c apxs.mk
+# the load generator frames WebSocket messages with the modules' own codec
+$(LOADGEN): bench/loadgen.c mod_pushstream/common/ps_websocket.c \
+            mod_pushstream/common/ps_websocket.h apxs.mk
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/loadgen.c -lssl -lcrypto
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(APR_CFLAGS) -Imod_pushstream/common \
+	    -o $@ bench/loadgen.c mod_pushstream/common/ps_websocket.c $(APR_LIBS) -lssl -lcrypto
 
 loadgen: $(LOADGEN) $(TLSFLOOR)
 

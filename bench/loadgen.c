@@ -38,7 +38,9 @@
  * Output: one JSON line on stdout (plus the "ready"/"listening" event lines).
  * Every mode is bounded by --timeout (default 120 s). */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -61,6 +63,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include "ps_websocket.h"     /* the shared RFC 6455 codec (mod_pushstream/common/) */
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -772,32 +775,15 @@ static void lg_text_in(lg_conn *c, const char *d, size_t n)
 
 static void lg_ws_frame_out(lg_conn *c, int opcode, const char *p, size_t n, int mask)
 {
-    char hdr[14];
-    size_t h = 0;
-    hdr[h++] = (char)(0x80 | opcode);
-    unsigned char mbit = mask ? 0x80 : 0;
-    if (n < 126) {
-        hdr[h++] = (char)(mbit | n);
-    } else if (n < 65536) {
-        hdr[h++] = (char)(mbit | 126);
-        hdr[h++] = (char)(n >> 8);
-        hdr[h++] = (char)n;
-    } else {
-        hdr[h++] = (char)(mbit | 127);
-        for (int i = 7; i >= 0; i--) {
-            hdr[h++] = (char)((uint64_t)n >> (8 * i));
-        }
-    }
+    static const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
     char stackbuf[1024];
-    char *buf = h + 4 + n <= sizeof stackbuf ? stackbuf : lg_xmalloc(h + 4 + n);
-    memcpy(buf, hdr, h);
+    size_t need = PS_WS_MAX_FRAME_HEADER + n;
+    char *buf = need <= sizeof stackbuf ? stackbuf : lg_xmalloc(need);
+    size_t h = ps_ws_frame_header_masked((unsigned char *)buf, opcode, n,
+                                         mask ? key : NULL);
+
     if (mask) {
-        unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
-        memcpy(buf + h, key, 4);
-        h += 4;
-        for (size_t i = 0; i < n; i++) {
-            buf[h + i] = (char)(p[i] ^ key[i & 3]);
-        }
+        ps_ws_mask(buf + h, p, n, key, 0);
     } else {
         memcpy(buf + h, p, n);
     }
@@ -816,31 +802,15 @@ static size_t lg_ws_parse(lg_conn *c, char *buf, size_t len)
     size_t off = 0;
     while (len - off >= 2) {
         unsigned char *p = (unsigned char *)buf + off;
-        int op = p[0] & 0x0f;
-        int masked = p[1] & 0x80;
-        uint64_t pl = p[1] & 0x7f;
-        size_t h = 2;
-        if (pl == 126) {
-            if (len - off < 4) {
-                break;
-            }
-            pl = (uint64_t)p[2] << 8 | p[3];
-            h = 4;
-        } else if (pl == 127) {
-            if (len - off < 10) {
-                break;
-            }
-            pl = 0;
-            for (int i = 0; i < 8; i++) {
-                pl = pl << 8 | p[2 + i];
-            }
-            h = 10;
+        ps_ws_header_t wh;
+        int hl = ps_ws_header_parse(p, len - off, &wh);
+        if (hl == 0) {
+            break;
         }
-        size_t mk = h;
-        if (masked) {
-            h += 4;
-        }
-        if (pl > 16 * 1024 * 1024) {
+        int op = wh.opcode;
+        uint64_t pl = wh.len;
+        size_t h = (size_t)hl;
+        if (hl < 0 || pl > 16 * 1024 * 1024) {
             lg_note_err("ws frame too large");
             lg_close(c, 1);
             return len;
@@ -849,10 +819,8 @@ static size_t lg_ws_parse(lg_conn *c, char *buf, size_t len)
             break;
         }
         char *pay = (char *)p + h;
-        if (masked) {
-            for (uint64_t i = 0; i < pl; i++) {
-                pay[i] ^= (char)p[mk + (i & 3)];
-            }
+        if (wh.masked) {
+            ps_ws_mask(pay, pay, (size_t)pl, wh.key, 0);
         }
         off += h + pl;
         if (op == 0x9) {                               /* ping */

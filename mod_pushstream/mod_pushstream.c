@@ -50,7 +50,10 @@ typedef struct ps_retained_t {
 static int ps_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
-    return ps_config_check(pconf, s);
+    int bad = ps_pubport_check(pconf, s);
+    int rv = ps_config_check(pconf, s);
+
+    return bad ? HTTP_INTERNAL_SERVER_ERROR : rv;
 }
 
 static int ps_worker_slots(void)
@@ -234,7 +237,7 @@ static void ps_child_init(apr_pool_t *pchild, server_rec *s)
                      "left in the shared segment for this child");
     }
     ps_redis_child_init(pchild, s, child->store);
-    rv = ps_reactor_start(child, &child->reactor);
+    rv = ps_reactor_start(child, ps_pubport_attach, &child->reactor);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PS0010: cannot start the "
                      "subscriber loop of this child");

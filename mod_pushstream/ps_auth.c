@@ -142,7 +142,7 @@ const char *ps_auth_cmd_leeway(cmd_parms *cmd, void *mconfig, const char *arg)
     apr_interval_time_t t;
     ps_jwt_conf_t *c;
 
-    if (ps_parse_time(arg, &t) != APR_SUCCESS) {
+    if (psc_parse_time(arg, &t) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "PushStreamAuthLeeway: invalid time "
                             "value \"%s\" (examples: 0, 30s, 2m)", arg);
     }

@@ -14,7 +14,6 @@
 
 #include "ps_config.h"
 #include "ps_util.h"
-#include "ps_pubport.h"
 #include "ps_auth.h"
 
 APLOG_USE_MODULE(pushstream);
@@ -221,6 +220,44 @@ apr_interval_time_t ps_dir_longpoll_ttl(const ps_dir_conf_t *d)
     return d->longpoll_ttl != PS_UNSET ? d->longpoll_ttl : d->subscriber_ttl;
 }
 
+/* ---- PushStreamPublisherListen (served by ps_pubport.c) -------------------- */
+
+#define PS_PUBLISTEN_KEY "pushstream-publisher-listen"
+
+apr_array_header_t *ps_config_publistens(apr_pool_t *pconf)
+{
+    return ps_config_list(pconf, PS_PUBLISTEN_KEY, sizeof(ps_publisten_t));
+}
+
+static const char *ps_set_publisher_listen(cmd_parms *cmd, void *mconfig,
+                                           const char *arg)
+{
+    ps_publisten_t *l;
+    char *host = NULL, *scope = NULL;
+    apr_port_t port = 0;
+
+    if (!cmd->path) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " must be inside the "
+                           "<Location> of a PushStreamPublisher", NULL);
+    }
+    if (apr_parse_addr_port(&host, &scope, &port, arg, cmd->pool)
+        != APR_SUCCESS || !port || scope) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": \"", arg, "\" is "
+                           "not [host:]port (e.g. 127.0.0.1:9080)", NULL);
+    }
+    l = apr_array_push(ps_config_publistens(cmd->pool));
+    memset(l, 0, sizeof(*l));
+    l->addr = arg;
+    /* No host: the loopback, not every interface (a publisher port has no
+     * access control of httpd's). */
+    l->host = host ? host : "127.0.0.1";
+    l->port = port;
+    l->where = ps_config_where(cmd);
+    l->loc = mconfig;
+    l->s = cmd->server;
+    return NULL;
+}
+
 /* ---- argument helpers -------------------------------------------------------- */
 
 static const char *ps_arg_time(cmd_parms *cmd, const char *arg,
@@ -228,7 +265,7 @@ static const char *ps_arg_time(cmd_parms *cmd, const char *arg,
 {
     apr_interval_time_t t;
 
-    if (ps_parse_time(arg, &t) != APR_SUCCESS) {
+    if (psc_parse_time(arg, &t) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "%s: invalid time value \"%s\" "
                              "(examples: 30s, 5m, 1h, 500ms)",
                              cmd->cmd->name, arg);
@@ -376,7 +413,7 @@ static const char *ps_set_shm_size(cmd_parms *cmd, void *mconfig,
     if (err) {
         return err;
     }
-    if (ps_parse_size(size, &v) != APR_SUCCESS) {
+    if (psc_parse_size(size, &v) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "PushStreamSharedMemorySize: invalid "
                             "size \"%s\" (examples: 32M, 512k)", size);
     }
@@ -451,7 +488,7 @@ static const char *ps_set_max_message_size(cmd_parms *cmd, void *mconfig,
 {
     apr_off_t v;
 
-    if (ps_parse_size(arg, &v) != APR_SUCCESS) {
+    if (psc_parse_size(arg, &v) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "PushStreamMaxMessageSize: invalid "
                             "size \"%s\"", arg);
     }
@@ -679,7 +716,7 @@ static const char *ps_set_dir_size(cmd_parms *cmd, void *mconfig,
     ps_dir_conf_t *d = mconfig;
     apr_off_t v;
 
-    if (ps_parse_size(arg, &v) != APR_SUCCESS) {
+    if (psc_parse_size(arg, &v) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "%s: invalid size \"%s\"",
                             cmd->cmd->name, arg);
     }
@@ -822,7 +859,7 @@ const command_rec ps_cmds[] = {
 
     AP_INIT_RAW_ARGS("PushStreamPublisher", ps_set_publisher, NULL, PS_LOC,
         "makes the location a publisher: normal (default) or admin"),
-    AP_INIT_TAKE1("PushStreamPublisherListen", ps_pubport_cmd, NULL, PS_LOC,
+    AP_INIT_TAKE1("PushStreamPublisherListen", ps_set_publisher_listen, NULL, PS_LOC,
         "also serve this publisher location on [host:]port (default host "
         "127.0.0.1) from each child's event loop, without httpd's request "
         "processing; channels from ?id="),
@@ -952,7 +989,7 @@ int ps_config_check(apr_pool_t *pconf, server_rec *s)
 {
     apr_array_header_t *locs = ps_cfg_recs(pconf, PS_LOCS_KEY);
     apr_array_header_t *paths = ps_cfg_recs(pconf, PS_PATHS_KEY);
-    int i, bad = ps_pubport_check(pconf, s);
+    int i, bad = 0;
 
     if (locs->nelts == 0) {
         if (bad) {

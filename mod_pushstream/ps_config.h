@@ -5,6 +5,7 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <ap_expr.h>
+#include <apr_network_io.h>
 
 #include "ps_store.h"
 #include "ps_template.h"
@@ -110,6 +111,25 @@ typedef struct ps_padding_t {
     apr_size_t header_min;
     apr_size_t message_min;
 } ps_padding_t;
+
+/* One PushStreamPublisherListen [host:]port (the publisher port, served by
+ * ps_pubport.c). */
+typedef struct ps_publisten_t {
+    const char *addr;              /* as written */
+    char *host;
+    apr_port_t port;
+    const char *where;             /* "file:line" */
+    ps_dir_conf_t *loc;            /* the location's own configuration */
+    server_rec *s;                 /* the location's server */
+    const ps_dir_conf_t *d;        /* loc over the server's (post_config) */
+    apr_socket_t *sock;            /* listening (post_config) */
+} ps_publisten_t;
+
+/* Directive: PushStreamPublisherListen [host:]port, in a location. */
+const char *ps_pubport_cmd(cmd_parms *cmd, void *mconfig, const char *arg);
+
+/* The PushStreamPublisherListen of the configuration (ps_publisten_t). */
+apr_array_header_t *ps_config_publistens(apr_pool_t *pconf);
 
 extern module AP_MODULE_DECLARE_DATA pushstream_module;
 

@@ -1,5 +1,6 @@
 /* ps_publish.c - publisher operations (see ps_publish.h). */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -9,12 +10,8 @@
 #include "ps_child.h"
 #include "ps_redis.h"
 
-void ps_answer_set(ps_answer_t *a, int status, const char *explain)
-{
-    memset(a, 0, sizeof(*a));
-    a->status = status;
-    a->explain = explain;
-}
+/* Channels of a publish held on the stack; more are malloc()ed. */
+#define PS_PUB_SMALL 16
 
 apr_array_header_t *ps_pub_parse_channels(apr_pool_t *p, const char *path)
 {
@@ -159,34 +156,130 @@ static int ps_pub_channels_locked(ps_store_t *st, const ps_srv_conf_t *sc,
     return 1;
 }
 
-/* The local publish of every channel (locked; unlocks).  0 with *a the
- * answer when the segment is full. */
-static int ps_pub_store_locked(ps_store_t *st, const ps_dir_conf_t *d,
-                               const ps_srv_conf_t *sc,
-                               const apr_array_header_t *chans,
-                               const char *body, apr_size_t len,
-                               const char *event_id, const char *event_type,
-                               apr_int64_t now, ps_channel_t **chs,
-                               ps_chinfo_t *infos, ps_answer_t *a)
+/* Several servers (PushStreamRedis): the channels are made here (their
+ * subscribers are here), then Redis assigns the id, stores and announces;
+ * this node's Redis thread brings the message into the segment
+ * (ps_redis.h).  The events channel is written by the store only. */
+static int ps_pub_store_redis(ps_store_t *st, const ps_dir_conf_t *d,
+                              const ps_srv_conf_t *sc,
+                              const apr_array_header_t *chans,
+                              const char *body, apr_size_t len,
+                              const char *event_id, const char *event_type,
+                              ps_chinfo_t *infos, ps_answer_t *a)
 {
-    int i;
+    apr_array_header_t *to;
+    ps_channel_t **chs;
+    ps_chinfo_t *ri;
+    apr_pool_t *p;
+    int i, ok = 0, wake;
 
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        return 0;
+    }
+    chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
+    to = apr_array_make(p, chans->nelts, sizeof(ps_path_channel_t));
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        goto done;
+    }
+    if (!ps_pub_channels_locked(st, sc, chans, ps_now_sec(), chs, a)) {
+        ps_store_unlock(st);
+        goto done;
+    }
     for (i = 0; i < chans->nelts; i++) {
-        apr_status_t rv = ps_store_publish_locked(st, chs[i], body, len,
-                              event_id, event_id ? strlen(event_id) : 0,
-                              event_type, event_type ? strlen(event_type) : 0,
-                              ps_dir_store(d), &sc->limits, now, NULL);
-        if (rv != APR_SUCCESS) {
-            ps_store_unlock(st);
-            ps_store_notify(st);
-            ps_pub_full(a);
-            return 0;
+        if (!ps_store_channel_is_events(chs[i])) {
+            *(ps_path_channel_t *)apr_array_push(to)
+                = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
         }
+    }
+    ps_store_unlock(st);
+    /* the caller's infos only when they match the list one to one */
+    ri = infos && to->nelts == chans->nelts
+         ? infos : apr_pcalloc(p, (to->nelts + 1) * sizeof(*ri));
+    ok = !to->nelts
+         || ps_redis_publish(p, st, sc, to, body, len, event_id, event_type,
+                             ps_dir_store(d), ri, a);
+    if (ok) {
+        wake = sc->events_channel != NULL;
+        for (i = 0; !wake && i < to->nelts; i++) {
+            wake = ri[i].subscribers > 0;
+        }
+        if (wake) {
+            ps_store_notify(st);
+        }
+    }
+done:
+    apr_pool_destroy(p);
+    return ok;
+}
+
+int ps_pub_store(ps_store_t *st, const ps_dir_conf_t *d,
+                 const ps_srv_conf_t *sc, const apr_array_header_t *chans,
+                 const char *body, apr_size_t len, const char *event_id,
+                 const char *event_type, ps_chinfo_t *infos, ps_answer_t *a)
+{
+    ps_channel_t *small[2 * PS_PUB_SMALL], **chs = small, **to;
+    apr_int64_t now = ps_now_sec();
+    apr_status_t rv;
+    int i, n = 0, wake;
+
+    if (ps_redis_enabled()) {
+        return ps_pub_store_redis(st, d, sc, chans, body, len, event_id,
+                                  event_type, infos, a);
+    }
+    if (chans->nelts > PS_PUB_SMALL
+        && !(chs = malloc(2 * (size_t)chans->nelts * sizeof(*chs)))) {
+        ps_pub_full(a);
+        return 0;
+    }
+    to = chs + chans->nelts;
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        rv = APR_EGENERAL;
+        goto done;
+    }
+    if (!ps_pub_channels_locked(st, sc, chans, now, chs, a)) {
+        ps_store_unlock(st);
+        rv = APR_EGENERAL;
+        goto done;
+    }
+    /* only the store writes to the events channel (a WebSocket subscriber
+     * of it may publish; the publisher location refused it already) */
+    for (i = 0; i < chans->nelts; i++) {
+        if (!ps_store_channel_is_events(chs[i])) {
+            to[n++] = chs[i];
+        }
+    }
+    rv = ps_store_publish_all_locked(st, to, n, body, len, event_id,
+                                     event_id ? strlen(event_id) : 0,
+                                     event_type,
+                                     event_type ? strlen(event_type) : 0,
+                                     ps_dir_store(d), &sc->limits, now);
+    for (i = 0; rv == APR_SUCCESS && infos && i < chans->nelts; i++) {
         ps_store_channel_info_locked(st, chs[i], &infos[i]);
         infos[i].id = APR_ARRAY_IDX(chans, i, ps_path_channel_t).id;
     }
+    /* Wake the children's loops only when a channel has subscribers (or an
+     * events channel may have got a channel_created): a publish to a
+     * channel nobody listens to costs 2 wake-ups and a lock per child.
+     * (A loop also reads the log every 500 ms anyway.) */
+    wake = sc->events_channel != NULL;
+    for (i = 0; !wake && i < n; i++) {
+        wake = ps_store_channel_subscribers(to[i]) > 0;
+    }
     ps_store_unlock(st);
-    return 1;
+    if (wake) {
+        ps_store_notify(st);
+    }
+    if (rv != APR_SUCCESS) {
+        ps_pub_full(a);
+    }
+done:
+    if (chs != small) {
+        free(chs);
+    }
+    return rv == APR_SUCCESS;
 }
 
 void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
@@ -195,45 +288,15 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
                     const char *event_type, const char *accept,
                     ps_answer_t *a)
 {
-    ps_channel_t **chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
     ps_chinfo_t *infos = apr_pcalloc(p, chans->nelts * sizeof(*infos));
-    apr_int64_t now = ps_now_sec();
-    int i, wake;
 
     if (!len) {
         ps_answer_set(a, 400, "Empty post requests are not allowed.");
         return;
     }
-    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
-        ps_answer_set(a, 500, NULL);
+    if (!ps_pub_store(st, d, sc, chans, body, len, event_id, event_type,
+                      infos, a)) {
         return;
-    }
-    if (!ps_pub_channels_locked(st, sc, chans, now, chs, a)) {
-        ps_store_unlock(st);
-        return;
-    }
-    if (ps_redis_enabled()) {
-        /* several servers: Redis assigns, stores, announces (ps_redis.h) */
-        ps_store_unlock(st);
-        if (!ps_redis_publish(p, st, sc, chans, body, len, event_id,
-                              event_type, ps_dir_store(d), infos, a)) {
-            return;
-        }
-    }
-    else if (!ps_pub_store_locked(st, d, sc, chans, body, len, event_id,
-                                  event_type, now, chs, infos, a)) {
-        return;
-    }
-    /* Wake the children's loops only when a channel has subscribers (or an
-     * events channel may have got a channel_created): a publish to a
-     * channel nobody listens to costs 2 wake-ups and a lock per child.
-     * (A loop also reads the log every 500 ms anyway.) */
-    wake = sc->events_channel != NULL;
-    for (i = 0; !wake && i < chans->nelts; i++) {
-        wake = infos[i].subscribers > 0;
-    }
-    if (wake) {
-        ps_store_notify(st);
     }
     if (!ps_dir_info_on_publish(d)) {
         ps_answer_set(a, 200, NULL);

@@ -9,36 +9,10 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "ps_answer.h"
 #include "ps_config.h"
 #include "ps_info.h"
 #include "ps_path.h"
-
-/* Something the caller should log about the answer. */
-typedef enum {
-    PS_ANS_LOG_NONE = 0,
-    PS_ANS_LOG_FULL,               /* PS0050: shared memory is full */
-    PS_ANS_LOG_CTRL_ID             /* PS0070: channel id with control byte */
-} ps_answer_log_e;
-
-typedef struct ps_answer_t {
-    int status;                    /* HTTP status */
-    const char *explain;           /* X-Nginx-PushStream-Explain, or NULL */
-    const char *allow;             /* Allow (405), or NULL */
-    const char *www_auth;          /* WWW-Authenticate (401/403), or NULL */
-    const char *retry_after;       /* Retry-After (503), or NULL */
-    const char *ctype;             /* NULL = no body (Content-Length: 0) */
-    const char *body;
-    apr_size_t len;
-    int log;                       /* ps_answer_log_e */
-    unsigned char ctrl;            /* the byte of PS_ANS_LOG_CTRL_ID */
-} ps_answer_t;
-
-/* Explain text of every refusal for a full segment (publishers,
- * subscribers, the publisher port), with status 500. */
-#define PS_EXPLAIN_FULL "Shared memory is full."
-
-/* Header-only answer. */
-void ps_answer_set(ps_answer_t *a, int status, const char *explain);
 
 typedef enum {
     PS_PUB_GET = 1,
@@ -78,7 +52,19 @@ int ps_pub_prepare(const ps_dir_conf_t *d, const ps_srv_conf_t *sc,
 int ps_pub_check_ids(const ps_srv_conf_t *sc, const apr_array_header_t *chans,
                      ps_answer_t *a);
 
-/* Publish body[0..len) (read already) to every channel of chans. */
+/* The one publish path (publisher location, publisher port, WebSocket
+ * publishing): body[0..len) to every channel of chans, found or created
+ * (wildcard per PushStreamWildcardChannelPrefix), the events channel
+ * skipped; all or nothing.  1 when published (infos, when not NULL, filled
+ * in chans order), else 0 with *a the answer (403 channel limit, 500 full,
+ * a->log set). */
+int ps_pub_store(ps_store_t *st, const ps_dir_conf_t *d,
+                 const ps_srv_conf_t *sc, const apr_array_header_t *chans,
+                 const char *body, apr_size_t len, const char *event_id,
+                 const char *event_type, ps_chinfo_t *infos, ps_answer_t *a);
+
+/* Publish body[0..len) (read already) to every channel of chans and
+ * answer (400 empty, ps_pub_store's refusals, 200 or the channel info). */
 void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
                     const ps_srv_conf_t *sc, const apr_array_header_t *chans,
                     const char *body, apr_size_t len, const char *event_id,

@@ -31,7 +31,6 @@
 
 APLOG_USE_MODULE(pushstream);
 
-#define PS_PP_LIST_KEY   "pushstream-publisher-listen"
 #define PS_PP_SOCKS_KEY  "pushstream-publisher-sockets"
 #define PS_PP_HEAD_MAX   16384         /* request line + headers */
 #define PS_PP_READ_MIN   4096          /* free space wanted before a read */
@@ -42,42 +41,9 @@ APLOG_USE_MODULE(pushstream);
 
 /* ---- configuration (parent) ------------------------------------------- */
 
-static apr_array_header_t *ps_pp_list(apr_pool_t *pconf)
-{
-    return ps_config_list(pconf, PS_PP_LIST_KEY, sizeof(ps_publisten_t));
-}
-
-const char *ps_pubport_cmd(cmd_parms *cmd, void *mconfig, const char *arg)
-{
-    ps_publisten_t *l;
-    char *host = NULL, *scope = NULL;
-    apr_port_t port = 0;
-
-    if (!cmd->path) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " must be inside the "
-                           "<Location> of a PushStreamPublisher", NULL);
-    }
-    if (apr_parse_addr_port(&host, &scope, &port, arg, cmd->pool)
-        != APR_SUCCESS || !port || scope) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": \"", arg, "\" is "
-                           "not [host:]port (e.g. 127.0.0.1:9080)", NULL);
-    }
-    l = apr_array_push(ps_pp_list(cmd->pool));
-    memset(l, 0, sizeof(*l));
-    l->addr = arg;
-    /* No host: the loopback, not every interface (a publisher port has no
-     * access control of httpd's). */
-    l->host = host ? host : "127.0.0.1";
-    l->port = port;
-    l->where = ps_config_where(cmd);
-    l->loc = mconfig;
-    l->s = cmd->server;
-    return NULL;
-}
-
 int ps_pubport_check(apr_pool_t *pconf, server_rec *s)
 {
-    apr_array_header_t *list = ps_pp_list(pconf);
+    apr_array_header_t *list = ps_config_publistens(pconf);
     int i, j, bad = 0;
 
     for (i = 0; i < list->nelts; i++) {
@@ -136,7 +102,7 @@ static apr_status_t ps_pp_bind(ps_publisten_t *l, apr_pool_t *p,
 int ps_pubport_open(apr_pool_t *pconf, server_rec *s)
 {
     apr_pool_t *pp = s->process->pool;
-    apr_array_header_t *list = ps_pp_list(pconf);
+    apr_array_header_t *list = ps_config_publistens(pconf);
     apr_hash_t *socks = NULL, *keep = apr_hash_make(pconf);
     apr_hash_index_t *hi;
     int i;
@@ -195,8 +161,11 @@ int ps_pubport_open(apr_pool_t *pconf, server_rec *s)
 
 /* ---- connections (loop thread) ------------------------------------------- */
 
+typedef struct ps_pubport_t ps_pubport_t;
+
 typedef struct ps_plisten_t {
-    int pollee;                    /* PS_POLLEE_LISTEN */
+    ps_pollee_t pollee;            /* first: on_io = ps_pl_io */
+    struct ps_pubport_t *pp;
     const ps_publisten_t *l;
     const ps_srv_conf_t *sc;
     apr_pollfd_t pfd;
@@ -210,7 +179,7 @@ typedef enum {
 } ps_pc_state_e;
 
 typedef struct ps_pconn_t {
-    int pollee;                    /* PS_POLLEE_PUBCONN */
+    ps_pollee_t pollee;            /* first: on_io = ps_pc_on_io */
     int state;                     /* ps_pc_state_e */
     ps_pubport_t *pp;
     const ps_plisten_t *pl;
@@ -255,8 +224,14 @@ static void ps_pl_poll(ps_pubport_t *pp, ps_plisten_t *pl, int on)
     }
 }
 
-ps_pubport_t *ps_pubport_create(ps_child_t *child, struct ps_reactor_t *re,
-                                const apr_array_header_t *listens)
+static void ps_pl_io(ps_pollee_t *self, apr_int16_t rtnevents,
+                     apr_time_t now);
+static void ps_pc_on_io(ps_pollee_t *self, apr_int16_t rtnevents,
+                        apr_time_t now);
+
+static ps_pubport_t *ps_pubport_create(ps_child_t *child,
+                                       struct ps_reactor_t *re,
+                                       const apr_array_header_t *listens)
 {
     ps_pubport_t *pp;
     apr_allocator_t *a;
@@ -279,7 +254,8 @@ ps_pubport_t *ps_pubport_create(ps_child_t *child, struct ps_reactor_t *re,
         const ps_publisten_t *l = &APR_ARRAY_IDX(listens, i, ps_publisten_t);
         ps_plisten_t *pl = apr_pcalloc(pool, sizeof(*pl));
 
-        pl->pollee = PS_POLLEE_LISTEN;
+        pl->pollee.on_io = ps_pl_io;
+        pl->pp = pp;
         pl->l = l;
         pl->sc = ps_srv(l->s);
         pl->pfd.desc_type = APR_POLL_SOCKET;
@@ -292,8 +268,10 @@ ps_pubport_t *ps_pubport_create(ps_child_t *child, struct ps_reactor_t *re,
     return pp;
 }
 
-apr_uint32_t ps_pubport_count(ps_pubport_t *pp)
+static apr_uint32_t ps_pubport_count(void *baton)
 {
+    ps_pubport_t *pp = baton;
+
     return pp ? __atomic_load_n(&pp->count, __ATOMIC_RELAXED) : 0;
 }
 
@@ -713,7 +691,7 @@ static void ps_pp_accept(ps_pubport_t *pp, ps_plisten_t *pl, apr_time_t now)
         pc = apr_pcalloc(pool, sizeof(*pc));
         apr_pool_create(&pc->pool, pool);
         pc->conn_pool = pool;
-        pc->pollee = PS_POLLEE_PUBCONN;
+        pc->pollee.on_io = ps_pc_on_io;
         pc->pp = pp;
         pc->pl = pl;
         pc->fd = fd;
@@ -731,19 +709,24 @@ static void ps_pp_accept(ps_pubport_t *pp, ps_plisten_t *pl, apr_time_t now)
     }
 }
 
-void ps_pubport_io(ps_pubport_t *pp, void *pollee, apr_int16_t rtnevents,
-                   apr_time_t now)
+/* The loop's callbacks (ps_pollee_t): a listener is readable, a
+ * connection has an event. */
+static void ps_pl_io(ps_pollee_t *self, apr_int16_t rtnevents, apr_time_t now)
 {
-    if (*(int *)pollee == PS_POLLEE_LISTEN) {
-        ps_pp_accept(pp, pollee, now);
-    }
-    else {
-        ps_pc_io(pollee, rtnevents, now);
-    }
+    ps_plisten_t *pl = (ps_plisten_t *)self;
+
+    ps_pp_accept(pl->pp, pl, now);
 }
 
-void ps_pubport_tick(ps_pubport_t *pp, apr_time_t now)
+static void ps_pc_on_io(ps_pollee_t *self, apr_int16_t rtnevents,
+                        apr_time_t now)
 {
+    ps_pc_io((ps_pconn_t *)self, rtnevents, now);
+}
+
+static void ps_pubport_tick(void *baton, apr_time_t now)
+{
+    ps_pubport_t *pp = baton;
     ps_pconn_t *pc, *next;
     int i;
 
@@ -772,8 +755,9 @@ void ps_pubport_tick(ps_pubport_t *pp, apr_time_t now)
     }
 }
 
-void ps_pubport_shutdown(ps_pubport_t *pp)
+static void ps_pubport_shutdown(void *baton)
 {
+    ps_pubport_t *pp = baton;
     ps_pconn_t *pc, *next;
     int i;
 
@@ -792,8 +776,9 @@ void ps_pubport_shutdown(ps_pubport_t *pp)
     }
 }
 
-void ps_pubport_destroy(ps_pubport_t *pp)
+static void ps_pubport_destroy(void *baton)
 {
+    ps_pubport_t *pp = baton;
     if (!pp) {
         return;
     }
@@ -801,4 +786,22 @@ void ps_pubport_destroy(ps_pubport_t *pp)
         ps_pc_close(pp->conns);
     }
     apr_pool_destroy(pp->pool);        /* owns its allocator */
+}
+
+void ps_pubport_attach(ps_child_t *child, struct ps_reactor_t *re)
+{
+    ps_loop_ext_t ext;
+
+    memset(&ext, 0, sizeof(ext));
+    ext.baton = ps_pubport_create(child, re, ps_srv(child->s)->publistens);
+    if (!ext.baton) {
+        return;
+    }
+    ext.on_tick = ps_pubport_tick;
+    ext.on_shutdown = ps_pubport_shutdown;
+    ext.count = ps_pubport_count;
+    ext.on_destroy = ps_pubport_destroy;
+    if (ps_reactor_add_ext(re, &ext) != APR_SUCCESS) {
+        ps_pubport_destroy(ext.baton);
+    }
 }

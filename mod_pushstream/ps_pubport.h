@@ -18,29 +18,6 @@
 #include "ps_config.h"
 #include "ps_child.h"
 
-/* What the loop finds behind a pollset entry (client_data points to a
- * struct whose first member is one of these). */
-typedef enum {
-    PS_POLLEE_SUB = 0,             /* ps_sub_t */
-    PS_POLLEE_LISTEN,              /* a publisher port */
-    PS_POLLEE_PUBCONN              /* a connection accepted on it */
-} ps_pollee_e;
-
-/* One PushStreamPublisherListen. */
-typedef struct ps_publisten_t {
-    const char *addr;              /* as written */
-    char *host;
-    apr_port_t port;
-    const char *where;             /* "file:line" */
-    ps_dir_conf_t *loc;            /* the location's own configuration */
-    server_rec *s;                 /* the location's server */
-    const ps_dir_conf_t *d;        /* loc over the server's (post_config) */
-    apr_socket_t *sock;            /* listening (post_config) */
-} ps_publisten_t;
-
-/* Directive: PushStreamPublisherListen [host:]port, in a location. */
-const char *ps_pubport_cmd(cmd_parms *cmd, void *mconfig, const char *arg);
-
 /* check_config: each one in a publisher location, no address twice. */
 int ps_pubport_check(apr_pool_t *pconf, server_rec *s);
 
@@ -48,20 +25,10 @@ int ps_pubport_check(apr_pool_t *pconf, server_rec *s);
  * longer configured.  The list goes to the main server's configuration. */
 int ps_pubport_open(apr_pool_t *pconf, server_rec *s);
 
-typedef struct ps_pubport_t ps_pubport_t;
 struct ps_reactor_t;
 
-/* Loop side (loop thread only, except create). */
-ps_pubport_t *ps_pubport_create(ps_child_t *child, struct ps_reactor_t *re,
-                                const apr_array_header_t *listens);
-void ps_pubport_io(ps_pubport_t *pp, void *pollee, apr_int16_t rtnevents,
-                   apr_time_t now);
-void ps_pubport_tick(ps_pubport_t *pp, apr_time_t now);
-/* Stop accepting; idle connections close, busy ones after their answer. */
-void ps_pubport_shutdown(ps_pubport_t *pp);
-/* Connections still open (any thread; approximate). */
-apr_uint32_t ps_pubport_count(ps_pubport_t *pp);
-/* Close everything and free (loop thread, at its exit). */
-void ps_pubport_destroy(ps_pubport_t *pp);
+/* ps_reactor_start()'s attach hook (child_init): the child's loop serves
+ * the configured publisher ports too (nothing when there are none). */
+void ps_pubport_attach(ps_child_t *child, struct ps_reactor_t *re);
 
 #endif

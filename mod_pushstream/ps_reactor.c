@@ -18,8 +18,9 @@
 
 #include "ps_reactor.h"
 #include "ps_sub.h"
-#include "ps_pubport.h"
 #include "ps_h2.h"
+#include "psc_heap.h"
+#include "psc_inbox.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -30,6 +31,7 @@ APLOG_USE_MODULE(pushstream);
 #define PS_STOP_WAIT       apr_time_from_sec(5)
 /* Free memory the detached streams' bucket allocator may keep. */
 #define PS_BA_MAX_FREE     (512 * 1024)
+#define PS_REACTOR_MAX_EXT 4
 
 /* Subscribers of this child to one channel generation. */
 typedef struct ps_lchan_t {
@@ -59,15 +61,13 @@ struct ps_reactor_t {
     apr_pool_t *scratch;               /* per log read */
     apr_pollset_t *ps;
     apr_thread_t *thread, *notifier;
-    apr_thread_mutex_t *inbox_mtx;
-    ps_sub_t *inbox_head, *inbox_tail;
+    psc_inbox_t inbox;                 /* ps_sub_t handed over by workers */
     volatile int shutdown, exit;
     int graceful;
     int shutdown_done;
     apr_hash_t *lchans;
     ps_lchan_t *empties;               /* emptied lchans, freed end of turn */
-    ps_sub_t **heap;
-    int heap_n, heap_cap;
+    psc_heap_t heap;                   /* ps_sub_t by deadline */
     ps_sub_t *all;                     /* every adopted, not retired sub */
     ps_sub_t *retired;
     apr_uint32_t count;
@@ -85,85 +85,17 @@ struct ps_reactor_t {
     apr_bucket_alloc_t *ba;
     apr_pool_t *sock_pool;             /* their apr_socket_t structs */
     apr_array_header_t *spare_socks;   /* ... closed, for reuse */
-    ps_pubport_t *pubport;             /* PushStreamPublisherListen, or NULL */
+    ps_loop_ext_t ext[PS_REACTOR_MAX_EXT];   /* the publisher port ... */
+    int n_ext;
 };
-
-/* ---- timer heap ------------------------------------------------------------------ */
-
-static void ps_heap_set(ps_reactor_t *re, int i, ps_sub_t *s)
-{
-    re->heap[i] = s;
-    s->heap_idx = i;
-}
-
-static void ps_heap_up(ps_reactor_t *re, int i)
-{
-    ps_sub_t *s = re->heap[i];
-    while (i > 0) {
-        int parent = (i - 1) / 2;
-        if (re->heap[parent]->deadline <= s->deadline) {
-            break;
-        }
-        ps_heap_set(re, i, re->heap[parent]);
-        i = parent;
-    }
-    ps_heap_set(re, i, s);
-}
-
-static void ps_heap_down(ps_reactor_t *re, int i)
-{
-    ps_sub_t *s = re->heap[i];
-    for (;;) {
-        int child = 2 * i + 1;
-        if (child >= re->heap_n) {
-            break;
-        }
-        if (child + 1 < re->heap_n
-            && re->heap[child + 1]->deadline < re->heap[child]->deadline) {
-            child++;
-        }
-        if (s->deadline <= re->heap[child]->deadline) {
-            break;
-        }
-        ps_heap_set(re, i, re->heap[child]);
-        i = child;
-    }
-    ps_heap_set(re, i, s);
-}
-
-static void ps_heap_remove(ps_reactor_t *re, ps_sub_t *s)
-{
-    int i = s->heap_idx;
-    ps_sub_t *last;
-
-    if (i < 0) {
-        return;
-    }
-    s->heap_idx = -1;
-    last = re->heap[--re->heap_n];
-    if (i < re->heap_n) {
-        ps_heap_set(re, i, last);
-        ps_heap_down(re, i);
-        ps_heap_up(re, last->heap_idx);
-    }
-}
-
-static void ps_heap_push(ps_reactor_t *re, ps_sub_t *s)
-{
-    if (re->heap_n == re->heap_cap) {
-        re->heap_cap = re->heap_cap ? re->heap_cap * 2 : 256;
-        re->heap = realloc(re->heap, (size_t)re->heap_cap * sizeof(*re->heap));
-    }
-    re->heap[re->heap_n] = s;
-    s->heap_idx = re->heap_n++;
-    ps_heap_up(re, s->heap_idx);
-}
 
 void ps_reactor_reschedule(ps_reactor_t *re, ps_sub_t *sub)
 {
-    ps_heap_remove(re, sub);
-    if (sub->deadline && sub->state != PS_SUBST_DONE) {
-        ps_heap_push(re, sub);
+    psc_heap_remove(&re->heap, sub);
+    if (sub->deadline && sub->state != PS_SUBST_DONE
+        && psc_heap_push(&re->heap, sub) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, re->child->s,
+                     "PS0029: out of memory for a subscriber's timer");
     }
 }
 
@@ -336,7 +268,7 @@ void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
         apr_pollset_remove(re->ps, &sub->pfd);
         sub->in_pollset = 0;
     }
-    ps_heap_remove(re, sub);
+    psc_heap_remove(&re->heap, sub);
     for (i = 0; i < sub->nchan; i++) {
         ps_lchan_unlink(re, &sub->chans[i]);
     }
@@ -531,16 +463,7 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
 
 void ps_reactor_adopt(ps_reactor_t *re, ps_sub_t *sub)
 {
-    sub->next = NULL;
-    apr_thread_mutex_lock(re->inbox_mtx);
-    if (re->inbox_tail) {
-        re->inbox_tail->next = sub;
-    }
-    else {
-        re->inbox_head = sub;
-    }
-    re->inbox_tail = sub;
-    apr_thread_mutex_unlock(re->inbox_mtx);
+    psc_inbox_put(&re->inbox, sub);
     apr_pollset_wakeup(re->ps);
 }
 
@@ -589,14 +512,10 @@ static void ps_adopt_one(ps_reactor_t *re, ps_sub_t *sub, apr_time_t now)
 
 static void ps_take_inbox(ps_reactor_t *re, apr_time_t now)
 {
-    ps_sub_t *sub;
+    ps_sub_t *sub = psc_inbox_take(&re->inbox);
 
-    apr_thread_mutex_lock(re->inbox_mtx);
-    sub = re->inbox_head;
-    re->inbox_head = re->inbox_tail = NULL;
-    apr_thread_mutex_unlock(re->inbox_mtx);
     while (sub) {
-        ps_sub_t *next = sub->next;
+        ps_sub_t *next = psc_inbox_next(&re->inbox, sub);
         ps_adopt_one(re, sub, now);
         sub = next;
     }
@@ -651,9 +570,7 @@ void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
     }
     new->in_pollset = 0;
     ps_poll_update(re, new, ev);
-    if (new->heap_idx >= 0) {
-        re->heap[new->heap_idx] = new;
-    }
+    psc_heap_moved(&re->heap, new);
     if (new->all_prev) {
         new->all_prev->all_next = new;
     }
@@ -687,11 +604,10 @@ void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
 
 static void ps_run_timers(ps_reactor_t *re, apr_time_t now)
 {
-    int budget = re->heap_n * 2 + 16;
+    int budget = psc_heap_count(&re->heap) * 2 + 16;
+    ps_sub_t *sub;
 
-    while (re->heap_n && re->heap[0]->deadline <= now && budget-- > 0) {
-        ps_sub_t *sub = re->heap[0];
-        ps_heap_remove(re, sub);
+    while (budget-- > 0 && (sub = psc_heap_pop_due(&re->heap, now))) {
         ps_sub_timer(sub, now);
     }
 }
@@ -699,12 +615,15 @@ static void ps_run_timers(ps_reactor_t *re, apr_time_t now)
 static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
 {
     ps_store_t *st = re->child->store;
+    int i;
 
     if (now < re->next_maint) {
         return;
     }
     re->next_maint = now + apr_time_from_sec(1);
-    ps_pubport_tick(re->pubport, now);
+    for (i = 0; i < re->n_ext; i++) {
+        re->ext[i].on_tick(re->ext[i].baton, now);
+    }
     /* Connection pools are freed here but were allocated by the MPM's
      * threads (other malloc arenas): after a burst of closes, hand the
      * free pages back so the child's RSS returns to where it was. */
@@ -726,24 +645,23 @@ static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
 static void ps_shutdown_all(ps_reactor_t *re)
 {
     ps_sub_t *sub = re->all;
+    int i;
 
     while (sub) {
         ps_sub_t *next = sub->all_next;
         ps_sub_shutdown(sub);
         sub = next;
     }
-    ps_pubport_shutdown(re->pubport);
+    for (i = 0; i < re->n_ext; i++) {
+        re->ext[i].on_shutdown(re->ext[i].baton);
+    }
     re->shutdown_done = 1;
 }
 
 static apr_interval_time_t ps_poll_timeout(ps_reactor_t *re, apr_time_t now)
 {
-    apr_interval_time_t t = PS_POLL_MAX;
+    apr_interval_time_t t = psc_heap_timeout(&re->heap, now, PS_POLL_MAX);
 
-    if (re->heap_n) {
-        apr_interval_time_t d = re->heap[0]->deadline - now;
-        t = d < 0 ? 0 : (d < t ? d : t);
-    }
     if (re->retired && t > PS_RELEASE_AGE) {
         t = PS_RELEASE_AGE;
     }
@@ -766,10 +684,10 @@ static void ps_loop_turn(ps_reactor_t *re)
     }
     now = apr_time_now();
     for (i = 0; i < n; i++) {
+        ps_pollee_t *pe = fds[i].client_data;
         ps_sub_t *sub = fds[i].client_data;
-        if (*(const int *)fds[i].client_data != PS_POLLEE_SUB) {
-            ps_pubport_io(re->pubport, fds[i].client_data, fds[i].rtnevents,
-                          now);
+        if (pe->on_io) {
+            pe->on_io(pe, fds[i].rtnevents, now);
         }
         else if (sub->state != PS_SUBST_DONE) {
             ps_sub_io(sub, fds[i].rtnevents, now);
@@ -796,6 +714,7 @@ static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
 {
     ps_reactor_t *re = data;
     ps_sub_t *sub;
+    int i;
 
     while (!re->exit) {
         ps_loop_turn(re);
@@ -814,8 +733,11 @@ static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
         }
     }
     re->retired = NULL;
-    ps_pubport_destroy(re->pubport);
-    re->pubport = NULL;
+    for (i = 0; i < re->n_ext; i++) {
+        re->ext[i].on_destroy(re->ext[i].baton);
+    }
+    re->n_ext = 0;
+    psc_heap_free(&re->heap);
     return NULL;
 }
 
@@ -837,7 +759,28 @@ static void *APR_THREAD_FUNC ps_notifier_main(apr_thread_t *t, void *data)
     return NULL;
 }
 
-apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
+apr_status_t ps_reactor_add_ext(ps_reactor_t *re, const ps_loop_ext_t *ext)
+{
+    if (re->n_ext == PS_REACTOR_MAX_EXT) {
+        return APR_ENOSPC;
+    }
+    re->ext[re->n_ext++] = *ext;
+    return APR_SUCCESS;
+}
+
+static apr_uint32_t ps_ext_count(ps_reactor_t *re)
+{
+    apr_uint32_t n = 0;
+    int i;
+
+    for (i = 0; i < re->n_ext; i++) {
+        n += re->ext[i].count(re->ext[i].baton);
+    }
+    return n;
+}
+
+apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
+                              ps_reactor_t **out)
 {
     ps_reactor_t *re = apr_pcalloc(child->pool, sizeof(*re));
     sigset_t block, old;
@@ -845,6 +788,8 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
 
     re->child = child;
     re->pool = child->pool;
+    psc_heap_init(&re->heap, offsetof(ps_sub_t, deadline),
+                  offsetof(ps_sub_t, heap_idx));
     apr_pool_create(&re->batch.pool, child->pool);  /* loop thread only */
     apr_pool_create(&re->scratch, child->pool);
     apr_pool_create(&re->sock_pool, child->pool);
@@ -853,8 +798,7 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
     re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));
     re->targets = apr_array_make(child->pool, 256, sizeof(ps_target_t));
     re->again = apr_array_make(child->pool, 16, sizeof(ps_sub_t *));
-    rv = apr_thread_mutex_create(&re->inbox_mtx, APR_THREAD_MUTEX_DEFAULT,
-                                 child->pool);
+    rv = psc_inbox_init(&re->inbox, child->pool, offsetof(ps_sub_t, next));
     if (rv == APR_SUCCESS) {
         rv = apr_pollset_create_ex(&re->ps, 1024, child->pool,
                                    APR_POLLSET_WAKEABLE, APR_POLLSET_EPOLL);
@@ -874,7 +818,9 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out)
         ps_store_unlock(child->store);
     }
     re->wake_seen = ps_store_wake_counter(child->store);
-    re->pubport = ps_pubport_create(child, re, ps_srv(child->s)->publistens);
+    if (attach) {
+        attach(child, re);
+    }
     /* Our threads inherit a mask blocking every asynchronous signal: the
      * MPM's signals (SIGTERM, SIGHUP...) must reach its own thread, not one
      * of ours (prefork's handler exits the process from the thread it runs
@@ -908,7 +854,7 @@ void ps_reactor_stop(ps_reactor_t *re)
     while (re->graceful && re->thread
            && (__atomic_load_n(&re->count, __ATOMIC_RELAXED)
                || __atomic_load_n(&re->retired, __ATOMIC_RELAXED)
-               || ps_pubport_count(re->pubport))
+               || ps_ext_count(re))
            && apr_time_now() < until) {
         apr_sleep(apr_time_from_msec(10));
     }

@@ -17,8 +17,35 @@
 struct ps_sub_t;
 typedef struct ps_reactor_t ps_reactor_t;
 
+/* What the loop finds behind a pollset entry: client_data points to a
+ * struct whose first member is a ps_pollee_t.  on_io NULL: one of the
+ * loop's own subscribers (ps_sub_t); else the owner's callback, which the
+ * loop calls without knowing what the pollee is (ps_pubport.c). */
+typedef struct ps_pollee_t {
+    void (*on_io)(struct ps_pollee_t *self, apr_int16_t rtnevents,
+                  apr_time_t now);
+} ps_pollee_t;
+
+/* Something else the loop serves, known by its callbacks (loop thread,
+ * except count). */
+typedef struct ps_loop_ext_t {
+    void *baton;
+    void (*on_tick)(void *baton, apr_time_t now);     /* about once a second */
+    void (*on_shutdown)(void *baton);                 /* the child stops */
+    apr_uint32_t (*count)(void *baton);               /* open connections */
+    void (*on_destroy)(void *baton);                  /* the loop exits */
+} ps_loop_ext_t;
+
+/* Called by ps_reactor_start() before the loop thread runs, to attach
+ * what else the loop serves (ps_reactor_add_ext()); may be NULL. */
+typedef void (ps_reactor_attach_fn)(ps_child_t *child, ps_reactor_t *re);
+
 /* Start the loop thread (child_init). */
-apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_t **out);
+apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
+                              ps_reactor_t **out);
+
+/* From an attach hook: serve ext too (up to 4); *ext is copied. */
+apr_status_t ps_reactor_add_ext(ps_reactor_t *re, const ps_loop_ext_t *ext);
 
 /* Hand a subscriber to the loop; any thread.  From then on only the loop
  * thread touches its connection. */
@@ -65,7 +92,7 @@ void ps_reactor_replace(ps_reactor_t *re, struct ps_sub_t *old,
                         struct ps_sub_t *new);
 
 /* Loop thread: poll another kind of connection (ps_pubport.c); the
- * client_data of pfd starts with its ps_pollee_e. */
+ * client_data of pfd starts with its ps_pollee_t. */
 apr_status_t ps_reactor_poll_add(ps_reactor_t *re, apr_pollfd_t *pfd);
 void ps_reactor_poll_remove(ps_reactor_t *re, apr_pollfd_t *pfd);
 

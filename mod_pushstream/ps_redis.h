@@ -26,7 +26,9 @@
 #include <apr_tables.h>
 
 #include "ps_config.h"
-#include "ps_publish.h"
+#include "ps_answer.h"
+#include "ps_info.h"
+#include "ps_path.h"
 
 /* Explain text of a publish refused because Redis did not answer. */
 #define PS_REDIS_EXPLAIN "Redis is unreachable; retry later."

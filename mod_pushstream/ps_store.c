@@ -704,6 +704,16 @@ static void ps_next_tag(ps_shm_t *sh, apr_int64_t now, ps_smsg_t *m)
     m->tag = sh->tag_last;
 }
 
+static ps_smsg_t *ps_publish_alloc(ps_store_t *st, const ps_channel_t *ch,
+                                   const char *text, apr_size_t len,
+                                   const char *event_id, apr_size_t eid_len,
+                                   const char *event_type, apr_size_t et_len,
+                                   apr_int64_t now, int may_reclaim,
+                                   ps_off_t *off);
+static void ps_publish_commit(ps_store_t *st, ps_channel_t *ch, ps_smsg_t *m,
+                              ps_off_t off, int store, const ps_limits_t *lim,
+                              apr_int64_t now);
+
 static apr_status_t ps_publish(ps_store_t *st, ps_channel_t *ch,
                                const char *text, apr_size_t len,
                                const char *event_id, apr_size_t eid_len,
@@ -712,24 +722,48 @@ static apr_status_t ps_publish(ps_store_t *st, ps_channel_t *ch,
                                apr_int64_t now, apr_uint64_t *seq_out,
                                int may_reclaim)
 {
-    ps_shm_t *sh = st->sh;
-    int events = (ch->flags & PS_CH_EVENTS) != 0;
     ps_off_t off;
-    ps_smsg_t *m;
+    ps_smsg_t *m = ps_publish_alloc(st, ch, text, len, event_id, eid_len,
+                                    event_type, et_len, now, may_reclaim,
+                                    &off);
 
-    m = ps_msg_new(st, ch->id, ch->id_len, text, len, event_id, eid_len,
-                   event_type, et_len, &off);
     if (!m) {
-        if (!may_reclaim) {
-            return APR_ENOMEM;
-        }
+        return APR_ENOMEM;
+    }
+    ps_publish_commit(st, ch, m, off, store, lim, now);
+    if (seq_out) {
+        *seq_out = m->seq;
+    }
+    return APR_SUCCESS;
+}
+
+/* The message of a publish, not yet in any list (ps_free() undoes it). */
+static ps_smsg_t *ps_publish_alloc(ps_store_t *st, const ps_channel_t *ch,
+                                   const char *text, apr_size_t len,
+                                   const char *event_id, apr_size_t eid_len,
+                                   const char *event_type, apr_size_t et_len,
+                                   apr_int64_t now, int may_reclaim,
+                                   ps_off_t *off)
+{
+    ps_smsg_t *m = ps_msg_new(st, ch->id, ch->id_len, text, len, event_id,
+                              eid_len, event_type, et_len, off);
+
+    if (!m && may_reclaim) {
         ps_store_reclaim_locked(st, now);
         m = ps_msg_new(st, ch->id, ch->id_len, text, len, event_id, eid_len,
-                       event_type, et_len, &off);
-        if (!m) {
-            return APR_ENOMEM;
-        }
+                       event_type, et_len, off);
     }
+    return m;
+}
+
+/* Number, store and log the message ps_publish_alloc() made for ch. */
+static void ps_publish_commit(ps_store_t *st, ps_channel_t *ch, ps_smsg_t *m,
+                              ps_off_t off, int store, const ps_limits_t *lim,
+                              apr_int64_t now)
+{
+    ps_shm_t *sh = st->sh;
+    int events = (ch->flags & PS_CH_EVENTS) != 0;
+
     m->id = (apr_int64_t)++ch->published;
     m->channel_serial = ch->serial;
     ps_next_tag(sh, now, m);
@@ -760,10 +794,6 @@ static apr_status_t ps_publish(ps_store_t *st, ps_channel_t *ch,
     }
     ch->expires = now + lim->channel_inactivity;
     ps_log_append(st, m, off, now);
-    if (seq_out) {
-        *seq_out = m->seq;
-    }
-    return APR_SUCCESS;
 }
 
 apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,
@@ -820,6 +850,42 @@ void ps_store_set_last_id_locked(ps_channel_t *ch, apr_uint64_t id)
     if (id > ch->published) {
         ch->published = id;
     }
+}
+
+apr_status_t ps_store_publish_all_locked(ps_store_t *st, ps_channel_t **chs,
+                                         int n, const char *text,
+                                         apr_size_t len, const char *event_id,
+                                         apr_size_t eid_len,
+                                         const char *event_type,
+                                         apr_size_t et_len, int store,
+                                         const ps_limits_t *lim,
+                                         apr_int64_t now)
+{
+    ps_off_t small[16], *offs = n <= 16 ? small : malloc(n * sizeof(*offs));
+    int i, made;
+
+    if (!offs) {
+        return APR_ENOMEM;
+    }
+    for (made = 0; made < n; made++) {
+        if (!ps_publish_alloc(st, chs[made], text, len, event_id, eid_len,
+                              event_type, et_len, now, 1, &offs[made])) {
+            break;
+        }
+    }
+    for (i = 0; i < made; i++) {
+        if (made < n) {
+            ps_free(st, offs[i]);           /* one did not fit: none is kept */
+        }
+        else {
+            ps_publish_commit(st, chs[i], PS_MSG(st, offs[i]), offs[i], store,
+                              lim, now);
+        }
+    }
+    if (offs != small) {
+        free(offs);
+    }
+    return made < n ? APR_ENOMEM : APR_SUCCESS;
 }
 
 /* A JSON event about ch on the events channel (when configured).  Never

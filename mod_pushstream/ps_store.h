@@ -171,6 +171,13 @@ apr_status_t ps_store_mirror_locked(ps_store_t *st, ps_channel_t *ch,
                                     apr_int64_t expires, int force,
                                     const ps_limits_t *lim, apr_int64_t now);
 void ps_store_set_last_id_locked(ps_channel_t *ch, apr_uint64_t id);
+/* Publish one message to n channels, all or none: APR_ENOMEM (and no
+ * channel has it) when the segment has no room for every copy. */
+apr_status_t ps_store_publish_all_locked(
+    ps_store_t *st, ps_channel_t **chs, int n, const char *text,
+    apr_size_t len, const char *event_id, apr_size_t eid_len,
+    const char *event_type, apr_size_t et_len, int store,
+    const ps_limits_t *lim, apr_int64_t now);
 
 /* Delete: the channel leaves the lookup at once; its subscribers get a
  * notice through the log carrying text.  APR_ENOMEM when no notice could be

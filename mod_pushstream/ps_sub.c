@@ -45,6 +45,7 @@
 #include "ps_websocket.h"
 #include "ps_handlers.h"
 #include "ps_h2.h"
+#include "ps_publish.h"
 #include "ps_tls.h"
 #include "ps_lphead.h"
 
@@ -1396,80 +1397,39 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
     }
 }
 
-/* WebSocket publish with PushStreamRedis: through Redis like a POST to a
- * publisher (the loop thread waits for Redis, bounded by
- * PushStreamRedisTimeout). */
-static void ps_sub_ws_publish_redis(ps_sub_t *sub, const char *text,
-                                    apr_size_t len)
+/* WebSocket: a text message is published to the subscriber's channels
+ * (PushStreamWebsocketAllowPublish), like a POST to a publisher: through
+ * the one publish path, all channels or none. */
+static void ps_sub_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
 {
-    apr_pool_t *p;
-    apr_array_header_t *chans;
-    ps_chinfo_t *infos;
+    ps_path_channel_t small[8], *pc = small;
+    apr_array_header_t chans;
     ps_answer_t a;
     int i;
 
-    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+    if (sub->nchan > 8 && !(pc = malloc(sub->nchan * sizeof(*pc)))) {
         return;
     }
-    chans = apr_array_make(p, sub->nchan, sizeof(ps_path_channel_t));
+    memset(&chans, 0, sizeof(chans));
+    chans.elt_size = sizeof(*pc);
+    chans.elts = (char *)pc;
     for (i = 0; i < sub->nchan; i++) {
-        ps_path_channel_t *pc;
-        if (sub->chans[i].deleted
-            || (sub->sc->events_channel
-                && !strcmp(sub->chans[i].id, sub->sc->events_channel))) {
-            continue;
-        }
-        pc = apr_array_push(chans);
-        memset(pc, 0, sizeof(*pc));
-        pc->id = sub->chans[i].id;
-        pc->len = sub->chans[i].len;
-    }
-    infos = apr_pcalloc(p, (chans->nelts + 1) * sizeof(*infos));
-    if (chans->nelts
-        && !ps_redis_publish(p, sub->child->store, sub->sc, chans, text, len,
-                             NULL, NULL, ps_dir_store(sub->d), infos, &a)) {
-        ps_sub_log(sub, APLOG_ERR, 0, "PS0176: WebSocket message not "
-                   "published: %s", PS_REDIS_EXPLAIN);
-    }
-    apr_pool_destroy(p);
-}
-
-/* WebSocket: a text message is published to the subscriber's channels
- * (PushStreamWebsocketAllowPublish), like a POST to a publisher. */
-static void ps_sub_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
-{
-    ps_store_t *st = sub->child->store;
-    apr_int64_t now = ps_now_sec();
-    apr_status_t rv = APR_SUCCESS;
-    int i;
-
-    if (ps_redis_enabled()) {
-        ps_sub_ws_publish_redis(sub, text, len);
-        return;
-    }
-    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
-        return;
-    }
-    for (i = 0; i < sub->nchan && rv == APR_SUCCESS; i++) {
-        ps_sub_chan_t *sc = &sub->chans[i];
-        ps_channel_t *ch;
-        if (sc->deleted) {
-            continue;
-        }
-        rv = ps_store_get_or_create_locked(st, sc->id, sc->len, 0,
-                                           &sub->sc->limits, now, &ch);
-        if (rv == APR_SUCCESS && !ps_store_channel_is_events(ch)) {
-            rv = ps_store_publish_locked(st, ch, text, len, NULL, 0, NULL, 0,
-                                         ps_dir_store(sub->d), &sub->sc->limits,
-                                         now, NULL);
+        if (!sub->chans[i].deleted) {
+            pc[chans.nelts].id = sub->chans[i].id;
+            pc[chans.nelts].len = sub->chans[i].len;
+            pc[chans.nelts++].backtrack = 0;
         }
     }
-    ps_store_unlock(st);
-    ps_store_notify(st);
-    if (rv != APR_SUCCESS) {
-        ps_sub_log(sub, APLOG_ERR, rv, "PS0022: WebSocket message not "
-                   "published (shared memory full or channel limit); raise "
-                   "PushStreamSharedMemorySize");
+    chans.nalloc = chans.nelts;
+    if (chans.nelts && !ps_pub_store(sub->child->store, sub->d, sub->sc,
+                                     &chans, text, len, NULL, NULL, NULL, &a)) {
+        ps_sub_log(sub, APLOG_ERR, 0, "PS0022: WebSocket message not "
+                   "published: %d %s%s", a.status, a.explain ? a.explain : "",
+                   a.log == PS_ANS_LOG_FULL ? " (raise "
+                   "PushStreamSharedMemorySize)" : "");
+    }
+    if (pc != small) {
+        free(pc);
     }
 }
 

@@ -15,6 +15,7 @@
 #include "ps_config.h"
 #include "ps_child.h"
 #include "ps_websocket.h"
+#include "ps_reactor.h"        /* ps_pollee_t */
 
 struct ps_lchan_t;
 struct ssl_st;
@@ -41,7 +42,7 @@ typedef enum {
 } ps_sub_state_e;
 
 typedef struct ps_sub_t {
-    int pollee;                    /* PS_POLLEE_SUB (ps_pubport.h): first */
+    ps_pollee_t pollee;            /* first; on_io NULL: a subscriber */
     request_rec *r;                /* NULL once the request is finished */
     conn_rec *c;                   /* NULL once detached (ps_sub_detach) */
     apr_socket_t *sock;

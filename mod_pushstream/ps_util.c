@@ -8,35 +8,12 @@
 
 #include "ps_util.h"
 
-#define PS_INT64_MAX  APR_INT64_C(0x7fffffffffffffff)
 #define PS_UINT64_MAX APR_UINT64_C(0xffffffffffffffff)
 
 /* Latest second whose year still has 4 digits: 9999-12-31T23:59:59Z. */
 #define PS_MAX_FORMAT_SEC APR_INT64_C(253402300799)
 
 /* ---- integers ---------------------------------------------------------- */
-
-/* Parse the digit run at s[*pos..]: at least one digit, no overflow of
- * INT64.  Advances *pos.  APR_EINVAL when no digit or overflow. */
-static apr_status_t ps_util_digits(const char *s, apr_size_t *pos,
-                                   apr_int64_t *out)
-{
-    apr_size_t i = *pos;
-    apr_int64_t v = 0;
-
-    if (!apr_isdigit(s[i]))
-        return APR_EINVAL;
-    for (; apr_isdigit(s[i]); i++) {
-        int d = s[i] - '0';
-
-        if (v > (PS_INT64_MAX - d) / 10)
-            return APR_EINVAL;
-        v = v * 10 + d;
-    }
-    *pos = i;
-    *out = v;
-    return APR_SUCCESS;
-}
 
 apr_status_t ps_parse_uint(const char *s, apr_uint64_t *out)
 {
@@ -59,115 +36,6 @@ apr_status_t ps_parse_uint(const char *s, apr_uint64_t *out)
     return APR_SUCCESS;
 }
 
-/* ---- nginx time strings ------------------------------------------------ */
-
-typedef struct ps_util_unit_t {
-    const char *name;        /* "ms" before "m" so the longer one wins */
-    apr_size_t len;
-    int rank;                /* units must appear in strictly falling rank */
-    apr_int64_t usec;
-} ps_util_unit_t;
-
-#define PS_USEC_S  APR_INT64_C(1000000)
-
-static const ps_util_unit_t ps_util_units[] = {
-    { "y",  1, 8, PS_USEC_S * 60 * 60 * 24 * 365 },
-    { "M",  1, 7, PS_USEC_S * 60 * 60 * 24 * 30 },
-    { "w",  1, 6, PS_USEC_S * 60 * 60 * 24 * 7 },
-    { "d",  1, 5, PS_USEC_S * 60 * 60 * 24 },
-    { "h",  1, 4, PS_USEC_S * 60 * 60 },
-    { "ms", 2, 1, 1000 },
-    { "m",  1, 3, PS_USEC_S * 60 },
-    { "s",  1, 2, PS_USEC_S },
-};
-
-static const ps_util_unit_t *ps_util_unit_at(const char *s)
-{
-    apr_size_t i;
-
-    for (i = 0; i < sizeof(ps_util_units) / sizeof(ps_util_units[0]); i++)
-        if (strncmp(s, ps_util_units[i].name, ps_util_units[i].len) == 0)
-            return &ps_util_units[i];
-    return NULL;
-}
-
-static apr_status_t ps_util_add(apr_int64_t *total, apr_int64_t v,
-                                apr_int64_t scale)
-{
-    if (v > PS_INT64_MAX / scale)
-        return APR_EINVAL;
-    v *= scale;
-    if (*total > PS_INT64_MAX - v)
-        return APR_EINVAL;
-    *total += v;
-    return APR_SUCCESS;
-}
-
-/* Like nginx's ngx_parse_time(): units largest first, each at most once,
- * spaces allowed between components; a trailing bare number counts as
- * seconds ("1m 30" = 90 s).  Unlike nginx, "ms" is accepted at every level
- * (the caller rounds to its own resolution). */
-apr_status_t ps_parse_time(const char *s, apr_interval_time_t *out)
-{
-    apr_int64_t total = 0, v;
-    apr_size_t i = 0;
-    int last_rank = 99, seen = 0;
-
-    if (!s)
-        return APR_EINVAL;
-    for (;;) {
-        const ps_util_unit_t *u;
-
-        while (s[i] == ' ')
-            i++;
-        if (!s[i])
-            break;
-        if (ps_util_digits(s, &i, &v) != APR_SUCCESS)
-            return APR_EINVAL;
-        seen = 1;
-        if (s[i] == '\0' || s[i] == ' ') {
-            /* bare number: seconds, and nothing may follow but spaces */
-            while (s[i] == ' ')
-                i++;
-            if (s[i] || ps_util_add(&total, v, PS_USEC_S) != APR_SUCCESS)
-                return APR_EINVAL;
-            break;
-        }
-        u = ps_util_unit_at(s + i);
-        if (!u || u->rank >= last_rank
-            || ps_util_add(&total, v, u->usec) != APR_SUCCESS)
-            return APR_EINVAL;
-        last_rank = u->rank;
-        i += u->len;
-    }
-    if (!seen)
-        return APR_EINVAL;
-    *out = total;
-    return APR_SUCCESS;
-}
-
-/* ---- nginx sizes ------------------------------------------------------- */
-
-apr_status_t ps_parse_size(const char *s, apr_off_t *out)
-{
-    apr_size_t len, i = 0;
-    apr_int64_t scale = 1, v;
-
-    if (!s || !(len = strlen(s)))
-        return APR_EINVAL;
-    switch (s[len - 1]) {
-    case 'k': case 'K': scale = APR_INT64_C(1) << 10; len--; break;
-    case 'm': case 'M': scale = APR_INT64_C(1) << 20; len--; break;
-    case 'g': case 'G': scale = APR_INT64_C(1) << 30; len--; break;
-    default: break;
-    }
-    if (len == 0 || ps_util_digits(s, &i, &v) != APR_SUCCESS || i != len
-        || v > PS_INT64_MAX / scale)
-        return APR_EINVAL;
-    *out = (apr_off_t)(v * scale);
-    return APR_SUCCESS;
-}
-
 /* ---- request values ---------------------------------------------------- */
 
 apr_int64_t ps_parse_tag(const char *s)
@@ -183,7 +51,7 @@ apr_int64_t ps_parse_tag(const char *s)
      * absolute value, which is what nginx's (dead) ngx_abs() intended. */
     if (s[i] == '-' || s[i] == '+')
         i++;
-    if (ps_util_digits(s, &i, &v) != APR_SUCCESS || s[i] != '\0')
+    if (psc_parse_digits(s, &i, &v) != APR_SUCCESS || s[i] != '\0')
         return -1;
     return v;
 }

@@ -6,15 +6,7 @@
 #include <apr_errno.h>
 #include <apr_time.h>
 
-/* nginx time strings: "30s", "5m", "1h", "1d", "1w", "1M" (30 days),
- * "1y" (365 days), "500ms", a bare number = seconds, and combinations
- * separated by optional spaces ("1h 30m", "1h30m").  Result in
- * microseconds.  APR_EINVAL for anything else (empty, negative, overflow). */
-apr_status_t ps_parse_time(const char *s, apr_interval_time_t *out);
-
-/* nginx sizes: "1024", "32k"/"32K", "256m"/"256M", "1g"/"1G".  Bytes.
- * APR_EINVAL for anything else or overflow. */
-apr_status_t ps_parse_size(const char *s, apr_off_t *out);
+#include "psc_units.h"       /* psc_parse_time(), psc_parse_size() */
 
 /* Non-negative decimal integer, whole string.  APR_EINVAL otherwise. */
 apr_status_t ps_parse_uint(const char *s, apr_uint64_t *out);

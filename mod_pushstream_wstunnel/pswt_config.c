@@ -3,8 +3,7 @@
  * All of them work in the server config, virtual hosts, <Location> and
  * <Proxy> sections (a proxied request sees both merged). */
 
-#include <ctype.h>
-#include <strings.h>
+#include <string.h>
 
 #include <httpd.h>
 #include <http_config.h>
@@ -12,6 +11,7 @@
 #include <apr_strings.h>
 
 #include "pswt_config.h"
+#include "psc_units.h"
 
 static int pswt_wants_http;
 
@@ -74,35 +74,15 @@ void pswt_config_reset(void)
 static const char *pswt_set_idle(cmd_parms *cmd, void *dv, const char *arg)
 {
     pswt_dir_conf_t *d = dv;
-    char *end;
-    apr_int64_t v;
-    apr_interval_time_t unit;
+    apr_interval_time_t t;
 
-    v = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || v < 0 || v > 100000000) {
-        goto bad;
+    if (psc_parse_timeout(arg, &t) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a time (seconds, "
+                            "or a number with ms, s, m or h; 0 for none)",
+                            cmd->cmd->name, arg);
     }
-    if (!*end || !strcasecmp(end, "s")) {
-        unit = APR_USEC_PER_SEC;
-    }
-    else if (!strcasecmp(end, "ms")) {
-        unit = 1000;
-    }
-    else if (!strcasecmp(end, "m") || !strcasecmp(end, "mi")) {
-        unit = apr_time_from_sec(60);
-    }
-    else if (!strcasecmp(end, "h")) {
-        unit = apr_time_from_sec(3600);
-    }
-    else {
-        goto bad;
-    }
-    d->idle_timeout = (apr_interval_time_t)v * unit;
+    d->idle_timeout = t;
     return NULL;
-bad:
-    return apr_psprintf(cmd->pool, "%s: \"%s\" is not a time (seconds, or a "
-                        "number with ms, s, m or h; 0 for none)",
-                        cmd->cmd->name, arg);
 }
 
 static const char *pswt_set_fallback(cmd_parms *cmd, void *dv, int on)
@@ -132,46 +112,25 @@ static const char *pswt_set_http_upgrade(cmd_parms *cmd, void *dv, int on)
     return NULL;
 }
 
-/* A byte count with an optional k/m/g suffix (powers of 1024). */
+/* A byte count with an optional k/m/g suffix (powers of 1024); a final
+ * "b" ("64kb") is allowed. */
 static const char *pswt_set_max_message(cmd_parms *cmd, void *dv,
                                         const char *arg)
 {
     pswt_dir_conf_t *d = dv;
-    char *end;
-    apr_int64_t v;
-    const char *err = apr_psprintf(cmd->pool, "%s: \"%s\" is not a size "
-                                   "(bytes, or a number with k, m or g; 0 "
-                                   "for no limit)", cmd->cmd->name, arg);
+    apr_size_t n = strlen(arg);
+    char *num = apr_pstrdup(cmd->pool, arg);
+    apr_off_t v;
 
-    if (!apr_isdigit(*arg)) {
-        return err;
+    if (n > 1 && apr_tolower(num[n - 1]) == 'b') {
+        num[n - 1] = '\0';
     }
-    v = apr_strtoi64(arg, &end, 10);
-    if (v < 0 || v == APR_INT64_MAX) {
-        return err;
+    if (psc_parse_size(num, &v) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a size (bytes, or "
+                            "a number with k, m or g; 0 for no limit)",
+                            cmd->cmd->name, arg);
     }
-    switch (apr_tolower(*end)) {
-    case '\0':
-        break;
-    case 'k':
-        v *= 1024;
-        end++;
-        break;
-    case 'm':
-        v *= 1024 * 1024;
-        end++;
-        break;
-    case 'g':
-        v *= 1024 * 1024 * 1024;
-        end++;
-        break;
-    default:
-        return err;
-    }
-    if (*end && !(apr_tolower(*end) == 'b' && !end[1])) {
-        return err;
-    }
-    d->max_message = (apr_off_t)v;
+    d->max_message = v;
     return NULL;
 }
 

@@ -15,6 +15,8 @@
 #include <apr_portable.h>
 
 #include "pswt_tunnel.h"
+#include "psc_heap.h"
+#include "psc_inbox.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 
@@ -29,12 +31,10 @@ struct pswt_loop_t {
     apr_pollset_t *ps;
     int wakeable;
     apr_thread_t *thread;
-    apr_thread_mutex_t *inbox_mtx;
-    pswt_tunnel_t *inbox_head, *inbox_tail;
+    psc_inbox_t inbox;                 /* pswt_tunnel_t handed over */
     volatile int shutdown, exit;
     int shutdown_done;
-    pswt_tunnel_t **heap;
-    int heap_n, heap_cap;
+    psc_heap_t heap;                   /* pswt_tunnel_t by deadline */
     pswt_tunnel_t *all;
     pswt_tunnel_t *retired;
     pswt_tunnel_t *ready_head;
@@ -43,89 +43,12 @@ struct pswt_loop_t {
     apr_array_header_t *spare_socks;
 };
 
-/* ---- timer heap ---------------------------------------------------------- */
-
-static void pswt_heap_set(pswt_loop_t *l, int i, pswt_tunnel_t *t)
-{
-    l->heap[i] = t;
-    t->heap_idx = i;
-}
-
-static void pswt_heap_up(pswt_loop_t *l, int i)
-{
-    pswt_tunnel_t *t = l->heap[i];
-
-    while (i > 0) {
-        int parent = (i - 1) / 2;
-        if (l->heap[parent]->deadline <= t->deadline) {
-            break;
-        }
-        pswt_heap_set(l, i, l->heap[parent]);
-        i = parent;
-    }
-    pswt_heap_set(l, i, t);
-}
-
-static void pswt_heap_down(pswt_loop_t *l, int i)
-{
-    pswt_tunnel_t *t = l->heap[i];
-
-    for (;;) {
-        int child = 2 * i + 1;
-        if (child >= l->heap_n) {
-            break;
-        }
-        if (child + 1 < l->heap_n
-            && l->heap[child + 1]->deadline < l->heap[child]->deadline) {
-            child++;
-        }
-        if (t->deadline <= l->heap[child]->deadline) {
-            break;
-        }
-        pswt_heap_set(l, i, l->heap[child]);
-        i = child;
-    }
-    pswt_heap_set(l, i, t);
-}
-
-static void pswt_heap_remove(pswt_loop_t *l, pswt_tunnel_t *t)
-{
-    int i = t->heap_idx;
-    pswt_tunnel_t *last;
-
-    if (i < 0) {
-        return;
-    }
-    t->heap_idx = -1;
-    last = l->heap[--l->heap_n];
-    if (i < l->heap_n) {
-        pswt_heap_set(l, i, last);
-        pswt_heap_down(l, i);
-        pswt_heap_up(l, last->heap_idx);
-    }
-}
-
-static void pswt_heap_push(pswt_loop_t *l, pswt_tunnel_t *t)
-{
-    if (l->heap_n == l->heap_cap) {
-        int cap = l->heap_cap ? l->heap_cap * 2 : 256;
-        pswt_tunnel_t **h = realloc(l->heap, (size_t)cap * sizeof(*h));
-        if (!h) {
-            return;                  /* no timer: the tunnel ends by I/O */
-        }
-        l->heap = h;
-        l->heap_cap = cap;
-    }
-    l->heap[l->heap_n] = t;
-    t->heap_idx = l->heap_n++;
-    pswt_heap_up(l, t->heap_idx);
-}
-
 void pswt_loop_schedule(pswt_loop_t *l, pswt_tunnel_t *t)
 {
-    pswt_heap_remove(l, t);
+    psc_heap_remove(&l->heap, t);
     if (t->deadline && t->state != PSWT_ST_DONE) {
-        pswt_heap_push(l, t);
+        /* out of memory: no timer, the tunnel ends by I/O */
+        (void)psc_heap_push(&l->heap, t);
     }
 }
 
@@ -196,7 +119,7 @@ void pswt_loop_replace(pswt_loop_t *l, pswt_tunnel_t *t, pswt_tunnel_t *n)
     pswt_loop_poll(l, &n->cl, ecl);
     pswt_loop_poll(l, &n->bk, ebk);
     if (n->heap_idx >= 0) {
-        l->heap[n->heap_idx] = n;
+        psc_heap_moved(&l->heap, n);
     }
     if (n->all_prev) {
         n->all_prev->all_next = n;
@@ -213,17 +136,8 @@ void pswt_loop_replace(pswt_loop_t *l, pswt_tunnel_t *t, pswt_tunnel_t *n)
 
 void pswt_loop_adopt(pswt_loop_t *l, pswt_tunnel_t *t)
 {
-    t->next = NULL;
     t->loop = l;
-    apr_thread_mutex_lock(l->inbox_mtx);
-    if (l->inbox_tail) {
-        l->inbox_tail->next = t;
-    }
-    else {
-        l->inbox_head = t;
-    }
-    l->inbox_tail = t;
-    apr_thread_mutex_unlock(l->inbox_mtx);
+    psc_inbox_put(&l->inbox, t);
     if (l->wakeable) {
         apr_pollset_wakeup(l->ps);
     }
@@ -248,14 +162,10 @@ static void pswt_adopt_one(pswt_loop_t *l, pswt_tunnel_t *t, apr_time_t now)
 
 static void pswt_take_inbox(pswt_loop_t *l, apr_time_t now)
 {
-    pswt_tunnel_t *t;
+    pswt_tunnel_t *t = psc_inbox_take(&l->inbox);
 
-    apr_thread_mutex_lock(l->inbox_mtx);
-    t = l->inbox_head;
-    l->inbox_head = l->inbox_tail = NULL;
-    apr_thread_mutex_unlock(l->inbox_mtx);
     while (t) {
-        pswt_tunnel_t *next = t->next;
+        pswt_tunnel_t *next = psc_inbox_next(&l->inbox, t);
         pswt_adopt_one(l, t, now);
         t = next;
     }
@@ -271,7 +181,7 @@ void pswt_loop_retire(pswt_loop_t *l, pswt_tunnel_t *t)
     if (!t->bk.gone) {
         pswt_loop_poll(l, &t->bk, 0);
     }
-    pswt_heap_remove(l, t);
+    psc_heap_remove(&l->heap, t);
     if (t->all_prev) {
         t->all_prev->all_next = t->all_next;
     }
@@ -327,11 +237,10 @@ static void pswt_run_ready(pswt_loop_t *l, apr_time_t now)
 
 static void pswt_run_timers(pswt_loop_t *l, apr_time_t now)
 {
-    int budget = l->heap_n * 2 + 16;
+    int budget = psc_heap_count(&l->heap) * 2 + 16;
+    pswt_tunnel_t *t;
 
-    while (l->heap_n && l->heap[0]->deadline <= now && budget-- > 0) {
-        pswt_tunnel_t *t = l->heap[0];
-        pswt_heap_remove(l, t);
+    while (budget-- > 0 && (t = psc_heap_pop_due(&l->heap, now))) {
         pswt_tunnel_timer(t, now);
     }
 }
@@ -350,15 +259,12 @@ static void pswt_shutdown_all(pswt_loop_t *l, apr_time_t now)
 
 static apr_interval_time_t pswt_poll_timeout(pswt_loop_t *l, apr_time_t now)
 {
-    apr_interval_time_t t = PSWT_POLL_MAX;
+    apr_interval_time_t t;
 
     if (l->ready_head || (l->shutdown && !l->shutdown_done)) {
         return 0;
     }
-    if (l->heap_n) {
-        apr_interval_time_t d = l->heap[0]->deadline - now;
-        t = d < 0 ? 0 : (d < t ? d : t);
-    }
+    t = psc_heap_timeout(&l->heap, now, PSWT_POLL_MAX);
     if (l->retired && t > PSWT_RELEASE_AGE) {
         t = PSWT_RELEASE_AGE;
     }
@@ -421,9 +327,7 @@ static apr_status_t pswt_loop_cleanup(void *data)
 {
     pswt_loop_t *l = data;
 
-    free(l->heap);
-    l->heap = NULL;
-    l->heap_n = l->heap_cap = 0;
+    psc_heap_free(&l->heap);
     return APR_SUCCESS;
 }
 
@@ -434,9 +338,11 @@ apr_status_t pswt_loop_create(apr_pool_t *p, server_rec *s, int wakeable,
     apr_status_t rv;
 
     l->pool = p;
+    psc_heap_init(&l->heap, offsetof(pswt_tunnel_t, deadline),
+                  offsetof(pswt_tunnel_t, heap_idx));
     l->s = s;
     l->wakeable = wakeable;
-    rv = apr_thread_mutex_create(&l->inbox_mtx, APR_THREAD_MUTEX_DEFAULT, p);
+    rv = psc_inbox_init(&l->inbox, p, offsetof(pswt_tunnel_t, next));
     if (rv == APR_SUCCESS) {
         rv = apr_pollset_create_ex(&l->ps, size, p,
                                    wakeable ? APR_POLLSET_WAKEABLE : 0,

@@ -15,7 +15,6 @@
 #include <mod_status.h>
 
 #include "pswt_stats.h"
-#include "pswt_tunnel.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 

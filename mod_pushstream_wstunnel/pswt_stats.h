@@ -9,6 +9,19 @@
 #include <httpd.h>
 
 typedef enum {
+    PSWT_END_NONE = 0,
+    PSWT_END_CLIENT_CLOSED,  /* EOF from the client */
+    PSWT_END_CLIENT_ERROR,
+    PSWT_END_BACKEND_CLOSED,
+    PSWT_END_BACKEND_ERROR,
+    PSWT_END_IDLE,
+    PSWT_END_SHUTDOWN,       /* child stopping (restart, stop) */
+    PSWT_END_TOO_BIG,
+    PSWT_END_PROTOCOL,
+    PSWT_END_COUNT
+} pswt_end_e;
+
+typedef enum {
     PSWT_C_OPENED = 0,       /* tunnels established (101 relayed) */
     PSWT_C_CLOSED,
     PSWT_C_BYTES_C2B,        /* client -> back end */

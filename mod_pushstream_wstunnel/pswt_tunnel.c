@@ -204,7 +204,8 @@ static void pswt_close_to(pswt_tunnel_t *t, pswt_side_t *to, int code,
                           const char *reason)
 {
     pswt_side_t *from = to->peer;
-    unsigned char frame[2 + 4 + 125], key[4];
+    unsigned char key[4];
+    char frame[PS_WS_MAX_CLOSE_FRAME + 4];
     apr_size_t len;
 
     if (to->dead || to->gone || !pswt_ws_at_boundary(&from->tr)
@@ -216,9 +217,10 @@ static void pswt_close_to(pswt_tunnel_t *t, pswt_side_t *to, int code,
         /* frames to the back end are a client's: masked */
         apr_generate_random_bytes(key, sizeof(key));
     }
-    len = pswt_ws_close_frame(frame, code, reason,
-                              to->is_client ? NULL : key);
-    if (pswt_send(to, (char *)frame, len, 0) == 0) {
+    len = ps_ws_close_frame_masked(frame, code, reason,
+                                   reason ? strlen(reason) : 0,
+                                   to->is_client ? NULL : key);
+    if (pswt_send(to, frame, len, 0) == 0) {
         if (to->is_client) {
             t->sent_cl = code;
         }
@@ -306,7 +308,7 @@ static int pswt_forward_buf(pswt_tunnel_t *t, pswt_side_t *a, char *buf,
 static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
 {
     pswt_side_t *b = a->peer;
-    char buf[PSWT_WS_MAX_HDR + PSWT_READ_SIZE];
+    char buf[PS_WS_MAX_FRAME_HEADER + PSWT_READ_SIZE];
     int i;
 
     for (i = 0; i < PSWT_READS_PER_PASS; i++) {
@@ -548,28 +550,28 @@ static void pswt_begin_close(pswt_tunnel_t *t, int end, apr_time_t now)
     switch (end) {
     case PSWT_END_CLIENT_CLOSED:
     case PSWT_END_CLIENT_ERROR:
-        code_bk = PSWT_WS_CLOSE_GOING_AWAY;
+        code_bk = PS_WS_CLOSE_GOING_AWAY;
         why = "client went away";
         break;
     case PSWT_END_BACKEND_CLOSED:
     case PSWT_END_BACKEND_ERROR:
-        code_cl = PSWT_WS_CLOSE_INTERNAL;
+        code_cl = PS_WS_CLOSE_INTERNAL;
         why = "back end went away";
         break;
     case PSWT_END_IDLE:
-        code_cl = code_bk = PSWT_WS_CLOSE_GOING_AWAY;
+        code_cl = code_bk = PS_WS_CLOSE_GOING_AWAY;
         why = "idle timeout";
         break;
     case PSWT_END_SHUTDOWN:
-        code_cl = code_bk = PSWT_WS_CLOSE_GOING_AWAY;
+        code_cl = code_bk = PS_WS_CLOSE_GOING_AWAY;
         why = "server stopping";
         break;
     case PSWT_END_TOO_BIG:
-        code_cl = code_bk = PSWT_WS_CLOSE_TOO_BIG;
+        code_cl = code_bk = PS_WS_CLOSE_TOO_BIG;
         why = "message too big";
         break;
     case PSWT_END_PROTOCOL:
-        code_cl = code_bk = PSWT_WS_CLOSE_PROTOCOL;
+        code_cl = code_bk = PS_WS_CLOSE_PROTOCOL;
         why = "protocol error";
         break;
     default:

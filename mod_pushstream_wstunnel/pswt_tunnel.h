@@ -39,18 +39,6 @@ typedef enum {
     PSWT_ST_DONE             /* retired */
 } pswt_state_e;
 
-typedef enum {
-    PSWT_END_NONE = 0,
-    PSWT_END_CLIENT_CLOSED,  /* EOF from the client */
-    PSWT_END_CLIENT_ERROR,
-    PSWT_END_BACKEND_CLOSED,
-    PSWT_END_BACKEND_ERROR,
-    PSWT_END_IDLE,
-    PSWT_END_SHUTDOWN,       /* child stopping (restart, stop) */
-    PSWT_END_TOO_BIG,
-    PSWT_END_PROTOCOL,
-    PSWT_END_COUNT
-} pswt_end_e;
 
 /* One connection of a tunnel; reads from it are forwarded to peer. */
 typedef struct pswt_side_t {
@@ -69,7 +57,7 @@ typedef struct pswt_side_t {
     apr_bucket_brigade *in;        /* reads (this side's allocator) */
     apr_bucket_brigade *out;       /* writes (this side's allocator) */
     pswt_ws_track_t tr;            /* frames read from this side */
-    unsigned char hold[PSWT_WS_MAX_HDR];
+    unsigned char hold[PS_WS_MAX_FRAME_HEADER];
     apr_size_t hold_len;           /* partial frame header held back */
     apr_uint64_t bytes;            /* read from this side and forwarded */
     /* detached (c NULL): the socket, or the TLS session on it, directly */

@@ -6,7 +6,7 @@
 #              the ASan runtime preloaded (PS_SAN_PRELOAD), reports land in
 #              each server's logs/sanitizer.<pid> and fail the test (conftest)
 # SANITIZE unset: both passes; SANITIZE=0: normal only; SANITIZE=1: sanitizer
-# only.  Then the fuzz smoke once, and as the very last line
+# only.  Then the fuzz smoke and the include-graph check once, and as the very last line
 # "N passed, N failed" summed over everything.  Exit 1 if anything failed.
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -100,9 +100,14 @@ ps_fuzz_smoke() {
 }
 ps_fuzz_smoke
 
-passed=$((up + ip + fp)) failed=$((uf + ifl + ff))
+# ===== include graph (test/include_graph.py): no new cycle among the
+# project's own headers and sources; one pass/fail.
+echo "===== include graph"
+if /usr/bin/python3 test/include_graph.py; then gp=1 gf=0; else gp=0 gf=1; fi
+
+passed=$((up + ip + fp + gp)) failed=$((uf + ifl + ff + gf))
 echo "$summary"
 echo "unit: $up passed, $uf failed; integration: $ip passed, $ifl failed, $is skipped;" \
-     "fuzz: $fp passed, $ff failed"
+     "fuzz: $fp passed, $ff failed; include graph: $gp passed, $gf failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -10,7 +10,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 60
-FUZZ_TARGETS ?= websocket path template headers stats http1 store jwt redis
+FUZZ_TARGETS ?= websocket wstrack path template headers stats http1 store jwt redis
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer -g -O1
@@ -22,14 +22,15 @@ FUZZ_OBJ     := $(patsubst mod_pushstream/%.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRC))
 .SECONDARY: $(FUZZ_OBJ)
 
 $(FUZZ_DIR)/obj/%.o: mod_pushstream/%.c $(PS_HDR) test/fuzz/fuzz.mk
-	@mkdir -p $(FUZZ_DIR)/obj
+	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
-	    $(APR_CFLAGS) -Imod_pushstream -c -o $@ $<
+	    $(APR_CFLAGS) -Imod_pushstream -Imod_pushstream/common -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(wildcard test/fuzz/*.h) $(FUZZ_OBJ) $(PS_HDR)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) -std=gnu11 $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer $(APR_CFLAGS) \
-	    -Imod_pushstream -Itest/fuzz -o $@ $< $(FUZZ_OBJ) $(APR_LIBS) -lpthread -lcrypto -lm
+	    -Imod_pushstream -Imod_pushstream/common -Itest/fuzz -o $@ $< $(FUZZ_OBJ) \
+	    $(APR_LIBS) -lpthread -lcrypto -lm
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -39,17 +39,17 @@ static void ps_fz_numbers(const char *s, size_t n)
         if (s[0] != '0' || n == 1)
             ps_fuzz_assert(strcmp(buf, s) == 0);
         if (u <= (apr_uint64_t)APR_INT64_MAX) {
-            ps_fuzz_assert(ps_parse_size(s, &sz) == APR_SUCCESS
+            ps_fuzz_assert(psc_parse_size(s, &sz) == APR_SUCCESS
                            && (apr_uint64_t)sz == u);
             ps_fuzz_assert(tag == (apr_int64_t)u);
         }
         if (u <= (apr_uint64_t)(APR_INT64_MAX / 1000000))
-            ps_fuzz_assert(ps_parse_time(s, &t) == APR_SUCCESS
+            ps_fuzz_assert(psc_parse_time(s, &t) == APR_SUCCESS
                            && t == (apr_int64_t)u * 1000000);
     }
-    if (ps_parse_size(s, &sz) == APR_SUCCESS)
+    if (psc_parse_size(s, &sz) == APR_SUCCESS)
         ps_fuzz_assert(sz >= 0 && n > 0);
-    if (ps_parse_time(s, &t) == APR_SUCCESS)
+    if (psc_parse_time(s, &t) == APR_SUCCESS)
         ps_fuzz_assert(t >= 0 && n > 0);
     ps_fuzz_assert(tag >= -1);
     if (tag >= 0)

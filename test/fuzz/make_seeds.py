@@ -200,6 +200,31 @@ JWT = {
 }
 
 
+def wt(flags, split, *frames):
+    """wstrack input: strict/limit/split byte, 2-byte split seed, the stream."""
+    return bytes([flags]) + struct.pack(">H", split) + b"".join(frames)
+
+
+WSTRACK = {
+    "client_text": wt(0x01, 3, frame(1, b"hello")),
+    "server_unmasked": wt(0x01, 5, frame(2, bytes(range(200)), masked=False)),
+    "fragments_ping": wt(0x01, 7, frame(1, b"ab", fin=False), frame(9, b"p"),
+                         frame(0, b"cd")),
+    "close_code": wt(0x01, 1, frame(8, b"\x03\xe9bye")),
+    "close_empty": wt(0x01, 2, frame(8, b"")),
+    "len16": wt(0x09, 9, frame(2, b"x" * 300)),
+    "len64": wt(0x01, 11, frame(2, b"y" * 40, ext=64)),
+    "too_big": wt(0x05, 4, frame(1, b"z" * 100)),
+    "too_big_fragments": wt(0x07, 4, frame(1, b"z" * 600, fin=False), frame(0, b"z" * 600)),
+    "reserved_opcode_strict": wt(0x01, 6, frame(1, b"ok"), frame(3, b"")),
+    "reserved_opcode_passive": wt(0x00, 6, frame(1, b"ok"), frame(3, b""), frame(1, b"x")),
+    "long_ping": wt(0x01, 8, frame(9, b"p" * 126)),
+    "top_bit": wt(0x01, 1, bytes([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1]) + KEY),
+    "built_frames": wt(0x00, 0, bytes([0x05, 0x81, 0x42]) + KEY + b"abcdefgh" * 3
+                       + bytes([0xFF]) + "réponse".encode()),
+}
+
+
 def write(target, seeds):
     d = os.path.join(ROOT, target)
     os.makedirs(d, exist_ok=True)
@@ -209,7 +234,7 @@ def write(target, seeds):
 
 
 if __name__ == "__main__":
-    targets = {"websocket": WEBSOCKET, "path": PATH, "template": TEMPLATE,
+    targets = {"websocket": WEBSOCKET, "wstrack": WSTRACK, "path": PATH, "template": TEMPLATE,
                "headers": HEADERS, "stats": STATS, "http1": HTTP1, "store": STORE,
                "jwt": JWT}
     for t in sys.argv[1:] or targets:

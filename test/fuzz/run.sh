@@ -15,7 +15,7 @@ passed=0 failed=0
 # Longest input per target: enough for a few frames / a long path.
 max_len() {
     case $1 in
-    websocket) echo 4096 ;;
+    websocket|wstrack) echo 4096 ;;
     template) echo 2048 ;;
     store|jwt) echo 1024 ;;
     *) echo 512 ;;

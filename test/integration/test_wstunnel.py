@@ -542,6 +542,9 @@ def test_without_mod_proxy_module_is_inactive(httpd):
 def test_bad_directive_values(configtest):
     for line, text in (("PushStreamWstunnelIdleTimeout soon", "is not a time"),
                        ("PushStreamWstunnelMaxMessageSize 12q", "is not a size"),
+                       # overflows 64 bits: refused (was accepted, wrapped around)
+                       ("PushStreamWstunnelMaxMessageSize 99999999999g", "is not a size"),
+                       ("PushStreamWstunnelIdleTimeout 99999999999999999h", "is not a time"),
                        ("PushStreamWstunnelFrameAware maybe", "must be On or Off")):
         rc, out = configtest(line, modules=wt_modules(), load_pushstream=False)
         assert rc != 0 and text in out, (line, out)

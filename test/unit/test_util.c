@@ -8,7 +8,7 @@ static void ps_check_time(const char *s, apr_interval_time_t want)
 {
     apr_interval_time_t t = -12345;
 
-    assert_int_equal(ps_parse_time(s, &t), APR_SUCCESS);
+    assert_int_equal(psc_parse_time(s, &t), APR_SUCCESS);
     assert_int_equal(t, want);
 }
 
@@ -16,7 +16,7 @@ static void ps_check_time_bad(const char *s)
 {
     apr_interval_time_t t = -12345;
 
-    assert_int_equal(ps_parse_time(s, &t), APR_EINVAL);
+    assert_int_equal(psc_parse_time(s, &t), APR_EINVAL);
     assert_int_equal(t, -12345);     /* untouched on error */
 }
 
@@ -73,7 +73,7 @@ static void ps_check_size(const char *s, apr_off_t want)
 {
     apr_off_t v = -7;
 
-    assert_int_equal(ps_parse_size(s, &v), APR_SUCCESS);
+    assert_int_equal(psc_parse_size(s, &v), APR_SUCCESS);
     assert_int_equal(v, want);
 }
 
@@ -81,8 +81,45 @@ static void ps_check_size_bad(const char *s)
 {
     apr_off_t v = -7;
 
-    assert_int_equal(ps_parse_size(s, &v), APR_EINVAL);
+    assert_int_equal(psc_parse_size(s, &v), APR_EINVAL);
     assert_int_equal(v, -7);
+}
+
+/* httpd's time strings (PushStreamWstunnelIdleTimeout). */
+static void ps_check_timeout(const char *s, apr_interval_time_t want)
+{
+    apr_interval_time_t t = -3;
+
+    assert_int_equal(psc_parse_timeout(s, &t), APR_SUCCESS);
+    assert_int_equal(t, want);
+}
+
+static void test_timeout(void **state)
+{
+    apr_interval_time_t t = -3;
+    static const char *const bad[] = {
+        "", "soon", "-1", "5 s", " 5", "5sec", "1.5s", "5d", "5M0",
+        "9223372036854775808", "9223372036855s", "153722867281m",
+        "2562047789h",
+    };
+    size_t i;
+
+    ps_check_timeout("0", 0);
+    ps_check_timeout("30", 30 * SEC);
+    ps_check_timeout("30s", 30 * SEC);
+    ps_check_timeout("30S", 30 * SEC);
+    ps_check_timeout("500ms", 500000);
+    ps_check_timeout("500MS", 500000);
+    ps_check_timeout("2m", 120 * SEC);
+    ps_check_timeout("2mi", 120 * SEC);
+    ps_check_timeout("2M", 120 * SEC);
+    ps_check_timeout("1h", 3600 * SEC);
+    ps_check_timeout("9223372036854s", APR_INT64_C(9223372036854) * SEC);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(psc_parse_timeout(bad[i], &t), APR_EINVAL);
+        assert_int_equal(t, -3);
+    }
+    assert_int_equal(psc_parse_timeout(NULL, &t), APR_EINVAL);
 }
 
 static void test_size(void **state)
@@ -101,6 +138,8 @@ static void test_size(void **state)
 static void test_size_bad(void **state)
 {
     ps_check_size_bad("x");
+    ps_check_size_bad("99999999999g");        /* overflows 64 bits */
+    ps_check_size_bad("9007199254740992k");
     ps_check_size_bad("");
     ps_check_size_bad(NULL);
     ps_check_size_bad("k");
@@ -317,6 +356,7 @@ int main(void)
         PS_TEST(test_time_combinations),
         PS_TEST(test_time_bad),
         PS_TEST(test_size),
+        PS_TEST(test_timeout),
         PS_TEST(test_size_bad),
         PS_TEST(test_uint),
         PS_TEST(test_tag),

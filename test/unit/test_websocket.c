@@ -245,6 +245,51 @@ static void test_close_frame(void **state)
                   "\x88I\x03\xF0{\"http_status\": 403, \"explain\":\"Subscriber could not create channels.\"}");
 }
 
+/* Masked headers and close frames (the tunnel's close towards its back
+ * end, the load generator's frames) decode back with ps_ws_header_parse;
+ * a cut close reason stays valid UTF-8 in the masked frame too. */
+static void test_masked_header_roundtrip(void **state)
+{
+    static const apr_uint64_t lens[] = { 0, 1, 125, 126, 65535, 65536,
+                                         APR_UINT64_C(0x7FFFFFFFFFFFFFFF) };
+    static const unsigned char key[4] = { 0xA1, 0xB2, 0xC3, 0xD4 };
+    unsigned char h[PS_WS_MAX_FRAME_HEADER];
+    char f[PS_WS_MAX_CLOSE_FRAME + 4], reason[200], plain[PS_WS_MAX_CONTROL];
+    ps_ws_header_t d;
+    apr_size_t i, n;
+
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        n = ps_ws_frame_header_masked(h, PS_WS_OP_BINARY, lens[i], key);
+        assert_int_equal(n, (lens[i] <= 125 ? 2 : lens[i] <= 0xFFFF ? 4 : 10) + 4);
+        assert_int_equal(ps_ws_header_parse(h, n - 1, &d), 0);   /* incomplete */
+        assert_int_equal(ps_ws_header_parse(h, n, &d), (int)n);
+        assert_true(d.fin && d.masked && d.rsv == 0);
+        assert_int_equal(d.opcode, PS_WS_OP_BINARY);
+        assert_true(d.len == lens[i]);
+        assert_memory_equal(d.key, key, 4);
+        n = ps_ws_frame_header_masked(h, PS_WS_OP_TEXT, lens[i], NULL);
+        assert_int_equal(ps_ws_header_parse(h, n, &d), (int)n);
+        assert_false(d.masked);
+    }
+    h[0] = 0x82; h[1] = 127; h[2] = 0x80;                        /* top bit */
+    memset(h + 3, 0, 7);
+    assert_int_equal(ps_ws_header_parse(h, 10, &d), -1);
+    /* 122 'a' + "é" x 2: cut at 123 bytes would split the first "é" */
+    memset(reason, 'a', 122);
+    memcpy(reason + 122, "\xc3\xa9\xc3\xa9", 4);
+    n = ps_ws_close_frame_masked(f, 1001, reason, 126, key);
+    assert_int_equal(n, 2 + 4 + 2 + 122);
+    assert_int_equal(ps_ws_header_parse((unsigned char *)f, n, &d), 6);
+    assert_int_equal(d.opcode, PS_WS_OP_CLOSE);
+    ps_ws_mask(plain, f + 6, (apr_size_t)d.len, d.key, 0);
+    assert_int_equal((unsigned char)plain[0] << 8 | (unsigned char)plain[1], 1001);
+    assert_true(ps_utf8_valid(plain + 2, (apr_size_t)d.len - 2));
+    /* unmasked: the same bytes as ps_ws_close_frame */
+    n = ps_ws_close_frame_masked(f, 1000, "ok", 2, NULL);
+    assert_int_equal(n, 6);
+    assert_memory_equal(f, "\x88\x04\x03\xe8ok", 6);
+}
+
 static void test_close_code_valid(void **state)
 {
     static const int ok[] = { 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
@@ -1085,6 +1130,7 @@ int main(void)
         PS_TEST(test_close_payload),
         PS_TEST(test_close_frame),
         PS_TEST(test_close_code_valid),
+        PS_TEST(test_masked_header_roundtrip),
         PS_TEST(test_mask),
         PS_TEST(test_rfc_examples),
         PS_TEST(test_fragmented_with_ping),

@@ -140,26 +140,81 @@ const char *ps_ws_accept(apr_pool_t *p, const char *key)
     return out;
 }
 
-apr_size_t ps_ws_frame_header(unsigned char out[PS_WS_MAX_HEADER], int opcode,
-                              apr_uint64_t len)
+apr_size_t ps_ws_frame_header_masked(unsigned char out[PS_WS_MAX_FRAME_HEADER],
+                                     int opcode, apr_uint64_t len,
+                                     const unsigned char *key)
 {
+    unsigned char mbit = key ? 0x80 : 0;
+    apr_size_t n;
     int i;
 
     out[0] = (unsigned char)(0x80 | (opcode & 0x0F));
     if (len <= 125) {
-        out[1] = (unsigned char)len;
-        return 2;
+        out[1] = (unsigned char)(mbit | len);
+        n = 2;
     }
-    if (len <= 0xFFFF) {
-        out[1] = 126;
+    else if (len <= 0xFFFF) {
+        out[1] = mbit | 126;
         out[2] = (unsigned char)(len >> 8);
         out[3] = (unsigned char)len;
-        return 4;
+        n = 4;
     }
-    out[1] = 127;
-    for (i = 0; i < 8; i++)
-        out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
-    return 10;
+    else {
+        out[1] = mbit | 127;
+        for (i = 0; i < 8; i++)
+            out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+        n = 10;
+    }
+    if (key) {
+        memcpy(out + n, key, 4);
+        n += 4;
+    }
+    return n;
+}
+
+apr_size_t ps_ws_frame_header(unsigned char out[PS_WS_MAX_HEADER], int opcode,
+                              apr_uint64_t len)
+{
+    unsigned char h[PS_WS_MAX_FRAME_HEADER];
+    apr_size_t n = ps_ws_frame_header_masked(h, opcode, len, NULL);
+
+    memcpy(out, h, n);
+    return n;
+}
+
+static apr_uint64_t ps_ws_be(const unsigned char *p, int n)
+{
+    apr_uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+int ps_ws_header_parse(const unsigned char *buf, apr_size_t avail,
+                       ps_ws_header_t *h)
+{
+    unsigned len7;
+    int ext, hlen;
+
+    if (avail < 2)
+        return 0;
+    len7 = buf[1] & 0x7F;
+    ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    h->masked = (buf[1] & 0x80) != 0;
+    hlen = 2 + ext + (h->masked ? 4 : 0);
+    if (avail < (apr_size_t)hlen)
+        return 0;
+    h->fin = (buf[0] & 0x80) != 0;
+    h->rsv = (buf[0] >> 4) & 0x07;
+    h->opcode = buf[0] & 0x0F;
+    h->len = ext ? ps_ws_be(buf + 2, ext) : (apr_uint64_t)len7;
+    if (h->len >> 63)
+        return -1;
+    if (h->masked)
+        memcpy(h->key, buf + 2 + ext, 4);
+    return hlen;
 }
 
 apr_size_t ps_ws_close_payload(char out[PS_WS_MAX_CONTROL], int code,
@@ -186,14 +241,30 @@ apr_size_t ps_ws_close_payload(char out[PS_WS_MAX_CONTROL], int code,
     return 2 + len;
 }
 
+apr_size_t ps_ws_close_frame_masked(char out[PS_WS_MAX_CLOSE_FRAME + 4],
+                                    int code, const char *reason,
+                                    apr_size_t len, const unsigned char *key)
+{
+    char payload[PS_WS_MAX_CONTROL];
+    apr_size_t n = ps_ws_close_payload(payload, code, reason, len);
+    apr_size_t h = ps_ws_frame_header_masked((unsigned char *)out,
+                                             PS_WS_OP_CLOSE, n, key);
+
+    if (key)
+        ps_ws_mask(out + h, payload, n, key, 0);
+    else if (n)
+        memcpy(out + h, payload, n);
+    return h + n;
+}
+
 apr_size_t ps_ws_close_frame(char out[PS_WS_MAX_CLOSE_FRAME], int code,
                              const char *reason, apr_size_t len)
 {
-    apr_size_t n = ps_ws_close_payload(out + 2, code, reason, len);
+    char f[PS_WS_MAX_CLOSE_FRAME + 4];
+    apr_size_t n = ps_ws_close_frame_masked(f, code, reason, len, NULL);
 
-    out[0] = (char)(0x80 | PS_WS_OP_CLOSE);
-    out[1] = (char)n;
-    return 2 + n;
+    memcpy(out, f, n);
+    return n;
 }
 
 int ps_ws_close_code_valid(int code)
@@ -422,16 +493,6 @@ static ps_ws_event_e ps_ws_check_byte1(ps_ws_parser_t *ps, ps_ws_event_t *ev)
     return PS_WS_NEED_MORE;
 }
 
-static apr_uint64_t ps_ws_be(const unsigned char *p, int n)
-{
-    apr_uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Frame length against max_frame / max_message. */
 static ps_ws_event_e ps_ws_check_len(ps_ws_parser_t *ps, ps_ws_event_t *ev)
 {
@@ -455,12 +516,13 @@ static ps_ws_event_e ps_ws_frame_end(ps_ws_parser_t *ps, ps_ws_event_t *ev);
 /* The header is complete: decode, check, start the payload. */
 static ps_ws_event_e ps_ws_frame_begin(ps_ws_parser_t *ps, ps_ws_event_t *ev)
 {
-    unsigned len7 = ps->hdr[1] & 0x7F;
-    int ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    ps_ws_header_t h;
     ps_ws_event_e rc;
 
-    ps->frame_len = ext ? ps_ws_be(ps->hdr + 2, ext) : len7;
-    memcpy(ps->key, ps->hdr + 2 + ext, 4);
+    memset(&h, 0, sizeof(h));
+    (void)ps_ws_header_parse(ps->hdr, ps->hdr_have, &h);   /* -1: check_len */
+    ps->frame_len = h.len;
+    memcpy(ps->key, h.key, 4);
     ps->frame_done = 0;
     rc = ps_ws_check_len(ps, ev);
     if (rc != PS_WS_NEED_MORE)

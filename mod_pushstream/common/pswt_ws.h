@@ -1,4 +1,6 @@
-/* pswt_ws.h - follows the WebSocket frames of one direction of a tunnel.
+/* pswt_ws.h - follows the WebSocket frames of one direction of a tunnel
+ * (mod_pushstream_wstunnel; shared core: httpd-free, unit-tested in
+ * test/unit/test_wstrack.c, fuzzed by test/fuzz/fuzz_wstrack.c).
  *
  * The tunnel forwards bytes unchanged; this only reads frame headers as
  * they pass, so that the proxy knows where frames begin (it may then add a
@@ -11,19 +13,7 @@
 
 #include <apr.h>
 
-#define PSWT_WS_MAX_HDR      14       /* 2 + 8 (length) + 4 (mask) */
-
-#define PSWT_WS_OP_CONT      0x0
-#define PSWT_WS_OP_TEXT      0x1
-#define PSWT_WS_OP_BINARY    0x2
-#define PSWT_WS_OP_CLOSE     0x8
-
-#define PSWT_WS_CLOSE_NORMAL        1000
-#define PSWT_WS_CLOSE_GOING_AWAY    1001
-#define PSWT_WS_CLOSE_PROTOCOL      1002
-#define PSWT_WS_CLOSE_NO_STATUS     1005
-#define PSWT_WS_CLOSE_TOO_BIG       1009
-#define PSWT_WS_CLOSE_INTERNAL      1011
+#include "ps_websocket.h"      /* the RFC 6455 codec: opcodes, codes, headers */
 
 typedef enum {
     PSWT_WS_OK = 0,          /* everything may be forwarded */
@@ -61,11 +51,5 @@ apr_size_t pswt_ws_track(pswt_ws_track_t *t, const unsigned char *buf,
 
 /* Between frames: a frame of our own may be inserted here. */
 int pswt_ws_at_boundary(const pswt_ws_track_t *t);
-
-/* A close frame with code and reason (<= 123 bytes), masked with key if
- * key is not NULL (frames to the back end come from a client).  Returns its
- * length; buf needs 2 + 4 + 125 bytes. */
-apr_size_t pswt_ws_close_frame(unsigned char *buf, int code,
-                               const char *reason, const unsigned char *key);
 
 #endif

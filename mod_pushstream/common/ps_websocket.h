@@ -1,9 +1,15 @@
-/* ps_websocket.h - RFC 6455 server side: handshake accept value, frame
- * headers, close payloads, an incremental client-frame parser and an
+/* ps_websocket.h - the RFC 6455 codec of both modules (shared core,
+ * mod_pushstream/common/): frame headers (built and decoded), close
+ * frames with UTF-8-safe reasons, masking, the handshake accept value, an
+ * incremental client-frame parser (mod_pushstream's subscribers) and an
  * incremental UTF-8 validator.  Core: no httpd types (APR / APR-util only).
+ * mod_pushstream_wstunnel's frame tracker (pswt_ws.h) and the load
+ * generator (bench/loadgen.c) use the same header and close codec.
  *
  * Server -> client frames are built by the caller from
- * ps_ws_frame_header() + the payload (FIN set, never masked).
+ * ps_ws_frame_header() + the payload (FIN set, never masked); a client's
+ * frames (the tunnel towards its back end, the load generator) with
+ * ps_ws_frame_header_masked() + ps_ws_mask().
  * Client -> server bytes go through a ps_ws_parser_t, which hands back one
  * event at a time (complete messages, control frames, errors).
  */
@@ -79,6 +85,33 @@ const char *ps_ws_accept(apr_pool_t *p, const char *key);
 apr_size_t ps_ws_frame_header(unsigned char out[PS_WS_MAX_HEADER], int opcode,
                               apr_uint64_t len);
 
+/* Longest frame header of any peer: 2 + 8 (64-bit length) + 4 (mask key). */
+#define PS_WS_MAX_FRAME_HEADER 14
+
+/* A frame header with FIN set and a minimal length, masked with key when
+ * key is not NULL (the key follows the length).  Writes 2..14 bytes to out;
+ * returns the count.  The payload is the caller's to mask (ps_ws_mask). */
+apr_size_t ps_ws_frame_header_masked(unsigned char out[PS_WS_MAX_FRAME_HEADER],
+                                     int opcode, apr_uint64_t len,
+                                     const unsigned char *key);
+
+/* A frame header as read from the wire. */
+typedef struct ps_ws_header_t {
+    int fin;
+    int rsv;                       /* the 3 RSV bits, 0..7 */
+    int opcode;
+    int masked;
+    unsigned char key[4];          /* when masked */
+    apr_uint64_t len;              /* payload length */
+} ps_ws_header_t;
+
+/* Decode the header at buf[0..avail): its length (2..14), 0 when avail
+ * does not hold all of it yet, -1 when a 64-bit length has its top bit
+ * set.  Nothing else is judged (opcode, RSV, lengths of control frames:
+ * the caller's rules). */
+int ps_ws_header_parse(const unsigned char *buf, apr_size_t avail,
+                       ps_ws_header_t *h);
+
 /* Close frame payload: code (big-endian) + reason, the reason cut to
  * PS_WS_MAX_REASON bytes without splitting a UTF-8 sequence.  code <= 0
  * gives an empty payload (no code, reason ignored).  reason may be NULL.
@@ -91,6 +124,13 @@ apr_size_t ps_ws_close_payload(char out[PS_WS_MAX_CONTROL], int code,
 #define PS_WS_MAX_CLOSE_FRAME (2 + PS_WS_MAX_CONTROL)
 apr_size_t ps_ws_close_frame(char out[PS_WS_MAX_CLOSE_FRAME], int code,
                              const char *reason, apr_size_t len);
+
+/* The same close frame masked with key when key is not NULL (a client's
+ * close, e.g. the tunnel's towards its back end); out needs
+ * PS_WS_MAX_CLOSE_FRAME + 4 bytes. */
+apr_size_t ps_ws_close_frame_masked(char out[PS_WS_MAX_CLOSE_FRAME + 4],
+                                    int code, const char *reason,
+                                    apr_size_t len, const unsigned char *key);
 
 /* 1 when a peer may send this code in a close frame (RFC 6455 7.4 + the
  * IANA registry): 1000-1003, 1007-1014, 3000-4999. */
