@@ -75,6 +75,7 @@ UNIT_SRC  := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BIN  := $(patsubst test/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 LOADGEN   := $(BUILD)/bench/loadgen
+TLSFLOOR  := $(BUILD)/bench/tlsfloor
 BENCH_ARGS ?=
 
 .PHONY: all modules deps run stop test unit integration install clean bench loadgen \
@@ -89,16 +90,20 @@ modules: $(PS_SO) $(WT_SO)
 $(PS_SO): $(PS_SRC) $(PS_HDR) apxs.mk mod_pushstream/common/psc_exports.map
 	@mkdir -p $(BUILD)/ps
 	@rm -rf $(BUILD)/ps/* && cp $(PS_SRC) $(PS_HDR) $(BUILD)/ps/
-	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread -lcrypto -lhiredis \
+	@cd $(BUILD)/ps && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lpthread -lssl -lcrypto -lhiredis \
 	    -o mod_pushstream.la $(notdir $(PS_SRC)) >build.log 2>&1 || { cat build.log; exit 1; }
 	@grep -E 'warning:|error:' $(BUILD)/ps/build.log || true
 	cp $(BUILD)/ps/.libs/mod_pushstream.so $@
 
-$(WT_SO): $(WT_SRC) $(WT_HDR) apxs.mk mod_pushstream/common/psc_exports.map
+# ps_tls.c (the loops take mod_ssl's sessions; httpd types, so not in the
+# httpd-free common/) is compiled into mod_pushstream_wstunnel too
+WT_SHARED := mod_pushstream/ps_tls.c
+$(WT_SO): $(WT_SRC) $(WT_HDR) $(WT_SHARED) mod_pushstream/ps_tls.h apxs.mk \
+          mod_pushstream/common/psc_exports.map
 	@mkdir -p $(BUILD)/wt
-	@rm -rf $(BUILD)/wt/* && cp $(WT_SRC) $(WT_HDR) $(BUILD)/wt/
-	@cd $(BUILD)/wt && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) \
-	    -o mod_pushstream_wstunnel.la $(notdir $(WT_SRC)) >build.log 2>&1 || { cat build.log; exit 1; }
+	@rm -rf $(BUILD)/wt/* && cp $(WT_SRC) $(WT_HDR) $(WT_SHARED) mod_pushstream/ps_tls.h $(BUILD)/wt/
+	@cd $(BUILD)/wt && $(APXS) -c $(APXS_CFLAGS) $(APXS_LFLAGS) -lssl -lcrypto \
+	    -o mod_pushstream_wstunnel.la $(notdir $(WT_SRC) $(WT_SHARED)) >build.log 2>&1 || { cat build.log; exit 1; }
 	@grep -E 'warning:|error:' $(BUILD)/wt/build.log || true
 	cp $(BUILD)/wt/.libs/mod_pushstream_wstunnel.so $@
 
@@ -149,9 +154,14 @@ $(LOADGEN): bench/loadgen.c mod_pushstream/common/ps_websocket.c \
             mod_pushstream/common/ps_websocket.h apxs.mk
 	@mkdir -p $(BUILD)/bench
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror $(APR_CFLAGS) -Imod_pushstream/common \
-	    -o $@ bench/loadgen.c mod_pushstream/common/ps_websocket.c $(APR_LIBS)
+	    -o $@ bench/loadgen.c mod_pushstream/common/ps_websocket.c $(APR_LIBS) -lssl -lcrypto
 
-loadgen: $(LOADGEN)
+loadgen: $(LOADGEN) $(TLSFLOOR)
+
+# the idle TLS session floor of make bench (bench/tlsfloor.c)
+$(TLSFLOOR): bench/tlsfloor.c apxs.mk
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/tlsfloor.c -lssl -lcrypto
 
 loadgen-smoke: modules loadgen
 	@cd test/integration && $(PYTHON) -m pytest -q -p no:cacheprovider test_loadgen.py

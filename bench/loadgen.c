@@ -3,13 +3,15 @@
  * One process, one epoll loop, many non-blocking sockets.  wrk and ab
  * cannot hold subscribers; this can.  Loopback only (127.0.0.0/8).
  *
- *   loadgen sub    --url U --n N [--transport sse|ws|stream|mix] [--channels K]
+ *   loadgen sub    --url U --n N [--transport sse|ws|stream|lp|mix] [--channels K]
  *                  [--src-ips S] [--conc C] [--hold SEC] [--stdin]
  *       N subscribers; once every one has its response headers (or 101),
  *       or --connect-timeout passed, prints {"event":"ready",...}; holds them
  *       until --hold seconds pass or (--stdin) stdin reaches EOF; then prints
  *       the final line.  --first I numbers the subscribers from I (channel
- *       and transport of several processes sharing one run).
+ *       and transport of several processes sharing one run).  A long-poll
+ *       (lp, path word "lp") counts as ready once its request is written:
+ *       it gets no headers before its answer.
  *   loadgen pub    --pub-url U --rate R --count M [--pub-conns P] [--size B]
  *       M publishes at R/s (HTTP/1.1 keep-alive POST).
  *   loadgen fanout --url U --pub-url U --n N --rate R --count M [...]
@@ -23,6 +25,10 @@
  *       C WebSocket clients, closed loop: send, wait for the echo, repeat.
  *   loadgen echod  [--port P] [--duration SEC] [--stdin]
  *       WebSocket echo server on 127.0.0.1:P (0: any; printed).
+ *
+ * TLS: https:// and wss:// URLs (subscribers, publishers, echo clients) speak
+ * TLS through OpenSSL, without certificate checks (loopback benchmarks), each
+ * session with SSL_MODE_RELEASE_BUFFERS so that 50 000 idle clients fit.
  *
  * URL templates: "{tr}" becomes ev|ws|sub (per subscriber transport, see
  * --paths), "{ch}" the channel number (subscriber index modulo --channels),
@@ -55,6 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include "ps_websocket.h"     /* the shared RFC 6455 codec (mod_pushstream/common/) */
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -301,12 +309,13 @@ static void lg_ws_accept(const char *key, size_t klen, char out[32])
 
 /* ------------------------------------------------------------ options */
 
-enum { LG_SSE, LG_WS, LG_STREAM, LG_MIX };
+enum { LG_SSE, LG_WS, LG_STREAM, LG_MIX, LG_LP };
 enum { LG_K_SUB, LG_K_PUB, LG_K_ECHO, LG_K_SRV, LG_K_LISTEN, LG_K_STDIN };
-enum { LG_S_CONNECTING, LG_S_HEADERS, LG_S_BODY, LG_S_IDLE, LG_S_DONE };
+enum { LG_S_CONNECTING, LG_S_HEADERS, LG_S_BODY, LG_S_IDLE, LG_S_DONE, LG_S_TLS };
 
 typedef struct lg_url {
     struct sockaddr_in sa;
+    int tls;                   /* https:// or wss:// */
     char hostport[64];
     char path[512];            /* template */
 } lg_url;
@@ -320,17 +329,19 @@ static struct {
     int count, pub_conns, size, conns, use_stdin, port, first;
     double connect_timeout;
     const char *run;
-    const char *paths[3];      /* {tr} for sse, ws, stream */
+    const char *paths[5];      /* {tr} for sse, ws, stream, -, lp */
     double warm_timeout, drain;
 } lg_opt;
 
 static void lg_parse_url(const char *s, lg_url *u)
 {
     const char *p;
-    if (strncmp(s, "http://", 7) == 0 || strncmp(s, "ws://", 5) == 0) {
+    if (strncmp(s, "http://", 7) == 0 || strncmp(s, "ws://", 5) == 0
+        || strncmp(s, "https://", 8) == 0 || strncmp(s, "wss://", 6) == 0) {
         p = strchr(s, '/') + 2;
+        u->tls = !strncmp(s, "https://", 8) || !strncmp(s, "wss://", 6);
     } else {
-        lg_die("URL must be http:// or ws://: %s", s);
+        lg_die("URL must be http(s):// or ws(s)://: %s", s);
     }
     const char *slash = strchr(p, '/');
     size_t hl = slash ? (size_t)(slash - p) : strlen(p);
@@ -342,7 +353,7 @@ static void lg_parse_url(const char *s, lg_url *u)
     snprintf(u->path, sizeof u->path, "%s", slash ? slash : "/");
     char host[64];
     snprintf(host, sizeof host, "%s", u->hostport);
-    int port = 80;
+    int port = u->tls ? 443 : 80;
     char *colon = strchr(host, ':');
     if (colon) {
         *colon = 0;
@@ -398,6 +409,7 @@ static size_t lg_expand(const char *tmpl, int tr, int ch, char *out, size_t cap)
 
 typedef struct lg_conn {
     int fd;
+    SSL *ssl;                          /* TLS session, or NULL */
     int idx;
     unsigned char kind, tr, state, closed;
     unsigned char chunked, ck_state, ws_frag_text, warm;
@@ -460,10 +472,76 @@ static void lg_ep_mod(lg_conn *c, uint32_t ev, int op)
     }
 }
 
+/* ------------------------------------------------------------ TLS */
+
+static SSL_CTX *lg_tls_ctx;
+
+static SSL *lg_tls_new(int fd)
+{
+    if (!lg_tls_ctx) {
+        lg_tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (!lg_tls_ctx) {
+            lg_die("SSL_CTX_new failed");
+        }
+        SSL_CTX_set_verify(lg_tls_ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_session_cache_mode(lg_tls_ctx, SSL_SESS_CACHE_OFF);
+    }
+    SSL *ssl = SSL_new(lg_tls_ctx);
+    if (!ssl || !SSL_set_fd(ssl, fd)) {
+        lg_die("SSL_new failed");
+    }
+    SSL_set_connect_state(ssl);
+    SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE
+                      | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ssl;
+}
+
+/* read()/write() on c, through TLS when c has a session: -1 with errno
+ * EAGAIN when it would block (*want_out: the session must write first). */
+static ssize_t lg_io_read(lg_conn *c, char *buf, size_t n)
+{
+    if (!c->ssl) {
+        return read(c->fd, buf, n);
+    }
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0) {
+        return r;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return 0;                          /* close_notify, EOF or error: the end */
+}
+
+static ssize_t lg_io_write(lg_conn *c, const char *buf, size_t n)
+{
+    if (!c->ssl) {
+        return write(c->fd, buf, n);
+    }
+    ERR_clear_error();
+    int r = SSL_write(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0) {
+        return r;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EPIPE;
+    return -1;
+}
+
 static void lg_close(lg_conn *c, int rst)
 {
     if (c->fd < 0) {
         return;
+    }
+    if (c->ssl) {
+        if (!rst) {
+            SSL_shutdown(c->ssl);       /* close_notify, once, not waited for */
+        }
+        SSL_free(c->ssl);
+        c->ssl = NULL;
     }
     if (rst) {
         struct linger l = {1, 0};
@@ -507,8 +585,8 @@ static int lg_send(lg_conn *c, const char *d, size_t n)
     if (c->fd < 0) {
         return -1;
     }
-    if (c->out_len == c->out_off) {
-        ssize_t w = write(c->fd, d, n);
+    if (c->out_len == c->out_off && c->state != LG_S_TLS) {
+        ssize_t w = lg_io_write(c, d, n);
         if (w == (ssize_t)n) {
             return 0;
         }
@@ -532,7 +610,7 @@ static int lg_send(lg_conn *c, const char *d, size_t n)
 static int lg_flush(lg_conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        ssize_t w = lg_io_write(c, c->out + c->out_off, c->out_len - c->out_off);
         if (w < 0) {
             return errno == EAGAIN ? 0 : -1;
         }
@@ -569,6 +647,7 @@ static int lg_connect(lg_conn *c, const lg_url *u, int src)
         return -1;
     }
     c->fd = fd;
+    c->ssl = u->tls ? lg_tls_new(fd) : NULL;
     c->state = LG_S_CONNECTING;
     c->closed = 0;
     c->t_start = lg_now_us();
@@ -898,6 +977,14 @@ static void lg_sub_request(lg_conn *c)
     }
     if (lg_send(c, req, (size_t)n) < 0) {
         lg_close(c, 0);
+        return;
+    }
+    if (c->tr == LG_LP) {              /* waits: no headers before the answer */
+        lg_g.inflight--;
+        c->ready = 1;
+        c->t_ready = lg_now_us();
+        lg_hadd(&lg_g.connect, c->t_ready - c->t_start);
+        lg_g.ready++;
     }
 }
 
@@ -1052,6 +1139,12 @@ static void lg_sub_headers(lg_conn *c, const char *d, size_t n)
     size_t hl = (size_t)(e - c->pend) + 4;
     c->status = c->pend_len >= 12 ? atoi(c->pend + 9) : 0;
     int want = c->tr == LG_WS ? 101 : 200;
+    if (c->tr == LG_LP) {              /* the answer (counted ready before) */
+        c->pend_len = 0;
+        c->state = LG_S_DONE;
+        lg_g.received++;
+        return;
+    }
     lg_g.inflight--;
     if (c->status != want) {
         char line[80];
@@ -1176,10 +1269,19 @@ static void lg_srv_in(lg_conn *c, const char *d, size_t n)
 
 /* ------------------------------------------------------------- event loop */
 
+static void lg_after_connect(lg_conn *c);
+static void lg_tls_handshake(lg_conn *c);
+
 static void lg_on_readable(lg_conn *c)
 {
+    if (c->state == LG_S_TLS) {
+        lg_tls_handshake(c);
+        if (c->fd < 0 || c->state == LG_S_TLS) {
+            return;
+        }
+    }
     for (int loops = 0; loops < 8 && c->fd >= 0; loops++) {
-        ssize_t r = read(c->fd, lg_rbuf, sizeof lg_rbuf);
+        ssize_t r = lg_io_read(c, lg_rbuf, sizeof lg_rbuf);
         if (r < 0) {
             if (errno == EAGAIN || errno == EINTR) {
                 return;
@@ -1232,9 +1334,50 @@ static void lg_on_readable(lg_conn *c)
         default:
             break;
         }
-        if ((size_t)r < sizeof lg_rbuf) {
+        if ((size_t)r < sizeof lg_rbuf && !c->ssl) {
             return;
         }
+    }
+}
+
+/* The TLS handshake, driven by readiness; then as after connect(). */
+static void lg_tls_handshake(lg_conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        lg_after_connect(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        lg_ep_mod(c, EPOLLIN, EPOLL_CTL_MOD);
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        lg_ep_mod(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+        return;
+    }
+    lg_note_err("TLS handshake failed (SSL error %d)", e);
+    if (c->kind == LG_K_SUB || c->kind == LG_K_ECHO) {
+        lg_g.inflight--;
+        lg_g.failed++;
+    } else {
+        lg_g.pub_conn_err++;
+    }
+    lg_close(c, 0);
+}
+
+static void lg_after_connect(lg_conn *c)
+{
+    lg_ep_mod(c, c->out_len > c->out_off ? EPOLLIN | EPOLLOUT : EPOLLIN,
+              EPOLL_CTL_MOD);
+    if (c->kind == LG_K_PUB) {
+        c->state = LG_S_IDLE;
+        c->busy = 0;
+    } else {
+        c->state = LG_S_HEADERS;
+        lg_sub_request(c);
     }
 }
 
@@ -1255,14 +1398,16 @@ static void lg_on_writable(lg_conn *c)
             lg_close(c, 0);
             return;
         }
-        lg_ep_mod(c, EPOLLIN, EPOLL_CTL_MOD);
-        if (c->kind == LG_K_PUB) {
-            c->state = LG_S_IDLE;
-            c->busy = 0;
-        } else {
-            c->state = LG_S_HEADERS;
-            lg_sub_request(c);
+        if (c->ssl) {
+            c->state = LG_S_TLS;
+            lg_tls_handshake(c);
+            return;
         }
+        lg_after_connect(c);
+        return;
+    }
+    if (c->state == LG_S_TLS) {
+        lg_tls_handshake(c);
         return;
     }
     if (lg_flush(c) < 0) {
@@ -1687,6 +1832,7 @@ int main(int argc, char **argv)
     lg_opt.paths[LG_SSE] = "ev";
     lg_opt.paths[LG_WS] = "ws";
     lg_opt.paths[LG_STREAM] = "sub";
+    lg_opt.paths[LG_LP] = "lp";
     lg_opt.warm_timeout = 20;
     lg_opt.drain = 3;
 
@@ -1712,7 +1858,8 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "ws")) lg_opt.transport = LG_WS;
             else if (!strcmp(optarg, "stream")) lg_opt.transport = LG_STREAM;
             else if (!strcmp(optarg, "mix")) lg_opt.transport = LG_MIX;
-            else lg_die("transport: sse|ws|stream|mix");
+            else if (!strcmp(optarg, "lp")) lg_opt.transport = LG_LP;
+            else lg_die("transport: sse|ws|stream|lp|mix");
             break;
         case 'k': lg_opt.channels = atoi(optarg); break;
         case 's': lg_opt.src_ips = atoi(optarg); break;

@@ -13,7 +13,8 @@ case "${1:-}" in
     tag="deps.sh"
     # clang + libclang-rt-14-dev (libFuzzer's runtime): the fuzzers (test/fuzz/);
     # gdb: the harness reads the backtrace of a crashed child's core file;
-    # libssl-dev: OpenSSL 3 headers (PushStreamAuth token checks);
+    # libssl-dev: OpenSSL 3 headers (PushStreamAuth token checks; ps_tls.c,
+    # detached TLS subscribers and tunnels);
     # debhelper, dpkg-dev, lintian (+ dh_apache2 of apache2-dev): make deb
     # and its test (test_package.py);
     # python3-h2: the HTTP/2 client of test_http2.py (many streams, resets, RFC 8441);

@@ -16,7 +16,11 @@
  * (ps_sub_end_request); on plain TCP, once idle, the subscriber then
  * leaves httpd altogether (ps_sub_detach): a dup() of the socket, its state
  * in one malloc()ed block, its connection released to the MPM.  From then
- * on sub->c is NULL and the loop reads and writes the socket itself. */
+ * on sub->c is NULL and the loop reads and writes the socket itself.  On
+ * TLS the loop also takes mod_ssl's session (ps_tls.h) and reads / writes
+ * through it (sub->tls).  A waiting long-poll leaves the same way: its
+ * request ends first (ps_sub_lp_end_request), its answer's head is then
+ * the loop's to write (ps_lphead.h). */
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -42,6 +46,8 @@
 #include "ps_handlers.h"
 #include "ps_h2.h"
 #include "ps_publish.h"
+#include "ps_tls.h"
+#include "ps_lphead.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -356,6 +362,80 @@ static int ps_sub_write_out(ps_sub_t *sub)
     return 0;
 }
 
+/* Detached TLS: one record's worth of the framed bytes in sub->out,
+ * always from its head: after a write that wanted to wait, OpenSSL holds
+ * the record it made and wants at least the same bytes offered again. */
+#define PS_SUB_TLS_RECORD   (16 * 1024)
+
+static int ps_sub_write_tls(ps_sub_t *sub)
+{
+    char buf[PS_SUB_TLS_RECORD];
+
+    while (!APR_BRIGADE_EMPTY(sub->out)) {
+        apr_size_t len = 0, done;
+        apr_status_t rv;
+        apr_bucket *e;
+        int ww = 0;
+
+        for (e = APR_BRIGADE_FIRST(sub->out);
+             e != APR_BRIGADE_SENTINEL(sub->out) && len < sizeof(buf);
+             e = APR_BUCKET_NEXT(e)) {
+            const char *data;
+            apr_size_t n;
+            if (apr_bucket_read(e, &data, &n, APR_NONBLOCK_READ) != APR_SUCCESS) {
+                return -1;
+            }
+            n = n < sizeof(buf) - len ? n : sizeof(buf) - len;
+            memcpy(buf + len, data, n);
+            len += n;
+        }
+        done = len;
+        rv = ps_tls_write(sub->tls, buf, &done, &ww);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return 0;
+        }
+        if (rv != APR_SUCCESS) {
+            return -1;
+        }
+        while (done) {
+            e = APR_BRIGADE_FIRST(sub->out);
+            if (e->length > done) {
+                apr_bucket_split(e, done);
+            }
+            done -= e->length;
+            apr_bucket_delete(e);
+        }
+    }
+    return 0;
+}
+
+/* Detached TLS: up to PS_SUB_CHUNK pending bytes move to sub->out, framed. */
+static void ps_sub_frame_out(ps_sub_t *sub)
+{
+    apr_bucket *after, *e;
+    apr_size_t moved = 0;
+    char hex[24];
+
+    apr_brigade_partition(sub->pending, PS_SUB_CHUNK, &after);
+    while ((e = APR_BRIGADE_FIRST(sub->pending)) != after) {
+        APR_BUCKET_REMOVE(e);
+        moved += e->length;
+        APR_BRIGADE_INSERT_TAIL(sub->tmp, e);
+    }
+    sub->pending_bytes -= moved;
+    if (sub->self_chunked && moved) {
+        int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT "\r\n",
+                             (apr_uint64_t)moved);
+        APR_BRIGADE_INSERT_TAIL(sub->out, apr_bucket_heap_create(
+            hex, n, NULL, sub->ba));
+    }
+    APR_BRIGADE_CONCAT(sub->out, sub->tmp);
+    if (sub->self_chunked && moved) {
+        APR_BRIGADE_INSERT_TAIL(sub->out, apr_bucket_immortal_create(
+            "\r\n", 2, sub->ba));
+    }
+}
+
 /* Detached: what ps_sub_pump() does, with sub->out for the core filter. */
 static int ps_sub_pump_detached(ps_sub_t *sub)
 {
@@ -364,7 +444,7 @@ static int ps_sub_pump_detached(ps_sub_t *sub)
             return -1;
         }
         if (!APR_BRIGADE_EMPTY(sub->out)) {
-            if (ps_sub_write_out(sub) < 0) {
+            if ((sub->tls ? ps_sub_write_tls(sub) : ps_sub_write_out(sub)) < 0) {
                 return -1;
             }
             if (!APR_BRIGADE_EMPTY(sub->out)) {
@@ -376,7 +456,10 @@ static int ps_sub_pump_detached(ps_sub_t *sub)
             ps_reactor_want_write(sub->child->reactor, sub, 0);
             return 0;
         }
-        if (ps_sub_write_direct(sub) < 0) {
+        if (sub->tls) {
+            ps_sub_frame_out(sub);
+        }
+        else if (ps_sub_write_direct(sub) < 0) {
             return -1;
         }
     }
@@ -522,6 +605,9 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now)
     if (ps_sub_is_stream(sub) && !sub->fallback) {
         sub->end_req_at = now + PS_SUB_END_REQ;
     }
+    else if (sub->mode == PS_SUB_LONGPOLLING && !sub->fallback) {
+        sub->detach_at = now + PS_SUB_END_REQ;
+    }
     sub->state = PS_SUBST_ACTIVE;
     ps_sub_set_deadline(sub);
     ps_sub_advance(sub, now);
@@ -569,6 +655,22 @@ void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag)
                   apr_psprintf(r->pool, "W/%" APR_INT64_T_FMT, tag));
 }
 
+/* A long-poll whose request has ended: the head of its answer, before
+ * what is queued (the body, or nothing for a 304). */
+static void ps_sub_lp_raw_head(ps_sub_t *sub, int not_modified,
+                               apr_int64_t time, apr_int64_t tag)
+{
+    apr_size_t cap = ps_lphead_size(strlen(sub->lp_head), strlen(sub->lp_ctype));
+    char *buf = apr_bucket_alloc(cap, sub->ba);
+    apr_size_t len = ps_lphead_render(buf, cap, not_modified, sub->lp_head,
+                                      sub->lp_ctype, time, tag,
+                                      sub->pending_bytes);
+
+    APR_BRIGADE_INSERT_HEAD(sub->pending, apr_bucket_heap_create(
+        buf, len, apr_bucket_free, sub->ba));
+    sub->pending_bytes += len;
+}
+
 /* Long-poll answer with body (a message or the timed-out message). */
 static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
                              apr_int64_t time, apr_int64_t tag)
@@ -584,6 +686,10 @@ static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
         ps_sub_queue(sub, "]);", 3);
     }
     ps_sub_queue_tpl(sub, sub->d->footer_tpl);
+    if (!r) {
+        ps_sub_lp_raw_head(sub, 0, time, tag);
+        return;
+    }
     r->status = HTTP_OK;
     if (sub->callback) {
         ap_set_content_type(r, "application/javascript");
@@ -635,6 +741,9 @@ static void ps_sub_lp_timeout(ps_sub_t *sub, apr_time_t now)
         ps_msgview_t m = { PS_MSG_ID_TIMEDOUT, "Timed out", 9, "", 0, 0, 0,
                            NULL, 0, NULL, 0 };
         ps_sub_lp_answer(sub, &m, secs, 0);
+    }
+    else if (!sub->r) {
+        ps_sub_lp_raw_head(sub, 1, secs, 0);
     }
     else if (!sub->fallback && sub->r->proto_num >= HTTP_VERSION(1, 1)) {
         ps_sub_raw_304(sub, secs);
@@ -714,6 +823,11 @@ static void ps_sub_finish_response(ps_sub_t *sub)
 
 static void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
 {
+    /* detached TLS: close_notify first (the loop owns the session) */
+    if (sub->tls && APR_STATUS_IS_EAGAIN(ps_tls_close_notify(sub->tls))) {
+        ps_reactor_want_write(sub->child->reactor, sub, 1);
+        return;
+    }
     apr_socket_shutdown(sub->sock, APR_SHUTDOWN_WRITE);
     sub->state = PS_SUBST_LINGER;
     sub->linger_at = now + PS_SUB_LINGER;
@@ -800,22 +914,88 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
     sub->detach_at = now + PS_SUB_DETACH_AFTER;
 }
 
+/* A waiting long-poll ends its request so that it may leave httpd: the
+ * headers its answer needs are kept as text, the request is logged (200,
+ * no body yet) and freed.  1: done; 0: not yet (the worker has not left
+ * the connection); -1: never (a content filter would be skipped). */
+static int ps_sub_lp_end_request(ps_sub_t *sub, apr_time_t now)
+{
+    conn_rec *c = sub->c;
+    request_rec *r = sub->r;
+
+    if (__atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+        return 0;
+    }
+    if (!sub->worker_left_at) {
+        sub->worker_left_at = now;
+    }
+    if (sub->fallback || sub->relay || c->aborted || sub->state != PS_SUBST_ACTIVE
+        || !APR_BRIGADE_EMPTY(sub->pending) || !ps_lphead_plain_filters(r)) {
+        return -1;
+    }
+    sub->d = apr_pmemdup(c->pool, sub->d, sizeof(*sub->d));
+    sub->lp_head = ps_lphead_snapshot(r, c->pool);
+    sub->lp_ctype = sub->callback ? "application/javascript"
+                    : r->content_type ? apr_pstrdup(c->pool, r->content_type)
+                    : "text/plain";
+    if (sub->callback) {
+        sub->callback = apr_pstrdup(c->pool, sub->callback);
+    }
+    ap_process_request_after_handler(r);      /* EOR: logs, frees r */
+    sub->r = NULL;
+    if (c->data_in_output_filters) {
+        ps_conn_write_pending(c);
+    }
+    if (c->cs) {
+        c->cs->state = CONN_STATE_SUSPENDED;     /* as the MPM left it */
+    }
+    ps_reactor_freed(sub->child->reactor);
+    return 1;
+}
+
 /* 1: sub may leave httpd now; 0: not yet (bytes or events in flight);
- * -1: never (TLS or other connection filters, a request still open). */
-static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now)
+ * -1: never (other connection filters, TLS that cannot be taken over, a
+ * request still open).  On TLS, *tls is set: mod_ssl's filters are the
+ * only ones allowed besides core's, and its session must be free to go. */
+static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now, int *tls)
 {
     conn_rec *c = sub->c;
     ap_filter_t *f;
+    const char *why = "";
 
-    if (!c || sub->fallback || sub->r || !ps_sub_is_stream(sub)
-        || sub->state != PS_SUBST_ACTIVE || c->aborted
-        || c->output_filters->next) {
+    *tls = 0;
+    if (!c || sub->fallback || sub->r
+        || (!ps_sub_is_stream(sub) && sub->mode != PS_SUB_LONGPOLLING)
+        || sub->state != PS_SUBST_ACTIVE || c->aborted) {
         return -1;
+    }
+    if (c->output_filters->next) {
+        /* TLS: mod_ssl's filter straight above core's */
+        if (c->output_filters->next->next || !ps_tls_conn_is_tls(c)) {
+            return -1;
+        }
+        *tls = 1;
     }
     for (f = c->input_filters; f; f = f->next) {
         /* what neither buffers nor transforms (logio only counts) */
         if (strcasecmp(f->frec->name, "core_in")
-            && strcasecmp(f->frec->name, "log_input_output")) {
+            && strcasecmp(f->frec->name, "log_input_output")
+            && !(*tls && f == c->input_filters
+                 && !strcasecmp(f->frec->name, "SSL/TLS Filter"))) {
+            return -1;
+        }
+    }
+    if (*tls) {
+        switch (ps_tls_check(c, &why)) {
+        case PS_TLS_OK:
+            break;
+        case PS_TLS_BUSY:
+            return 0;
+        default:
+            if (sub->detach_tries == 0) {
+                ps_sub_log(sub, APLOG_DEBUG, 0, "PS0160: TLS stream stays in "
+                           "httpd: %s", why);
+            }
             return -1;
         }
     }
@@ -885,6 +1065,10 @@ static apr_size_t ps_sub_block_size(const ps_sub_t *sub)
     if (sub->callback) {
         n += APR_ALIGN(strlen(sub->callback) + 1, 16);
     }
+    if (sub->lp_head) {
+        n += APR_ALIGN(strlen(sub->lp_head) + 1, 16)
+             + APR_ALIGN(strlen(sub->lp_ctype) + 1, 16);
+    }
     return n;
 }
 
@@ -928,6 +1112,10 @@ static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
     if (sub->callback) {
         n->callback = ps_block_copy(&b, sub->callback, strlen(sub->callback));
     }
+    if (sub->lp_head) {
+        n->lp_head = ps_block_copy(&b, sub->lp_head, strlen(sub->lp_head));
+        n->lp_ctype = ps_block_copy(&b, sub->lp_ctype, strlen(sub->lp_ctype));
+    }
     n->pfd.desc.s = ns;
     n->pfd.p = sub->child->pool;
     n->pfd.client_data = n;
@@ -947,7 +1135,14 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     apr_os_sock_t fd, nfd;
     apr_socket_t *ns;
     ps_sub_t *n;
-    int ok = ps_sub_can_detach(sub, now);
+    int tls, ok;
+
+    if (sub->r && sub->mode == PS_SUB_LONGPOLLING) {
+        ok = ps_sub_lp_end_request(sub, now);
+        sub->detach_at = ok < 0 ? 0 : now + PS_SUB_END_REQ;
+        return sub;                     /* leaves on the next turn */
+    }
+    ok = ps_sub_can_detach(sub, now, &tls);
 
     sub->detach_at = 0;
     if (ok <= 0) {
@@ -962,6 +1157,17 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     }
     ns = ps_reactor_socket_open(re, nfd);
     n = ns ? ps_sub_copy_out(sub, ns) : NULL;
+    if (n && tls) {
+        /* the last step that may fail: after it, mod_ssl has let go */
+        n->tls = ps_tls_take(c, nfd);
+        if (!n->tls) {
+            if (sub->ws) {
+                ps_ws_parser_move(sub->ws, n->ws);
+            }
+            free(n);
+            n = NULL;
+        }
+    }
     if (!n) {
         if (ns) {
             ps_reactor_socket_close(re, ns);
@@ -973,7 +1179,7 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     }
     ps_reactor_replace(re, sub, n);
     ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "PS0081: stream detached "
-                  "from httpd");
+                  "from httpd%s", tls ? " (TLS session taken over)" : "");
     apr_socket_close(sub->sock);
     if (c->cs) {
         c->cs->state = CONN_STATE_SUSPENDED;     /* see ps_sub_release() */
@@ -1326,7 +1532,9 @@ static void ps_sub_read_detached(ps_sub_t *sub, apr_time_t now)
 
     for (;;) {
         apr_size_t len = sizeof(buf);
-        apr_status_t rv = apr_socket_recv(sub->sock, buf, &len);
+        int ww = 0;
+        apr_status_t rv = sub->tls ? ps_tls_read(sub->tls, buf, &len, &ww)
+                                   : apr_socket_recv(sub->sock, buf, &len);
         if (APR_STATUS_IS_EAGAIN(rv)) {
             return;
         }
@@ -1438,6 +1646,7 @@ void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now)
 /* A detached subscriber: its block, its socket (back to the loop's spares). */
 static void ps_sub_release_detached(ps_sub_t *sub)
 {
+    ps_tls_free(sub->tls);
     apr_brigade_cleanup(sub->pending);
     apr_brigade_cleanup(sub->tmp);
     apr_brigade_cleanup(sub->out);

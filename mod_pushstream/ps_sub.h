@@ -18,6 +18,7 @@
 #include "ps_reactor.h"        /* ps_pollee_t */
 
 struct ps_lchan_t;
+struct ssl_st;
 
 /* One channel of a subscriber, linked into the loop's local channel. */
 typedef struct ps_sub_chan_t {
@@ -110,6 +111,11 @@ typedef struct ps_sub_t {
     apr_time_t detach_at;          /* 0 = not (or no longer) planned */
     int detach_tries;
     apr_bucket_brigade *out;       /* detached: framed bytes the socket left */
+    struct ssl_st *tls;            /* detached TLS: mod_ssl's session, ours now */
+    /* Long-polls leave httpd while they wait: their request ends early
+     * and the loop writes the answer's head itself (ps_lphead.h). */
+    const char *lp_head;           /* the headers httpd would have sent */
+    const char *lp_ctype;          /* Content-Type of a 200 answer */
     struct ps_sub_t *next;         /* inbox / retired list */
     struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */
 } ps_sub_t;

@@ -12,6 +12,7 @@
 #include <httpd.h>
 #include <http_log.h>
 #include <apr_thread_proc.h>
+#include <apr_portable.h>
 
 #include "pswt_tunnel.h"
 #include "psc_heap.h"
@@ -38,6 +39,8 @@ struct pswt_loop_t {
     pswt_tunnel_t *retired;
     pswt_tunnel_t *ready_head;
     volatile apr_uint32_t count;
+    apr_pool_t *sock_pool;             /* detached tunnels' sockets */
+    apr_array_header_t *spare_socks;
 };
 
 void pswt_loop_schedule(pswt_loop_t *l, pswt_tunnel_t *t)
@@ -66,8 +69,8 @@ void pswt_loop_poll(pswt_loop_t *l, pswt_side_t *side, apr_int16_t ev)
             side->events = ev;
         }
         else {
-            ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, side->c, "PSWT0010: "
-                          "cannot watch a tunnel socket");
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, l->s, "PSWT0010: "
+                         "cannot watch a tunnel socket");
         }
     }
 }
@@ -78,6 +81,54 @@ void pswt_loop_ready(pswt_loop_t *l, pswt_tunnel_t *t)
         t->ready = 1;
         t->ready_next = l->ready_head;
         l->ready_head = t;
+    }
+}
+
+/* ---- detached tunnels ------------------------------------------------------------ */
+
+apr_socket_t *pswt_loop_socket_open(pswt_loop_t *l, int fd)
+{
+    apr_socket_t *s = NULL;
+    apr_os_sock_t os = fd;
+
+    if (l->spare_socks->nelts) {
+        s = *(apr_socket_t **)apr_array_pop(l->spare_socks);
+    }
+    /* with s set, apr_os_sock_put() reuses the struct */
+    if (apr_os_sock_put(&s, &os, l->sock_pool) != APR_SUCCESS) {
+        return NULL;
+    }
+    apr_socket_timeout_set(s, 0);
+    return s;
+}
+
+void pswt_loop_socket_close(pswt_loop_t *l, apr_socket_t *s)
+{
+    apr_socket_close(s);
+    APR_ARRAY_PUSH(l->spare_socks, apr_socket_t *) = s;
+}
+
+void pswt_loop_replace(pswt_loop_t *l, pswt_tunnel_t *t, pswt_tunnel_t *n)
+{
+    apr_int16_t ecl = t->cl.events, ebk = t->bk.events;
+
+    /* the old descriptors' entries go (they close later), the dup()s come */
+    pswt_loop_poll(l, &t->cl, 0);
+    pswt_loop_poll(l, &t->bk, 0);
+    n->cl.events = n->bk.events = 0;
+    pswt_loop_poll(l, &n->cl, ecl);
+    pswt_loop_poll(l, &n->bk, ebk);
+    if (n->heap_idx >= 0) {
+        psc_heap_moved(&l->heap, n);
+    }
+    if (n->all_prev) {
+        n->all_prev->all_next = n;
+    }
+    else {
+        l->all = n;
+    }
+    if (n->all_next) {
+        n->all_next->all_prev = n;
     }
 }
 
@@ -302,6 +353,10 @@ apr_status_t pswt_loop_create(apr_pool_t *p, server_rec *s, int wakeable,
         }
     }
     if (rv == APR_SUCCESS) {
+        rv = apr_pool_create(&l->sock_pool, p);
+    }
+    if (rv == APR_SUCCESS) {
+        l->spare_socks = apr_array_make(p, 64, sizeof(apr_socket_t *));
         apr_pool_cleanup_register(p, l, pswt_loop_cleanup,
                                   apr_pool_cleanup_null);
     }

@@ -17,8 +17,13 @@
  * stream is between frames), the last bytes are written, the back end
  * connection is destroyed, the request is finished (logged), the client
  * gets TLS close_notify and FIN, is drained briefly, and its connection is
- * released on a later turn of the loop. */
+ * released on a later turn of the loop.
+ *
+ * Detached (pswt_detach.c, side->c NULL): the same steps on raw sockets
+ * (or the TLS sessions taken from mod_ssl); the request was ended when the
+ * tunnel left httpd. */
 
+#include <stdarg.h>
 #include <string.h>
 
 #include <httpd.h>
@@ -40,6 +45,7 @@ APLOG_USE_MODULE(pushstream_wstunnel);
 
 static void pswt_begin_close(pswt_tunnel_t *t, int end, apr_time_t now);
 static void pswt_update(pswt_tunnel_t *t);
+static void pswt_open_deadline(pswt_tunnel_t *t);
 
 const char *pswt_end_name(int end)
 {
@@ -53,6 +59,32 @@ const char *pswt_end_name(int end)
     case PSWT_END_TOO_BIG:        return "message too big";
     case PSWT_END_PROTOCOL:       return "WebSocket protocol error";
     default:                      return "open";
+    }
+}
+
+/* Log about a tunnel: on its connection while httpd has one, else on its
+ * server with the client's address. */
+static void pswt_tlog(const pswt_tunnel_t *t, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void pswt_tlog(const pswt_tunnel_t *t, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    server_rec *s = t->c ? t->c->base_server : t->s;
+
+    if (!APLOG_MODULE_IS_LEVEL(s, APLOG_MODULE_INDEX, level)) {
+        return;
+    }
+    va_start(ap, fmt);
+    apr_vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (t->c) {
+        ap_log_cerror(APLOG_MARK, level, 0, t->c, "%s", msg);
+    }
+    else {
+        ap_log_error(APLOG_MARK, level, 0, s, "[client %s] %s", t->client_ip,
+                     msg);
     }
 }
 
@@ -86,6 +118,8 @@ void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
     t->heap_idx = -1;
     t->started = apr_time_now();
     t->sent_cl = t->sent_bk = -1;
+    t->s = c->base_server;
+    t->client_ip = c->client_ip;
     pswt_side_init(&t->cl, t, c, ap_get_conn_socket(c), c->pool, 1);
     pswt_side_init(&t->bk, t, bc, be->sock, be_pool, 0);
     t->cl.peer = &t->bk;
@@ -111,7 +145,8 @@ void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
 
 static int pswt_pending(const pswt_side_t *s)
 {
-    return !s->gone && !s->dead && s->c->data_in_output_filters;
+    return !s->gone && !s->dead
+           && (s->c ? s->c->data_in_output_filters : s->pend_len > 0);
 }
 
 /* Let the core filter write what it holds, without blocking.  -1: the
@@ -122,6 +157,9 @@ static int pswt_flush(pswt_side_t *s)
 
     if (s->gone || s->dead) {
         return -1;
+    }
+    if (!s->c) {
+        return pswt_raw_flush(s);
     }
     if (!s->c->data_in_output_filters) {
         return 0;
@@ -141,9 +179,13 @@ static int pswt_flush(pswt_side_t *s)
  * the bucket; otherwise copied). */
 static int pswt_send(pswt_side_t *s, char *buf, apr_size_t len, int owned)
 {
-    apr_bucket_alloc_t *ba = s->c->bucket_alloc;
+    apr_bucket_alloc_t *ba;
     apr_status_t rv;
 
+    if (!s->c) {                        /* detached: never owned */
+        return pswt_raw_send(s, buf, len);
+    }
+    ba = s->c->bucket_alloc;
     APR_BRIGADE_INSERT_TAIL(s->out, apr_bucket_heap_create(
         buf, len, owned ? apr_bucket_free : NULL, ba));
     rv = ap_pass_brigade(s->c->output_filters, s->out);
@@ -198,19 +240,33 @@ static int pswt_end_for(pswt_side_t *s, int error)
     return error ? PSWT_END_BACKEND_ERROR : PSWT_END_BACKEND_CLOSED;
 }
 
+static int pswt_forward_buf(pswt_tunnel_t *t, pswt_side_t *a, char *buf,
+                            apr_size_t total, int owned, apr_time_t now);
+
 /* What a's input brigade holds (len bytes) goes to a's peer. */
 static int pswt_forward(pswt_tunnel_t *t, pswt_side_t *a, apr_size_t len,
                         apr_time_t now)
 {
     pswt_side_t *b = a->peer;
-    apr_size_t got = len, total, fwd;
-    pswt_ws_verdict_e verdict;
+    apr_size_t got = len;
     char *buf = apr_bucket_alloc(a->hold_len + len, b->c->bucket_alloc);
 
     memcpy(buf, a->hold, a->hold_len);
     apr_brigade_flatten(a->in, buf + a->hold_len, &got);
     apr_brigade_cleanup(a->in);
-    total = a->hold_len + got;
+    return pswt_forward_buf(t, a, buf, a->hold_len + got, 1, now);
+}
+
+/* buf: what a held back plus what was read (total bytes): the whole
+ * frames go to a's peer, a partial header is held back again.  owned: buf
+ * is from the peer's bucket allocator and goes with the write. */
+static int pswt_forward_buf(pswt_tunnel_t *t, pswt_side_t *a, char *buf,
+                            apr_size_t total, int owned, apr_time_t now)
+{
+    pswt_side_t *b = a->peer;
+    apr_size_t fwd;
+    pswt_ws_verdict_e verdict;
+
     a->hold_len = 0;
     fwd = pswt_ws_track(&a->tr, (const unsigned char *)buf, total,
                         t->max_message, t->frame_aware, &verdict);
@@ -221,29 +277,72 @@ static int pswt_forward(pswt_tunnel_t *t, pswt_side_t *a, apr_size_t len,
     a->bytes += fwd;
     pswt_stats_add(a->is_client ? PSWT_C_BYTES_C2B : PSWT_C_BYTES_B2C, fwd);
     if (fwd) {
-        if (pswt_send(b, buf, fwd, 1) < 0) {
+        if (pswt_send(b, buf, fwd, owned) < 0) {
             pswt_begin_close(t, pswt_end_for(b, 1), now);
             return -1;
         }
     }
-    else {
+    else if (owned) {
         apr_bucket_free(buf);
     }
     if (verdict == PSWT_WS_TOO_BIG || verdict == PSWT_WS_BROKEN) {
-        ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, t->c, "PSWT0030: tunnel to "
-                      "%s: %s from the %s", t->target,
-                      verdict == PSWT_WS_TOO_BIG
-                      ? apr_psprintf(t->c->pool, "a message over %"
-                                     APR_UINT64_T_FMT " bytes",
-                                     t->max_message)
-                      : "a frame that is not WebSocket",
-                      a->is_client ? "client" : "back end");
+        char what[64];
+        if (verdict == PSWT_WS_TOO_BIG) {
+            apr_snprintf(what, sizeof(what), "a message over %"
+                         APR_UINT64_T_FMT " bytes", t->max_message);
+        }
+        else {
+            apr_cpystrn(what, "a frame that is not WebSocket", sizeof(what));
+        }
+        pswt_tlog(t, APLOG_INFO, "PSWT0030: tunnel to %s: %s from the %s",
+                  t->target, what, a->is_client ? "client" : "back end");
         pswt_begin_close(t, verdict == PSWT_WS_TOO_BIG ? PSWT_END_TOO_BIG
                                                        : PSWT_END_PROTOCOL,
                          now);
         return -1;
     }
     return 0;
+}
+
+/* Detached: what pswt_pump() does, on the socket (or TLS session). */
+static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
+{
+    pswt_side_t *b = a->peer;
+    char buf[PS_WS_MAX_FRAME_HEADER + PSWT_READ_SIZE];
+    int i;
+
+    for (i = 0; i < PSWT_READS_PER_PASS; i++) {
+        apr_size_t len = PSWT_READ_SIZE, held = a->hold_len;
+        apr_status_t rv;
+
+        if (t->state != PSWT_ST_OPEN || a->eof) {
+            return;
+        }
+        if (pswt_flush(b) < 0) {
+            pswt_begin_close(t, pswt_end_for(b, 1), now);
+            return;
+        }
+        if (pswt_pending(b)) {
+            a->starved = 1;
+            return;
+        }
+        rv = pswt_raw_read(a, buf + held, &len);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return;
+        }
+        if (rv != APR_SUCCESS || !len) {
+            a->eof = 1;
+            pswt_begin_close(t, pswt_end_for(a, !APR_STATUS_IS_EOF(rv)), now);
+            return;
+        }
+        t->last_io = now;
+        memcpy(buf, a->hold, held);
+        if (pswt_forward_buf(t, a, buf, held + len, 0, now) < 0) {
+            return;
+        }
+    }
+    a->again = 1;
+    pswt_loop_ready(t->loop, t);
 }
 
 /* Read from a and forward to its peer until a has nothing more, the peer
@@ -255,6 +354,10 @@ static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
 
     a->again = 0;
     a->starved = 0;
+    if (!a->c) {
+        pswt_pump_raw(t, a, now);
+        return;
+    }
     for (i = 0; i < PSWT_READS_PER_PASS; i++) {
         apr_status_t rv;
         apr_off_t len = 0;
@@ -280,9 +383,8 @@ static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
         if (rv != APR_SUCCESS) {
             apr_brigade_cleanup(a->in);
             a->eof = 1;
-            ap_log_cerror(APLOG_MARK, APLOG_TRACE1, rv, t->c, "tunnel: read "
-                          "from the %s ended", a->is_client ? "client"
-                                                             : "back end");
+            pswt_tlog(t, APLOG_TRACE1, "tunnel: read from the %s ended (%d)",
+                      a->is_client ? "client" : "back end", rv);
             pswt_begin_close(t, pswt_end_for(a, !APR_STATUS_IS_EOF(rv)), now);
             return;
         }
@@ -322,6 +424,11 @@ static void pswt_close_backend(pswt_tunnel_t *t)
         return;
     }
     pswt_loop_poll(t->loop, &t->bk, 0);
+    if (t->detached) {
+        pswt_raw_close(t, &t->bk, !t->bk.dead);
+        t->bk.gone = 1;
+        return;
+    }
     if (t->bk.dead) {
         t->bk.c->aborted = 1;     /* no close_notify attempt */
     }
@@ -332,20 +439,21 @@ static void pswt_close_backend(pswt_tunnel_t *t)
     t->be_pool = NULL;
 }
 
-static const char *pswt_code_str(apr_pool_t *p, int code)
+static const char *pswt_code_str(char buf[16], int code)
 {
-    return code < 0 ? "none" : apr_itoa(p, code);
+    if (code < 0) {
+        return "none";
+    }
+    apr_snprintf(buf, 16, "%d", code);
+    return buf;
 }
 
 static void pswt_log_end(pswt_tunnel_t *t, apr_time_t now)
 {
     int level = t->frame_aware ? APLOG_INFO : APLOG_DEBUG;
-    apr_pool_t *p = t->c->pool;
+    char c1[16], c2[16], c3[16], c4[16];
 
-    if (!APLOG_C_IS_LEVEL(t->c, level)) {
-        return;
-    }
-    ap_log_cerror(APLOG_MARK, level, 0, t->c, "PSWT0020: tunnel to %s closed "
+    pswt_tlog(t, level, "PSWT0020: tunnel to %s closed "
                   "(%s) after %.3f s; client close code %s, back end close "
                   "code %s, proxy sent close %s to the client and %s to the "
                   "back end; client->back end %" APR_UINT64_T_FMT " bytes, %"
@@ -354,9 +462,9 @@ static void pswt_log_end(pswt_tunnel_t *t, apr_time_t now)
                   APR_UINT64_T_FMT " frames, %" APR_UINT64_T_FMT " messages",
                   t->target, pswt_end_name(t->end),
                   (double)(now - t->started) / APR_USEC_PER_SEC,
-                  pswt_code_str(p, t->cl.tr.close_code),
-                  pswt_code_str(p, t->bk.tr.close_code),
-                  pswt_code_str(p, t->sent_cl), pswt_code_str(p, t->sent_bk),
+                  pswt_code_str(c1, t->cl.tr.close_code),
+                  pswt_code_str(c2, t->bk.tr.close_code),
+                  pswt_code_str(c3, t->sent_cl), pswt_code_str(c4, t->sent_bk),
                   t->cl.bytes, t->cl.tr.frames, t->cl.tr.messages,
                   t->bk.bytes, t->bk.tr.frames, t->bk.tr.messages);
 }
@@ -396,15 +504,24 @@ static void pswt_finish(pswt_tunnel_t *t, apr_time_t now)
         pswt_loop_retire(t->loop, t);
         return;
     }
-    t->r->bytes_sent = (apr_off_t)t->bk.bytes;     /* %B: bytes to the client */
-    t->r->sent_bodyct = 1;
-    ap_process_request_after_handler(t->r);      /* EOR: logs, frees r */
-    t->r = NULL;
-    if (t->cl.dead || t->c->aborted) {
-        pswt_loop_retire(t->loop, t);
-        return;
+    if (t->detached) {                           /* logged when it left */
+        if (t->cl.dead) {
+            pswt_loop_retire(t->loop, t);
+            return;
+        }
+        pswt_raw_close_notify(&t->cl);
     }
-    ap_shutdown_conn(t->c, 0);                   /* EOC: TLS close_notify */
+    else {
+        t->r->bytes_sent = (apr_off_t)t->bk.bytes;  /* %B: bytes to the client */
+        t->r->sent_bodyct = 1;
+        ap_process_request_after_handler(t->r);      /* EOR: logs, frees r */
+        t->r = NULL;
+        if (t->cl.dead || t->c->aborted) {
+            pswt_loop_retire(t->loop, t);
+            return;
+        }
+        ap_shutdown_conn(t->c, 0);                   /* EOC: TLS close_notify */
+    }
     t->state = PSWT_ST_FLUSHING;
     t->deadline = now + PSWT_CLOSE_FLUSH;
     pswt_loop_schedule(t->loop, t);
@@ -513,10 +630,10 @@ void pswt_tunnel_start(pswt_tunnel_t *t, apr_time_t now)
     t->state = PSWT_ST_OPEN;
     t->last_io = now;
     pswt_stats_open(1);
-    if (t->idle > 0) {
-        t->deadline = now + t->idle;
-        pswt_loop_schedule(t->loop, t);
+    if (!t->local) {
+        t->detach_at = now + PSWT_DETACH_IDLE;
     }
+    pswt_open_deadline(t);
     /* bytes may wait in the filters already (sent right after the
      * handshake): read both sides once without waiting for the sockets */
     t->cl.again = t->bk.again = 1;
@@ -592,26 +709,39 @@ void pswt_tunnel_io(pswt_side_t *s, apr_int16_t ev, apr_time_t now)
     pswt_update(t);
 }
 
+/* OPEN: the next deadline (idle timeout, leaving httpd). */
+static void pswt_open_deadline(pswt_tunnel_t *t)
+{
+    apr_time_t d = t->idle > 0 ? t->last_io + t->idle : 0;
+
+    if (t->detach_at && (!d || t->detach_at < d)) {
+        d = t->detach_at;
+    }
+    t->deadline = d;
+    pswt_loop_schedule(t->loop, t);
+}
+
 void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
 {
     switch (t->state) {
     case PSWT_ST_OPEN:
-        if (t->idle > 0) {
-            apr_time_t due = t->last_io + t->idle;
-            if (now >= due) {
-                pswt_begin_close(t, PSWT_END_IDLE, now);
-            }
-            else {
-                t->deadline = due;
-                pswt_loop_schedule(t->loop, t);
-            }
+        if (t->detach_at && now >= t->detach_at) {
+            t = pswt_detach(t, now);
+        }
+        if (t->idle > 0 && now >= t->last_io + t->idle) {
+            pswt_begin_close(t, PSWT_END_IDLE, now);
+        }
+        else {
+            pswt_open_deadline(t);
         }
         break;
     case PSWT_ST_CLOSING:
         /* whoever does not take its last bytes in time is dropped */
         if (pswt_pending(&t->cl)) {
             t->cl.dead = 1;
-            t->c->aborted = 1;
+            if (t->c) {
+                t->c->aborted = 1;
+            }
         }
         if (pswt_pending(&t->bk)) {
             t->bk.dead = 1;
@@ -620,7 +750,9 @@ void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
         break;
     case PSWT_ST_FLUSHING:
         t->cl.dead = 1;
-        t->c->aborted = 1;
+        if (t->c) {
+            t->c->aborted = 1;
+        }
         pswt_loop_retire(t->loop, t);
         break;
     case PSWT_ST_LINGER:
@@ -645,6 +777,15 @@ void pswt_tunnel_abort(pswt_tunnel_t *t)
     if (t->state == PSWT_ST_OPEN || t->state == PSWT_ST_CLOSING) {
         pswt_stats_open(-1);
     }
+    if (t->detached) {
+        pswt_loop_poll(t->loop, &t->bk, 0);
+        pswt_loop_poll(t->loop, &t->cl, 0);
+        pswt_raw_close(t, &t->bk, 0);
+        pswt_raw_close(t, &t->cl, 0);
+        t->bk.gone = 1;
+        pswt_loop_retire(t->loop, t);
+        return;
+    }
     if (!t->bk.gone) {
         pswt_loop_poll(t->loop, &t->bk, 0);
         apr_socket_close(t->bk.sock);
@@ -659,6 +800,10 @@ void pswt_tunnel_release(pswt_tunnel_t *t)
 {
     conn_rec *c = t->c;
 
+    if (t->detached) {
+        pswt_detached_release(t);
+        return;
+    }
     if (t->local) {
         return;
     }

@@ -9,7 +9,14 @@
  * have (see shared/spec/httpd-async-notes.md 1.6).
  *
  * Under worker/prefork (or where a connection cannot be suspended) the
- * same loop runs on the handler's own thread for that one tunnel. */
+ * same loop runs on the handler's own thread for that one tunnel.
+ *
+ * An idle tunnel then leaves httpd (pswt_detach.c): the loop keeps dup()s
+ * of both sockets (and, on TLS, the sessions mod_ssl negotiated on either
+ * side, ps_tls.h) and the tunnel in one malloc()ed block; the request is
+ * ended (logged), the back end's pool and the client's connection are
+ * released.  From then on side->c is NULL and the loop reads and writes
+ * the sockets itself. */
 #ifndef PSWT_TUNNEL_H
 #define PSWT_TUNNEL_H
 
@@ -53,6 +60,10 @@ typedef struct pswt_side_t {
     unsigned char hold[PS_WS_MAX_FRAME_HEADER];
     apr_size_t hold_len;           /* partial frame header held back */
     apr_uint64_t bytes;            /* read from this side and forwarded */
+    /* detached (c NULL): the socket, or the TLS session on it, directly */
+    struct ssl_st *tls;
+    char *pend;                    /* bytes the socket did not take (malloc) */
+    apr_size_t pend_len, pend_off;
 } pswt_side_t;
 
 struct pswt_tunnel_t {
@@ -67,6 +78,11 @@ struct pswt_tunnel_t {
     int frame_aware;
     apr_uint64_t max_message;
     int local;                     /* runs on the handler thread (no suspend) */
+    int detached;                  /* out of httpd (pswt_detach.c) */
+    server_rec *s;                 /* for logs once detached */
+    const char *client_ip;
+    apr_time_t detach_at;          /* 0: not (or no longer) planned */
+    int detach_tries;
 
     int state;
     int end;                       /* pswt_end_e */
@@ -99,6 +115,11 @@ void pswt_loop_poll(pswt_loop_t *loop, pswt_side_t *side, apr_int16_t ev);
 void pswt_loop_schedule(pswt_loop_t *loop, pswt_tunnel_t *t);
 void pswt_loop_ready(pswt_loop_t *loop, pswt_tunnel_t *t);
 void pswt_loop_retire(pswt_loop_t *loop, pswt_tunnel_t *t);
+/* t moved to n (pswt_detach()): its pollset entries, timer and links. */
+void pswt_loop_replace(pswt_loop_t *loop, pswt_tunnel_t *t, pswt_tunnel_t *n);
+/* Loop thread: an apr_socket_t for a dup()ed fd, reused; and back. */
+apr_socket_t *pswt_loop_socket_open(pswt_loop_t *loop, int fd);
+void pswt_loop_socket_close(pswt_loop_t *loop, apr_socket_t *s);
 int pswt_loop_is_shutting_down(pswt_loop_t *loop);
 
 /* ---- the tunnel (pswt_tunnel.c), loop thread ---- */
@@ -116,5 +137,25 @@ void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
                       proxy_conn_rec *be);
 
 const char *pswt_end_name(int end);
+
+/* ---- leaving httpd (pswt_detach.c), loop thread ---- */
+
+/* An open tunnel with no traffic for this long leaves httpd. */
+#define PSWT_DETACH_IDLE     apr_time_from_msec(200)
+
+/* Try to move an idle open tunnel out of httpd; returns the tunnel as it
+ * now is (t itself is gone when it moved). */
+pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now);
+/* Detached sides: read up to *len bytes (APR_EAGAIN, APR_EOF, errors);
+ * write buf (what the socket does not take is kept in side->pend);
+ * write side->pend.  Both writes: -1 when the connection broke. */
+apr_status_t pswt_raw_read(pswt_side_t *s, char *buf, apr_size_t *len);
+int pswt_raw_send(pswt_side_t *s, const char *buf, apr_size_t len);
+int pswt_raw_flush(pswt_side_t *s);
+/* Detached: TLS close_notify to the client (APR_EAGAIN: again on POLLOUT). */
+apr_status_t pswt_raw_close_notify(pswt_side_t *s);
+/* Detached: close one side for good (socket, session, pending bytes). */
+void pswt_raw_close(pswt_tunnel_t *t, pswt_side_t *s, int notify);
+void pswt_detached_release(pswt_tunnel_t *t);
 
 #endif
