@@ -503,9 +503,11 @@ def test_conf_d_two_nodes_behind_a_balancer(httpd, redis):
                            "lbmethod_byrequests", "slotmem_shm"])
     ev1, ev2 = Stream(n1, "/push/ev/desk"), Stream(n2, "/push/ev/desk")
     wait_subscribed(redis, "desk", 4)
-    for i in range(4):                  # byrequests: both nodes publish
-        r = request(front, "POST", "/push/pub?id=desk", body=f"t{i}".encode())
+    for i in range(4):                  # each node's application publishes locally
+        r = request((n1, n2)[i % 2], "POST", "/push/pub?id=desk", body=f"t{i}".encode())
         assert r.status == 200, r
+    r = request(front, "POST", "/push/pub?id=desk", body=b"x")
+    assert r.status == 404, r           # the front end does not proxy publishing
     for ev in (ev1, ev2):
         ev.wait_for(b"data: t3")
         assert [l for l in ev.body.split(b"\n") if l.startswith(b"data: ")] == \

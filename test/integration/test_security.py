@@ -162,6 +162,10 @@ def _example(name, outside, pub_port, port):
                             f"<VirtualHost 127.0.0.1:{pub_port}"
                             + ("" if fallback else f" {outside.host}:{pub_port}") + ">") \
                    .replace(AUTH_KEY, _auth_key())
+    if name == "two-nodes.conf":
+        # one node, without its Redis (never a private address from a test)
+        text = re.sub(r"\n *PushStreamRedis(Timeout)? [^\n]*", "", text)
+        text = text[:text.index("<IfModule proxy_balancer_module>")]
     text = text.replace("<VirtualHost *:80>", f"<VirtualHost *:{port}>")
     return read("pushstream.conf") + "\n" + text, extra
 
@@ -202,6 +206,7 @@ EXAMPLES = {
     "intranet-portal.conf": ([], "/queue", "/queue-stats", "/notify/{ch}.b1"),
     "web-im.conf": ([], "/im/pub", None, "/im/lp/{ch}.b1"),
     "private-notifications.conf": ([], "/pub", None, "/notify/lp/{ch}.b1"),
+    "two-nodes.conf": ([], "/push/pub", "/push/stats", "/push/lp/{ch}.b1"),
 }
 
 
