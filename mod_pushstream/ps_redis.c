@@ -655,8 +655,13 @@ void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
     for (i = 0; i < n; i++) {
         redisReply *e = r->element[i];
         int others = e->type == REDIS_REPLY_ARRAY ? (int)e->elements / 2 : 0;
-        ps_chinfo_node_t *bn = apr_pcalloc(p, (others + 1) * sizeof(*bn));
+        ps_chinfo_node_t *bn;
         int k = 1;
+
+        if (!infos[i].id) {
+            continue;                 /* not a channel of the answer */
+        }
+        bn = apr_pcalloc(p, (others + 1) * sizeof(*bn));
 
         bn[0].node = ps_rd->node_id;
         bn[0].subscribers = infos[i].subscribers;
