@@ -35,16 +35,16 @@
 /* Item patterns: args (escaped id, pub, stored, subs). */
 #define PS_INFO_PLAIN_ITEM "channel: %s" PS_CRLF "published_messages: " \
     PS_U64 PS_CRLF "stored_messages: " PS_U64 PS_CRLF \
-    "active_subscribers: " PS_U64
+    "active_subscribers: " PS_U64 "%s"
 #define PS_INFO_JSON_ITEM "{\"channel\": \"%s\", \"published_messages\": " \
-    PS_U64 ", \"stored_messages\": " PS_U64 ", \"subscribers\": " PS_U64 "}"
+    PS_U64 ", \"stored_messages\": " PS_U64 ", \"subscribers\": " PS_U64 "%s}"
 #define PS_INFO_YAML_ITEM "  channel: %s" PS_CRLF "  published_messages: " \
     PS_U64 PS_CRLF "  stored_messages: " PS_U64 PS_CRLF \
-    "  subscribers: " PS_U64
+    "  subscribers: " PS_U64 "%s"
 #define PS_INFO_XML_ITEM "<channel>" PS_CRLF "  <name>%s</name>" PS_CRLF \
     "  <published_messages>" PS_U64 "</published_messages>" PS_CRLF \
     "  <stored_messages>" PS_U64 "</stored_messages>" PS_CRLF \
-    "  <subscribers>" PS_U64 "</subscribers>" PS_CRLF "</channel>" PS_CRLF
+    "  <subscribers>" PS_U64 "</subscribers>" PS_CRLF "%s</channel>" PS_CRLF
 
 /* Worker patterns: args (pid, subscribers, uptime). */
 #define PS_INFO_PLAIN_WORKER "  pid: " PS_I64 PS_CRLF "  subscribers: " \
@@ -200,13 +200,72 @@ ps_fmt_e ps_info_format_from_accept(const char *accept,
 
 /* ---- documents ---------------------------------------------------------- */
 
+/* The per-node subscriber counts of an item (several servers), in the
+ * format's way; "" without them (the single-server document). */
+static const char *ps_info_by_node(apr_pool_t *p, const ps_info_shape_t *sh,
+                                   const ps_chinfo_t *ch)
+{
+    apr_array_header_t *parts;
+    int i;
+
+    if (ch->nodes <= 0 || !ch->by_node)
+        return "";
+    parts = apr_array_make(p, ch->nodes + 2, sizeof(char *));
+    switch (sh->fmt) {
+    case PS_FMT_PLAIN:
+        APR_ARRAY_PUSH(parts, char *) = PS_CRLF "by_node: ";
+        break;
+    case PS_FMT_YAML:
+    case PS_FMT_XYAML:
+        APR_ARRAY_PUSH(parts, char *) = PS_CRLF "  by_node:";
+        break;
+    case PS_FMT_XML:
+        APR_ARRAY_PUSH(parts, char *) = "  <by_node>" PS_CRLF;
+        break;
+    default:
+        APR_ARRAY_PUSH(parts, char *) = ", \"by_node\": {";
+        break;
+    }
+    for (i = 0; i < ch->nodes; i++) {
+        const char *n = ch->by_node[i].node ? ch->by_node[i].node : "";
+        const char *e = ps_esc(p, sh->esc, n, strlen(n), NULL);
+        apr_uint64_t v = ch->by_node[i].subscribers;
+        const char *sep = i ? ", " : "";
+        switch (sh->fmt) {
+        case PS_FMT_PLAIN:
+            APR_ARRAY_PUSH(parts, char *) =
+                apr_psprintf(p, "%s%s=" PS_U64, sep, e, v);
+            break;
+        case PS_FMT_YAML:
+        case PS_FMT_XYAML:
+            APR_ARRAY_PUSH(parts, char *) =
+                apr_psprintf(p, PS_CRLF "    - node: %s" PS_CRLF
+                             "      subscribers: " PS_U64, e, v);
+            break;
+        case PS_FMT_XML:
+            APR_ARRAY_PUSH(parts, char *) =
+                apr_psprintf(p, "    <node><name>%s</name><subscribers>"
+                             PS_U64 "</subscribers></node>" PS_CRLF, e, v);
+            break;
+        default:
+            APR_ARRAY_PUSH(parts, char *) =
+                apr_psprintf(p, "%s\"%s\": " PS_U64, sep, e, v);
+            break;
+        }
+    }
+    APR_ARRAY_PUSH(parts, char *) =
+        sh->fmt == PS_FMT_XML ? "  </by_node>" PS_CRLF
+        : (sh->fmt == PS_FMT_JSON || sh->fmt == PS_FMT_XJSON) ? "}" : "";
+    return apr_array_pstrcat(p, parts, '\0');
+}
+
 static char *ps_info_item(apr_pool_t *p, const ps_info_shape_t *sh,
                           const char *fmt, const ps_chinfo_t *ch)
 {
     return apr_psprintf(p, fmt, ps_esc(p, sh->esc, ch->id, ch->id ? ch->id_len
                                                                    : 0, NULL),
                         ch->published_messages, ch->stored_messages,
-                        ch->subscribers);
+                        ch->subscribers, ps_info_by_node(p, sh, ch));
 }
 
 static const char *ps_info_host(apr_pool_t *p, const ps_info_shape_t *sh,
@@ -325,7 +384,7 @@ char *ps_info_prometheus(apr_pool_t *p, const ps_chinfo_t *items, int n,
     };
     apr_array_header_t *parts = apr_array_make(p, 3 * (n + 1), sizeof(char *));
     const char **labels = apr_pcalloc(p, (n > 0 ? n : 1) * sizeof(*labels));
-    int i, k;
+    int i, j, k, nodes = 0;
 
     for (i = 0; i < n; i++)
         labels[i] = ps_esc(p, PS_ESC_PROM, items[i].id,
@@ -342,6 +401,27 @@ char *ps_info_prometheus(apr_pool_t *p, const ps_chinfo_t *items, int n,
             APR_ARRAY_PUSH(parts, char *) =
                 apr_psprintf(p, "pushstream_channel_%s{channel=\"%s\"} "
                              PS_U64 "\n", metric[k][0], labels[i], v);
+        }
+    }
+    /* several servers: each node's share of the subscribers above */
+    for (i = 0; i < n; i++)
+        nodes += items[i].by_node ? items[i].nodes : 0;
+    if (nodes > 0) {
+        APR_ARRAY_PUSH(parts, char *) =
+            "# HELP pushstream_channel_node_subscribers Subscribers of the "
+            "channel on one node.\n"
+            "# TYPE pushstream_channel_node_subscribers gauge\n";
+        for (i = 0; i < n; i++) {
+            for (j = 0; items[i].by_node && j < items[i].nodes; j++) {
+                const char *nd = items[i].by_node[j].node
+                                 ? items[i].by_node[j].node : "";
+                APR_ARRAY_PUSH(parts, char *) =
+                    apr_psprintf(p, "pushstream_channel_node_subscribers"
+                                 "{channel=\"%s\",node=\"%s\"} " PS_U64 "\n",
+                                 labels[i], ps_esc(p, PS_ESC_PROM, nd,
+                                                   strlen(nd), NULL),
+                                 items[i].by_node[j].subscribers);
+            }
         }
     }
     return ps_info_done(apr_array_pstrcat(p, parts, '\0'), len);

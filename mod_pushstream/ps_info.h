@@ -25,12 +25,20 @@ typedef enum {
 ps_fmt_e ps_info_format_from_accept(const char *accept,
                                     const char **content_type);
 
+/* One node's subscribers of a channel (several servers: PushStreamRedis). */
+typedef struct ps_chinfo_node_t {
+    const char *node;             /* node id, "hostname:port" */
+    apr_uint64_t subscribers;
+} ps_chinfo_node_t;
+
 typedef struct ps_chinfo_t {
     const char *id;
     apr_size_t id_len;
     apr_uint64_t published_messages;
     apr_uint64_t stored_messages;
-    apr_uint64_t subscribers;
+    apr_uint64_t subscribers;     /* with by_node: the sum over the nodes */
+    int nodes;                    /* 0 (single server): no by_node shown */
+    const ps_chinfo_node_t *by_node;
 } ps_chinfo_t;
 
 /* Single channel document, e.g. JSON
@@ -83,7 +91,10 @@ char *ps_info_summarized(apr_pool_t *p, ps_fmt_e fmt,
 /* Prometheus text (exposition format 0.0.4) of n channels: for each of
  * pushstream_channel_published_messages_total, _stored_messages and
  * _subscribers a HELP/TYPE pair and one line per channel with the label
- * channel="id" (escaped: ps_escape.h). */
+ * channel="id" (escaped: ps_escape.h); when items carry by_node, also
+ * pushstream_channel_node_subscribers{channel="id",node="n"}.  by_node is
+ * shown in every document (JSON "by_node": {"n": 2}, XML <by_node>, YAML
+ * a by_node list, plain "by_node: n=2") only when nodes > 0. */
 char *ps_info_prometheus(apr_pool_t *p, const ps_chinfo_t *items, int n,
                          apr_size_t *len);
 

@@ -302,6 +302,7 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
         ps_answer_set(a, 200, NULL);
         return;
     }
+    ps_redis_subscribers(p, infos, chans->nelts);   /* several servers */
     ps_pub_info(p, st, infos, chans->nelts, accept, 0, a);
 }
 
@@ -422,5 +423,6 @@ void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
         ps_answer_set(a, 404, NULL);
         return;
     }
+    ps_redis_subscribers(p, infos, n);    /* several servers: every node */
     ps_pub_info(p, st, infos, n, accept, 0, a);
 }

@@ -28,6 +28,7 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
+#include <ap_listen.h>
 
 #include "ps_redis_int.h"
 #include "ps_redis_lua.h"
@@ -617,6 +618,73 @@ void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
     }
 }
 
+static int ps_rd_node_cmp(const void *a, const void *b)
+{
+    return strcmp(((const ps_chinfo_node_t *)a)->node,
+                  ((const ps_chinfo_node_t *)b)->node);
+}
+
+void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
+{
+    redisContext *c;
+    redisReply *r;
+    const char **argv;
+    size_t *lens;
+    int i, j, argc = n + 4;
+
+    if (!ps_rd || n <= 0 || !(c = ps_rd_conn(ps_rd))) {
+        return;
+    }
+    argv = apr_pcalloc(p, argc * sizeof(*argv));
+    lens = apr_pcalloc(p, argc * sizeof(*lens));
+    for (i = 0; i < n; i++) {
+        argv[3 + i] = apr_psprintf(p, "ps:{%.*s}:subs", (int)infos[i].id_len,
+                                   infos[i].id ? infos[i].id : "");
+        lens[3 + i] = strlen(argv[3 + i]);
+    }
+    argv[3 + n] = ps_rd->node_id;
+    lens[3 + n] = strlen(ps_rd->node_id);
+    r = ps_rd_eval(c, PS_LUA_SUBS, n, argc, argv, lens);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n) {
+        if (r) {
+            freeReplyObject(r);
+        }
+        ps_rd_conn_drop(ps_rd);       /* counts stay this node's */
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        redisReply *e = r->element[i];
+        int others = e->type == REDIS_REPLY_ARRAY ? (int)e->elements / 2 : 0;
+        ps_chinfo_node_t *bn;
+        int k = 1;
+
+        if (!infos[i].id) {
+            continue;                 /* not a channel of the answer */
+        }
+        bn = apr_pcalloc(p, (others + 1) * sizeof(*bn));
+
+        bn[0].node = ps_rd->node_id;
+        bn[0].subscribers = infos[i].subscribers;
+        for (j = 0; j < others; j++) {
+            redisReply *nm = e->element[2 * j], *v = e->element[2 * j + 1];
+            apr_uint64_t cnt;
+            if (nm->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+            cnt = apr_strtoi64(v->str, NULL, 10) > 0
+                  ? (apr_uint64_t)apr_strtoi64(v->str, NULL, 10) : 0;
+            bn[k].node = apr_pstrmemdup(p, nm->str, nm->len);
+            bn[k].subscribers = cnt;
+            infos[i].subscribers += cnt;
+            k++;
+        }
+        qsort(bn, (size_t)k, sizeof(*bn), ps_rd_node_cmp);
+        infos[i].nodes = k;
+        infos[i].by_node = bn;
+    }
+    freeReplyObject(r);
+}
+
 void ps_redis_stats(ps_redis_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -713,6 +781,16 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s, ps_store_t *st)
     rd->s = s;
     rd->st = st;
     rd->sc = sc;
+    {
+        char host[256];
+        apr_port_t port = ap_listeners && ap_listeners->bind_addr
+                          ? ap_listeners->bind_addr->port : s->port;
+        if (apr_gethostname(host, sizeof(host), pchild) != APR_SUCCESS) {
+            apr_cpystrn(host, "localhost", sizeof(host));
+        }
+        apr_snprintf(rd->node_id, sizeof(rd->node_id), "%s:%u", host,
+                     (unsigned)port);
+    }
     rd->node = ps_rd_node_page();
     if (!rd->node) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "PS0170: no shared Redis "

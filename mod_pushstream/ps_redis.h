@@ -72,6 +72,14 @@ void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
  * subscribes the channel in Redis now, not at its next 100 ms tick. */
 void ps_redis_kick(void);
 
+/* Several servers: infos[i].subscribers (this node's) become the sum over
+ * the live nodes, with by_node (this node's id "hostname:port" and every
+ * other node whose count is in Redis, by name).  Every node writes its
+ * counts from its Redis thread at once on a change and every second; a
+ * node that stops writing drops out within about 3 s.  Redis unreachable:
+ * left as they are (this node's, no by_node).  No-op without Redis. */
+void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n);
+
 /* State for the statistics. */
 typedef struct ps_redis_stats_t {
     int enabled;

@@ -20,6 +20,8 @@
 #define PS_RD_PING_SEC    5              /* pub/sub liveness ping */
 #define PS_RD_BACKOFF_MIN 100            /* ms */
 #define PS_RD_BACKOFF_MAX 5000
+#define PS_RD_SUBS_SEC    1              /* subscriber counts refresh */
+#define PS_RD_NODE_TTL_MS 3000           /* a silent node's counts vanish */
 
 /* What the children of one node share (a page mapped by the parent before
  * the children fork, kept across graceful restarts): the node's Redis
@@ -52,6 +54,7 @@ typedef struct ps_rd_t {
     int kick_fd;                         /* eventfd: ps_redis_kick() */
     pthread_mutex_t mu;                  /* epoch */
     char epoch[48];
+    char node_id[300];                   /* "hostname:port" (by_node) */
     volatile apr_uint32_t resync;        /* set by a new epoch */
 } ps_rd_t;
 

@@ -79,10 +79,29 @@ static const char ps_lua_delete[] =
     "end\n"
     "return n\n";
 
+/* Other nodes' subscribers of each channel: a field of ps:{ch}:subs
+ * counts only while its node's ps:node:<id> key lives. */
+static const char ps_lua_subs[] =
+    "local out = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  local h = redis.call('HGETALL', k)\n"
+    "  local r = {}\n"
+    "  for j = 1, #h, 2 do\n"
+    "    if h[j] ~= ARGV[1]\n"
+    "       and redis.call('EXISTS', 'ps:node:' .. h[j]) == 1 then\n"
+    "      r[#r + 1] = h[j]\n"
+    "      r[#r + 1] = h[j + 1]\n"
+    "    end\n"
+    "  end\n"
+    "  out[i] = r\n"
+    "end\n"
+    "return out\n";
+
 static ps_redis_lua_t ps_lua[PS_LUA_COUNT] = {
     { ps_lua_publish, "" },
     { ps_lua_sync, "" },
     { ps_lua_delete, "" },
+    { ps_lua_subs, "" },
 };
 
 const ps_redis_lua_t *ps_redis_lua(ps_redis_lua_e which)

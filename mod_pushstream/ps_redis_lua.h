@@ -17,6 +17,11 @@
  *          data continues after the ids its subscribers already have).
  * DELETE   KEYS  ps:epoch, then meta, msgs of each channel
  *          ARGV  text, then each channel  -> number of channels that existed
+ * SUBS     KEYS  ps:{<ch>}:subs of each channel (hash node id -> count,
+ *                written by every node's Redis thread)
+ *          ARGV  this node's id
+ *          -> { {node, count, ...}... } of the other live nodes (those
+ *             whose ps:node:<id> key has not expired)
  *
  * Core: no httpd types. */
 #ifndef PS_REDIS_LUA_H
@@ -26,6 +31,7 @@ typedef enum {
     PS_LUA_PUBLISH = 0,
     PS_LUA_SYNC,
     PS_LUA_DELETE,
+    PS_LUA_SUBS,
     PS_LUA_COUNT
 } ps_redis_lua_e;
 

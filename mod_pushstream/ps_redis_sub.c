@@ -31,6 +31,8 @@ typedef struct ps_rd_sub_t {
     redisContext *cmd;                   /* SYNC of gaps and new channels */
     apr_pool_t *pool;                    /* this session's */
     apr_hash_t *subs;                    /* channels subscribed (asked) */
+    apr_hash_t *written;                 /* channel -> count in ps:{ch}:subs */
+    apr_time_t subs_at;                  /* next full write of the counts */
     apr_time_t ping_at, ping_sent;
     apr_time_t update_at;                /* next ps_rd_update() */
     const char *why;                     /* why the session ended */
@@ -56,8 +58,68 @@ static void ps_rd_want_cb(void *baton, const ps_chinfo_t *info, int wildcard)
     if (info->subscribers) {
         apr_pool_t *p = apr_hash_pool_get(h);
         apr_hash_set(h, apr_pstrmemdup(p, info->id, info->id_len),
-                     (apr_ssize_t)info->id_len, "");
+                     (apr_ssize_t)info->id_len,
+                     (void *)(apr_uintptr_t)info->subscribers);
     }
+}
+
+/* The node's subscriber counts into Redis (ps_redis_lua.h SUBS): a changed
+ * count at once, all of them with the node's liveness key every
+ * PS_RD_SUBS_SEC; a node that stops writing drops out of the sums within
+ * PS_RD_NODE_TTL_MS.  Every child of the node writes the same figures
+ * (the segment's).  0 or -1 (command connection failed). */
+static int ps_rd_write_counts(ps_rd_sub_t *x, apr_hash_t *want,
+                              apr_pool_t *tmp)
+{
+    ps_rd_t *rd = x->rd;
+    apr_hash_index_t *hi;
+    apr_time_t now = apr_time_now();
+    int full = now >= x->subs_at, n = 0, i;
+
+    if (full) {
+        redisAppendCommand(x->cmd, "SET ps:node:%s 1 PX %d", rd->node_id,
+                           PS_RD_NODE_TTL_MS);
+        n++;
+        x->subs_at = now + apr_time_from_sec(PS_RD_SUBS_SEC);
+    }
+    for (hi = apr_hash_first(tmp, want); hi; hi = apr_hash_next(hi)) {
+        const void *k;
+        apr_ssize_t klen;
+        void *v;
+        apr_hash_this(hi, &k, &klen, &v);
+        if (full || apr_hash_get(x->written, k, klen) != v) {
+            redisAppendCommand(x->cmd, "HSET ps:{%b}:subs %s %llu", k,
+                               (size_t)klen, rd->node_id,
+                               (unsigned long long)(apr_uintptr_t)v);
+            redisAppendCommand(x->cmd, "PEXPIRE ps:{%b}:subs %d", k,
+                               (size_t)klen, 2 * PS_RD_NODE_TTL_MS);
+            n += 2;
+            if (!apr_hash_get(x->written, k, klen)) {
+                k = apr_pstrmemdup(x->pool, k, (apr_size_t)klen);
+            }
+            apr_hash_set(x->written, k, klen, v);
+        }
+    }
+    for (hi = apr_hash_first(tmp, x->written); hi; hi = apr_hash_next(hi)) {
+        const void *k;
+        apr_ssize_t klen;
+        apr_hash_this(hi, &k, &klen, NULL);
+        if (!apr_hash_get(want, k, klen)) {
+            redisAppendCommand(x->cmd, "HDEL ps:{%b}:subs %s", k,
+                               (size_t)klen, rd->node_id);
+            n++;
+            apr_hash_set(x->written, k, klen, NULL);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(x->cmd, &r) != REDIS_OK || !r) {
+            x->why = "subscriber counts not written";
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
 }
 
 /* (Un)subscribe so that the subscribed set is the set of local channels
@@ -97,6 +159,9 @@ static int ps_rd_update(ps_rd_sub_t *x, apr_pool_t *tmp)
         }
     }
     apr_atomic_set32(&x->rd->subscribed, apr_hash_count(x->subs));
+    if (ps_rd_write_counts(x, want, tmp)) {
+        return -1;
+    }
     return sent ? ps_rd_flush(x->ps) : 0;
 }
 
@@ -199,7 +264,8 @@ static void ps_rd_session(ps_rd_sub_t *x, apr_pool_t *tmp)
          * after every announcement (a walk of the channels, locked) */
         if (now >= x->update_at) {
             if (ps_rd_update(x, tmp)) {
-                x->why = apr_pstrdup(x->pool, x->ps->errstr);
+                x->why = apr_pstrdup(x->pool, x->why ? x->why
+                                                     : x->ps->errstr);
                 return;
             }
             x->update_at = now + apr_time_from_msec(PS_RD_TICK_MS);
@@ -303,6 +369,8 @@ void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data)
         apr_pool_clear(x.pool);
         x.why = NULL;
         x.subs = apr_hash_make(x.pool);
+        x.written = apr_hash_make(x.pool);
+        x.subs_at = 0;
         x.ps = ps_rd_connect(rd, &w);
         x.cmd = x.ps ? ps_rd_connect(rd, &w) : NULL;
         apr_cpystrn(why, w, sizeof(why));

@@ -134,6 +134,8 @@ static int ps_stats_all(request_rec *r, ps_child_t *child, const char *prefix,
     ps_store_foreach_channel_locked(child->store, r->pool, ps_stats_collect,
                                     &c);
     ps_store_unlock(child->store);
+    ps_redis_subscribers(r->pool, (ps_chinfo_t *)c.items->elts,
+                         c.items->nelts);          /* several servers */
     if (ps_metrics_wanted(r)) {
         return ps_stats_prometheus(r, (ps_chinfo_t *)c.items->elts,
                                    c.items->nelts);
@@ -164,6 +166,7 @@ static int ps_stats_list_prometheus(request_rec *r, ps_child_t *child,
         }
     }
     ps_store_unlock(child->store);
+    ps_redis_subscribers(r->pool, items, n);       /* several servers */
     return ps_stats_prometheus(r, items, n);
 }
 

@@ -632,6 +632,8 @@ void ps_store_channel_info_locked(ps_store_t *st, const ps_channel_t *ch,
     out->published_messages = ch->published;
     out->stored_messages = ch->stored;
     out->subscribers = ch->subscribers;
+    out->nodes = 0;                    /* by_node: ps_redis_subscribers() */
+    out->by_node = NULL;
 }
 
 apr_uint64_t ps_store_channel_serial(const ps_channel_t *ch)

@@ -204,12 +204,13 @@ def test_every_transport_on_b_and_a_gets_a_publish_on_a(nodes, redis):
         # every child of both nodes: the WebSocket message below is not
         # stored, so a child that subscribes later could not catch it up
         await asyncio.to_thread(wait_subscribed, redis, "tr", 4)
-        # 4 waiting connections per node (2 streams, 1 WebSocket, 1 long-poll)
+        # 4 waiting connections per node (2 streams, 1 WebSocket, 1 long-poll):
+        # channel info counts both nodes
         for n in (a, b):
             await asyncio.to_thread(
                 wait_for, lambda n=n: json.loads(request(
                     n, "GET", "/pub?id=tr", headers={"Accept": "application/json"}
-                ).body)["subscribers"] == 4, 10, 0.05, "subscribers")
+                ).body)["subscribers"] == 8, 10, 0.05, "subscribers")
         await asyncio.to_thread(publish, a, "tr", "to all")
         for ws in wss:
             assert await asyncio.wait_for(ws.recv(), 10) == "1:to all|"
@@ -545,3 +546,65 @@ def test_graceful_restart_of_a_node(nodes, redis):
     publish(a, "gr", "after")
     sb.wait_for(b"2:after|")
     assert redis_stats(b)["state"] == "up"
+
+
+# ============================================================ statistics
+def _info(node, path, accept="application/json"):
+    r = request(node, "GET", path, headers={"Accept": accept})
+    assert r.status == 200, r
+    return r.body.decode()
+
+
+def test_subscribers_cluster_wide_with_by_node(nodes, redis):
+    """Channel info on either node counts the subscribers of every node
+    (by_node per node, in every format and Prometheus); a stopped node's
+    count disappears within the expiry (3 s)."""
+    a, b = nodes
+    host = socket.gethostname()
+    na, nb = f"{host}:{a.port}", f"{host}:{b.port}"
+    ss = [Stream(a, "/sub/cw"), Stream(b, "/sub/cw"), Stream(b, "/sub/cw")]
+    publish(a, "cw", "x")
+    want = {na: 1, nb: 2}
+    for n in (a, b):
+        wait_for(lambda n=n: json.loads(_info(n, "/pub?id=cw")).get("by_node")
+                 == want, 10, 0.05, "by_node on both nodes")
+    for n in (a, b):
+        info = json.loads(_info(n, "/pub?id=cw"))
+        assert info["subscribers"] == 3 and info["published_messages"] == 1, info
+        st = json.loads(_info(n, "/channels-stats?id=cw"))
+        assert st["subscribers"] == 3 and st["by_node"] == want, st
+        grp = json.loads(_info(n, "/channels-stats?id=ALL"))
+        cw = [i for i in grp["infos"] if i["channel"] == "cw"][0]
+        assert cw["subscribers"] == 3 and cw["by_node"] == want, grp
+    # the answer of a publish too
+    info = json.loads(publish(b, "cw", "y", headers={"Accept": "application/json"}).body)
+    assert info["subscribers"] == 3 and info["by_node"] == want, info
+    # every format
+    xml = _info(a, "/pub?id=cw", "application/xml")
+    assert "<subscribers>3</subscribers>" in xml
+    assert f"<node><name>{nb}</name><subscribers>2</subscribers></node>" in xml
+    yml = _info(b, "/pub?id=cw", "application/yaml")
+    assert "subscribers: 3" in yml and f"    - node: \"{na}\"\r\n      subscribers: 1" in yml
+    txt = _info(a, "/pub?id=cw", "text/plain")
+    pairs = ", ".join(f"{k}={v}" for k, v in sorted(want.items()))
+    assert "active_subscribers: 3" in txt and f"by_node: {pairs}\r\n" in txt, txt
+    xj = json.loads(_info(a, "/pub?id=cw", "text/x-json"))
+    assert xj["by_node"] == want
+    pm = request(a, "GET", "/channels-stats?id=cw&format=prometheus").body.decode()
+    assert 'pushstream_channel_subscribers{channel="cw"} 3' in pm, pm
+    assert f'pushstream_channel_node_subscribers{{channel="cw",node="{nb}"}} 2' in pm
+    # a subscriber leaves B: promptly counted everywhere
+    ss[2].close()
+    wait_for(lambda: json.loads(_info(a, "/pub?id=cw"))["subscribers"] == 2,
+             5, 0.05, "a subscriber gone")
+    # B stopped with its subscriber (its count is not withdrawn): gone from
+    # A when B's node key expires (3 s)
+    b.stop()
+    ss[1].close()
+    assert json.loads(_info(a, "/pub?id=cw"))["by_node"] == {na: 1, nb: 1}
+    t0 = time.monotonic()
+    wait_for(lambda: json.loads(_info(a, "/pub?id=cw")).get("by_node") == {na: 1},
+             6, 0.1, "B's count expired")
+    assert time.monotonic() - t0 < 4.5
+    assert json.loads(_info(a, "/pub?id=cw"))["subscribers"] == 1
+    ss[0].close()

@@ -448,10 +448,47 @@ static void test_summarized_no_workers(void **state)
     assert_non_null(strstr(doc, "\"by_worker\": [\r\n\r\n]}\r\n"));
 }
 
+/* Several servers: by_node in every format (exact bytes). */
+static void test_by_node_every_format(void **state)
+{
+    static const ps_chinfo_node_t bn[2] = { { "a:1", 1 }, { "b:2", 2 } };
+    ps_chinfo_t ch = { "c", 1, 4, 2, 3, 2, bn };
+    apr_size_t len;
+    char *doc;
+
+    ps_single(*state, PS_FMT_JSON, &ch,
+              "{\"channel\": \"c\", \"published_messages\": 4, "
+              "\"stored_messages\": 2, \"subscribers\": 3, \"by_node\": "
+              "{\"a:1\": 1, \"b:2\": 2}}\r\n");
+    ps_single(*state, PS_FMT_PLAIN, &ch,
+              "channel: c\r\npublished_messages: 4\r\nstored_messages: 2\r\n"
+              "active_subscribers: 3\r\nby_node: a:1=1, b:2=2\r\n");
+    ps_single(*state, PS_FMT_XML, &ch,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\r\n<channel>\r\n"
+              "  <name>c</name>\r\n  <published_messages>4"
+              "</published_messages>\r\n  <stored_messages>2"
+              "</stored_messages>\r\n  <subscribers>3</subscribers>\r\n"
+              "  <by_node>\r\n    <node><name>a:1</name><subscribers>1"
+              "</subscribers></node>\r\n    <node><name>b:2</name>"
+              "<subscribers>2</subscribers></node>\r\n  </by_node>\r\n"
+              "</channel>\r\n\r\n");
+    doc = ps_info_single(*state, PS_FMT_YAML, &ch, &len);
+    assert_int_equal(strlen(doc), len);
+    assert_non_null(strstr(doc, "  subscribers: 3\r\n  by_node:\r\n    - node: "));
+    doc = ps_info_prometheus(*state, &ch, 1, &len);
+    assert_non_null(strstr(doc, "pushstream_channel_subscribers{channel=\"c\"} 3\n"));
+    assert_non_null(strstr(doc, "pushstream_channel_node_subscribers"
+                                "{channel=\"c\",node=\"b:2\"} 2\n"));
+    ch.nodes = 0;                  /* single server: nothing more */
+    doc = ps_info_prometheus(*state, &ch, 1, &len);
+    assert_null(strstr(doc, "node_subscribers"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         PS_TEST(test_accept),
+        PS_TEST(test_by_node_every_format),
         PS_TEST(test_accept_prefix),
         PS_TEST(test_accept_later_slash),
         PS_TEST(test_accept_null_ctype),
