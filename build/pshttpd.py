@@ -488,6 +488,16 @@ ExtendedStatus On
                 pass
         return out
 
+    def mpm_counts(self):
+        """{pid: (connections, suspended)} from each child's last event MPM
+        trace6 line ("connections: N ... suspended:S"; LogLevel mpm_event:trace6)."""
+        out = {}
+        for line in self.error_log().splitlines():
+            m = re.search(r"\[pid (\d+):tid \d+\].*connections: (\d+) .*suspended:(\d+)", line)
+            if m:
+                out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
+        return out
+
     def error_log(self):
         try:
             with open(self.error_log_path, errors="replace") as f:

@@ -40,15 +40,6 @@ def wait_left(srv, n, timeout=20):
         time.sleep(0.1)
 
 
-def mpm_counts(srv):
-    out = {}
-    for line in srv.error_log().splitlines():
-        m = re.search(r"\[pid (\d+):tid \d+\].*connections: (\d+) .*suspended:(\d+)", line)
-        if m:
-            out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
-    return out
-
-
 def wait_mpm_idle(srv, kids, timeout=15):
     """Every child's event MPM counts 0 connections and 0 suspended ones."""
     deadline = time.time() + timeout
@@ -56,7 +47,7 @@ def wait_mpm_idle(srv, kids, timeout=15):
         # the listener logs its counters (trace6) only when it wakes up
         for _ in range(4):
             urllib.request.urlopen(srv.url("/server-status?auto"), timeout=5).read()
-        c = mpm_counts(srv)
+        c = srv.mpm_counts()
         if all(c.get(k) == (0, 0) for k in kids):
             return c
         if time.time() > deadline:
