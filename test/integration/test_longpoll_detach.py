@@ -9,7 +9,6 @@ counting no connection at all."""
 import os
 import re
 import time
-import urllib.request
 
 import pshttpd
 from psclient import Swarm
@@ -44,14 +43,11 @@ def wait_mpm_idle(srv, kids, timeout=15):
     """Every child's event MPM counts 0 connections and 0 suspended ones."""
     deadline = time.time() + timeout
     while True:
-        # the listener logs its counters (trace6) only when it wakes up
-        for _ in range(4):
-            urllib.request.urlopen(srv.url("/server-status?auto"), timeout=5).read()
-        c = srv.mpm_counts()
-        if all(c.get(k) == (0, 0) for k in kids):
+        c = srv.mpm_idle(kids)
+        if c:
             return c
         if time.time() > deadline:
-            raise AssertionError(f"MPM counters not idle: {c}")
+            raise AssertionError(f"MPM counters not idle: {srv.mpm_counts()}")
         time.sleep(0.3)
 
 

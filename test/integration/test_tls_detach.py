@@ -218,10 +218,7 @@ def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
     # handshakes): a looser bound there; the normal pass resolves ~150 B/cycle,
     # and a session not freed (~15 KB each) would add 30 MB even under ASan
     limit = 1536 if SLOW == 1 else 3072
-    deadline = time.time() + 10
-    while srv.rss_kb()[kid] - base >= limit and time.time() < deadline:
-        time.sleep(0.2)
-    growth = srv.rss_kb()[kid] - base
+    growth = srv.rss_growth_kb(kid, base, limit)
     # the MPM's own accounting: no connection, no suspended one (its listener
     # logs them each second at trace6)
     deadline = time.time() + 10

@@ -37,15 +37,6 @@ def wait_left(srv, n, timeout=20):
         time.sleep(0.1)
 
 
-def mpm_idle(srv, kids):
-    """Every child's event MPM counts 0 connections and 0 suspended ones.  Its
-    listener logs them (trace6) only when it wakes up: a few requests wake it."""
-    for _ in range(4):
-        status_auto(srv)
-    c = srv.mpm_counts()
-    return all(c.get(k) == (0, 0) for k in kids)
-
-
 @pytest.mark.parametrize("client_tls, backend_tls", [(False, False), (True, False),
                                                       (False, True), (True, True)],
                          ids=["ws-ws", "wss-ws", "ws-wss", "wss-wss"])
@@ -142,7 +133,7 @@ def test_thousands_of_idle_tunnels_hold_no_connection_of_httpd(httpd):
         ready = json.loads(tun.stdout.readline())
         assert (ready["ready"], ready["failed"]) == (N, 0), ready
         wait_left(srv, N, timeout=60 * SLOW)
-        assert wait_for(lambda: mpm_idle(srv, kids), 15 * SLOW, step=0.5), srv.mpm_counts()
+        assert wait_for(lambda: srv.mpm_idle(kids), 15 * SLOW, step=0.5), srv.mpm_counts()
         st = status_auto(srv)
         assert int(st["BusyWorkers"]) <= 1, st["BusyWorkers"]      # (this request)
         assert st["WstunnelOpen"] == str(N)
@@ -155,7 +146,7 @@ def test_thousands_of_idle_tunnels_hold_no_connection_of_httpd(httpd):
         final = json.loads([l for l in tun.stdout.read().splitlines() if l][-1])
         assert final["closed"] == 0, final
         assert wait_for(lambda: status_auto(srv)["WstunnelOpen"] == "0", 30 * SLOW)
-        assert wait_for(lambda: mpm_idle(srv, kids), 10, step=0.5), srv.mpm_counts()
+        assert wait_for(lambda: srv.mpm_idle(kids), 10, step=0.5), srv.mpm_counts()
     finally:
         for p in procs:
             if p.stdin and not p.stdin.closed:
