@@ -68,8 +68,9 @@ def test_thousands_of_waiting_long_polls_hold_no_connection_of_httpd(httpd):
         counts = wait_mpm_idle(srv, kids, timeout=15 * SLOW)
         # the server still serves everything else at once
         r = Stream(srv, "/lp/other", read_headers=False)
+        wait_subscribers(srv, "other", 1, timeout=10 * SLOW)   # else the publish may come first
         publish(srv, "other", b"hello")
-        assert r.wait_end(timeout=5) == b"hello"
+        assert r.wait_end(timeout=5 * SLOW) == b"hello"
         print(f"\n{N} waiting long-polls, MaxRequestWorkers 50: all left httpd "
               f"{time.time() - t0:.1f} s after subscribing; MPM {counts}")
         for i in range(50):
