@@ -488,6 +488,33 @@ ExtendedStatus On
                 pass
         return out
 
+    def rss_growth_kb(self, pid, base, limit, timeout=10):
+        """VmRSS of pid minus base (kB), once it is below limit or after timeout
+        (freed memory goes back to the system a moment later)."""
+        deadline = time.time() + timeout
+        while self.rss_kb()[pid] - base >= limit and time.time() < deadline:
+            time.sleep(0.2)
+        return self.rss_kb()[pid] - base
+
+    def mpm_counts(self):
+        """{pid: (connections, suspended)} from each child's last event MPM
+        trace6 line ("connections: N ... suspended:S"; LogLevel mpm_event:trace6)."""
+        out = {}
+        for line in self.error_log().splitlines():
+            m = re.search(r"\[pid (\d+):tid \d+\].*connections: (\d+) .*suspended:(\d+)", line)
+            if m:
+                out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
+        return out
+
+    def mpm_idle(self, kids):
+        """mpm_counts() if every child in kids counts 0 connections and 0
+        suspended ones, else None.  The listener logs its counters (trace6)
+        only when it wakes up: a few server-status requests wake it first."""
+        for _ in range(4):
+            urllib.request.urlopen(self.url("/server-status?auto"), timeout=5).read()
+        c = self.mpm_counts()
+        return c if all(c.get(k) == (0, 0) for k in kids) else None
+
     def error_log(self):
         try:
             with open(self.error_log_path, errors="replace") as f:

@@ -10,6 +10,7 @@ import glob
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -119,6 +120,21 @@ def sanitizer_sweep(workbase):
                 new.append(f"{f}:\n{pshttpd._read(f)}")
     if new:
         pytest.fail("sanitizer reports:\n" + "\n".join(new), pytrace=False)
+
+
+LOADGEN = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
+                       "bench", "loadgen")
+
+
+@pytest.fixture(scope="module")
+def loadgen():
+    """bench/loadgen.c, built with `make loadgen` into the build tree: its path."""
+    build = os.environ.get("PS_BUILD")
+    p = subprocess.run(["make", "--no-print-directory", "-s", "loadgen"]
+                       + ([f"BUILD={build}"] if build else []), cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return LOADGEN
 
 
 @pytest.fixture

@@ -16,19 +16,6 @@ from conftest import ROOT
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import servers  # noqa: E402  (the benchmark's httpd configuration)
 
-LOADGEN = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"), "bench", "loadgen")
-
-
-@pytest.fixture(scope="module")
-def loadgen():
-    build = os.environ.get("PS_BUILD")
-    p = subprocess.run(["make", "--no-print-directory", "-s", "loadgen"]
-                       + ([f"BUILD={build}"] if build else []), cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
-    return LOADGEN
-
-
 def run(lg, *args, timeout=60):
     p = subprocess.run([lg, *map(str, args)], capture_output=True, text=True,
                        timeout=timeout)

@@ -9,7 +9,6 @@ counting no connection at all."""
 import os
 import re
 import time
-import urllib.request
 
 import pshttpd
 from psclient import Swarm
@@ -40,27 +39,15 @@ def wait_left(srv, n, timeout=20):
         time.sleep(0.1)
 
 
-def mpm_counts(srv):
-    out = {}
-    for line in srv.error_log().splitlines():
-        m = re.search(r"\[pid (\d+):tid \d+\].*connections: (\d+) .*suspended:(\d+)", line)
-        if m:
-            out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
-    return out
-
-
 def wait_mpm_idle(srv, kids, timeout=15):
     """Every child's event MPM counts 0 connections and 0 suspended ones."""
     deadline = time.time() + timeout
     while True:
-        # the listener logs its counters (trace6) only when it wakes up
-        for _ in range(4):
-            urllib.request.urlopen(srv.url("/server-status?auto"), timeout=5).read()
-        c = mpm_counts(srv)
-        if all(c.get(k) == (0, 0) for k in kids):
+        c = srv.mpm_idle(kids)
+        if c:
             return c
         if time.time() > deadline:
-            raise AssertionError(f"MPM counters not idle: {c}")
+            raise AssertionError(f"MPM counters not idle: {srv.mpm_counts()}")
         time.sleep(0.3)
 
 
@@ -81,8 +68,9 @@ def test_thousands_of_waiting_long_polls_hold_no_connection_of_httpd(httpd):
         counts = wait_mpm_idle(srv, kids, timeout=15 * SLOW)
         # the server still serves everything else at once
         r = Stream(srv, "/lp/other", read_headers=False)
+        wait_subscribers(srv, "other", 1, timeout=10 * SLOW)   # else the publish may come first
         publish(srv, "other", b"hello")
-        assert r.wait_end(timeout=5) == b"hello"
+        assert r.wait_end(timeout=5 * SLOW) == b"hello"
         print(f"\n{N} waiting long-polls, MaxRequestWorkers 50: all left httpd "
               f"{time.time() - t0:.1f} s after subscribing; MPM {counts}")
         for i in range(50):

@@ -25,8 +25,6 @@ CONF_D = os.path.join(ROOT, "conf.d")
 STOCK_MPM = "/etc/apache2/mods-available/mpm_event.conf"
 WT_SO = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
                      "mod_pushstream_wstunnel.so")
-LOADGEN = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
-                       "bench", "loadgen")
 N = int(os.environ.get("PS_CAPACITY_N") or 10000)     # subscribers
 N_TUN = N // 10                                        # tunnels
 N_LP = N // 4                                          # of the subscribers: long-polls
@@ -58,16 +56,6 @@ BODY = r'''
     PushStreamLongPollingConnectionTtl 5m
 </LocationMatch>
 '''
-
-
-@pytest.fixture(scope="module")
-def loadgen():
-    build = os.environ.get("PS_BUILD")
-    p = subprocess.run(["make", "--no-print-directory", "-s", "loadgen"]
-                       + ([f"BUILD={build}"] if build else []), cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
-    return LOADGEN
 
 
 def _json_line(p, timeout, what):

@@ -7,7 +7,6 @@ read through the session, and that every ending (TTL, client close, graceful
 restart) sends a TLS close_notify rather than cutting the TCP connection."""
 import json
 import os
-import re
 import socket
 import ssl
 import struct
@@ -172,16 +171,6 @@ CYCLES = int(os.environ.get("PS_TLS_CYCLES") or (20000 if SLOW == 1 else 4000))
 ROUND = 2000 if SLOW == 1 else 500
 
 
-def _mpm_counts(srv):
-    """{pid: (connections, suspended)} from the event MPM's last trace6 line."""
-    out = {}
-    for line in srv.error_log().splitlines():
-        m = re.search(r"\[pid (\d+):tid \d+\].*connections: (\d+) .*suspended:(\d+)", line)
-        if m:
-            out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
-    return out
-
-
 def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
     """Rounds of TLS subscribers (EventSource and WebSocket, bench/loadgen.c) that
     all leave httpd, then all vanish (RST, no close_notify): afterwards the child's
@@ -229,16 +218,13 @@ def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
     # handshakes): a looser bound there; the normal pass resolves ~150 B/cycle,
     # and a session not freed (~15 KB each) would add 30 MB even under ASan
     limit = 1536 if SLOW == 1 else 3072
-    deadline = time.time() + 10
-    while srv.rss_kb()[kid] - base >= limit and time.time() < deadline:
-        time.sleep(0.2)
-    growth = srv.rss_kb()[kid] - base
+    growth = srv.rss_growth_kb(kid, base, limit)
     # the MPM's own accounting: no connection, no suspended one (its listener
     # logs them each second at trace6)
     deadline = time.time() + 10
-    while _mpm_counts(srv).get(kid) != (0, 0) and time.time() < deadline:
+    while srv.mpm_counts().get(kid) != (0, 0) and time.time() < deadline:
         time.sleep(0.3)
-    counts = _mpm_counts(srv).get(kid)
+    counts = srv.mpm_counts().get(kid)
     print(f"\n{done} TLS subscribe/disconnect cycles in {time.time() - t0:.1f} s; "
           f"child RSS growth over the second half {growth} kB; MPM {counts}")
     assert counts == (0, 0), counts

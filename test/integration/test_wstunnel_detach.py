@@ -9,7 +9,6 @@ counting no connection, with MaxRequestWorkers 50."""
 import asyncio
 import json
 import os
-import re
 import resource
 import subprocess
 import time
@@ -36,24 +35,6 @@ def wait_left(srv, n, timeout=20):
         if time.time() > deadline:
             raise AssertionError(f"{left(srv)} tunnels left httpd, expected {n}")
         time.sleep(0.1)
-
-
-def mpm_idle(srv, kids):
-    """Every child's event MPM counts 0 connections and 0 suspended ones.  Its
-    listener logs them (trace6) only when it wakes up: a few requests wake it."""
-    for _ in range(4):
-        status_auto(srv)
-    c = mpm_counts(srv)
-    return all(c.get(k) == (0, 0) for k in kids)
-
-
-def mpm_counts(srv):
-    out = {}
-    for line in srv.error_log().splitlines():
-        m = re.search(r"\[pid (\d+):tid \d+\].*connections: (\d+) .*suspended:(\d+)", line)
-        if m:
-            out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
-    return out
 
 
 @pytest.mark.parametrize("client_tls, backend_tls", [(False, False), (True, False),
@@ -152,20 +133,20 @@ def test_thousands_of_idle_tunnels_hold_no_connection_of_httpd(httpd):
         ready = json.loads(tun.stdout.readline())
         assert (ready["ready"], ready["failed"]) == (N, 0), ready
         wait_left(srv, N, timeout=60 * SLOW)
-        assert wait_for(lambda: mpm_idle(srv, kids), 15 * SLOW, step=0.5), mpm_counts(srv)
+        assert wait_for(lambda: srv.mpm_idle(kids), 15 * SLOW, step=0.5), srv.mpm_counts()
         st = status_auto(srv)
         assert int(st["BusyWorkers"]) <= 1, st["BusyWorkers"]      # (this request)
         assert st["WstunnelOpen"] == str(N)
         time.sleep(0.5)
         per = (sum(srv.rss_kb().values()) - rss0) / N
         print(f"\n{N} idle tunnels, MaxRequestWorkers 50: all left httpd; MPM "
-              f"{mpm_counts(srv)}; BusyWorkers {st['BusyWorkers']}; "
+              f"{srv.mpm_counts()}; BusyWorkers {st['BusyWorkers']}; "
               f"httpd RSS per idle tunnel {per:.1f} kB")
         tun.stdin.close()
         final = json.loads([l for l in tun.stdout.read().splitlines() if l][-1])
         assert final["closed"] == 0, final
         assert wait_for(lambda: status_auto(srv)["WstunnelOpen"] == "0", 30 * SLOW)
-        assert wait_for(lambda: mpm_idle(srv, kids), 10, step=0.5), mpm_counts(srv)
+        assert wait_for(lambda: srv.mpm_idle(kids), 10, step=0.5), srv.mpm_counts()
     finally:
         for p in procs:
             if p.stdin and not p.stdin.closed:

@@ -77,17 +77,6 @@ def test_2000_idle_tunnels_with_50_workers(httpd, backends):
     assert wsbackend.wait_for(lambda: status_auto(srv)["WstunnelOpen"] == "0", 20)
 
 
-def _last_conn_lines(srv):
-    """{pid: last 'connections: ...' trace6 line of the event MPM}."""
-    import re
-    out = {}
-    for line in srv.error_log().splitlines():
-        m = re.search(r"\[pid (\d+):tid \d+\].*connections: (\d+) .*suspended:(\d+)", line)
-        if m:
-            out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
-    return out
-
-
 def test_churn_1200_tunnels_no_leak(httpd, backends):
     """Many short tunnels ending every which way: client close, back end
     close, client vanishing, immediate close, big message.  Afterwards the
@@ -147,7 +136,7 @@ def test_churn_1200_tunnels_no_leak(httpd, backends):
         return rss0, rss1
     rss0, rss1 = run(go(), timeout=58)
     st = status_auto(srv)
-    counts = _last_conn_lines(srv)
+    counts = srv.mpm_counts()
     print(f"\nchurn: RSS {rss0} -> {rss1} kB; status {st['WstunnelOpened']} opened, "
           f"{st['WstunnelClosed']} closed; MPM counts {counts}")
     assert st["WstunnelOpen"] == "0"
