@@ -24,6 +24,7 @@
 #include <apr_shm.h>
 
 #include "ps_config.h"
+#include "ps_directives.h"
 #include "ps_child.h"
 #include "ps_expr.h"
 #include "ps_handlers.h"
@@ -53,6 +54,10 @@ static int ps_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     int bad = ps_pubport_check(pconf, s);
     int rv = ps_config_check(pconf, s);
 
+    /* a PushStreamAuth location needs a key in its server */
+    if (ps_config_in_use(pconf) && ps_auth_check_config(pconf, s)) {
+        rv = HTTP_INTERNAL_SERVER_ERROR;
+    }
     return bad ? HTTP_INTERNAL_SERVER_ERROR : rv;
 }
 

@@ -12,6 +12,7 @@
 #include <apr_lib.h>
 
 #include "ps_auth.h"
+#include "ps_config.h"
 #include "ps_http.h"
 #include "ps_child.h"
 #include "ps_util.h"
@@ -237,33 +238,6 @@ const char *ps_auth_cmd_mode(cmd_parms *cmd, void *mconfig, const char *arg)
     rec->s = cmd->server;
     rec->where = d->auth_where;
     return NULL;
-}
-
-ps_jwt_conf_t *ps_auth_merge_srv(apr_pool_t *p, ps_jwt_conf_t *base,
-                                 ps_jwt_conf_t *add)
-{
-    ps_jwt_conf_t *c;
-
-    if (!add) {
-        return base;
-    }
-    if (!base) {
-        return add;
-    }
-    c = apr_pmemdup(p, add, sizeof(*c));
-    if (!add->keys->nelts) {
-        c->keys = base->keys;
-    }
-    if (!(add->set & PS_JWT_SET_LEEWAY)) {
-        c->leeway = base->leeway;
-    }
-    if (!(add->set & PS_JWT_SET_CLAIMS)) {
-        c->mercure = base->mercure;
-    }
-    c->audience = add->audience ? add->audience : base->audience;
-    c->issuer = add->issuer ? add->issuer : base->issuer;
-    c->set = add->set | base->set;
-    return c;
 }
 
 int ps_auth_check_config(apr_pool_t *pconf, server_rec *s)

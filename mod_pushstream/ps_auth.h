@@ -14,9 +14,10 @@
 #include <httpd.h>
 #include <http_config.h>
 
-#include "ps_config.h"
+#include "ps_conf_types.h"
 #include "ps_jwt.h"
-#include "ps_publish.h"
+#include "ps_answer.h"
+#include "ps_store.h"
 
 /* PushStreamAuthSource header [cookie=NAME] [arg=NAME]. */
 typedef struct ps_auth_src_t {
@@ -57,11 +58,6 @@ const char *ps_auth_cmd_mode(cmd_parms *cmd, void *mconfig, const char *arg);
     AP_INIT_TAKE1("PushStreamAuth", ps_auth_cmd_mode, NULL, \
         RSRC_CONF | ACCESS_CONF, "subscribe, publish or off: the grant a " \
         "token must give for every channel of the request"),
-
-/* Server config merge (NULL when neither has anything). */
-struct ps_jwt_conf_t *ps_auth_merge_srv(apr_pool_t *p,
-                                        struct ps_jwt_conf_t *base,
-                                        struct ps_jwt_conf_t *add);
 
 /* check_config: a PushStreamAuth location needs a key in its server. */
 int ps_auth_check_config(apr_pool_t *pconf, server_rec *s);

@@ -6,7 +6,7 @@
 
 #include <string.h>
 #include <httpd.h>
-#include "ps_config.h"
+#include "ps_conf_types.h"
 #include "ps_path.h"
 #include "ps_info.h"
 #include "ps_publish.h"

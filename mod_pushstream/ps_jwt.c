@@ -586,3 +586,30 @@ const char *ps_jwt_from_cookie(const char *cookie, const char *name,
     }
     return NULL;
 }
+
+ps_jwt_conf_t *ps_jwt_conf_merge(apr_pool_t *p, ps_jwt_conf_t *base,
+                                 ps_jwt_conf_t *add)
+{
+    ps_jwt_conf_t *c;
+
+    if (!add) {
+        return base;
+    }
+    if (!base) {
+        return add;
+    }
+    c = apr_pmemdup(p, add, sizeof(*c));
+    if (!add->keys->nelts) {
+        c->keys = base->keys;
+    }
+    if (!(add->set & PS_JWT_SET_LEEWAY)) {
+        c->leeway = base->leeway;
+    }
+    if (!(add->set & PS_JWT_SET_CLAIMS)) {
+        c->mercure = base->mercure;
+    }
+    c->audience = add->audience ? add->audience : base->audience;
+    c->issuer = add->issuer ? add->issuer : base->issuer;
+    c->set = add->set | base->set;
+    return c;
+}

@@ -46,6 +46,11 @@ typedef struct ps_jwt_conf_t {
 #define PS_JWT_SET_LEEWAY  1
 #define PS_JWT_SET_CLAIMS  2
 
+/* Config merge: add over base, each field from where it was set (NULL
+ * when neither has anything). */
+ps_jwt_conf_t *ps_jwt_conf_merge(apr_pool_t *p, ps_jwt_conf_t *base,
+                                 ps_jwt_conf_t *add);
+
 /* One grant: exact id, or a prefix when it ended with '*'. */
 typedef struct ps_jwt_grant_t {
     const char *id;

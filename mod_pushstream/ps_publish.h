@@ -10,7 +10,7 @@
 #include <apr_tables.h>
 
 #include "ps_answer.h"
-#include "ps_config.h"
+#include "ps_conf_types.h"
 #include "ps_info.h"
 #include "ps_path.h"
 

@@ -27,11 +27,6 @@ KNOWN = {
     # loop and the subscriber registry at once (its fan-out reads ps_sub_t).  Goes
     # with the one callback-based loop core of both modules (issue 15).
     frozenset({"ps_reactor", "ps_sub"}),
-    # The directive table (ps_config.c) names PushStreamAuth's directives and
-    # ps_auth reads the config records of ps_config.h; the publisher core and
-    # the Redis publish sit between them.  Goes when the config records move to a
-    # header below both (issue 15).
-    frozenset({"ps_auth", "ps_config", "ps_http", "ps_publish", "ps_redis"}),
 }
 
 
