@@ -1240,8 +1240,10 @@ static void ps_channel_free(ps_store_t *st, ps_channel_t *ch)
     ps_free(st, PS_OFF(st, ch));
 }
 
-/* Expire stored messages and collect idle channels of one bucket chain. */
-static void ps_cleanup_bucket(ps_store_t *st, ps_off_t *link, apr_int64_t now)
+/* Expire stored messages of one bucket chain; with collect, also collect
+ * its idle channels. */
+static void ps_cleanup_bucket(ps_store_t *st, ps_off_t *link, apr_int64_t now,
+                              int collect)
 {
     ps_shm_t *sh = st->sh;
 
@@ -1250,8 +1252,8 @@ static void ps_cleanup_bucket(ps_store_t *st, ps_off_t *link, apr_int64_t now)
         while (ch->msg_head && PS_MSG(st, ch->msg_head)->expires <= now) {
             ps_channel_pop(st, ch, now);
         }
-        if (!(ch->flags & PS_CH_EVENTS) && !ch->stored && !ch->subscribers
-            && ch->expires <= now) {
+        if (collect && !(ch->flags & PS_CH_EVENTS) && !ch->stored
+            && !ch->subscribers && ch->expires <= now) {
             *link = ch->next;
             ps_dec(&sh->channels, 1);
             if (ch->flags & PS_CH_WILDCARD) {
@@ -1265,9 +1267,18 @@ static void ps_cleanup_bucket(ps_store_t *st, ps_off_t *link, apr_int64_t now)
     }
 }
 
+static void ps_cleanup(ps_store_t *st, apr_int64_t now, int collect);
+
 /* Segment full: free trashed messages at once when every child has had
  * time to read them (they entered the log PS_RECLAIM_AGE seconds ago or
- * more), instead of waiting for the trash grace. */
+ * more), instead of waiting for the trash grace.
+ *
+ * No idle channel is collected here: the caller (a publish, a channel
+ * being created) may hold channels it has found, which must stay in the
+ * lookup until it is done with them (else its message goes into a
+ * channel already in the trash).  Nothing is lost by it: a collected
+ * channel would wait for the trash grace before its memory is free, and
+ * the next cleanup (about once a second) collects it. */
 #define PS_RECLAIM_AGE 2
 
 static void ps_store_reclaim_locked(ps_store_t *st, apr_int64_t now)
@@ -1276,8 +1287,7 @@ static void ps_store_reclaim_locked(ps_store_t *st, apr_int64_t now)
     apr_int64_t horizon = now - PS_RECLAIM_AGE;
     ps_off_t *link = &sh->trash_msg_head, last = 0;
 
-    sh->next_cleanup = 0;
-    ps_store_cleanup_locked(st, now);
+    ps_cleanup(st, now, 0);
     while (*link) {
         ps_smsg_t *m = PS_MSG(st, *link);
         if (m->born <= horizon) {
@@ -1296,15 +1306,24 @@ static void ps_store_reclaim_locked(ps_store_t *st, apr_int64_t now)
 void ps_store_cleanup_locked(ps_store_t *st, apr_int64_t now)
 {
     ps_shm_t *sh = st->sh;
-    ps_off_t *link;
-    apr_uint64_t b;
 
     if (now < sh->next_cleanup) {
         return;
     }
     sh->next_cleanup = now + 1;
+    ps_cleanup(st, now, 1);
+}
+
+/* Expire messages, free the trash whose grace is over; with collect, also
+ * collect idle channels. */
+static void ps_cleanup(ps_store_t *st, apr_int64_t now, int collect)
+{
+    ps_shm_t *sh = st->sh;
+    ps_off_t *link;
+    apr_uint64_t b;
+
     for (b = 0; b < sh->nbuckets; b++) {
-        ps_cleanup_bucket(st, &ps_buckets(st)[b], now);
+        ps_cleanup_bucket(st, &ps_buckets(st)[b], now, collect);
     }
     while (sh->trash_msg_head
            && PS_MSG(st, sh->trash_msg_head)->expires <= now) {

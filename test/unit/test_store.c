@@ -300,6 +300,63 @@ static void test_segment_full_recovers(void **state)
     ps_store_unlock(f->st);
 }
 
+/* A publish that finds the segment full reclaims memory; that cleanup must
+ * not collect a channel the publish has already found (idle: no message,
+ * no subscriber, inactivity passed), or the message goes into a channel
+ * already in the trash: lost for subscribers, and stored there it would
+ * never be freed.  ps_pub_store()'s order: find (or create) every channel,
+ * then ps_store_publish_all_locked(). */
+static void test_full_publish_keeps_found_channel(void **state)
+{
+    fixture_t *f = *state;
+    char big[3000];
+    ps_channel_t *fill, *idle[2], *ch;
+    apr_status_t rv = APR_SUCCESS;
+    collect_t c;
+    ps_replay_t q = { 10, -1, -1, NULL, 0 };
+    int n = 0;
+
+    memset(big, 'z', sizeof(big));
+    f->lim.message_ttl = 2;
+    f->lim.channel_inactivity = 5;
+    ps_store_lock(f->st, NULL);
+    idle[0] = chan(f, "idle", 1000);
+    idle[1] = chan(f, "idle2", 1000);
+    fill = chan(f, "fill", 1000);
+    while (rv == APR_SUCCESS && n < 10000) {
+        rv = ps_store_publish_locked(f->st, fill, big, sizeof(big), NULL, 0,
+                                     NULL, 0, 1, &f->lim, 1000, NULL);
+        n++;
+    }
+    assert_int_equal(rv, APR_ENOMEM);
+    /* 1010: the fill expired (not yet popped), both idle channels are due
+     * for collection, no cleanup has run since */
+    assert_ptr_equal(chan(f, "idle", 1010), idle[0]);
+    assert_ptr_equal(chan(f, "idle2", 1010), idle[1]);
+    assert_int_equal(ps_store_publish_all_locked(f->st, idle, 2, big,
+                                                 sizeof(big), NULL, 0, NULL, 0,
+                                                 1, &f->lim, 1010),
+                     APR_SUCCESS);
+    ch = ps_store_find_locked(f->st, "idle", 4);
+    assert_ptr_equal(ch, idle[0]);
+    assert_int_equal(ps_store_channel_stored(ch), 1);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(ps_store_replay_locked(f->st, ch, &q, 1010, collect_cb, &c),
+                     1);
+    ch = ps_store_find_locked(f->st, "idle2", 5);
+    assert_ptr_equal(ch, idle[1]);
+    assert_int_equal(ps_store_channel_stored(ch), 1);
+    assert_sound(f);
+    /* the inactivity runs again from the publish; then all is freed */
+    ps_store_cleanup_locked(f->st, 1011);
+    assert_non_null(ps_store_find_locked(f->st, "idle", 4));
+    ps_store_cleanup_locked(f->st, 1100);
+    ps_store_cleanup_locked(f->st, 1200);
+    assert_null(ps_store_find_locked(f->st, "idle", 4));
+    assert_sound(f);
+    ps_store_unlock(f->st);
+}
+
 static void test_delete_with_subscribers(void **state)
 {
     fixture_t *f = *state;
@@ -702,6 +759,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_stored_and_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segment_full_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_publish_keeps_found_channel,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_with_subscribers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_worker_reap, setup, teardown),
