@@ -1,7 +1,9 @@
 /* ps_store_model.h - the shared-memory store against a simple model.
  *
- * A byte string drives requests over a few channel ids - publish, delete,
- * info, subscribe, unsubscribe, time passing (expiry, trash) - written as
+ * A byte string drives requests over a few channel ids - publish (also
+ * across a reclaim of a full segment), delete, info, subscribe,
+ * unsubscribe, time passing with or without the cleanup (expiry, trash) -
+ * written as
  * channel paths with duplicates (plain, ".bN", URL-escaped spellings),
  * parsed as the handlers parse them (ps_path_unescape, ps_path_parse,
  * ps_path_dedupe) or, for "raw" steps, handed to the store with the
@@ -54,6 +56,11 @@ typedef struct psm_sub_t {
     apr_uint64_t ref[PSM_NIDS * 4], serial[PSM_NIDS * 4];
 } psm_sub_t;
 
+typedef struct psm_tmsg_t {
+    apr_int64_t expires;                /* end of the trash grace */
+    apr_int64_t born;                   /* when it entered the log */
+} psm_tmsg_t;
+
 typedef struct psm_t {
     apr_pool_t *pool;                   /* per step scratch: cleared */
     apr_pool_t *hpool;                  /* the store handle */
@@ -68,7 +75,7 @@ typedef struct psm_t {
     psm_sub_t subs[PSM_MAXSUBS];
     int slots[PSM_SLOTS];
     apr_uint64_t published;
-    apr_int64_t *trash;                 /* message trash expiries */
+    psm_tmsg_t *trash;                  /* the message trash */
     size_t ntrash, captrash;
     apr_uint64_t free0;
     unsigned long long steps;
@@ -83,7 +90,8 @@ typedef struct psm_t {
         }                                                                  \
     } while (0)
 
-static void psm_trash_msg(psm_t *m)
+/* A message into the trash; born: when it was published. */
+static void psm_trash_msg(psm_t *m, apr_int64_t born)
 {
     if (m->ntrash == m->captrash) {
         m->captrash = m->captrash ? m->captrash * 2 : 256;
@@ -91,7 +99,14 @@ static void psm_trash_msg(psm_t *m)
         if (!m->trash)
             abort();
     }
-    m->trash[m->ntrash++] = m->now + PS_TRASH_GRACE;
+    m->trash[m->ntrash].expires = m->now + PS_TRASH_GRACE;
+    m->trash[m->ntrash++].born = born;
+}
+
+/* When a stored message (expiry exp) was published. */
+static apr_int64_t psm_born(const psm_t *m, apr_int64_t exp)
+{
+    return exp - m->lim.message_ttl;
 }
 
 static int psm_new_inst(psm_t *m, int id)
@@ -125,8 +140,8 @@ static void psm_store_msg(psm_t *m, psm_inst_t *in, apr_int64_t exp)
     in->stored[in->nstored++] = exp;
     while (m->lim.max_stored_per_channel
            && (apr_uint64_t)in->nstored > m->lim.max_stored_per_channel) {
+        psm_trash_msg(m, psm_born(m, in->stored[0]));
         memmove(in->stored, in->stored + 1, --in->nstored * sizeof(exp));
-        psm_trash_msg(m);
     }
 }
 
@@ -162,8 +177,8 @@ static void psm_cleanup(psm_t *m)
         if (in->state != PSM_LIVE)
             continue;
         while (in->nstored && in->stored[0] <= m->now) {
+            psm_trash_msg(m, psm_born(m, in->stored[0]));
             memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
-            psm_trash_msg(m);
         }
         if (in->id >= 0 && !in->nstored && !in->subs && in->expires <= m->now) {
             m->live[in->id] = -1;
@@ -172,7 +187,34 @@ static void psm_cleanup(psm_t *m)
         }
     }
     for (i = k = 0; i < m->ntrash; i++)
-        if (m->trash[i] > m->now)
+        if (m->trash[i].expires > m->now)
+            m->trash[k++] = m->trash[i];
+    m->ntrash = k;
+    for (c = 0; c < PSM_MAXINST; c++)
+        if (m->inst[c].state == PSM_TRASH && m->inst[c].expires <= m->now)
+            m->inst[c].state = 0;
+}
+
+/* ps_store_reclaim_locked() (an allocation found the segment full):
+ * expired messages leave their channels, the trash past its grace is
+ * freed, and so are trashed messages published 2 s ago or more; no
+ * channel is collected (the caller may hold channels it found). */
+static void psm_reclaim(psm_t *m)
+{
+    size_t i, k;
+    int c;
+
+    for (c = 0; c < PSM_MAXINST; c++) {
+        psm_inst_t *in = &m->inst[c];
+        if (in->state != PSM_LIVE)
+            continue;
+        while (in->nstored && in->stored[0] <= m->now) {
+            psm_trash_msg(m, psm_born(m, in->stored[0]));
+            memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
+        }
+    }
+    for (i = k = 0; i < m->ntrash; i++)
+        if (m->trash[i].expires > m->now && m->trash[i].born > m->now - 2)
             m->trash[k++] = m->trash[i];
     m->ntrash = k;
     for (c = 0; c < PSM_MAXINST; c++)
@@ -276,7 +318,48 @@ static const char *psm_publish(psm_t *m, const psm_list_t *l, int store)
         if (store)
             psm_store_msg(m, in, m->now + m->lim.message_ttl);
         else
-            psm_trash_msg(m);
+            psm_trash_msg(m, m->now);
+        in->expires = m->now + m->lim.channel_inactivity;
+    }
+    return NULL;
+}
+
+/* A publish that finds the segment full (ps_pub_store()'s order: every
+ * channel found or created first, then ps_store_publish_all_locked()):
+ * the first try asks for more than the segment has, so the store reclaims
+ * memory and gives up; then the message (which fits) goes to the very
+ * channels found before the reclaim.  A reclaim that collected one of
+ * them (idle, inactivity passed) would put the message into the trash. */
+static char psm_huge[PSM_SEG];
+
+static const char *psm_publish_reclaim(psm_t *m, const psm_list_t *l,
+                                       int store)
+{
+    ps_channel_t *chs[PSM_NIDS * 4];
+    int inst[PSM_NIDS * 4], i;
+    const char *e;
+    apr_status_t rv;
+
+    for (i = 0; i < l->n; i++)
+        if ((e = psm_get(m, l->id[i], &chs[i], &inst[i])))
+            return e;
+    rv = ps_store_publish_all_locked(m->st, chs, l->n, psm_huge,
+                                     sizeof(psm_huge), NULL, 0, NULL, 0,
+                                     store, &m->lim, m->now);
+    PSM_CHECK(m, rv == APR_ENOMEM, "publish larger than the segment: %d", rv);
+    psm_reclaim(m);
+    rv = ps_store_publish_all_locked(m->st, chs, l->n, "msg", 3, NULL, 0,
+                                     NULL, 0, store, &m->lim, m->now);
+    PSM_CHECK(m, rv == APR_SUCCESS, "publish after a reclaim: %d", rv);
+    for (i = 0; i < l->n; i++) {
+        psm_inst_t *in = &m->inst[inst[i]];
+        PSM_CHECK(m, in->state == PSM_LIVE, "channel %d: not live", in->id);
+        in->published++;
+        m->published++;
+        if (store)
+            psm_store_msg(m, in, m->now + m->lim.message_ttl);
+        else
+            psm_trash_msg(m, m->now);
         in->expires = m->now + m->lim.channel_inactivity;
     }
     return NULL;
@@ -305,10 +388,10 @@ static const char *psm_delete(psm_t *m, const psm_list_t *l)
         m->live[in->id] = -1;
         while (in->nstored) {
             in->nstored--;
-            psm_trash_msg(m);
+            psm_trash_msg(m, psm_born(m, in->stored[in->nstored]));
         }
         psm_event(m);                   /* channel_destroyed */
-        psm_trash_msg(m);               /* the notice */
+        psm_trash_msg(m, m->now);       /* the notice */
         if (in->subs)
             in->state = PSM_DELETED;
         else
@@ -490,9 +573,13 @@ static const char *psm_step(psm_t *m, const unsigned char **in, size_t *left)
     ps_store_lock(m->st, NULL);
     m->steps++;
     switch (op & 15) {
-    case 0: case 1: case 2: case 3: case 4:
+    case 0: case 1: case 2: case 3:
         if (!(e = psm_list(m, in, left, raw, &l)))
             e = psm_publish(m, &l, op & 16);
+        break;
+    case 4:
+        if (!(e = psm_list(m, in, left, raw, &l)))
+            e = psm_publish_reclaim(m, &l, op & 16);
         break;
     case 5: case 6:
         if (!(e = psm_list(m, in, left, raw, &l)))
@@ -504,6 +591,10 @@ static const char *psm_step(psm_t *m, const unsigned char **in, size_t *left)
         break;
     case 11: case 12:
         psm_unsubscribe(m, op >> 4);
+        break;
+    case 15:                            /* time passes, no cleanup yet
+                                         * (it runs about once a second) */
+        m->now += 1 + ((op >> 4) & 3);
         break;
     default:                            /* time passes, maintenance */
         m->now += (op >> 4) & 3;
