@@ -865,20 +865,18 @@ static int ps_sub_plain_filters(const ps_sub_t *sub, int *chunked)
  * goes back with the EOR bucket, the access log line is written now (the
  * status and head of the stream), and the body's chunked framing is done
  * by ps_sub_pump().  Only once the worker has left the connection
- * (c->sbh NULL): ap_process_request_after_handler() touches c->sbh. */
+ * (c->sbh NULL, psc_item_worker_left()): ap_process_request_after_handler()
+ * touches c->sbh. */
 static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
 {
     conn_rec *c = sub->c;
     int chunked;
 
-    if (__atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+    if (!psc_item_worker_left(&sub->item, now)) {
         sub->end_req_at = now + PS_SUB_END_REQ;
         return;
     }
     sub->end_req_at = 0;
-    if (!sub->worker_left_at) {
-        sub->worker_left_at = now;
-    }
     if (!sub->r || c->aborted || !ps_sub_plain_filters(sub, &chunked)) {
         if (sub->r) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, sub->r, "PS0080: "
@@ -923,11 +921,8 @@ static int ps_sub_lp_end_request(ps_sub_t *sub, apr_time_t now)
     conn_rec *c = sub->c;
     request_rec *r = sub->r;
 
-    if (__atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+    if (!psc_item_worker_left(&sub->item, now)) {
         return 0;
-    }
-    if (!sub->worker_left_at) {
-        sub->worker_left_at = now;
     }
     if (sub->fallback || sub->relay || c->aborted || sub->state != PS_SUBST_ACTIVE
         || !APR_BRIGADE_EMPTY(sub->pending) || !ps_lphead_plain_filters(r)) {
@@ -957,7 +952,7 @@ static int ps_sub_lp_end_request(ps_sub_t *sub, apr_time_t now)
  * -1: never (other connection filters, TLS that cannot be taken over, a
  * request still open).  On TLS, *tls is set: mod_ssl's filters are the
  * only ones allowed besides core's, and its session must be free to go. */
-static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now, int *tls)
+static int ps_sub_can_detach(ps_sub_t *sub, apr_time_t now, int *tls)
 {
     conn_rec *c = sub->c;
     ap_filter_t *f;
@@ -1002,7 +997,7 @@ static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now, int *tls)
     if (c->data_in_output_filters || c->data_in_input_filters
         || !APR_BRIGADE_EMPTY(sub->pending) || !APR_BRIGADE_EMPTY(sub->tmp)
         || sub->read_again || sub->batched || sub->want_write
-        || !sub->worker_left_at || now - sub->worker_left_at < PS_SUB_END_REQ) {
+        || !psc_item_worker_gone(&sub->item, now)) {
         return 0;
     }
     return 1;

@@ -557,7 +557,6 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->chans = sr->subs;
     sub->start_seq = sr->start_seq;
     sub->counted = sr->counted;
-    sub->heap_idx = -1;
     sub->pending = apr_brigade_create(c->pool, sub->ba);
     sub->tmp = apr_brigade_create(c->pool, sub->ba);
     return sub;

@@ -28,8 +28,6 @@ APLOG_USE_MODULE(pushstream_wstunnel);
 
 #define PSWT_DETACH_RETRY  apr_time_from_sec(1)
 #define PSWT_DETACH_TRIES  30
-/* the worker that suspended the connection must be gone for good */
-#define PSWT_DETACH_AGE    apr_time_from_msec(20)
 
 /* 1 when c's filters are only core's, mod_logio's and (*tls) mod_ssl's. */
 static int pswt_plain_filters(conn_rec *c, int *tls)
@@ -82,7 +80,7 @@ static int pswt_side_can_go(pswt_side_t *s, int *tls, const char **why)
 }
 
 /* A dup() of s's socket as an apr_socket_t of the loop's; NULL: EMFILE. */
-static apr_socket_t *pswt_dup(pswt_loop_t *l, pswt_side_t *s, int *nfd)
+static apr_socket_t *pswt_dup(psc_loop_t *l, pswt_side_t *s, int *nfd)
 {
     apr_os_sock_t fd;
     apr_socket_t *ns;
@@ -90,7 +88,7 @@ static apr_socket_t *pswt_dup(pswt_loop_t *l, pswt_side_t *s, int *nfd)
     if (apr_os_sock_get(&fd, s->sock) != APR_SUCCESS || (*nfd = dup(fd)) < 0) {
         return NULL;
     }
-    ns = pswt_loop_socket_open(l, *nfd);
+    ns = psc_loop_socket_open(l, *nfd);
     if (!ns) {
         close(*nfd);
     }
@@ -109,9 +107,24 @@ static void pswt_side_move(pswt_tunnel_t *n, pswt_side_t *s, apr_socket_t *ns)
     s->pend_len = s->pend_off = 0;
 }
 
+/* t moved to n: its pollset entries (the dup()s for the originals, which
+ * close later), its timer and links; no worker to wait for any more. */
+static void pswt_replace(pswt_tunnel_t *t, pswt_tunnel_t *n)
+{
+    apr_int16_t ecl = t->cl.events, ebk = t->bk.events;
+
+    pswt_poll(t, &t->cl, 0);
+    pswt_poll(t, &t->bk, 0);
+    n->cl.events = n->bk.events = 0;
+    pswt_poll(n, &n->cl, ecl);
+    pswt_poll(n, &n->bk, ebk);
+    n->item.worker_mark = NULL;
+    psc_loop_replace(t->loop, &t->item, &n->item);
+}
+
 pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
 {
-    pswt_loop_t *l = t->loop;
+    psc_loop_t *l = t->loop;
     conn_rec *c = t->c;
     int tls_cl, tls_bk, ok_cl, ok_bk, fd_cl = -1, fd_bk = -1;
     const char *why_cl, *why_bk;
@@ -137,9 +150,8 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
                       ok_cl < 0 ? why_cl : why_bk);
         return t;
     }
-    if (!ok_cl || !ok_bk || t->ready
-        || __atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL
-        || now - t->adopted_at < PSWT_DETACH_AGE) {
+    if (!ok_cl || !ok_bk || t->item.ready
+        || !psc_item_worker_gone(&t->item, now)) {
         if (++t->detach_tries < PSWT_DETACH_TRIES) {
             t->detach_at = now + PSWT_DETACH_RETRY;
         }
@@ -169,10 +181,10 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
     }
     if (!n) {
         if (ns_bk) {
-            pswt_loop_socket_close(l, ns_bk);
+            psc_loop_socket_close(l, ns_bk);
         }
         if (ns_cl) {
-            pswt_loop_socket_close(l, ns_cl);
+            psc_loop_socket_close(l, ns_cl);
         }
         return t;
     }
@@ -190,7 +202,7 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
     pswt_side_move(n, &n->bk, ns_bk);
     n->cl.peer = &n->bk;
     n->bk.peer = &n->cl;
-    pswt_loop_replace(l, t, n);
+    pswt_replace(t, n);
 
     ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "PSWT0131: tunnel to %s "
                   "detached from httpd%s%s", t->target,
@@ -313,7 +325,7 @@ void pswt_raw_close(pswt_tunnel_t *t, pswt_side_t *s, int notify)
     free(s->pend);
     s->pend = NULL;
     s->pend_len = s->pend_off = 0;
-    pswt_loop_socket_close(t->loop, s->sock);
+    psc_loop_socket_close(t->loop, s->sock);
     s->sock = NULL;
 }
 

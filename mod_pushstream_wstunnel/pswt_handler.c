@@ -38,7 +38,7 @@ APLOG_USE_MODULE(pushstream_wstunnel);
 pswt_child_t *pswt_child;
 
 typedef struct pswt_local_t {
-    pswt_loop_t *loop;
+    psc_loop_t *loop;
     struct pswt_local_t *prev, *next;
 } pswt_local_t;
 
@@ -604,7 +604,7 @@ static void pswt_run_here(pswt_tunnel_t *t, request_rec *r)
 {
     static volatile int said;
     pswt_local_t node;
-    pswt_loop_t *loop;
+    psc_loop_t *loop;
 
     if (!said) {
         said = 1;
@@ -615,7 +615,7 @@ static void pswt_run_here(pswt_tunnel_t *t, request_rec *r)
     }
     pswt_stats_add(PSWT_C_BLOCKING, 1);
     t->local = 1;
-    if (pswt_loop_create(r->pool, r->server, 1, 4, &loop) != APR_SUCCESS) {
+    if (psc_loop_create(r->pool, 1, 4, NULL, &loop) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0121: cannot create "
                       "a poll set for the tunnel");
         return;
@@ -630,12 +630,12 @@ static void pswt_run_here(pswt_tunnel_t *t, request_rec *r)
         }
         pswt_child->locals = &node;
         if (pswt_child->stopping) {
-            pswt_loop_shutdown(loop);
+            psc_loop_shutdown(loop);
         }
         apr_thread_mutex_unlock(pswt_child->mtx);
     }
     pswt_loop_adopt(loop, t);
-    pswt_loop_run_local(loop);
+    psc_loop_run_local(loop);
     if (pswt_child) {
         apr_thread_mutex_lock(pswt_child->mtx);
         if (node.prev) {
@@ -658,7 +658,7 @@ void pswt_stop_locals(pswt_child_t *child)
     apr_thread_mutex_lock(child->mtx);
     child->stopping = 1;
     for (n = child->locals; n; n = n->next) {
-        pswt_loop_shutdown(n->loop);
+        psc_loop_shutdown(n->loop);
     }
     apr_thread_mutex_unlock(child->mtx);
 }
