@@ -480,6 +480,12 @@ void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s)
     psc_loop_socket_close(re->loop, s);
 }
 
+apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
+                                    apr_os_sock_t *fd)
+{
+    return psc_loop_socket_dup(re->loop, s, fd);
+}
+
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re)
 {
     return re->ba;

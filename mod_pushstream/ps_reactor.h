@@ -73,6 +73,9 @@ struct ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re);
  * none stays allocated per subscriber that came and went), timeout 0. */
 apr_socket_t *ps_reactor_socket_open(ps_reactor_t *re, apr_os_sock_t fd);
 void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s);
+/* ... on a dup() of s's descriptor (*fd); NULL: none (EMFILE). */
+apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
+                                    apr_os_sock_t *fd);
 
 /* Loop thread: the bucket allocator of detached subscribers. */
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re);

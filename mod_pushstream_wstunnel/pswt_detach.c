@@ -23,34 +23,12 @@
 
 #include "pswt_tunnel.h"
 #include "ps_tls.h"
+#include "psc_conn.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 
 #define PSWT_DETACH_RETRY  apr_time_from_sec(1)
 #define PSWT_DETACH_TRIES  30
-
-/* 1 when c's filters are only core's, mod_logio's and (*tls) mod_ssl's. */
-static int pswt_plain_filters(conn_rec *c, int *tls)
-{
-    ap_filter_t *f;
-
-    *tls = 0;
-    if (c->output_filters->next) {
-        if (c->output_filters->next->next || !ps_tls_conn_is_tls(c)) {
-            return 0;
-        }
-        *tls = 1;
-    }
-    for (f = c->input_filters; f; f = f->next) {
-        if (strcasecmp(f->frec->name, "core_in")
-            && strcasecmp(f->frec->name, "log_input_output")
-            && !(*tls && f == c->input_filters
-                 && !strcasecmp(f->frec->name, "SSL/TLS Filter"))) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 /* One side: 1 may go, 0 not yet, -1 never. */
 static int pswt_side_can_go(pswt_side_t *s, int *tls, const char **why)
@@ -58,7 +36,7 @@ static int pswt_side_can_go(pswt_side_t *s, int *tls, const char **why)
     conn_rec *c = s->c;
 
     *why = "";
-    if (!pswt_plain_filters(c, tls)) {
+    if (!psc_conn_plain_filters(c, ps_tls_conn_is_tls(c), tls)) {
         *why = "connection filters";
         return -1;
     }
@@ -77,22 +55,6 @@ static int pswt_side_can_go(pswt_side_t *s, int *tls, const char **why)
         }
     }
     return 1;
-}
-
-/* A dup() of s's socket as an apr_socket_t of the loop's; NULL: EMFILE. */
-static apr_socket_t *pswt_dup(psc_loop_t *l, pswt_side_t *s, int *nfd)
-{
-    apr_os_sock_t fd;
-    apr_socket_t *ns;
-
-    if (apr_os_sock_get(&fd, s->sock) != APR_SUCCESS || (*nfd = dup(fd)) < 0) {
-        return NULL;
-    }
-    ns = psc_loop_socket_open(l, *nfd);
-    if (!ns) {
-        close(*nfd);
-    }
-    return ns;
 }
 
 static void pswt_side_move(pswt_tunnel_t *n, pswt_side_t *s, apr_socket_t *ns)
@@ -157,8 +119,8 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
         }
         return t;
     }
-    ns_cl = pswt_dup(l, &t->cl, &fd_cl);
-    ns_bk = ns_cl ? pswt_dup(l, &t->bk, &fd_bk) : NULL;
+    ns_cl = psc_loop_socket_dup(l, t->cl.sock, &fd_cl);
+    ns_bk = ns_cl ? psc_loop_socket_dup(l, t->bk.sock, &fd_bk) : NULL;
     tlen = strlen(t->target) + 1;
     ilen = strlen(t->client_ip) + 1;
     n = ns_bk ? malloc(sizeof(*n) + tlen + ilen) : NULL;
@@ -211,14 +173,10 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
     /* the request ends now: logged with the bytes sent so far */
     t->r->bytes_sent = (apr_off_t)t->bk.bytes;
     t->r->sent_bodyct = 1;
-    ap_process_request_after_handler(t->r);      /* EOR: logs, frees r */
+    psc_conn_end_request(t->r);                  /* EOR: logs, frees r */
     t->r = NULL;
     apr_pool_destroy(t->be_pool);                /* the back end's original */
-    apr_socket_close(t->cl.sock);                /* (the dup keeps it open) */
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;     /* see pswt_tunnel_release() */
-    }
-    apr_pool_destroy(c->pool);                   /* t with it */
+    psc_conn_release(c, t->cl.sock);             /* t with it (the dup stays) */
     return n;
 }
 

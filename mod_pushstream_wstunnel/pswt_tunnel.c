@@ -35,6 +35,7 @@
 #include <apr_strings.h>
 
 #include "pswt_tunnel.h"
+#include "psc_conn.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 
@@ -155,8 +156,6 @@ static int pswt_pending(const pswt_side_t *s)
  * connection broke. */
 static int pswt_flush(pswt_side_t *s)
 {
-    ap_filter_t *f;
-
     if (s->gone || s->dead) {
         return -1;
     }
@@ -166,10 +165,7 @@ static int pswt_flush(pswt_side_t *s)
     if (!s->c->data_in_output_filters) {
         return 0;
     }
-    for (f = s->c->output_filters; f->next; f = f->next) {
-    }
-    if (f->frec->filter_func.out_func(f, NULL) != APR_SUCCESS
-        || s->c->aborted) {
+    if (psc_conn_write_pending(s->c) != APR_SUCCESS || s->c->aborted) {
         s->dead = 1;
         s->c->aborted = 1;
         return -1;
@@ -306,10 +302,29 @@ static int pswt_forward_buf(pswt_tunnel_t *t, pswt_side_t *a, char *buf,
     return 0;
 }
 
+/* Before each read from a: still open, and its peer took what it had
+ * (else a waits: back-pressure). */
+static int pswt_may_read(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
+{
+    pswt_side_t *b = a->peer;
+
+    if (t->state != PSWT_ST_OPEN || a->eof) {
+        return 0;
+    }
+    if (pswt_flush(b) < 0) {
+        pswt_begin_close(t, pswt_end_for(b, 1), now);
+        return 0;
+    }
+    if (pswt_pending(b)) {
+        a->starved = 1;
+        return 0;
+    }
+    return 1;
+}
+
 /* Detached: what pswt_pump() does, on the socket (or TLS session). */
 static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
 {
-    pswt_side_t *b = a->peer;
     char buf[PS_WS_MAX_FRAME_HEADER + PSWT_READ_SIZE];
     int i;
 
@@ -317,15 +332,7 @@ static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
         apr_size_t len = PSWT_READ_SIZE, held = a->hold_len;
         apr_status_t rv;
 
-        if (t->state != PSWT_ST_OPEN || a->eof) {
-            return;
-        }
-        if (pswt_flush(b) < 0) {
-            pswt_begin_close(t, pswt_end_for(b, 1), now);
-            return;
-        }
-        if (pswt_pending(b)) {
-            a->starved = 1;
+        if (!pswt_may_read(t, a, now)) {
             return;
         }
         rv = pswt_raw_read(a, buf + held, &len);
@@ -351,7 +358,6 @@ static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
  * holds output (back-pressure) or the budget of this turn is used. */
 static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
 {
-    pswt_side_t *b = a->peer;
     int i, empties = 0;
 
     a->again = 0;
@@ -365,15 +371,7 @@ static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
         apr_off_t len = 0;
         int eos;
 
-        if (t->state != PSWT_ST_OPEN || a->eof) {
-            return;
-        }
-        if (pswt_flush(b) < 0) {
-            pswt_begin_close(t, pswt_end_for(b, 1), now);
-            return;
-        }
-        if (pswt_pending(b)) {
-            a->starved = 1;
+        if (!pswt_may_read(t, a, now)) {
             return;
         }
         rv = ap_get_brigade(a->c->input_filters, a->in, AP_MODE_READBYTES,
@@ -502,7 +500,7 @@ static void pswt_log_end(pswt_tunnel_t *t, apr_time_t now)
 
 static void pswt_linger(pswt_tunnel_t *t, apr_time_t now)
 {
-    apr_socket_shutdown(t->cl.sock, APR_SHUTDOWN_WRITE);
+    psc_conn_linger(t->cl.sock);
     t->state = PSWT_ST_LINGER;
     t->item.deadline = now + PSWT_LINGER;
     pswt_schedule(t);
@@ -545,7 +543,7 @@ static void pswt_finish(pswt_tunnel_t *t, apr_time_t now)
     else {
         t->r->bytes_sent = (apr_off_t)t->bk.bytes;  /* %B: bytes to the client */
         t->r->sent_bodyct = 1;
-        ap_process_request_after_handler(t->r);      /* EOR: logs, frees r */
+        psc_conn_end_request(t->r);                  /* EOR: logs, frees r */
         t->r = NULL;
         if (t->cl.dead || t->c->aborted) {
             pswt_retire(t);
@@ -685,20 +683,9 @@ static void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now)
 /* Lingering: the write side is shut, read until EOF or the deadline. */
 static void pswt_drain(pswt_tunnel_t *t)
 {
-    char buf[512];
-    int i;
-
-    for (i = 0; i < 64; i++) {
-        apr_size_t n = sizeof(buf);
-        apr_status_t rv = apr_socket_recv(t->cl.sock, buf, &n);
-        if (APR_STATUS_IS_EAGAIN(rv)) {
-            return;
-        }
-        if (rv != APR_SUCCESS || n == 0) {
-            break;
-        }
+    if (psc_conn_drain(t->cl.sock)) {
+        pswt_retire(t);
     }
-    pswt_retire(t);
 }
 
 static void pswt_tunnel_io(pswt_side_t *s, apr_int16_t ev, apr_time_t now)
@@ -839,16 +826,10 @@ static void pswt_tunnel_release(pswt_tunnel_t *t)
         return;
     }
     if (t->r) {
-        ap_process_request_after_handler(t->r);
+        psc_conn_end_request(t->r);
         t->r = NULL;
     }
-    apr_socket_close(t->cl.sock);
-    /* back to SUSPENDED so that the pool cleanup decrements the event
-     * MPM's suspended count (it does nothing for other states but LINGER) */
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;
-    }
-    apr_pool_destroy(c->pool);
+    psc_conn_release(c, t->cl.sock);
 }
 
 /* ---- the loop's callbacks --------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include <apr_atomic.h>
 #include <apr_thread_proc.h>
@@ -113,6 +114,22 @@ void psc_loop_socket_close(psc_loop_t *l, apr_socket_t *s)
 {
     apr_socket_close(s);
     APR_ARRAY_PUSH(l->spare_socks, apr_socket_t *) = s;
+}
+
+apr_socket_t *psc_loop_socket_dup(psc_loop_t *l, apr_socket_t *s,
+                                  apr_os_sock_t *fd)
+{
+    apr_os_sock_t old;
+    apr_socket_t *ns;
+
+    if (apr_os_sock_get(&old, s) != APR_SUCCESS || (*fd = dup(old)) < 0) {
+        return NULL;
+    }
+    ns = psc_loop_socket_open(l, *fd);
+    if (!ns) {
+        close(*fd);
+    }
+    return ns;
 }
 
 /* ---- the list of live items ------------------------------------------------------ */

@@ -162,6 +162,9 @@ void psc_loop_replace(psc_loop_t *l, psc_item_t *old, psc_item_t *new);
  * and closing it. */
 apr_socket_t *psc_loop_socket_open(psc_loop_t *l, apr_os_sock_t fd);
 void psc_loop_socket_close(psc_loop_t *l, apr_socket_t *s);
+/* Such a socket on a dup() of s's descriptor (*fd); NULL: none (EMFILE). */
+apr_socket_t *psc_loop_socket_dup(psc_loop_t *l, apr_socket_t *s,
+                                  apr_os_sock_t *fd);
 
 int psc_loop_is_shutting_down(const psc_loop_t *l);
 int psc_loop_has_retired(const psc_loop_t *l);
