@@ -654,8 +654,10 @@ static void pswt_update(pswt_tunnel_t *t)
     }
 }
 
-static void pswt_tunnel_start(pswt_tunnel_t *t, apr_time_t now)
+static void pswt_tunnel_start(psc_item_t *it, apr_time_t now)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     t->state = PSWT_ST_OPEN;
     t->last_io = now;
     pswt_stats_open(1);
@@ -739,8 +741,10 @@ static void pswt_open_deadline(pswt_tunnel_t *t)
     pswt_schedule(t);
 }
 
-static void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
+static void pswt_tunnel_timer(psc_item_t *it, apr_time_t now)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     switch (t->state) {
     case PSWT_ST_OPEN:
         if (t->detach_at && now >= t->detach_at) {
@@ -782,16 +786,20 @@ static void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
     pswt_update(t);
 }
 
-static void pswt_tunnel_shutdown(pswt_tunnel_t *t, apr_time_t now)
+static void pswt_tunnel_shutdown(psc_item_t *it, apr_time_t now)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     if (t->state == PSWT_ST_OPEN) {
         pswt_begin_close(t, PSWT_END_SHUTDOWN, now);
         pswt_update(t);
     }
 }
 
-static void pswt_tunnel_abort(pswt_tunnel_t *t)
+static void pswt_tunnel_abort(psc_item_t *it)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     if (t->state == PSWT_ST_OPEN || t->state == PSWT_ST_CLOSING) {
         pswt_stats_open(-1);
     }
@@ -814,8 +822,9 @@ static void pswt_tunnel_abort(pswt_tunnel_t *t)
     pswt_retire(t);
 }
 
-static void pswt_tunnel_release(pswt_tunnel_t *t)
+static void pswt_tunnel_release(psc_item_t *it)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
     conn_rec *c = t->c;
 
     if (t->detached) {
@@ -844,39 +853,14 @@ static void pswt_side_on_io(psc_pollee_t *pe, apr_int16_t ev, apr_time_t now)
     }
 }
 
-static void pswt_on_adopt(psc_item_t *it, apr_time_t now)
-{
-    pswt_tunnel_start((pswt_tunnel_t *)it, now);
-}
-
-static void pswt_on_timer(psc_item_t *it, apr_time_t now)
-{
-    pswt_tunnel_timer((pswt_tunnel_t *)it, now);
-}
-
 static void pswt_on_again(psc_item_t *it, apr_time_t now)
 {
     pswt_tunnel_again((pswt_tunnel_t *)it, now);
 }
 
-static void pswt_on_shutdown(psc_item_t *it, apr_time_t now)
-{
-    pswt_tunnel_shutdown((pswt_tunnel_t *)it, now);
-}
-
-static void pswt_on_abort(psc_item_t *it)
-{
-    pswt_tunnel_abort((pswt_tunnel_t *)it);
-}
-
-static void pswt_on_release(psc_item_t *it)
-{
-    pswt_tunnel_release((pswt_tunnel_t *)it);
-}
-
 static const psc_item_ops_t pswt_tunnel_ops = {
-    pswt_on_adopt, pswt_on_timer, pswt_on_again, pswt_on_shutdown,
-    pswt_on_abort, pswt_on_release, NULL
+    pswt_tunnel_start, pswt_tunnel_timer, pswt_on_again, pswt_tunnel_shutdown,
+    pswt_tunnel_abort, pswt_tunnel_release, NULL
 };
 
 void pswt_loop_adopt(psc_loop_t *loop, pswt_tunnel_t *t)
