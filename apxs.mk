@@ -41,8 +41,11 @@ PS_HDR    := $(wildcard mod_pushstream/*.h) $(COMMON_HDR)
 WT_SRC    := $(sort $(wildcard mod_pushstream_wstunnel/*.c)) $(COMMON_SRC)
 WT_HDR    := $(wildcard mod_pushstream_wstunnel/*.h) $(COMMON_HDR)
 
-# Core files: no httpd types, unit-tested without a server.
-CORE_SRC  := $(COMMON_SRC) mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
+# Core files: no httpd types, unit-tested without a server.  psc_conn.c
+# (the suspended connection's hand-over and end) is the one shared file
+# with httpd types.
+COMMON_HTTPD := mod_pushstream/common/psc_conn.c
+CORE_SRC  := $(filter-out $(COMMON_HTTPD),$(COMMON_SRC)) mod_pushstream/ps_store.c mod_pushstream/ps_alloc.c mod_pushstream/ps_path.c \
              mod_pushstream/ps_template.c mod_pushstream/ps_util.c \
              mod_pushstream/ps_info.c mod_pushstream/ps_eventsource.c \
              mod_pushstream/ps_http1.c mod_pushstream/ps_escape.c \

@@ -1,7 +1,7 @@
-/* ps_reactor.c - the per-child event loop (see ps_reactor.h).
+/* ps_reactor.c - the subscribers on the child's loop (see ps_reactor.h).
  *
- * Two threads per child: the loop, and a notifier that sleeps on the
- * segment's futex word and wakes the loop's pollset when any process
+ * Two threads per child: the loop (psc_loop.c), and a notifier that sleeps
+ * on the segment's futex word and wakes the loop when any process
  * publishes.  Everything else below runs on the loop thread only. */
 
 #include <pthread.h>
@@ -19,19 +19,15 @@
 #include "ps_reactor.h"
 #include "ps_sub.h"
 #include "ps_h2.h"
-#include "psc_heap.h"
-#include "psc_inbox.h"
+#include "psc_loop.h"
 
 APLOG_USE_MODULE(pushstream);
 
-#define PS_POLL_MAX        apr_time_from_sec(1)
 #define PS_LOG_SAFETY      apr_time_from_msec(500)   /* read the log anyway */
-#define PS_RELEASE_AGE     apr_time_from_msec(50)
 /* A graceful stop waits this long for the last detached streams. */
 #define PS_STOP_WAIT       apr_time_from_sec(5)
 /* Free memory the detached streams' bucket allocator may keep. */
 #define PS_BA_MAX_FREE     (512 * 1024)
-#define PS_REACTOR_MAX_EXT 4
 
 /* Subscribers of this child to one channel generation. */
 typedef struct ps_lchan_t {
@@ -59,18 +55,12 @@ struct ps_reactor_t {
     ps_child_t *child;
     apr_pool_t *pool;
     apr_pool_t *scratch;               /* per log read */
-    apr_pollset_t *ps;
-    apr_thread_t *thread, *notifier;
-    psc_inbox_t inbox;                 /* ps_sub_t handed over by workers */
-    volatile int shutdown, exit;
+    psc_loop_t *loop;
+    apr_thread_t *notifier;
+    volatile int exit;                 /* the notifier stops */
     int graceful;
-    int shutdown_done;
     apr_hash_t *lchans;
     ps_lchan_t *empties;               /* emptied lchans, freed end of turn */
-    psc_heap_t heap;                   /* ps_sub_t by deadline */
-    ps_sub_t *all;                     /* every adopted, not retired sub */
-    ps_sub_t *retired;
-    apr_uint32_t count;
     apr_uint32_t released;             /* connections freed since last trim */
     apr_uint32_t released_tick;        /* ... as seen by the previous tick */
     apr_uint64_t last_seq;
@@ -78,22 +68,21 @@ struct ps_reactor_t {
     apr_time_t next_log_read, next_maint;
     apr_array_header_t *msgs;          /* ps_lmsg_t, per log read */
     apr_array_header_t *targets;       /* ps_target_t, per message */
-    apr_array_header_t *again;         /* ps_sub_t*, to read next turn */
     const ps_sub_t *catchup_only;      /* log read for one new subscriber */
     ps_sub_batch_t batch;              /* subs to write after a log read */
     apr_allocator_t *ba_allocator;     /* detached streams: loop thread only */
     apr_bucket_alloc_t *ba;
-    apr_pool_t *sock_pool;             /* their apr_socket_t structs */
-    apr_array_header_t *spare_socks;   /* ... closed, for reuse */
-    ps_loop_ext_t ext[PS_REACTOR_MAX_EXT];   /* the publisher port ... */
-    int n_ext;
 };
+
+static ps_sub_t *ps_sub_of(psc_item_t *it)
+{
+    return (ps_sub_t *)((char *)it - offsetof(ps_sub_t, item));
+}
 
 void ps_reactor_reschedule(ps_reactor_t *re, ps_sub_t *sub)
 {
-    psc_heap_remove(&re->heap, sub);
-    if (sub->deadline && sub->state != PS_SUBST_DONE
-        && psc_heap_push(&re->heap, sub) != APR_SUCCESS) {
+    sub->item.deadline = sub->state != PS_SUBST_DONE ? sub->deadline : 0;
+    if (psc_loop_schedule(re->loop, &sub->item) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, re->child->s,
                      "PS0029: out of memory for a subscriber's timer");
     }
@@ -103,19 +92,7 @@ void ps_reactor_reschedule(ps_reactor_t *re, ps_sub_t *sub)
 
 static void ps_poll_update(ps_reactor_t *re, ps_sub_t *sub, apr_int16_t ev)
 {
-    if (sub->in_pollset) {
-        if (sub->pfd.reqevents == ev) {
-            return;
-        }
-        apr_pollset_remove(re->ps, &sub->pfd);
-        sub->in_pollset = 0;
-    }
-    if (ev) {
-        sub->pfd.reqevents = ev;
-        if (apr_pollset_add(re->ps, &sub->pfd) == APR_SUCCESS) {
-            sub->in_pollset = 1;
-        }
-    }
+    (void)psc_loop_watch(re->loop, &sub->pfd, &sub->polled, ev);
 }
 
 void ps_reactor_want_write(ps_reactor_t *re, ps_sub_t *sub, int on)
@@ -233,27 +210,8 @@ void ps_reactor_read_again(ps_reactor_t *re, ps_sub_t *sub)
 {
     if (!sub->read_again) {
         sub->read_again = 1;
-        APR_ARRAY_PUSH(re->again, ps_sub_t *) = sub;
+        psc_loop_ready(re->loop, &sub->item);
     }
-}
-
-/* Subscribers that stopped reading at their budget last turn. */
-static void ps_read_again(ps_reactor_t *re, apr_time_t now)
-{
-    apr_array_header_t *list = re->again;
-    int i, n = list->nelts;
-
-    for (i = 0; i < n; i++) {
-        ps_sub_t *sub = APR_ARRAY_IDX(list, i, ps_sub_t *);
-        sub->read_again = 0;
-        if (sub->state != PS_SUBST_DONE) {
-            ps_sub_io(sub, APR_POLLIN, now);
-        }
-    }
-    /* keep what was queued again meanwhile */
-    memmove(list->elts, list->elts + n * sizeof(ps_sub_t *),
-            (list->nelts - n) * sizeof(ps_sub_t *));
-    list->nelts -= n;
 }
 
 void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
@@ -264,28 +222,12 @@ void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
         return;
     }
     sub->state = PS_SUBST_DONE;
-    if (sub->in_pollset) {
-        apr_pollset_remove(re->ps, &sub->pfd);
-        sub->in_pollset = 0;
-    }
-    psc_heap_remove(&re->heap, sub);
+    ps_poll_update(re, sub, 0);
     for (i = 0; i < sub->nchan; i++) {
         ps_lchan_unlink(re, &sub->chans[i]);
     }
     ps_unsubscribe(re, sub);
-    if (sub->all_prev) {
-        sub->all_prev->all_next = sub->all_next;
-    }
-    else if (re->all == sub) {
-        re->all = sub->all_next;
-    }
-    if (sub->all_next) {
-        sub->all_next->all_prev = sub->all_prev;
-    }
-    sub->all_prev = sub->all_next = NULL;
-    re->count--;
-    sub->next = re->retired;
-    re->retired = sub;
+    psc_loop_retire(re->loop, &sub->item);
 }
 
 void ps_reactor_freed(ps_reactor_t *re)
@@ -296,48 +238,6 @@ void ps_reactor_freed(ps_reactor_t *re)
 ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re)
 {
     return &re->batch;
-}
-
-/* May c->pool go?  The event MPM worker that suspended the connection runs
- * two more stores after our suspend_connection hook returned: c->sbh = NULL,
- * then one into its connection state, which lives in c->pool.  So wait
- * until the first store is visible, then a margin for the second one. */
-static int ps_worker_gone(ps_sub_t *sub, apr_time_t now)
-{
-    if (sub->fallback || !sub->c) {
-        return 1;
-    }
-    if (__atomic_load_n(&sub->c->sbh, __ATOMIC_ACQUIRE) != NULL) {
-        return 0;
-    }
-    if (!sub->worker_left_at) {
-        sub->worker_left_at = now;
-        return 0;
-    }
-    return now - sub->worker_left_at >= PS_RELEASE_AGE;
-}
-
-/* Destroy retired connections once the MPM is done with them. */
-static void ps_release_retired(ps_reactor_t *re, apr_time_t now, int all)
-{
-    ps_sub_t **link = &re->retired;
-
-    while (*link) {
-        ps_sub_t *sub = *link;
-        if (all || ps_worker_gone(sub, now)) {
-            *link = sub->next;
-            ps_sub_release(sub);
-            re->released++;
-            continue;
-        }
-        link = &sub->next;
-    }
-    if (!all && !re->count && !re->retired && re->released) {
-        /* the last subscriber of this child is gone: its memory goes back
-         * now rather than at the next maintenance tick */
-        malloc_trim(0);
-        re->released = 0;
-    }
 }
 
 /* ---- the publish log ---------------------------------------------------------------------- */
@@ -461,25 +361,31 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
 
 /* ---- adoption ---------------------------------------------------------------------------- */
 
+static const psc_item_ops_t ps_sub_ops;
+
 void ps_reactor_adopt(ps_reactor_t *re, ps_sub_t *sub)
 {
-    psc_inbox_put(&re->inbox, sub);
-    apr_pollset_wakeup(re->ps);
+    /* a fallback's worker waits for it: nothing to wait for in turn */
+    psc_loop_adopt(re->loop, &sub->item, &ps_sub_ops,
+                   sub->fallback ? NULL : (void *const *)&sub->c->sbh);
 }
 
-static void ps_adopt_one(ps_reactor_t *re, ps_sub_t *sub, apr_time_t now)
+static void ps_sub_on_io(ps_pollee_t *pe, apr_int16_t rtnevents, apr_time_t now)
 {
+    ps_sub_t *sub = (ps_sub_t *)pe;
+
+    /* an earlier event of this batch may have ended it */
+    if (sub->state != PS_SUBST_DONE) {
+        ps_sub_io(sub, rtnevents, now);
+    }
+}
+
+static void ps_sub_on_adopt(psc_item_t *it, apr_time_t now)
+{
+    ps_sub_t *sub = ps_sub_of(it);
+    ps_reactor_t *re = sub->child->reactor;
     int i;
 
-    sub->adopted_at = now;
-    sub->heap_idx = -1;
-    sub->all_prev = NULL;
-    sub->all_next = re->all;
-    if (re->all) {
-        re->all->all_prev = sub;
-    }
-    re->all = sub;
-    re->count++;
     if (sub->relay) {
         /* h2: the stream's socket is mod_http2's dummy; its worker tells
          * us through this pipe that the client went away */
@@ -490,8 +396,10 @@ static void ps_adopt_one(ps_reactor_t *re, ps_sub_t *sub, apr_time_t now)
         sub->pfd.desc_type = APR_POLL_SOCKET;
         sub->pfd.desc.s = sub->sock;
     }
+    sub->pollee.on_io = ps_sub_on_io;
     sub->pfd.client_data = sub;
     sub->pfd.p = sub->c->pool;
+    sub->polled = 0;
     ps_poll_update(re, sub, APR_POLLIN);
     for (i = 0; i < sub->nchan; i++) {
         sub->chans[i].sub = sub;
@@ -505,43 +413,77 @@ static void ps_adopt_one(ps_reactor_t *re, ps_sub_t *sub, apr_time_t now)
         ps_read_log(re, sub->start_seq, re->last_seq);
         re->catchup_only = NULL;
     }
-    if (re->shutdown) {
-        ps_sub_shutdown(sub);
-    }
 }
 
-static void ps_take_inbox(ps_reactor_t *re, apr_time_t now)
+static void ps_sub_on_timer(psc_item_t *it, apr_time_t now)
 {
-    ps_sub_t *sub = psc_inbox_take(&re->inbox);
+    ps_sub_timer(ps_sub_of(it), now);
+}
 
-    while (sub) {
-        ps_sub_t *next = psc_inbox_next(&re->inbox, sub);
-        ps_adopt_one(re, sub, now);
-        sub = next;
+/* Subscribers that stopped reading at their budget last turn. */
+static void ps_sub_on_again(psc_item_t *it, apr_time_t now)
+{
+    ps_sub_t *sub = ps_sub_of(it);
+
+    sub->read_again = 0;
+    if (sub->state != PS_SUBST_DONE) {
+        ps_sub_io(sub, APR_POLLIN, now);
     }
 }
+
+static void ps_sub_on_shutdown(psc_item_t *it, apr_time_t now)
+{
+    ps_sub_shutdown(ps_sub_of(it));
+}
+
+static void ps_sub_on_abort(psc_item_t *it)
+{
+    ps_sub_abort(ps_sub_of(it));
+}
+
+static void ps_sub_on_release(psc_item_t *it)
+{
+    ps_sub_t *sub = ps_sub_of(it);
+    ps_reactor_t *re = sub->child->reactor;
+
+    ps_sub_release(sub);
+    re->released++;
+}
+
+/* The process is going away: nothing more is written. */
+static void ps_sub_on_drop(psc_item_t *it)
+{
+    ps_sub_t *sub = ps_sub_of(it);
+
+    if (sub->fallback) {
+        ps_sub_release(sub);
+    }
+    else {
+        apr_socket_close(sub->sock);
+    }
+}
+
+static const psc_item_ops_t ps_sub_ops = {
+    ps_sub_on_adopt, ps_sub_on_timer, ps_sub_on_again, ps_sub_on_shutdown,
+    ps_sub_on_abort, ps_sub_on_release, ps_sub_on_drop
+};
 
 /* ---- detached subscribers ------------------------------------------------------------------- */
 
 apr_socket_t *ps_reactor_socket_open(ps_reactor_t *re, apr_os_sock_t fd)
 {
-    apr_socket_t *s = NULL;
-
-    if (re->spare_socks->nelts) {
-        s = *(apr_socket_t **)apr_array_pop(re->spare_socks);
-    }
-    /* with *s set, apr_os_sock_put() reuses the struct */
-    if (apr_os_sock_put(&s, &fd, re->sock_pool) != APR_SUCCESS) {
-        return NULL;
-    }
-    apr_socket_timeout_set(s, 0);
-    return s;
+    return psc_loop_socket_open(re->loop, fd);
 }
 
 void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s)
 {
-    apr_socket_close(s);
-    APR_ARRAY_PUSH(re->spare_socks, apr_socket_t *) = s;
+    psc_loop_socket_close(re->loop, s);
+}
+
+apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
+                                    apr_os_sock_t *fd)
+{
+    return psc_loop_socket_dup(re->loop, s, fd);
 }
 
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re)
@@ -561,25 +503,14 @@ static ps_sub_chan_t *ps_rebase_chan(ps_sub_chan_t *p, const ps_sub_t *old,
 
 void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
 {
-    apr_int16_t ev = old->in_pollset ? old->pfd.reqevents : 0;
+    apr_int16_t ev = old->polled;
     int i;
 
-    if (old->in_pollset) {
-        apr_pollset_remove(re->ps, &old->pfd);
-        old->in_pollset = 0;
-    }
-    new->in_pollset = 0;
+    ps_poll_update(re, old, 0);
+    new->polled = 0;
     ps_poll_update(re, new, ev);
-    psc_heap_moved(&re->heap, new);
-    if (new->all_prev) {
-        new->all_prev->all_next = new;
-    }
-    else {
-        re->all = new;
-    }
-    if (new->all_next) {
-        new->all_next->all_prev = new;
-    }
+    new->item.worker_mark = NULL;        /* out of httpd: no worker */
+    psc_loop_replace(re->loop, &old->item, &new->item);
     for (i = 0; i < new->nchan; i++) {
         ps_sub_chan_t *sc = &new->chans[i];
         sc->sub = new;
@@ -600,30 +531,16 @@ void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
     }
 }
 
-/* ---- the loop ------------------------------------------------------------------------------ */
-
-static void ps_run_timers(ps_reactor_t *re, apr_time_t now)
-{
-    int budget = psc_heap_count(&re->heap) * 2 + 16;
-    ps_sub_t *sub;
-
-    while (budget-- > 0 && (sub = psc_heap_pop_due(&re->heap, now))) {
-        ps_sub_timer(sub, now);
-    }
-}
+/* ---- the loop's turns ------------------------------------------------------------ */
 
 static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
 {
     ps_store_t *st = re->child->store;
-    int i;
 
     if (now < re->next_maint) {
         return;
     }
     re->next_maint = now + apr_time_from_sec(1);
-    for (i = 0; i < re->n_ext; i++) {
-        re->ext[i].on_tick(re->ext[i].baton, now);
-    }
     /* Connection pools are freed here but were allocated by the MPM's
      * threads (other malloc arenas): after a burst of closes, hand the
      * free pages back so the child's RSS returns to where it was. */
@@ -642,103 +559,32 @@ static void ps_maintenance(ps_reactor_t *re, apr_time_t now)
     }
 }
 
-static void ps_shutdown_all(ps_reactor_t *re)
+/* After I/O and adoptions: the publish log when someone published. */
+static void ps_reactor_on_turn(void *baton, apr_time_t now)
 {
-    ps_sub_t *sub = re->all;
-    int i;
+    ps_reactor_t *re = baton;
+    apr_uint32_t wake = ps_store_wake_counter(re->child->store);
 
-    while (sub) {
-        ps_sub_t *next = sub->all_next;
-        ps_sub_shutdown(sub);
-        sub = next;
-    }
-    for (i = 0; i < re->n_ext; i++) {
-        re->ext[i].on_shutdown(re->ext[i].baton);
-    }
-    re->shutdown_done = 1;
-}
-
-static apr_interval_time_t ps_poll_timeout(ps_reactor_t *re, apr_time_t now)
-{
-    apr_interval_time_t t = psc_heap_timeout(&re->heap, now, PS_POLL_MAX);
-
-    if (re->retired && t > PS_RELEASE_AGE) {
-        t = PS_RELEASE_AGE;
-    }
-    if (re->again->nelts) {
-        t = 0;
-    }
-    return t;
-}
-
-static void ps_loop_turn(ps_reactor_t *re)
-{
-    const apr_pollfd_t *fds;
-    apr_int32_t n = 0, i;
-    apr_time_t now = apr_time_now();
-    apr_uint32_t wake;
-
-    if (apr_pollset_poll(re->ps, ps_poll_timeout(re, now), &n, &fds)
-        != APR_SUCCESS) {
-        n = 0;
-    }
-    now = apr_time_now();
-    for (i = 0; i < n; i++) {
-        ps_pollee_t *pe = fds[i].client_data;
-        ps_sub_t *sub = fds[i].client_data;
-        if (pe->on_io) {
-            pe->on_io(pe, fds[i].rtnevents, now);
-        }
-        else if (sub->state != PS_SUBST_DONE) {
-            ps_sub_io(sub, fds[i].rtnevents, now);
-        }
-    }
-    ps_read_again(re, now);
-    ps_release_retired(re, now, 0);
-    ps_take_inbox(re, now);
-    wake = ps_store_wake_counter(re->child->store);
     if (wake != re->wake_seen || now >= re->next_log_read) {
         re->wake_seen = wake;
         re->next_log_read = now + PS_LOG_SAFETY;
         ps_read_log(re, re->last_seq, 0);
     }
-    ps_run_timers(re, now);
-    if (re->shutdown && !re->shutdown_done) {
-        ps_shutdown_all(re);
-    }
     ps_maintenance(re, now);
-    ps_lchan_free_empties(re);
 }
 
-static void *APR_THREAD_FUNC ps_reactor_main(apr_thread_t *t, void *data)
+static void ps_reactor_on_turn_end(void *baton, apr_time_t now)
 {
-    ps_reactor_t *re = data;
-    ps_sub_t *sub;
-    int i;
+    ps_reactor_t *re = baton;
 
-    while (!re->exit) {
-        ps_loop_turn(re);
+    if (!psc_loop_count(re->loop) && !psc_loop_has_retired(re->loop)
+        && re->released) {
+        /* the last subscriber of this child is gone: its memory goes back
+         * now rather than at the next maintenance tick */
+        malloc_trim(0);
+        re->released = 0;
     }
-    /* The process is going away: nothing more is written. */
-    ps_take_inbox(re, apr_time_now());
-    while ((sub = re->all) != NULL) {
-        ps_sub_abort(sub);
-    }
-    for (sub = re->retired; sub; sub = sub->next) {
-        if (sub->fallback) {
-            ps_sub_release(sub);
-        }
-        else {
-            apr_socket_close(sub->sock);
-        }
-    }
-    re->retired = NULL;
-    for (i = 0; i < re->n_ext; i++) {
-        re->ext[i].on_destroy(re->ext[i].baton);
-    }
-    re->n_ext = 0;
-    psc_heap_free(&re->heap);
-    return NULL;
+    ps_lchan_free_empties(re);
 }
 
 static void *APR_THREAD_FUNC ps_notifier_main(apr_thread_t *t, void *data)
@@ -753,7 +599,7 @@ static void *APR_THREAD_FUNC ps_notifier_main(apr_thread_t *t, void *data)
         now_seen = ps_store_wake_counter(st);
         if (now_seen != seen) {
             seen = now_seen;
-            apr_pollset_wakeup(re->ps);
+            psc_loop_wakeup(re->loop);
         }
     }
     return NULL;
@@ -761,48 +607,26 @@ static void *APR_THREAD_FUNC ps_notifier_main(apr_thread_t *t, void *data)
 
 apr_status_t ps_reactor_add_ext(ps_reactor_t *re, const ps_loop_ext_t *ext)
 {
-    if (re->n_ext == PS_REACTOR_MAX_EXT) {
-        return APR_ENOSPC;
-    }
-    re->ext[re->n_ext++] = *ext;
-    return APR_SUCCESS;
-}
-
-static apr_uint32_t ps_ext_count(ps_reactor_t *re)
-{
-    apr_uint32_t n = 0;
-    int i;
-
-    for (i = 0; i < re->n_ext; i++) {
-        n += re->ext[i].count(re->ext[i].baton);
-    }
-    return n;
+    return psc_loop_add_ext(re->loop, ext);
 }
 
 apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
                               ps_reactor_t **out)
 {
     ps_reactor_t *re = apr_pcalloc(child->pool, sizeof(*re));
+    psc_loop_hooks_t hooks = { re, ps_reactor_on_turn, ps_reactor_on_turn_end,
+                               NULL };
     sigset_t block, old;
     apr_status_t rv;
 
     re->child = child;
     re->pool = child->pool;
-    psc_heap_init(&re->heap, offsetof(ps_sub_t, deadline),
-                  offsetof(ps_sub_t, heap_idx));
     apr_pool_create(&re->batch.pool, child->pool);  /* loop thread only */
     apr_pool_create(&re->scratch, child->pool);
-    apr_pool_create(&re->sock_pool, child->pool);
-    re->spare_socks = apr_array_make(child->pool, 64, sizeof(apr_socket_t *));
     re->lchans = apr_hash_make(child->pool);
     re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));
     re->targets = apr_array_make(child->pool, 256, sizeof(ps_target_t));
-    re->again = apr_array_make(child->pool, 16, sizeof(ps_sub_t *));
-    rv = psc_inbox_init(&re->inbox, child->pool, offsetof(ps_sub_t, next));
-    if (rv == APR_SUCCESS) {
-        rv = apr_pollset_create_ex(&re->ps, 1024, child->pool,
-                                   APR_POLLSET_WAKEABLE, APR_POLLSET_EPOLL);
-    }
+    rv = psc_loop_create(child->pool, 1, 1024, &hooks, &re->loop);
     if (rv == APR_SUCCESS) {
         rv = apr_allocator_create(&re->ba_allocator);
     }
@@ -821,49 +645,34 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
     if (attach) {
         attach(child, re);
     }
-    /* Our threads inherit a mask blocking every asynchronous signal: the
-     * MPM's signals (SIGTERM, SIGHUP...) must reach its own thread, not one
-     * of ours (prefork's handler exits the process from the thread it runs
-     * on, and would then wait for itself). */
-    sigfillset(&block);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    rv = ap_thread_create(&re->thread, NULL, ps_reactor_main, re, child->pool);
+    *out = re;
+    rv = psc_loop_start(re->loop, ap_thread_create);
     if (rv == APR_SUCCESS) {
+        /* (its signals blocked too, as psc_loop_start() does) */
+        sigfillset(&block);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
         rv = ap_thread_create(&re->notifier, NULL, ps_notifier_main, re,
                               child->pool);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    *out = re;
     return rv;
 }
 
 void ps_reactor_shutdown(ps_reactor_t *re, int graceful)
 {
     re->graceful = graceful;
-    re->shutdown = 1;
-    apr_pollset_wakeup(re->ps);
+    psc_loop_shutdown(re->loop);
 }
 
 void ps_reactor_stop(ps_reactor_t *re)
 {
     apr_status_t rv;
-    apr_time_t until = apr_time_now() + PS_STOP_WAIT;
 
     /* Graceful: detached streams are no connections of the MPM's, which so
      * may end the child while their footers are still going out. */
-    while (re->graceful && re->thread
-           && (__atomic_load_n(&re->count, __ATOMIC_RELAXED)
-               || __atomic_load_n(&re->retired, __ATOMIC_RELAXED)
-               || ps_ext_count(re))
-           && apr_time_now() < until) {
-        apr_sleep(apr_time_from_msec(10));
-    }
+    psc_loop_stop(re->loop, re->graceful ? PS_STOP_WAIT : 0);
     re->exit = 1;
-    apr_pollset_wakeup(re->ps);
     ps_store_notify(re->child->store);      /* the notifier sleeps on it */
-    if (re->thread) {
-        apr_thread_join(&rv, re->thread);
-    }
     if (re->notifier) {
         apr_thread_join(&rv, re->notifier);
     }
@@ -879,15 +688,15 @@ void ps_reactor_stop(ps_reactor_t *re)
 
 apr_status_t ps_reactor_poll_add(ps_reactor_t *re, apr_pollfd_t *pfd)
 {
-    return apr_pollset_add(re->ps, pfd);
+    return psc_loop_poll_add(re->loop, pfd);
 }
 
 void ps_reactor_poll_remove(ps_reactor_t *re, apr_pollfd_t *pfd)
 {
-    apr_pollset_remove(re->ps, pfd);
+    psc_loop_poll_remove(re->loop, pfd);
 }
 
 apr_uint32_t ps_reactor_count(ps_reactor_t *re)
 {
-    return re->count;
+    return psc_loop_count(re->loop);
 }

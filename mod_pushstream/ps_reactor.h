@@ -1,10 +1,11 @@
-/* ps_reactor.h - the per-child event loop that owns waiting subscribers.
+/* ps_reactor.h - the subscribers of a child on its loop (psc_loop.h).
  *
  * httpd 2.4's event MPM forgets a connection whose handler returned
- * SUSPENDED, so each child runs one loop thread of its own: an epoll
- * pollset over the subscribers' sockets, a timer heap (pings, ttls,
- * lingering close) and the publish log of the shared segment, read when
- * another process (or thread) publishes and wakes us. */
+ * SUSPENDED, so each child runs one loop thread of its own (psc_loop.c:
+ * pollset, timers, hand-over, release).  The reactor is what mod_pushstream
+ * puts on it: the registry of this child's subscribers by channel and the
+ * reader of the shared segment's publish log, read when another process
+ * (or thread) publishes and wakes us, delivering to the subscribers. */
 #ifndef PS_REACTOR_H
 #define PS_REACTOR_H
 
@@ -13,28 +14,18 @@
 #include <apr_portable.h>
 
 #include "ps_child.h"
+#include "psc_loop.h"
 
 struct ps_sub_t;
 typedef struct ps_reactor_t ps_reactor_t;
 
-/* What the loop finds behind a pollset entry: client_data points to a
- * struct whose first member is a ps_pollee_t.  on_io NULL: one of the
- * loop's own subscribers (ps_sub_t); else the owner's callback, which the
- * loop calls without knowing what the pollee is (ps_pubport.c). */
-typedef struct ps_pollee_t {
-    void (*on_io)(struct ps_pollee_t *self, apr_int16_t rtnevents,
-                  apr_time_t now);
-} ps_pollee_t;
+/* What the loop finds behind a pollset entry (psc_loop.h): client_data
+ * points to a struct whose first member is a ps_pollee_t, whose on_io the
+ * loop calls without knowing what the pollee is (subscribers, ps_pubport.c). */
+typedef psc_pollee_t ps_pollee_t;
 
-/* Something else the loop serves, known by its callbacks (loop thread,
- * except count). */
-typedef struct ps_loop_ext_t {
-    void *baton;
-    void (*on_tick)(void *baton, apr_time_t now);     /* about once a second */
-    void (*on_shutdown)(void *baton);                 /* the child stops */
-    apr_uint32_t (*count)(void *baton);               /* open connections */
-    void (*on_destroy)(void *baton);                  /* the loop exits */
-} ps_loop_ext_t;
+/* Something else the loop serves, known by its callbacks (psc_loop.h). */
+typedef psc_loop_ext_t ps_loop_ext_t;
 
 /* Called by ps_reactor_start() before the loop thread runs, to attach
  * what else the loop serves (ps_reactor_add_ext()); may be NULL. */
@@ -82,6 +73,9 @@ struct ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re);
  * none stays allocated per subscriber that came and went), timeout 0. */
 apr_socket_t *ps_reactor_socket_open(ps_reactor_t *re, apr_os_sock_t fd);
 void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s);
+/* ... on a dup() of s's descriptor (*fd); NULL: none (EMFILE). */
+apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
+                                    apr_os_sock_t *fd);
 
 /* Loop thread: the bucket allocator of detached subscribers. */
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re);

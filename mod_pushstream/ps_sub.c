@@ -48,6 +48,7 @@
 #include "ps_publish.h"
 #include "ps_tls.h"
 #include "ps_lphead.h"
+#include "psc_conn.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -100,12 +101,7 @@ static void ps_sub_log(const ps_sub_t *sub, int level, apr_status_t rv,
  * blocking: what proxy_util.c calls ap_filter_output_pending(). */
 static apr_status_t ps_conn_write_pending(conn_rec *c)
 {
-    ap_filter_t *f = c->output_filters;
-
-    while (f->next) {
-        f = f->next;
-    }
-    return f->frec->filter_func.out_func(f, NULL);
+    return psc_conn_write_pending(c);
 }
 
 void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len)
@@ -816,7 +812,7 @@ static void ps_sub_finish_response(ps_sub_t *sub)
     if (sub->mode != PS_SUB_WEBSOCKET && !sub->raw_head) {
         ap_finalize_request_protocol(r);      /* EOS: last chunk */
     }
-    ap_process_request_after_handler(r);      /* EOR: logs, frees r */
+    psc_conn_end_request(r);                  /* EOR: logs, frees r */
     sub->r = NULL;
     sub->state = PS_SUBST_FLUSHING;
 }
@@ -828,7 +824,7 @@ static void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
         ps_reactor_want_write(sub->child->reactor, sub, 1);
         return;
     }
-    apr_socket_shutdown(sub->sock, APR_SHUTDOWN_WRITE);
+    psc_conn_linger(sub->sock);
     sub->state = PS_SUBST_LINGER;
     sub->linger_at = now + PS_SUB_LINGER;
     ps_reactor_want_write(sub->child->reactor, sub, 0);
@@ -865,20 +861,18 @@ static int ps_sub_plain_filters(const ps_sub_t *sub, int *chunked)
  * goes back with the EOR bucket, the access log line is written now (the
  * status and head of the stream), and the body's chunked framing is done
  * by ps_sub_pump().  Only once the worker has left the connection
- * (c->sbh NULL): ap_process_request_after_handler() touches c->sbh. */
+ * (c->sbh NULL, psc_item_worker_left()): ap_process_request_after_handler()
+ * touches c->sbh. */
 static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
 {
     conn_rec *c = sub->c;
     int chunked;
 
-    if (__atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+    if (!psc_item_worker_left(&sub->item, now)) {
         sub->end_req_at = now + PS_SUB_END_REQ;
         return;
     }
     sub->end_req_at = 0;
-    if (!sub->worker_left_at) {
-        sub->worker_left_at = now;
-    }
     if (!sub->r || c->aborted || !ps_sub_plain_filters(sub, &chunked)) {
         if (sub->r) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, sub->r, "PS0080: "
@@ -888,7 +882,7 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
     }
     /* the merged per-directory config lives in r->pool: keep a copy */
     sub->d = apr_pmemdup(c->pool, sub->d, sizeof(*sub->d));
-    ap_process_request_after_handler(sub->r);
+    psc_conn_end_request(sub->r);
     sub->r = NULL;
     sub->self_chunked = chunked;
     /* The core filter may still hold the EOR bucket (r->pool goes when it
@@ -899,13 +893,7 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
         ps_conn_write_pending(c);
     }
     if (!c->data_in_output_filters) {
-        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
-        if (a) {
-            apr_allocator_max_free_set(a, PS_SUB_MAX_FREE);
-        }
-    }
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;     /* as the MPM left it */
+        psc_conn_max_free(c, PS_SUB_MAX_FREE);
     }
     ps_reactor_freed(sub->child->reactor);
     if (c->data_in_input_filters) {
@@ -923,11 +911,8 @@ static int ps_sub_lp_end_request(ps_sub_t *sub, apr_time_t now)
     conn_rec *c = sub->c;
     request_rec *r = sub->r;
 
-    if (__atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL) {
+    if (!psc_item_worker_left(&sub->item, now)) {
         return 0;
-    }
-    if (!sub->worker_left_at) {
-        sub->worker_left_at = now;
     }
     if (sub->fallback || sub->relay || c->aborted || sub->state != PS_SUBST_ACTIVE
         || !APR_BRIGADE_EMPTY(sub->pending) || !ps_lphead_plain_filters(r)) {
@@ -941,13 +926,10 @@ static int ps_sub_lp_end_request(ps_sub_t *sub, apr_time_t now)
     if (sub->callback) {
         sub->callback = apr_pstrdup(c->pool, sub->callback);
     }
-    ap_process_request_after_handler(r);      /* EOR: logs, frees r */
+    psc_conn_end_request(r);                  /* EOR: logs, frees r */
     sub->r = NULL;
     if (c->data_in_output_filters) {
         ps_conn_write_pending(c);
-    }
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;     /* as the MPM left it */
     }
     ps_reactor_freed(sub->child->reactor);
     return 1;
@@ -957,33 +939,17 @@ static int ps_sub_lp_end_request(ps_sub_t *sub, apr_time_t now)
  * -1: never (other connection filters, TLS that cannot be taken over, a
  * request still open).  On TLS, *tls is set: mod_ssl's filters are the
  * only ones allowed besides core's, and its session must be free to go. */
-static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now, int *tls)
+static int ps_sub_can_detach(ps_sub_t *sub, apr_time_t now, int *tls)
 {
     conn_rec *c = sub->c;
-    ap_filter_t *f;
     const char *why = "";
 
     *tls = 0;
     if (!c || sub->fallback || sub->r
         || (!ps_sub_is_stream(sub) && sub->mode != PS_SUB_LONGPOLLING)
-        || sub->state != PS_SUBST_ACTIVE || c->aborted) {
+        || sub->state != PS_SUBST_ACTIVE || c->aborted
+        || !psc_conn_plain_filters(c, ps_tls_conn_is_tls(c), tls)) {
         return -1;
-    }
-    if (c->output_filters->next) {
-        /* TLS: mod_ssl's filter straight above core's */
-        if (c->output_filters->next->next || !ps_tls_conn_is_tls(c)) {
-            return -1;
-        }
-        *tls = 1;
-    }
-    for (f = c->input_filters; f; f = f->next) {
-        /* what neither buffers nor transforms (logio only counts) */
-        if (strcasecmp(f->frec->name, "core_in")
-            && strcasecmp(f->frec->name, "log_input_output")
-            && !(*tls && f == c->input_filters
-                 && !strcasecmp(f->frec->name, "SSL/TLS Filter"))) {
-            return -1;
-        }
     }
     if (*tls) {
         switch (ps_tls_check(c, &why)) {
@@ -1002,7 +968,7 @@ static int ps_sub_can_detach(const ps_sub_t *sub, apr_time_t now, int *tls)
     if (c->data_in_output_filters || c->data_in_input_filters
         || !APR_BRIGADE_EMPTY(sub->pending) || !APR_BRIGADE_EMPTY(sub->tmp)
         || sub->read_again || sub->batched || sub->want_write
-        || !sub->worker_left_at || now - sub->worker_left_at < PS_SUB_END_REQ) {
+        || !psc_item_worker_gone(&sub->item, now)) {
         return 0;
     }
     return 1;
@@ -1132,7 +1098,7 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
 {
     ps_reactor_t *re = sub->child->reactor;
     conn_rec *c = sub->c;
-    apr_os_sock_t fd, nfd;
+    apr_os_sock_t nfd;
     apr_socket_t *ns;
     ps_sub_t *n;
     int tls, ok;
@@ -1151,11 +1117,7 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
         }
         return sub;
     }
-    if (apr_os_sock_get(&fd, sub->sock) != APR_SUCCESS
-        || (nfd = dup(fd)) < 0) {
-        return sub;                     /* (EMFILE) it stays with httpd */
-    }
-    ns = ps_reactor_socket_open(re, nfd);
+    ns = ps_reactor_socket_dup(re, sub->sock, &nfd);
     n = ns ? ps_sub_copy_out(sub, ns) : NULL;
     if (n && tls) {
         /* the last step that may fail: after it, mod_ssl has let go */
@@ -1168,23 +1130,16 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
             n = NULL;
         }
     }
-    if (!n) {
+    if (!n) {                           /* (EMFILE) it stays with httpd */
         if (ns) {
             ps_reactor_socket_close(re, ns);
-        }
-        else {
-            close(nfd);
         }
         return sub;
     }
     ps_reactor_replace(re, sub, n);
     ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "PS0081: stream detached "
                   "from httpd%s", tls ? " (TLS session taken over)" : "");
-    apr_socket_close(sub->sock);
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;     /* see ps_sub_release() */
-    }
-    apr_pool_destroy(c->pool);                   /* sub with it */
+    psc_conn_release(c, sub->sock);              /* sub with it */
     ps_reactor_freed(re);
     return n;
 }
@@ -1602,20 +1557,9 @@ static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
 /* Lingering: the write side is shut, read until EOF or the deadline. */
 static void ps_sub_drain(ps_sub_t *sub)
 {
-    char buf[512];
-    int i;
-
-    for (i = 0; i < 64; i++) {
-        apr_size_t n = sizeof(buf);
-        apr_status_t rv = apr_socket_recv(sub->sock, buf, &n);
-        if (APR_STATUS_IS_EAGAIN(rv)) {
-            return;
-        }
-        if (rv != APR_SUCCESS || n == 0) {
-            break;
-        }
+    if (psc_conn_drain(sub->sock)) {
+        ps_reactor_retire(sub->child->reactor, sub);
     }
-    ps_reactor_retire(sub->child->reactor, sub);
 }
 
 void ps_sub_io(ps_sub_t *sub, apr_int16_t rtnevents, apr_time_t now)
@@ -1675,14 +1619,8 @@ void ps_sub_release(ps_sub_t *sub)
         return;
     }
     if (sub->r) {
-        ap_process_request_after_handler(sub->r);
+        psc_conn_end_request(sub->r);
         sub->r = NULL;
     }
-    apr_socket_close(sub->sock);
-    /* Back to SUSPENDED so the pool cleanup decrements the MPM's
-     * suspended count (it does nothing for other states but LINGER). */
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;
-    }
-    apr_pool_destroy(c->pool);
+    psc_conn_release(c, sub->sock);
 }

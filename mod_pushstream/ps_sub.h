@@ -16,6 +16,7 @@
 #include "ps_child.h"
 #include "ps_websocket.h"
 #include "ps_reactor.h"        /* ps_pollee_t */
+#include "psc_loop.h"
 
 struct ps_lchan_t;
 struct ssl_st;
@@ -42,7 +43,8 @@ typedef enum {
 } ps_sub_state_e;
 
 typedef struct ps_sub_t {
-    ps_pollee_t pollee;            /* first; on_io NULL: a subscriber */
+    ps_pollee_t pollee;            /* first: pfd.client_data (ps_reactor.c) */
+    psc_item_t item;               /* the loop's links (psc_loop.h) */
     request_rec *r;                /* NULL once the request is finished */
     conn_rec *c;                   /* NULL once detached (ps_sub_detach) */
     apr_socket_t *sock;
@@ -73,7 +75,7 @@ typedef struct ps_sub_t {
     int aborted;                   /* client went away */
     int want_write;
     int read_again;                /* queued for a read on the next turn */
-    int in_pollset;
+    apr_int16_t polled;            /* events in the pollset (0: none) */
     apr_pollfd_t pfd;
     apr_bucket_brigade *pending;   /* rendered, not yet passed to filters */
     apr_bucket_brigade *tmp;
@@ -83,10 +85,7 @@ typedef struct ps_sub_t {
     apr_time_t ttl_at;             /* 0 = none */
     apr_time_t ping_at;
     apr_time_t linger_at;
-    apr_time_t deadline;           /* min of the above, heap key */
-    int heap_idx;                  /* -1 = not in the heap */
-    apr_time_t adopted_at;
-    apr_time_t worker_left_at;     /* when c->sbh was seen NULL (see reactor) */
+    apr_time_t deadline;           /* min of the above (the loop's timer) */
 
     /* Blocking fallback (worker/prefork MPM, HTTP/2): the handler's thread
      * reads this pipe until the loop writes a byte: it is done.  (A pipe,
@@ -116,8 +115,6 @@ typedef struct ps_sub_t {
      * and the loop writes the answer's head itself (ps_lphead.h). */
     const char *lp_head;           /* the headers httpd would have sent */
     const char *lp_ctype;          /* Content-Type of a 200 answer */
-    struct ps_sub_t *next;         /* inbox / retired list */
-    struct ps_sub_t *all_prev, *all_next;   /* the loop's list of its subs */
 } ps_sub_t;
 
 

@@ -33,6 +33,7 @@
 #include "ps_websocket.h"
 #include "ps_auth.h"
 #include "ps_h2.h"
+#include "psc_conn.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -557,7 +558,6 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->chans = sr->subs;
     sub->start_seq = sr->start_seq;
     sub->counted = sr->counted;
-    sub->heap_idx = -1;
     sub->pending = apr_brigade_create(c->pool, sub->ba);
     sub->tmp = apr_brigade_create(c->pool, sub->ba);
     return sub;
@@ -597,7 +597,7 @@ static void ps_remove_coalescing(request_rec *r)
 
 static int ps_can_suspend(ps_child_t *child, conn_rec *c)
 {
-    return child->async && c->cs && !c->master && !c->clogging_input_filters;
+    return child->async && psc_conn_can_suspend(c);
 }
 
 /* Worker/prefork MPM or HTTP/2: this thread waits while the reactor
@@ -669,16 +669,14 @@ int ps_sub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
      * the allocator ends with c->pool, which ps_sub_release() destroys.  A
      * request answered at once restores the MPM's setting: its connection
      * goes on (keep-alive, then the MPM's pool cache). */
-    apr_allocator_t *a = ps_can_suspend(child, r->connection)
-                         ? apr_pool_allocator_get(r->connection->pool) : NULL;
-    int rc;
+    int susp = ps_can_suspend(child, r->connection), rc;
 
-    if (a) {
-        apr_allocator_max_free_set(a, 1);
+    if (susp) {
+        psc_conn_max_free(r->connection, 1);
     }
     rc = ps_sub_handle_req(r, child, d, sc);
-    if (a && rc != SUSPENDED) {
-        apr_allocator_max_free_set(a, ap_max_mem_free);
+    if (susp && rc != SUSPENDED) {
+        psc_conn_max_free(r->connection, ap_max_mem_free);
     }
     return rc;
 }
@@ -793,15 +791,9 @@ static int ps_sub_wait(ps_subreq_t *sr)
 
 void ps_sub_suspended(conn_rec *c, request_rec *r)
 {
-    ps_sub_t *sub;
+    ps_sub_t *sub = psc_conn_take_suspended(c, r, &pushstream_module);
 
-    if (!r || !c->cs || c->cs->state != CONN_STATE_SUSPENDED) {
-        return;
+    if (sub && sub->c == c) {
+        ps_reactor_adopt(sub->child->reactor, sub);
     }
-    sub = ap_get_module_config(r->request_config, &pushstream_module);
-    if (!sub || sub->c != c) {
-        return;
-    }
-    ap_set_module_config(r->request_config, &pushstream_module, NULL);
-    ps_reactor_adopt(sub->child->reactor, sub);
 }

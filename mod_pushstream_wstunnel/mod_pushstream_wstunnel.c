@@ -4,7 +4,7 @@
  * A mod_proxy scheme handler, in place of mod_proxy_wstunnel: the same
  * ProxyPass / BalancerMember configuration, but after the back end's 101
  * the tunnel leaves the worker thread (the handler returns SUSPENDED) and
- * lives in a loop thread of the child (pswt_loop.c), which forwards bytes
+ * lives in a loop thread of the child (psc_loop.c), which forwards bytes
  * both ways without blocking.  Under worker/prefork the tunnel holds its
  * thread, as stock httpd 2.4 does. */
 
@@ -94,7 +94,7 @@ static apr_status_t pswt_child_cleanup(void *data)
     pswt_child_t *child = data;
 
     if (child->loop) {
-        pswt_loop_stop(child->loop);
+        psc_loop_stop(child->loop, 0);
         child->loop = NULL;
     }
     pswt_child = NULL;
@@ -116,9 +116,9 @@ static void pswt_child_init(apr_pool_t *pchild, server_rec *s)
     ap_mpm_query(AP_MPMQ_IS_ASYNC, &child->async);
     apr_thread_mutex_create(&child->mtx, APR_THREAD_MUTEX_DEFAULT, pchild);
     if (child->async) {
-        rv = pswt_loop_create(pchild, s, 1, 1024, &child->loop);
+        rv = psc_loop_create(pchild, 1, 1024, NULL, &child->loop);
         if (rv == APR_SUCCESS) {
-            rv = pswt_loop_start(child->loop);
+            rv = psc_loop_start(child->loop, ap_thread_create);
         }
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PSWT0007: cannot start "
@@ -139,7 +139,7 @@ static void pswt_child_stopping(apr_pool_t *pchild, int graceful)
 {
     if (pswt_child) {
         if (pswt_child->loop) {
-            pswt_loop_shutdown(pswt_child->loop);
+            psc_loop_shutdown(pswt_child->loop);
         }
         pswt_stop_locals(pswt_child);
     }

@@ -23,36 +23,12 @@
 
 #include "pswt_tunnel.h"
 #include "ps_tls.h"
+#include "psc_conn.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 
 #define PSWT_DETACH_RETRY  apr_time_from_sec(1)
 #define PSWT_DETACH_TRIES  30
-/* the worker that suspended the connection must be gone for good */
-#define PSWT_DETACH_AGE    apr_time_from_msec(20)
-
-/* 1 when c's filters are only core's, mod_logio's and (*tls) mod_ssl's. */
-static int pswt_plain_filters(conn_rec *c, int *tls)
-{
-    ap_filter_t *f;
-
-    *tls = 0;
-    if (c->output_filters->next) {
-        if (c->output_filters->next->next || !ps_tls_conn_is_tls(c)) {
-            return 0;
-        }
-        *tls = 1;
-    }
-    for (f = c->input_filters; f; f = f->next) {
-        if (strcasecmp(f->frec->name, "core_in")
-            && strcasecmp(f->frec->name, "log_input_output")
-            && !(*tls && f == c->input_filters
-                 && !strcasecmp(f->frec->name, "SSL/TLS Filter"))) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 /* One side: 1 may go, 0 not yet, -1 never. */
 static int pswt_side_can_go(pswt_side_t *s, int *tls, const char **why)
@@ -60,7 +36,7 @@ static int pswt_side_can_go(pswt_side_t *s, int *tls, const char **why)
     conn_rec *c = s->c;
 
     *why = "";
-    if (!pswt_plain_filters(c, tls)) {
+    if (!psc_conn_plain_filters(c, ps_tls_conn_is_tls(c), tls)) {
         *why = "connection filters";
         return -1;
     }
@@ -81,22 +57,6 @@ static int pswt_side_can_go(pswt_side_t *s, int *tls, const char **why)
     return 1;
 }
 
-/* A dup() of s's socket as an apr_socket_t of the loop's; NULL: EMFILE. */
-static apr_socket_t *pswt_dup(pswt_loop_t *l, pswt_side_t *s, int *nfd)
-{
-    apr_os_sock_t fd;
-    apr_socket_t *ns;
-
-    if (apr_os_sock_get(&fd, s->sock) != APR_SUCCESS || (*nfd = dup(fd)) < 0) {
-        return NULL;
-    }
-    ns = pswt_loop_socket_open(l, *nfd);
-    if (!ns) {
-        close(*nfd);
-    }
-    return ns;
-}
-
 static void pswt_side_move(pswt_tunnel_t *n, pswt_side_t *s, apr_socket_t *ns)
 {
     s->t = n;
@@ -109,9 +69,24 @@ static void pswt_side_move(pswt_tunnel_t *n, pswt_side_t *s, apr_socket_t *ns)
     s->pend_len = s->pend_off = 0;
 }
 
+/* t moved to n: its pollset entries (the dup()s for the originals, which
+ * close later), its timer and links; no worker to wait for any more. */
+static void pswt_replace(pswt_tunnel_t *t, pswt_tunnel_t *n)
+{
+    apr_int16_t ecl = t->cl.events, ebk = t->bk.events;
+
+    pswt_poll(t, &t->cl, 0);
+    pswt_poll(t, &t->bk, 0);
+    n->cl.events = n->bk.events = 0;
+    pswt_poll(n, &n->cl, ecl);
+    pswt_poll(n, &n->bk, ebk);
+    n->item.worker_mark = NULL;
+    psc_loop_replace(t->loop, &t->item, &n->item);
+}
+
 pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
 {
-    pswt_loop_t *l = t->loop;
+    psc_loop_t *l = t->loop;
     conn_rec *c = t->c;
     int tls_cl, tls_bk, ok_cl, ok_bk, fd_cl = -1, fd_bk = -1;
     const char *why_cl, *why_bk;
@@ -137,16 +112,15 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
                       ok_cl < 0 ? why_cl : why_bk);
         return t;
     }
-    if (!ok_cl || !ok_bk || t->ready
-        || __atomic_load_n(&c->sbh, __ATOMIC_ACQUIRE) != NULL
-        || now - t->adopted_at < PSWT_DETACH_AGE) {
+    if (!ok_cl || !ok_bk || t->item.ready
+        || !psc_item_worker_gone(&t->item, now)) {
         if (++t->detach_tries < PSWT_DETACH_TRIES) {
             t->detach_at = now + PSWT_DETACH_RETRY;
         }
         return t;
     }
-    ns_cl = pswt_dup(l, &t->cl, &fd_cl);
-    ns_bk = ns_cl ? pswt_dup(l, &t->bk, &fd_bk) : NULL;
+    ns_cl = psc_loop_socket_dup(l, t->cl.sock, &fd_cl);
+    ns_bk = ns_cl ? psc_loop_socket_dup(l, t->bk.sock, &fd_bk) : NULL;
     tlen = strlen(t->target) + 1;
     ilen = strlen(t->client_ip) + 1;
     n = ns_bk ? malloc(sizeof(*n) + tlen + ilen) : NULL;
@@ -169,10 +143,10 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
     }
     if (!n) {
         if (ns_bk) {
-            pswt_loop_socket_close(l, ns_bk);
+            psc_loop_socket_close(l, ns_bk);
         }
         if (ns_cl) {
-            pswt_loop_socket_close(l, ns_cl);
+            psc_loop_socket_close(l, ns_cl);
         }
         return t;
     }
@@ -190,7 +164,7 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
     pswt_side_move(n, &n->bk, ns_bk);
     n->cl.peer = &n->bk;
     n->bk.peer = &n->cl;
-    pswt_loop_replace(l, t, n);
+    pswt_replace(t, n);
 
     ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "PSWT0131: tunnel to %s "
                   "detached from httpd%s%s", t->target,
@@ -199,14 +173,10 @@ pswt_tunnel_t *pswt_detach(pswt_tunnel_t *t, apr_time_t now)
     /* the request ends now: logged with the bytes sent so far */
     t->r->bytes_sent = (apr_off_t)t->bk.bytes;
     t->r->sent_bodyct = 1;
-    ap_process_request_after_handler(t->r);      /* EOR: logs, frees r */
+    psc_conn_end_request(t->r);                  /* EOR: logs, frees r */
     t->r = NULL;
     apr_pool_destroy(t->be_pool);                /* the back end's original */
-    apr_socket_close(t->cl.sock);                /* (the dup keeps it open) */
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;     /* see pswt_tunnel_release() */
-    }
-    apr_pool_destroy(c->pool);                   /* t with it */
+    psc_conn_release(c, t->cl.sock);             /* t with it (the dup stays) */
     return n;
 }
 
@@ -313,7 +283,7 @@ void pswt_raw_close(pswt_tunnel_t *t, pswt_side_t *s, int notify)
     free(s->pend);
     s->pend = NULL;
     s->pend_len = s->pend_off = 0;
-    pswt_loop_socket_close(t->loop, s->sock);
+    psc_loop_socket_close(t->loop, s->sock);
     s->sock = NULL;
 }
 

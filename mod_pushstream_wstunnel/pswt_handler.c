@@ -28,6 +28,7 @@
 
 #include "pswt_config.h"
 #include "pswt_handler.h"
+#include "psc_conn.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 
@@ -38,7 +39,7 @@ APLOG_USE_MODULE(pushstream_wstunnel);
 pswt_child_t *pswt_child;
 
 typedef struct pswt_local_t {
-    pswt_loop_t *loop;
+    psc_loop_t *loop;
     struct pswt_local_t *prev, *next;
 } pswt_local_t;
 
@@ -595,8 +596,8 @@ static apr_interval_time_t pswt_idle_of(request_rec *r, pswt_dir_conf_t *d,
 
 static int pswt_can_suspend(conn_rec *c)
 {
-    return pswt_child && pswt_child->async && pswt_child->loop && c->cs
-           && !c->master && !c->clogging_input_filters;
+    return pswt_child && pswt_child->async && pswt_child->loop
+           && psc_conn_can_suspend(c);
 }
 
 /* Worker/prefork: the tunnel runs here, on this thread, to its end. */
@@ -604,7 +605,7 @@ static void pswt_run_here(pswt_tunnel_t *t, request_rec *r)
 {
     static volatile int said;
     pswt_local_t node;
-    pswt_loop_t *loop;
+    psc_loop_t *loop;
 
     if (!said) {
         said = 1;
@@ -615,7 +616,7 @@ static void pswt_run_here(pswt_tunnel_t *t, request_rec *r)
     }
     pswt_stats_add(PSWT_C_BLOCKING, 1);
     t->local = 1;
-    if (pswt_loop_create(r->pool, r->server, 1, 4, &loop) != APR_SUCCESS) {
+    if (psc_loop_create(r->pool, 1, 4, NULL, &loop) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PSWT0121: cannot create "
                       "a poll set for the tunnel");
         return;
@@ -630,12 +631,12 @@ static void pswt_run_here(pswt_tunnel_t *t, request_rec *r)
         }
         pswt_child->locals = &node;
         if (pswt_child->stopping) {
-            pswt_loop_shutdown(loop);
+            psc_loop_shutdown(loop);
         }
         apr_thread_mutex_unlock(pswt_child->mtx);
     }
     pswt_loop_adopt(loop, t);
-    pswt_loop_run_local(loop);
+    psc_loop_run_local(loop);
     if (pswt_child) {
         apr_thread_mutex_lock(pswt_child->mtx);
         if (node.prev) {
@@ -658,7 +659,7 @@ void pswt_stop_locals(pswt_child_t *child)
     apr_thread_mutex_lock(child->mtx);
     child->stopping = 1;
     for (n = child->locals; n; n = n->next) {
-        pswt_loop_shutdown(n->loop);
+        psc_loop_shutdown(n->loop);
     }
     apr_thread_mutex_unlock(child->mtx);
 }
@@ -751,10 +752,7 @@ int pswt_scheme_handler(request_rec *r, proxy_worker *worker,
      * cache again: with none, every 8 KB read buffer of a busy tunnel is a
      * malloc() + free() that trims the heap (4x the CPU per message). */
     if (pswt_can_suspend(c)) {
-        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
-        if (a) {
-            apr_allocator_max_free_set(a, 1);
-        }
+        psc_conn_max_free(c, 1);
     }
 
     /* our own connection record, on a pool the tunnel owns */
@@ -830,10 +828,7 @@ fail:
     apr_pool_destroy(be_pool);
     if (pswt_can_suspend(c)) {
         /* the connection may go on (keep-alive) in the MPM's pool cache */
-        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
-        if (a) {
-            apr_allocator_max_free_set(a, ap_max_mem_free);
-        }
+        psc_conn_max_free(c, ap_max_mem_free);
     }
     return status;
 }
@@ -841,21 +836,11 @@ fail:
 /* The event MPM is done with the connection: the loop takes it. */
 void pswt_suspended(conn_rec *c, request_rec *r)
 {
-    pswt_tunnel_t *t;
+    pswt_tunnel_t *t = psc_conn_take_suspended(c, r,
+                                               &pushstream_wstunnel_module);
 
-    if (!r || !c->cs || c->cs->state != CONN_STATE_SUSPENDED) {
-        return;
+    if (t && t->c == c) {
+        psc_conn_max_free(c, PSWT_MAX_FREE);
+        pswt_loop_adopt(pswt_child->loop, t);
     }
-    t = ap_get_module_config(r->request_config, &pushstream_wstunnel_module);
-    if (!t || t->c != c) {
-        return;
-    }
-    ap_set_module_config(r->request_config, &pushstream_wstunnel_module, NULL);
-    {
-        apr_allocator_t *a = apr_pool_allocator_get(c->pool);
-        if (a) {
-            apr_allocator_max_free_set(a, PSWT_MAX_FREE);
-        }
-    }
-    pswt_loop_adopt(pswt_child->loop, t);
 }

@@ -11,7 +11,7 @@ typedef struct pswt_child_t {
     apr_pool_t *pool;
     server_rec *s;
     int async;                     /* event MPM: tunnels are suspended */
-    pswt_loop_t *loop;             /* the loop thread (event MPM) */
+    psc_loop_t *loop;              /* the loop thread (event MPM) */
     apr_thread_mutex_t *mtx;       /* locals */
     struct pswt_local_t *locals;   /* loops run by handler threads */
     volatile int stopping;

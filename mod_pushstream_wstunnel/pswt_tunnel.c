@@ -35,6 +35,7 @@
 #include <apr_strings.h>
 
 #include "pswt_tunnel.h"
+#include "psc_conn.h"
 
 APLOG_USE_MODULE(pushstream_wstunnel);
 
@@ -46,6 +47,8 @@ APLOG_USE_MODULE(pushstream_wstunnel);
 static void pswt_begin_close(pswt_tunnel_t *t, int end, apr_time_t now);
 static void pswt_update(pswt_tunnel_t *t);
 static void pswt_open_deadline(pswt_tunnel_t *t);
+static void pswt_side_on_io(psc_pollee_t *pe, apr_int16_t ev, apr_time_t now);
+static void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now);
 
 const char *pswt_end_name(int end)
 {
@@ -104,6 +107,7 @@ static void pswt_side_init(pswt_side_t *s, pswt_tunnel_t *t, conn_rec *c,
     s->pfd.desc.s = sock;
     s->pfd.client_data = s;
     s->pfd.p = p;
+    s->pollee.on_io = pswt_side_on_io;
 }
 
 void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
@@ -115,7 +119,6 @@ void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
     t->c = c;
     t->be_pool = be_pool;
     t->be = be;
-    t->heap_idx = -1;
     t->started = apr_time_now();
     t->sent_cl = t->sent_bk = -1;
     t->s = c->base_server;
@@ -153,8 +156,6 @@ static int pswt_pending(const pswt_side_t *s)
  * connection broke. */
 static int pswt_flush(pswt_side_t *s)
 {
-    ap_filter_t *f;
-
     if (s->gone || s->dead) {
         return -1;
     }
@@ -164,10 +165,7 @@ static int pswt_flush(pswt_side_t *s)
     if (!s->c->data_in_output_filters) {
         return 0;
     }
-    for (f = s->c->output_filters; f->next; f = f->next) {
-    }
-    if (f->frec->filter_func.out_func(f, NULL) != APR_SUCCESS
-        || s->c->aborted) {
+    if (psc_conn_write_pending(s->c) != APR_SUCCESS || s->c->aborted) {
         s->dead = 1;
         s->c->aborted = 1;
         return -1;
@@ -304,10 +302,29 @@ static int pswt_forward_buf(pswt_tunnel_t *t, pswt_side_t *a, char *buf,
     return 0;
 }
 
+/* Before each read from a: still open, and its peer took what it had
+ * (else a waits: back-pressure). */
+static int pswt_may_read(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
+{
+    pswt_side_t *b = a->peer;
+
+    if (t->state != PSWT_ST_OPEN || a->eof) {
+        return 0;
+    }
+    if (pswt_flush(b) < 0) {
+        pswt_begin_close(t, pswt_end_for(b, 1), now);
+        return 0;
+    }
+    if (pswt_pending(b)) {
+        a->starved = 1;
+        return 0;
+    }
+    return 1;
+}
+
 /* Detached: what pswt_pump() does, on the socket (or TLS session). */
 static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
 {
-    pswt_side_t *b = a->peer;
     char buf[PS_WS_MAX_FRAME_HEADER + PSWT_READ_SIZE];
     int i;
 
@@ -315,15 +332,7 @@ static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
         apr_size_t len = PSWT_READ_SIZE, held = a->hold_len;
         apr_status_t rv;
 
-        if (t->state != PSWT_ST_OPEN || a->eof) {
-            return;
-        }
-        if (pswt_flush(b) < 0) {
-            pswt_begin_close(t, pswt_end_for(b, 1), now);
-            return;
-        }
-        if (pswt_pending(b)) {
-            a->starved = 1;
+        if (!pswt_may_read(t, a, now)) {
             return;
         }
         rv = pswt_raw_read(a, buf + held, &len);
@@ -342,14 +351,13 @@ static void pswt_pump_raw(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
         }
     }
     a->again = 1;
-    pswt_loop_ready(t->loop, t);
+    psc_loop_ready(t->loop, &t->item);
 }
 
 /* Read from a and forward to its peer until a has nothing more, the peer
  * holds output (back-pressure) or the budget of this turn is used. */
 static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
 {
-    pswt_side_t *b = a->peer;
     int i, empties = 0;
 
     a->again = 0;
@@ -363,15 +371,7 @@ static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
         apr_off_t len = 0;
         int eos;
 
-        if (t->state != PSWT_ST_OPEN || a->eof) {
-            return;
-        }
-        if (pswt_flush(b) < 0) {
-            pswt_begin_close(t, pswt_end_for(b, 1), now);
-            return;
-        }
-        if (pswt_pending(b)) {
-            a->starved = 1;
+        if (!pswt_may_read(t, a, now)) {
             return;
         }
         rv = ap_get_brigade(a->c->input_filters, a->in, AP_MODE_READBYTES,
@@ -413,7 +413,36 @@ static void pswt_pump(pswt_tunnel_t *t, pswt_side_t *a, apr_time_t now)
         }
     }
     a->again = 1;
-    pswt_loop_ready(t->loop, t);
+    psc_loop_ready(t->loop, &t->item);
+}
+
+/* ---- the loop's links ------------------------------------------------------------ */
+
+void pswt_poll(pswt_tunnel_t *t, pswt_side_t *side, apr_int16_t ev)
+{
+    if (psc_loop_watch(t->loop, &side->pfd, &side->events, ev)
+        != APR_SUCCESS) {
+        pswt_tlog(t, APLOG_ERR, "PSWT0010: cannot watch a tunnel socket");
+    }
+}
+
+static void pswt_schedule(pswt_tunnel_t *t)
+{
+    /* out of memory: no timer, the tunnel ends by I/O */
+    (void)psc_loop_schedule(t->loop, &t->item);
+}
+
+static void pswt_retire(pswt_tunnel_t *t)
+{
+    if (t->state == PSWT_ST_DONE) {
+        return;
+    }
+    t->state = PSWT_ST_DONE;
+    pswt_poll(t, &t->cl, 0);
+    if (!t->bk.gone) {
+        pswt_poll(t, &t->bk, 0);
+    }
+    psc_loop_retire(t->loop, &t->item);
 }
 
 /* ---- ending -------------------------------------------------------------------- */
@@ -423,7 +452,7 @@ static void pswt_close_backend(pswt_tunnel_t *t)
     if (t->bk.gone) {
         return;
     }
-    pswt_loop_poll(t->loop, &t->bk, 0);
+    pswt_poll(t, &t->bk, 0);
     if (t->detached) {
         pswt_raw_close(t, &t->bk, !t->bk.dead);
         t->bk.gone = 1;
@@ -471,16 +500,16 @@ static void pswt_log_end(pswt_tunnel_t *t, apr_time_t now)
 
 static void pswt_linger(pswt_tunnel_t *t, apr_time_t now)
 {
-    apr_socket_shutdown(t->cl.sock, APR_SHUTDOWN_WRITE);
+    psc_conn_linger(t->cl.sock);
     t->state = PSWT_ST_LINGER;
-    t->deadline = now + PSWT_LINGER;
-    pswt_loop_schedule(t->loop, t);
+    t->item.deadline = now + PSWT_LINGER;
+    pswt_schedule(t);
 }
 
 static void pswt_flushing(pswt_tunnel_t *t, apr_time_t now)
 {
     if (pswt_flush(&t->cl) < 0) {
-        pswt_loop_retire(t->loop, t);
+        pswt_retire(t);
         return;
     }
     if (!pswt_pending(&t->cl)) {
@@ -501,12 +530,12 @@ static void pswt_finish(pswt_tunnel_t *t, apr_time_t now)
         t->r->bytes_sent = (apr_off_t)t->bk.bytes;
         t->r->sent_bodyct = 1;
         apr_socket_timeout_set(t->cl.sock, t->c->base_server->timeout);
-        pswt_loop_retire(t->loop, t);
+        pswt_retire(t);
         return;
     }
     if (t->detached) {                           /* logged when it left */
         if (t->cl.dead) {
-            pswt_loop_retire(t->loop, t);
+            pswt_retire(t);
             return;
         }
         pswt_raw_close_notify(&t->cl);
@@ -514,17 +543,17 @@ static void pswt_finish(pswt_tunnel_t *t, apr_time_t now)
     else {
         t->r->bytes_sent = (apr_off_t)t->bk.bytes;  /* %B: bytes to the client */
         t->r->sent_bodyct = 1;
-        ap_process_request_after_handler(t->r);      /* EOR: logs, frees r */
+        psc_conn_end_request(t->r);                  /* EOR: logs, frees r */
         t->r = NULL;
         if (t->cl.dead || t->c->aborted) {
-            pswt_loop_retire(t->loop, t);
+            pswt_retire(t);
             return;
         }
         ap_shutdown_conn(t->c, 0);                   /* EOC: TLS close_notify */
     }
     t->state = PSWT_ST_FLUSHING;
-    t->deadline = now + PSWT_CLOSE_FLUSH;
-    pswt_loop_schedule(t->loop, t);
+    t->item.deadline = now + PSWT_CLOSE_FLUSH;
+    pswt_schedule(t);
     pswt_flushing(t, now);
 }
 
@@ -583,8 +612,8 @@ static void pswt_begin_close(pswt_tunnel_t *t, int end, apr_time_t now)
     if (code_bk) {
         pswt_close_to(t, &t->bk, code_bk, why);
     }
-    t->deadline = now + PSWT_CLOSE_FLUSH;
-    pswt_loop_schedule(t->loop, t);
+    t->item.deadline = now + PSWT_CLOSE_FLUSH;
+    pswt_schedule(t);
     pswt_closing(t, now);
 }
 
@@ -619,14 +648,16 @@ static void pswt_update(pswt_tunnel_t *t)
     default:
         return;
     }
-    pswt_loop_poll(t->loop, &t->cl, ecl);
+    pswt_poll(t, &t->cl, ecl);
     if (!t->bk.gone) {
-        pswt_loop_poll(t->loop, &t->bk, ebk);
+        pswt_poll(t, &t->bk, ebk);
     }
 }
 
-void pswt_tunnel_start(pswt_tunnel_t *t, apr_time_t now)
+static void pswt_tunnel_start(psc_item_t *it, apr_time_t now)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     t->state = PSWT_ST_OPEN;
     t->last_io = now;
     pswt_stats_open(1);
@@ -640,7 +671,7 @@ void pswt_tunnel_start(pswt_tunnel_t *t, apr_time_t now)
     pswt_tunnel_again(t, now);
 }
 
-void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now)
+static void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now)
 {
     if (t->state == PSWT_ST_OPEN && t->cl.again) {
         pswt_pump(t, &t->cl, now);
@@ -654,23 +685,12 @@ void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now)
 /* Lingering: the write side is shut, read until EOF or the deadline. */
 static void pswt_drain(pswt_tunnel_t *t)
 {
-    char buf[512];
-    int i;
-
-    for (i = 0; i < 64; i++) {
-        apr_size_t n = sizeof(buf);
-        apr_status_t rv = apr_socket_recv(t->cl.sock, buf, &n);
-        if (APR_STATUS_IS_EAGAIN(rv)) {
-            return;
-        }
-        if (rv != APR_SUCCESS || n == 0) {
-            break;
-        }
+    if (psc_conn_drain(t->cl.sock)) {
+        pswt_retire(t);
     }
-    pswt_loop_retire(t->loop, t);
 }
 
-void pswt_tunnel_io(pswt_side_t *s, apr_int16_t ev, apr_time_t now)
+static void pswt_tunnel_io(pswt_side_t *s, apr_int16_t ev, apr_time_t now)
 {
     pswt_tunnel_t *t = s->t;
 
@@ -717,12 +737,14 @@ static void pswt_open_deadline(pswt_tunnel_t *t)
     if (t->detach_at && (!d || t->detach_at < d)) {
         d = t->detach_at;
     }
-    t->deadline = d;
-    pswt_loop_schedule(t->loop, t);
+    t->item.deadline = d;
+    pswt_schedule(t);
 }
 
-void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
+static void pswt_tunnel_timer(psc_item_t *it, apr_time_t now)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     switch (t->state) {
     case PSWT_ST_OPEN:
         if (t->detach_at && now >= t->detach_at) {
@@ -753,10 +775,10 @@ void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
         if (t->c) {
             t->c->aborted = 1;
         }
-        pswt_loop_retire(t->loop, t);
+        pswt_retire(t);
         break;
     case PSWT_ST_LINGER:
-        pswt_loop_retire(t->loop, t);
+        pswt_retire(t);
         break;
     default:
         break;
@@ -764,40 +786,45 @@ void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now)
     pswt_update(t);
 }
 
-void pswt_tunnel_shutdown(pswt_tunnel_t *t, apr_time_t now)
+static void pswt_tunnel_shutdown(psc_item_t *it, apr_time_t now)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     if (t->state == PSWT_ST_OPEN) {
         pswt_begin_close(t, PSWT_END_SHUTDOWN, now);
         pswt_update(t);
     }
 }
 
-void pswt_tunnel_abort(pswt_tunnel_t *t)
+static void pswt_tunnel_abort(psc_item_t *it)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
+
     if (t->state == PSWT_ST_OPEN || t->state == PSWT_ST_CLOSING) {
         pswt_stats_open(-1);
     }
     if (t->detached) {
-        pswt_loop_poll(t->loop, &t->bk, 0);
-        pswt_loop_poll(t->loop, &t->cl, 0);
+        pswt_poll(t, &t->bk, 0);
+        pswt_poll(t, &t->cl, 0);
         pswt_raw_close(t, &t->bk, 0);
         pswt_raw_close(t, &t->cl, 0);
         t->bk.gone = 1;
-        pswt_loop_retire(t->loop, t);
+        pswt_retire(t);
         return;
     }
     if (!t->bk.gone) {
-        pswt_loop_poll(t->loop, &t->bk, 0);
+        pswt_poll(t, &t->bk, 0);
         apr_socket_close(t->bk.sock);
         t->bk.gone = 1;
     }
-    pswt_loop_poll(t->loop, &t->cl, 0);
+    pswt_poll(t, &t->cl, 0);
     apr_socket_close(t->cl.sock);
-    pswt_loop_retire(t->loop, t);
+    pswt_retire(t);
 }
 
-void pswt_tunnel_release(pswt_tunnel_t *t)
+static void pswt_tunnel_release(psc_item_t *it)
 {
+    pswt_tunnel_t *t = (pswt_tunnel_t *)it;
     conn_rec *c = t->c;
 
     if (t->detached) {
@@ -808,14 +835,38 @@ void pswt_tunnel_release(pswt_tunnel_t *t)
         return;
     }
     if (t->r) {
-        ap_process_request_after_handler(t->r);
+        psc_conn_end_request(t->r);
         t->r = NULL;
     }
-    apr_socket_close(t->cl.sock);
-    /* back to SUSPENDED so that the pool cleanup decrements the event
-     * MPM's suspended count (it does nothing for other states but LINGER) */
-    if (c->cs) {
-        c->cs->state = CONN_STATE_SUSPENDED;
+    psc_conn_release(c, t->cl.sock);
+}
+
+/* ---- the loop's callbacks --------------------------------------------------------- */
+
+static void pswt_side_on_io(psc_pollee_t *pe, apr_int16_t ev, apr_time_t now)
+{
+    pswt_side_t *side = (pswt_side_t *)pe;
+
+    /* an earlier event of this batch may have ended the tunnel */
+    if (side->t->state != PSWT_ST_DONE && !side->gone && side->events) {
+        pswt_tunnel_io(side, ev, now);
     }
-    apr_pool_destroy(c->pool);
+}
+
+static void pswt_on_again(psc_item_t *it, apr_time_t now)
+{
+    pswt_tunnel_again((pswt_tunnel_t *)it, now);
+}
+
+static const psc_item_ops_t pswt_tunnel_ops = {
+    pswt_tunnel_start, pswt_tunnel_timer, pswt_on_again, pswt_tunnel_shutdown,
+    pswt_tunnel_abort, pswt_tunnel_release, NULL
+};
+
+void pswt_loop_adopt(psc_loop_t *loop, pswt_tunnel_t *t)
+{
+    t->loop = loop;
+    /* a tunnel run on the handler's thread has no worker to wait for */
+    psc_loop_adopt(loop, &t->item, &pswt_tunnel_ops,
+                   t->local ? NULL : (void *const *)&t->c->sbh);
 }

@@ -27,8 +27,8 @@
 #include "pswt_proxy.h"
 #include "pswt_ws.h"
 #include "pswt_stats.h"
+#include "psc_loop.h"
 
-typedef struct pswt_loop_t pswt_loop_t;
 typedef struct pswt_tunnel_t pswt_tunnel_t;
 
 typedef enum {
@@ -42,6 +42,7 @@ typedef enum {
 
 /* One connection of a tunnel; reads from it are forwarded to peer. */
 typedef struct pswt_side_t {
+    psc_pollee_t pollee;           /* first: pfd.client_data */
     pswt_tunnel_t *t;
     struct pswt_side_t *peer;
     conn_rec *c;
@@ -67,7 +68,8 @@ typedef struct pswt_side_t {
 } pswt_side_t;
 
 struct pswt_tunnel_t {
-    pswt_loop_t *loop;
+    psc_item_t item;               /* first: the loop's links, deadline */
+    psc_loop_t *loop;
     request_rec *r;                /* NULL once the request is finished */
     conn_rec *c;
     apr_pool_t *be_pool;           /* owns the back end connection */
@@ -87,50 +89,18 @@ struct pswt_tunnel_t {
     int state;
     int end;                       /* pswt_end_e */
     int sent_cl, sent_bk;          /* close codes we sent to each side */
-    apr_time_t started, last_io, adopted_at;
-    apr_time_t deadline;           /* heap key; 0 = none */
-    int heap_idx;
-    int ready;                     /* in the loop's ready list */
-
-    pswt_tunnel_t *ready_next;
-    pswt_tunnel_t *next;           /* inbox / retired list */
-    pswt_tunnel_t *all_prev, *all_next;
+    apr_time_t started, last_io;
 };
 
-/* ---- the loop (pswt_loop.c) ---- */
+/* ---- the loop (psc_loop.h) ---- */
 
-/* wakeable: other threads adopt into it / stop it. */
-apr_status_t pswt_loop_create(apr_pool_t *p, server_rec *s, int wakeable,
-                              apr_uint32_t size, pswt_loop_t **out);
-apr_status_t pswt_loop_start(pswt_loop_t *loop);      /* its own thread */
-void pswt_loop_adopt(pswt_loop_t *loop, pswt_tunnel_t *t);   /* any thread */
-void pswt_loop_shutdown(pswt_loop_t *loop);           /* any thread */
-void pswt_loop_stop(pswt_loop_t *loop);               /* join the thread */
-apr_uint32_t pswt_loop_count(pswt_loop_t *loop);
-/* Run on this thread until every adopted tunnel is retired. */
-void pswt_loop_run_local(pswt_loop_t *loop);
-
-/* Loop thread only. */
-void pswt_loop_poll(pswt_loop_t *loop, pswt_side_t *side, apr_int16_t ev);
-void pswt_loop_schedule(pswt_loop_t *loop, pswt_tunnel_t *t);
-void pswt_loop_ready(pswt_loop_t *loop, pswt_tunnel_t *t);
-void pswt_loop_retire(pswt_loop_t *loop, pswt_tunnel_t *t);
-/* t moved to n (pswt_detach()): its pollset entries, timer and links. */
-void pswt_loop_replace(pswt_loop_t *loop, pswt_tunnel_t *t, pswt_tunnel_t *n);
-/* Loop thread: an apr_socket_t for a dup()ed fd, reused; and back. */
-apr_socket_t *pswt_loop_socket_open(pswt_loop_t *loop, int fd);
-void pswt_loop_socket_close(pswt_loop_t *loop, apr_socket_t *s);
-int pswt_loop_is_shutting_down(pswt_loop_t *loop);
+/* Any thread: hand the tunnel to loop (the child's, or a handler's own). */
+void pswt_loop_adopt(psc_loop_t *loop, pswt_tunnel_t *t);
 
 /* ---- the tunnel (pswt_tunnel.c), loop thread ---- */
 
-void pswt_tunnel_start(pswt_tunnel_t *t, apr_time_t now);
-void pswt_tunnel_io(pswt_side_t *side, apr_int16_t rtnevents, apr_time_t now);
-void pswt_tunnel_timer(pswt_tunnel_t *t, apr_time_t now);
-void pswt_tunnel_again(pswt_tunnel_t *t, apr_time_t now);
-void pswt_tunnel_shutdown(pswt_tunnel_t *t, apr_time_t now);
-void pswt_tunnel_abort(pswt_tunnel_t *t);      /* process exit: no words */
-void pswt_tunnel_release(pswt_tunnel_t *t);    /* after retirement */
+/* Poll one side for ev (0: not at all). */
+void pswt_poll(pswt_tunnel_t *t, pswt_side_t *side, apr_int16_t ev);
 
 /* Handler thread: sockets nonblocking, filters for tunnelling. */
 void pswt_tunnel_init(pswt_tunnel_t *t, request_rec *r, apr_pool_t *be_pool,
