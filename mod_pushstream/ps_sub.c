@@ -201,7 +201,7 @@ static apr_status_t ps_sub_sendv(ps_sub_t *sub, const struct iovec *vec,
 static int ps_sub_write_direct(ps_sub_t *sub)
 {
     struct iovec vec[PS_SUB_IOV + 2];
-    char hex[24];
+    char hex[PS_ENC_CHUNK_HEAD];
     apr_size_t total = 0, written = 0, left;
     apr_bucket_brigade *rest = sub->c ? sub->tmp : sub->out;
     apr_status_t rv;
@@ -229,8 +229,7 @@ static int ps_sub_write_direct(ps_sub_t *sub)
     }
     if (sub->self_chunked) {
         vec[0].iov_base = hex;
-        vec[0].iov_len = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT
-                                      "\r\n", (apr_uint64_t)total);
+        vec[0].iov_len = ps_enc_chunk_head(hex, (apr_uint64_t)total);
         vec[n].iov_base = "\r\n";
         vec[n].iov_len = 2;
         n++;
@@ -352,7 +351,7 @@ static void ps_sub_frame_out(ps_sub_t *sub)
 {
     apr_bucket *after, *e;
     apr_size_t moved = 0;
-    char hex[24];
+    char hex[PS_ENC_CHUNK_HEAD];
 
     apr_brigade_partition(sub->pending, PS_SUB_CHUNK, &after);
     while ((e = APR_BRIGADE_FIRST(sub->pending)) != after) {
@@ -362,8 +361,7 @@ static void ps_sub_frame_out(ps_sub_t *sub)
     }
     sub->pending_bytes -= moved;
     if (sub->self_chunked && moved) {
-        int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT "\r\n",
-                             (apr_uint64_t)moved);
+        apr_size_t n = ps_enc_chunk_head(hex, (apr_uint64_t)moved);
         APR_BRIGADE_INSERT_TAIL(sub->out, apr_bucket_heap_create(
             hex, n, NULL, sub->ba));
     }
@@ -473,9 +471,8 @@ static int ps_sub_pump(ps_sub_t *sub)
         sub->pending_bytes -= moved;
         if (sub->self_chunked && moved) {
             /* the request (and its CHUNK filter) is gone: frame it here */
-            char hex[24];
-            int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT
-                                 "\r\n", (apr_uint64_t)moved);
+            char hex[PS_ENC_CHUNK_HEAD];
+            apr_size_t n = ps_enc_chunk_head(hex, (apr_uint64_t)moved);
             APR_BRIGADE_INSERT_HEAD(sub->tmp, apr_bucket_heap_create(
                 hex, n, NULL, sub->ba));
             APR_BRIGADE_INSERT_TAIL(sub->tmp, apr_bucket_immortal_create(
@@ -1020,7 +1017,8 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
                 /* request ended early: the last chunk is ours to write */
                 if (sub->self_chunked) {
                     sub->self_chunked = 0;
-                    ps_sub_queue(sub, "0\r\n\r\n", 5);
+                    ps_sub_queue(sub, PS_ENC_LAST_CHUNK,
+                                 sizeof(PS_ENC_LAST_CHUNK) - 1);
                     continue;
                 }
                 sub->state = PS_SUBST_FLUSHING;
