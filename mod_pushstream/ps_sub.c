@@ -20,7 +20,11 @@
  * TLS the loop also takes mod_ssl's session (ps_tls.h) and reads / writes
  * through it (sub->tls).  A waiting long-poll leaves the same way: its
  * request ends first (ps_sub_lp_end_request), its answer's head is then
- * the loop's to write (ps_lphead.h). */
+ * the loop's to write (ps_lphead.h).
+ *
+ * What differs per transport (message form, ping, end, client input) is
+ * the transport's (sub->tp, ps_transport.h; ps_sub_stream.c, ps_sub_es.c,
+ * ps_sub_ws.c, ps_sub_lp.c); this file never asks which one it serves. */
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -292,7 +292,7 @@ static const ps_template_t *ps_msg_tpl(ps_subreq_t *sr)
 
 /* The form of sr's messages (ps_encode.h): the one encoder of the replay
  * here and of live delivery in the loop. */
-static void ps_enc_of(ps_subreq_t *sr, ps_enc_t *e)
+static void ps_subreq_enc(ps_subreq_t *sr, ps_enc_t *e)
 {
     e->kind = sr->tp->enc_kind;
     e->tpl = ps_msg_tpl(sr);
@@ -310,12 +310,13 @@ static void ps_stream_intro(ps_subreq_t *sr, apr_bucket_brigade *bb)
                     ? ps_template_source(sr->d->header_tpl, &hlen) : NULL;
     char *out;
 
-    ps_enc_of(sr, &e);
+    ps_subreq_enc(sr, &e);
     out = ps_enc_intro(sr->r->pool, &e, h, hlen, sr->pad_header,
                        (const ps_msgview_t *)sr->replayed->elts,
                        sr->replayed->nelts, &len);
     if (len) {
-        apr_brigade_write(bb, NULL, NULL, out, len);
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(out, len, sr->r->pool,
+                                                           bb->bucket_alloc));
     }
 }
 
@@ -371,7 +372,7 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->d = sr->d;
     sub->sc = sr->sc;
     sub->tp = sr->tp;
-    ps_enc_of(sr, &sub->enc);
+    ps_subreq_enc(sr, &sub->enc);
     sub->callback = sr->callback ? apr_pstrdup(c->pool, sr->callback) : NULL;
     if (sr->tp->setup) {
         sr->tp->setup(sub, c->pool);
@@ -545,7 +546,7 @@ static int ps_sub_handle_req(request_rec *r, ps_child_t *child,
     if (!sr.tp->stream && (!sr.tp->waits || sr.replayed->nelts)) {
         /* polling, or a long-poll that has messages already */
         ps_enc_t e;
-        ps_enc_of(&sr, &e);
+        ps_subreq_enc(&sr, &e);
         return ps_sub_answer_now(r, d, &e, sr.callback, sr.replayed,
                                  sr.q.since, sr.q.tag);
     }
