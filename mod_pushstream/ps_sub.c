@@ -20,7 +20,11 @@
  * TLS the loop also takes mod_ssl's session (ps_tls.h) and reads / writes
  * through it (sub->tls).  A waiting long-poll leaves the same way: its
  * request ends first (ps_sub_lp_end_request), its answer's head is then
- * the loop's to write (ps_lphead.h). */
+ * the loop's to write (ps_lphead.h).
+ *
+ * What differs per transport (message form, ping, end, client input) is
+ * the transport's (sub->tp, ps_transport.h; ps_sub_stream.c, ps_sub_es.c,
+ * ps_sub_ws.c, ps_sub_lp.c); this file never asks which one it serves. */
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -41,11 +45,9 @@
 #include "ps_sub.h"
 #include "ps_reactor.h"
 #include "ps_util.h"
-#include "ps_eventsource.h"
 #include "ps_websocket.h"
 #include "ps_handlers.h"
 #include "ps_h2.h"
-#include "ps_publish.h"
 #include "ps_tls.h"
 #include "ps_lphead.h"
 #include "psc_conn.h"
@@ -72,12 +74,8 @@ static int ps_sub_batch_add(ps_sub_batch_t *b, ps_sub_t *sub);
 
 /* Log about a subscriber: on its connection while httpd has one, else on
  * its server with the client's address (a detached subscriber). */
-static void ps_sub_log(const ps_sub_t *sub, int level, apr_status_t rv,
-                       const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void ps_sub_log(const ps_sub_t *sub, int level, apr_status_t rv,
-                       const char *fmt, ...)
+void ps_sub_log(const ps_sub_t *sub, int level, apr_status_t rv,
+                const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -116,31 +114,15 @@ void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len)
     sub->pending_bytes += len;
 }
 
-void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
-                      const ps_msgview_t *m)
-{
-    apr_size_t len = ps_template_measure(t, m);
-    char *buf;
-    apr_bucket *b;
-
-    if (!len) {
-        return;
-    }
-    buf = apr_bucket_alloc(len, sub->ba);
-    ps_template_render_to(t, m, buf);
-    b = apr_bucket_heap_create(buf, len, apr_bucket_free, sub->ba);
-    APR_BRIGADE_INSERT_TAIL(sub->pending, b);
-    sub->pending_bytes += len;
-}
-
+/* Padding of sub's form (ps_enc_pad_len) after a piece of len bytes. */
 void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len)
 {
-    apr_size_t n = ps_padding_len(len, sub->pad_message, sub->sc->padding_max);
+    apr_size_t n = ps_enc_pad_len(&sub->enc, len, sub->enc.pad_min);
     char *buf;
 
     if (n) {
         buf = apr_bucket_alloc(n, sub->ba);
-        ps_padding_fill(buf, n, sub->mode == PS_SUB_EVENTSOURCE);
+        ps_enc_pad_fill(&sub->enc, buf, n);
         APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
             buf, n, apr_bucket_free, sub->ba));
         sub->pending_bytes += n;
@@ -149,70 +131,30 @@ void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len)
 
 int ps_sub_is_stream(const ps_sub_t *sub)
 {
-    return sub->mode == PS_SUB_STREAMING || sub->mode == PS_SUB_EVENTSOURCE
-           || sub->mode == PS_SUB_WEBSOCKET;
+    return sub->tp->stream;
 }
 
-void ps_sub_queue_ws_frame(ps_sub_t *sub, int opcode, const char *data,
-                           apr_size_t len)
+/* One message in sub's form (ps_encode.h: the replay's encoder too), in
+ * one heap bucket. */
+void ps_sub_queue_encoded(ps_sub_t *sub, const ps_msgview_t *m)
 {
-    unsigned char hdr[PS_WS_MAX_HEADER];
-    apr_size_t hlen = ps_ws_frame_header(hdr, opcode, len);
-    char *buf = apr_bucket_alloc(hlen + len, sub->ba);
+    apr_size_t len = ps_enc_measure(&sub->enc, m);
+    char *buf = apr_bucket_alloc(len ? len : 1, sub->ba);
 
-    memcpy(buf, hdr, hlen);
-    if (len) {
-        memcpy(buf + hlen, data, len);
-    }
+    ps_enc_render_to(&sub->enc, m, buf);
     APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
-        buf, hlen + len, apr_bucket_free, sub->ba));
-    sub->pending_bytes += hlen + len;
+        buf, len, apr_bucket_free, sub->ba));
+    sub->pending_bytes += len;
+    sub->last_item = len;
 }
 
-/* Render into one heap bucket: an optional prefix (a frame header), then
- * len bytes from the renderer. */
-static void ps_sub_queue_rendered(ps_sub_t *sub, const ps_msgview_t *m,
-                                  apr_size_t len, int ws)
+void ps_sub_stream_message(ps_sub_t *sub, const ps_msgview_t *m, int deleted,
+                           apr_time_t now)
 {
-    unsigned char hdr[PS_WS_MAX_HEADER];
-    apr_size_t hlen = ws ? ps_ws_frame_header(hdr, PS_WS_OP_TEXT, len) : 0;
-    char *buf = apr_bucket_alloc(hlen + len, sub->ba);
-
-    memcpy(buf, hdr, hlen);
-    if (sub->mode == PS_SUB_EVENTSOURCE) {
-        ps_es_message_render_to(sub->msg_tpl, m, buf);
-    }
-    else {
-        ps_template_render_to(sub->msg_tpl, m, buf + hlen);
-    }
-    APR_BRIGADE_INSERT_TAIL(sub->pending, apr_bucket_heap_create(
-        buf, hlen + len, apr_bucket_free, sub->ba));
-    sub->pending_bytes += hlen + len;
+    ps_sub_queue_encoded(sub, m);
 }
 
-void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m)
-{
-    apr_size_t len, before = sub->pending_bytes;
-
-    switch (sub->mode) {
-    case PS_SUB_EVENTSOURCE:
-        len = ps_es_message_measure(sub->msg_tpl, m);
-        ps_sub_queue_rendered(sub, m, len, 0);
-        ps_sub_queue_padding(sub, len);
-        break;
-    case PS_SUB_WEBSOCKET:
-        ps_sub_queue_rendered(sub, m, ps_template_measure(sub->msg_tpl, m), 1);
-        break;
-    default:
-        len = ps_template_measure(sub->msg_tpl, m);
-        ps_sub_queue_rendered(sub, m, len, 0);
-        ps_sub_queue_padding(sub, len);
-        break;
-    }
-    sub->last_item = sub->pending_bytes - before;
-}
-
-static void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t)
+void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t)
 {
     apr_size_t len;
     const char *src;
@@ -259,7 +201,7 @@ static apr_status_t ps_sub_sendv(ps_sub_t *sub, const struct iovec *vec,
 static int ps_sub_write_direct(ps_sub_t *sub)
 {
     struct iovec vec[PS_SUB_IOV + 2];
-    char hex[24];
+    char hex[PS_ENC_CHUNK_HEAD];
     apr_size_t total = 0, written = 0, left;
     apr_bucket_brigade *rest = sub->c ? sub->tmp : sub->out;
     apr_status_t rv;
@@ -287,8 +229,7 @@ static int ps_sub_write_direct(ps_sub_t *sub)
     }
     if (sub->self_chunked) {
         vec[0].iov_base = hex;
-        vec[0].iov_len = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT
-                                      "\r\n", (apr_uint64_t)total);
+        vec[0].iov_len = ps_enc_chunk_head(hex, (apr_uint64_t)total);
         vec[n].iov_base = "\r\n";
         vec[n].iov_len = 2;
         n++;
@@ -410,7 +351,7 @@ static void ps_sub_frame_out(ps_sub_t *sub)
 {
     apr_bucket *after, *e;
     apr_size_t moved = 0;
-    char hex[24];
+    char hex[PS_ENC_CHUNK_HEAD];
 
     apr_brigade_partition(sub->pending, PS_SUB_CHUNK, &after);
     while ((e = APR_BRIGADE_FIRST(sub->pending)) != after) {
@@ -420,8 +361,7 @@ static void ps_sub_frame_out(ps_sub_t *sub)
     }
     sub->pending_bytes -= moved;
     if (sub->self_chunked && moved) {
-        int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT "\r\n",
-                             (apr_uint64_t)moved);
+        apr_size_t n = ps_enc_chunk_head(hex, (apr_uint64_t)moved);
         APR_BRIGADE_INSERT_TAIL(sub->out, apr_bucket_heap_create(
             hex, n, NULL, sub->ba));
     }
@@ -531,9 +471,8 @@ static int ps_sub_pump(ps_sub_t *sub)
         sub->pending_bytes -= moved;
         if (sub->self_chunked && moved) {
             /* the request (and its CHUNK filter) is gone: frame it here */
-            char hex[24];
-            int n = apr_snprintf(hex, sizeof(hex), "%" APR_UINT64_T_HEX_FMT
-                                 "\r\n", (apr_uint64_t)moved);
+            char hex[PS_ENC_CHUNK_HEAD];
+            apr_size_t n = ps_enc_chunk_head(hex, (apr_uint64_t)moved);
             APR_BRIGADE_INSERT_HEAD(sub->tmp, apr_bucket_heap_create(
                 hex, n, NULL, sub->ba));
             APR_BRIGADE_INSERT_TAIL(sub->tmp, apr_bucket_immortal_create(
@@ -585,9 +524,8 @@ static void ps_sub_restart_ping(ps_sub_t *sub, apr_time_t now)
 
 void ps_sub_started(ps_sub_t *sub, apr_time_t now)
 {
-    apr_interval_time_t ttl = sub->mode == PS_SUB_LONGPOLLING
-                              ? ps_dir_longpoll_ttl(sub->d)
-                              : sub->d->subscriber_ttl;
+    apr_interval_time_t ttl = sub->tp->stream ? sub->d->subscriber_ttl
+                                              : ps_dir_longpoll_ttl(sub->d);
 
     sub->ttl_at = ttl > 0 ? now + ttl : 0;
     if (sub->auth_exp) {              /* PushStreamAuth: closed at exp */
@@ -601,7 +539,7 @@ void ps_sub_started(ps_sub_t *sub, apr_time_t now)
     if (ps_sub_is_stream(sub) && !sub->fallback) {
         sub->end_req_at = now + PS_SUB_END_REQ;
     }
-    else if (sub->mode == PS_SUB_LONGPOLLING && !sub->fallback) {
+    else if (!sub->fallback) {          /* a long-poll */
         sub->detach_at = now + PS_SUB_END_REQ;
     }
     sub->state = PS_SUBST_ACTIVE;
@@ -630,7 +568,7 @@ static void ps_sub_fail(ps_sub_t *sub)
 }
 
 /* Start ending: whatever is queued goes out, then the response ends. */
-static void ps_sub_end(ps_sub_t *sub, apr_time_t now)
+void ps_sub_end(ps_sub_t *sub, apr_time_t now)
 {
     if (sub->state != PS_SUBST_ACTIVE) {
         return;
@@ -641,141 +579,6 @@ static void ps_sub_end(ps_sub_t *sub, apr_time_t now)
     ps_sub_set_deadline(sub);
 }
 
-void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag)
-{
-    char date[PS_HTTP_TIME_LEN + 1];
-
-    ps_format_http_time(date, time);
-    apr_table_set(r->headers_out, "Last-Modified", date);
-    apr_table_set(r->headers_out, "Etag",
-                  apr_psprintf(r->pool, "W/%" APR_INT64_T_FMT, tag));
-}
-
-/* A long-poll whose request has ended: the head of its answer, before
- * what is queued (the body, or nothing for a 304). */
-static void ps_sub_lp_raw_head(ps_sub_t *sub, int not_modified,
-                               apr_int64_t time, apr_int64_t tag)
-{
-    apr_size_t cap = ps_lphead_size(strlen(sub->lp_head), strlen(sub->lp_ctype));
-    char *buf = apr_bucket_alloc(cap, sub->ba);
-    apr_size_t len = ps_lphead_render(buf, cap, not_modified, sub->lp_head,
-                                      sub->lp_ctype, time, tag,
-                                      sub->pending_bytes);
-
-    APR_BRIGADE_INSERT_HEAD(sub->pending, apr_bucket_heap_create(
-        buf, len, apr_bucket_free, sub->ba));
-    sub->pending_bytes += len;
-}
-
-/* Long-poll answer with body (a message or the timed-out message). */
-static void ps_sub_lp_answer(ps_sub_t *sub, const ps_msgview_t *m,
-                             apr_int64_t time, apr_int64_t tag)
-{
-    request_rec *r = sub->r;
-    ps_sub_queue_tpl(sub, sub->d->header_tpl);
-    if (sub->callback) {
-        ps_sub_queue(sub, sub->callback, strlen(sub->callback));
-        ps_sub_queue(sub, "([", 2);
-    }
-    ps_sub_queue_msg(sub, sub->msg_tpl, m);
-    if (sub->callback) {
-        ps_sub_queue(sub, "]);", 3);
-    }
-    ps_sub_queue_tpl(sub, sub->d->footer_tpl);
-    if (!r) {
-        ps_sub_lp_raw_head(sub, 0, time, tag);
-        return;
-    }
-    r->status = HTTP_OK;
-    if (sub->callback) {
-        ap_set_content_type(r, "application/javascript");
-    }
-    else if (!r->content_type) {
-        ap_set_content_type(r, "text/plain");
-    }
-    ps_sub_lp_headers(r, time, tag);
-    ap_set_content_length(r, (apr_off_t)sub->pending_bytes);
-}
-
-static int ps_sub_head_line(void *baton, const char *key, const char *val)
-{
-    ps_sub_t *sub = baton;
-    const char *line = apr_pstrcat(sub->r->pool, key, ": ", val, "\r\n", NULL);
-    ps_sub_queue(sub, line, strlen(line));
-    return 1;
-}
-
-/* The long-poll timeout as push-stream sends it: 304 with Last-Modified,
- * Etag: W/0 and Content-Length: 0.  httpd's header filter drops the last
- * one from any 304, so the head is written here, past the HTTP filters. */
-static void ps_sub_raw_304(ps_sub_t *sub, apr_int64_t secs)
-{
-    request_rec *r = sub->r;
-    conn_rec *c = sub->c;
-    char date[APR_RFC822_DATE_LEN];
-    const char *head;
-
-    apr_rfc822_date(date, apr_time_now());
-    head = apr_pstrcat(r->pool, "HTTP/1.1 304 Not Modified\r\nDate: ", date,
-                       "\r\nServer: ", ap_get_server_banner(), "\r\n", NULL);
-    ps_sub_queue(sub, head, strlen(head));
-    ps_sub_lp_headers(r, secs, 0);
-    apr_table_setn(r->headers_out, "Content-Length", "0");
-    apr_table_setn(r->headers_out, "Connection", "close");
-    apr_table_do(ps_sub_head_line, sub, r->headers_out, NULL);
-    ps_sub_queue(sub, "\r\n", 2);
-    r->status = HTTP_NOT_MODIFIED;
-    r->output_filters = r->proto_output_filters = c->output_filters;
-    sub->raw_head = 1;
-}
-
-static void ps_sub_lp_timeout(ps_sub_t *sub, apr_time_t now)
-{
-    apr_int64_t secs = (apr_int64_t)apr_time_sec(now);
-
-    if (sub->sc->timeout_with_body) {
-        ps_msgview_t m = { PS_MSG_ID_TIMEDOUT, "Timed out", 9, "", 0, 0, 0,
-                           NULL, 0, NULL, 0 };
-        ps_sub_lp_answer(sub, &m, secs, 0);
-    }
-    else if (!sub->r) {
-        ps_sub_lp_raw_head(sub, 1, secs, 0);
-    }
-    else if (!sub->fallback && sub->r->proto_num >= HTTP_VERSION(1, 1)) {
-        ps_sub_raw_304(sub, secs);
-    }
-    else {
-        /* the handler's thread finishes this one through httpd's filters */
-        sub->r->status = HTTP_NOT_MODIFIED;
-        ps_sub_lp_headers(sub->r, secs, 0);
-    }
-    ps_sub_end(sub, now);
-}
-
-/* Streaming kinds: footer, then the end of the chunked body (WebSocket:
- * the footer frame and a close frame). */
-static void ps_sub_stream_close(ps_sub_t *sub, apr_time_t now)
-{
-    if (sub->mode == PS_SUB_EVENTSOURCE) {
-        ps_sub_queue(sub, sub->es_footer, sub->es_footer_len);
-    }
-    else if (sub->mode == PS_SUB_WEBSOCKET) {
-        apr_size_t len;
-        const char *f = sub->d->footer_tpl
-                        ? ps_template_source(sub->d->footer_tpl, &len) : NULL;
-        char frame[PS_WS_MAX_CLOSE_FRAME];
-        if (f && len) {
-            ps_sub_queue_ws_frame(sub, PS_WS_OP_TEXT, f, len);
-        }
-        len = ps_ws_close_frame(frame, sub->ws_close_code, NULL, 0);
-        ps_sub_queue(sub, frame, len);
-    }
-    else {
-        ps_sub_queue_tpl(sub, sub->d->footer_tpl);
-    }
-    ps_sub_end(sub, now);
-}
-
 void ps_sub_shutdown(ps_sub_t *sub)
 {
     apr_time_t now = apr_time_now();
@@ -783,13 +586,8 @@ void ps_sub_shutdown(ps_sub_t *sub)
     if (sub->state != PS_SUBST_ACTIVE) {
         return;
     }
-    if (sub->mode == PS_SUB_LONGPOLLING) {
-        ps_sub_lp_timeout(sub, now);
-    }
-    else {
-        sub->ws_close_code = PS_WS_CLOSE_GOING_AWAY;
-        ps_sub_stream_close(sub, now);
-    }
+    sub->ws_close_code = PS_WS_CLOSE_GOING_AWAY;
+    sub->tp->end(sub, now);
     ps_sub_advance(sub, now);
 }
 
@@ -809,7 +607,7 @@ static void ps_sub_finish_response(ps_sub_t *sub)
 {
     request_rec *r = sub->r;
 
-    if (sub->mode != PS_SUB_WEBSOCKET && !sub->raw_head) {
+    if (sub->tp->http_body && !sub->raw_head) {
         ap_finalize_request_protocol(r);      /* EOS: last chunk */
     }
     psc_conn_end_request(r);                  /* EOR: logs, frees r */
@@ -946,7 +744,7 @@ static int ps_sub_can_detach(ps_sub_t *sub, apr_time_t now, int *tls)
 
     *tls = 0;
     if (!c || sub->fallback || sub->r
-        || (!ps_sub_is_stream(sub) && sub->mode != PS_SUB_LONGPOLLING)
+        || !sub->tp->waits
         || sub->state != PS_SUBST_ACTIVE || c->aborted
         || !psc_conn_plain_filters(c, ps_tls_conn_is_tls(c), tls)) {
         return -1;
@@ -1103,7 +901,7 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
     ps_sub_t *n;
     int tls, ok;
 
-    if (sub->r && sub->mode == PS_SUB_LONGPOLLING) {
+    if (sub->r && !sub->tp->stream) {   /* a long-poll */
         ok = ps_sub_lp_end_request(sub, now);
         sub->detach_at = ok < 0 ? 0 : now + PS_SUB_END_REQ;
         return sub;                     /* leaves on the next turn */
@@ -1178,7 +976,8 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
                 /* request ended early: the last chunk is ours to write */
                 if (sub->self_chunked) {
                     sub->self_chunked = 0;
-                    ps_sub_queue(sub, "0\r\n\r\n", 5);
+                    ps_sub_queue(sub, PS_ENC_LAST_CHUNK,
+                                 sizeof(PS_ENC_LAST_CHUNK) - 1);
                     continue;
                 }
                 sub->state = PS_SUBST_FLUSHING;
@@ -1213,22 +1012,18 @@ void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted)
     if (sub->state != PS_SUBST_ACTIVE) {
         return;
     }
-    if (sub->mode == PS_SUB_LONGPOLLING) {
-        apr_int64_t secs = (apr_int64_t)apr_time_sec(now);
-        ps_sub_lp_answer(sub, m, deleted ? secs : m->time,
-                         deleted ? 0 : m->tag);
-        ps_sub_end(sub, now);
+    sub->tp->message(sub, m, deleted, now);
+    if (!sub->tp->stream) {             /* answered: the response ends */
         ps_sub_advance(sub, now);
         return;
     }
-    ps_sub_queue_stream_msg(sub, m);
     if (deleted) {
         sub->chans[ci].deleted = 1;           /* the reactor unlinks it */
         for (i = 0; i < sub->nchan; i++) {
             left += !sub->chans[i].deleted;
         }
         if (!left) {
-            ps_sub_stream_close(sub, now);
+            sub->tp->end(sub, now);
         }
     }
     ps_sub_restart_ping(sub, now);
@@ -1286,25 +1081,6 @@ void ps_sub_batch_end(ps_sub_batch_t *b)
     b->n = 0;
 }
 
-static void ps_sub_ping(ps_sub_t *sub, apr_time_t now)
-{
-    ps_msgview_t m = { PS_MSG_ID_PING, sub->sc->ping_text,
-                       strlen(sub->sc->ping_text), "", 0, 0, 0, NULL, 0,
-                       NULL, 0 };
-
-    if (sub->mode == PS_SUB_EVENTSOURCE) {
-        ps_sub_queue(sub, PS_ES_PING, PS_ES_PING_LEN);
-        ps_sub_queue_padding(sub, PS_ES_PING_LEN);
-    }
-    else if (sub->mode == PS_SUB_WEBSOCKET) {
-        ps_sub_queue_ws_frame(sub, PS_WS_OP_PING, NULL, 0);
-    }
-    else {
-        ps_sub_queue_stream_msg(sub, &m);
-    }
-    ps_sub_restart_ping(sub, now);
-}
-
 void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
 {
     switch (sub->state) {
@@ -1321,15 +1097,11 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
                            "its token expired");
                 sub->ws_close_code = PS_WS_CLOSE_POLICY;
             }
-            if (sub->mode == PS_SUB_LONGPOLLING) {
-                ps_sub_lp_timeout(sub, now);
-            }
-            else {
-                ps_sub_stream_close(sub, now);
-            }
+            sub->tp->end(sub, now);
         }
         else if (sub->ping_at && now >= sub->ping_at) {
-            ps_sub_ping(sub, now);
+            sub->tp->ping(sub);
+            ps_sub_restart_ping(sub, now);
         }
         ps_sub_set_deadline(sub);
         ps_sub_advance(sub, now);
@@ -1352,119 +1124,18 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
     }
 }
 
-/* WebSocket: a text message is published to the subscriber's channels
- * (PushStreamWebsocketAllowPublish), like a POST to a publisher: through
- * the one publish path, all channels or none. */
-static void ps_sub_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
-{
-    ps_path_channel_t small[8], *pc = small;
-    apr_array_header_t chans;
-    ps_answer_t a;
-    int i;
-
-    if (sub->nchan > 8 && !(pc = malloc(sub->nchan * sizeof(*pc)))) {
-        return;
-    }
-    memset(&chans, 0, sizeof(chans));
-    chans.elt_size = sizeof(*pc);
-    chans.elts = (char *)pc;
-    for (i = 0; i < sub->nchan; i++) {
-        if (!sub->chans[i].deleted) {
-            pc[chans.nelts].id = sub->chans[i].id;
-            pc[chans.nelts].len = sub->chans[i].len;
-            pc[chans.nelts++].backtrack = 0;
-        }
-    }
-    chans.nalloc = chans.nelts;
-    if (chans.nelts && !ps_pub_store(sub->child->store, sub->d, sub->sc,
-                                     &chans, text, len, NULL, NULL, NULL, &a)) {
-        ps_sub_log(sub, APLOG_ERR, 0, "PS0022: WebSocket message not "
-                   "published: %d %s%s", a.status, a.explain ? a.explain : "",
-                   a.log == PS_ANS_LOG_FULL ? " (raise "
-                   "PushStreamSharedMemorySize)" : "");
-    }
-    if (pc != small) {
-        free(pc);
-    }
-}
-
-/* Close the WebSocket with code (0: no code) and end. */
-static void ps_sub_ws_close(ps_sub_t *sub, int code, apr_time_t now)
-{
-    char frame[PS_WS_MAX_CLOSE_FRAME];
-    apr_size_t len = ps_ws_close_frame(frame, code, NULL, 0);
-
-    ps_sub_queue(sub, frame, len);
-    ps_sub_end(sub, now);
-}
-
-static void ps_sub_ws_event(ps_sub_t *sub, const ps_ws_event_t *ev,
-                            apr_time_t now)
-{
-    switch (ev->type) {
-    case PS_WS_TEXT:
-        if (sub->d->ws_allow_publish == 1 && sub->auth_nopub) {
-            /* PushStreamAuth: publishing needs a publish grant */
-            ps_sub_log(sub, APLOG_INFO, 0, "PS0122: WebSocket message not "
-                       "published: the token does not grant publish to "
-                       "every channel; closed with 1008");
-            ps_store_count_auth(sub->child->store, 1);
-            ps_sub_ws_close(sub, PS_WS_CLOSE_POLICY, now);
-        }
-        else if (sub->d->ws_allow_publish == 1) {
-            ps_sub_ws_publish(sub, ev->data, ev->len);
-        }
-        break;
-    case PS_WS_BINARY:
-        ps_sub_ws_close(sub, PS_WS_CLOSE_UNSUPPORTED, now);
-        break;
-    case PS_WS_PING:
-        ps_sub_queue_ws_frame(sub, PS_WS_OP_PONG, ev->data, ev->len);
-        break;
-    case PS_WS_CLOSE:
-        /* echo the peer's code; none given (1005) means an empty close */
-        ps_sub_ws_close(sub, ev->close_code == PS_WS_CLOSE_NO_STATUS
-                             ? 0 : ev->close_code, now);
-        break;
-    case PS_WS_ERROR:
-        ps_sub_log(sub, APLOG_DEBUG, 0, "PS0023: WebSocket closed with %d: "
-                   "%s", ev->close_code, ev->data ? ev->data : "");
-        ps_sub_ws_close(sub, ev->close_code, now);
-        break;
-    default:
-        break;
-    }
-}
-
-/* Feed client bytes to the frame parser while the subscriber is active. */
-static void ps_sub_ws_bytes(ps_sub_t *sub, const char *data, apr_size_t len,
-                            apr_time_t now)
-{
-    apr_size_t used;
-    ps_ws_event_t ev;
-
-    while (len && sub->state == PS_SUBST_ACTIVE) {
-        if (ps_ws_feed(sub->ws, data, len, &used, &ev) == PS_WS_NEED_MORE) {
-            break;
-        }
-        data += used;
-        len -= used;
-        ps_sub_ws_event(sub, &ev, now);
-    }
-}
-
-static void ps_sub_ws_input(ps_sub_t *sub, apr_bucket_brigade *bb,
-                            apr_time_t now)
+/* Client bytes in a brigade, to the transport's input. */
+static void ps_sub_input(ps_sub_t *sub, apr_bucket_brigade *bb, apr_time_t now)
 {
     apr_bucket *b;
 
-    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-         b = APR_BUCKET_NEXT(b)) {
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb)
+         && sub->state == PS_SUBST_ACTIVE; b = APR_BUCKET_NEXT(b)) {
         const char *data;
         apr_size_t len;
         if (!APR_BUCKET_IS_METADATA(b)
             && apr_bucket_read(b, &data, &len, APR_BLOCK_READ) == APR_SUCCESS) {
-            ps_sub_ws_bytes(sub, data, len, now);
+            sub->tp->input(sub, data, len, now);
         }
     }
 }
@@ -1497,8 +1168,8 @@ static void ps_sub_read_detached(ps_sub_t *sub, apr_time_t now)
             ps_sub_closed_by_client(sub, rv);
             return;
         }
-        if (sub->ws && sub->state == PS_SUBST_ACTIVE) {
-            ps_sub_ws_bytes(sub, buf, len, now);
+        if (sub->tp->input && sub->state == PS_SUBST_ACTIVE) {
+            sub->tp->input(sub, buf, len, now);
         }
         total += len;
         if (total >= PS_SUB_READ_BUDGET && sub->state != PS_SUBST_DONE) {
@@ -1541,8 +1212,8 @@ static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
         if (APR_BRIGADE_EMPTY(sub->tmp)) {
             break;
         }
-        if (sub->ws && sub->state == PS_SUBST_ACTIVE) {
-            ps_sub_ws_input(sub, sub->tmp, now);
+        if (sub->tp->input && sub->state == PS_SUBST_ACTIVE) {
+            ps_sub_input(sub, sub->tmp, now);
         }
         apr_brigade_cleanup(sub->tmp);
         total += len;

@@ -17,6 +17,8 @@
 #include "ps_websocket.h"
 #include "ps_reactor.h"        /* ps_pollee_t */
 #include "psc_loop.h"
+#include "ps_transport.h"
+#include "ps_encode.h"
 
 struct ps_lchan_t;
 struct ssl_st;
@@ -54,15 +56,14 @@ typedef struct ps_sub_t {
     ps_child_t *child;
     const ps_dir_conf_t *d;
     const ps_srv_conf_t *sc;
-    const ps_template_t *msg_tpl;
+    const ps_transport_t *tp;      /* its transport (ps_transport.h) */
+    ps_enc_t enc;                  /* its messages' form: template, padding */
     const char *callback;          /* JSONP function name, or NULL */
-    apr_size_t pad_message;        /* PushStreamPaddingByUserAgent minimum */
     const char *es_footer;         /* EventSource: footer as comment lines */
     apr_size_t es_footer_len;
     ps_ws_parser_t *ws;            /* WebSocket: client frames */
     int ws_close_code;             /* close frame to send at the end */
     int raw_head;                  /* response head written by us, not httpd */
-    int mode;                      /* PS_SUB_STREAMING / PS_SUB_LONGPOLLING */
     int nchan;
     ps_sub_chan_t *chans;
     apr_uint64_t start_seq;        /* deliver live messages after this one */
@@ -152,26 +153,41 @@ void ps_sub_abort(ps_sub_t *sub);
 /* Loop thread, after retirement: release the connection for good. */
 void ps_sub_release(ps_sub_t *sub);
 
-/* Either thread: how a finished long-poll / streaming answer looks. */
+/* Loop thread.  Queue bytes (copied) / a message in sub->enc's form. */
 void ps_sub_queue(ps_sub_t *sub, const char *data, apr_size_t len);
-void ps_sub_queue_msg(ps_sub_t *sub, const ps_template_t *t,
-                      const ps_msgview_t *m);
+void ps_sub_queue_encoded(ps_sub_t *sub, const ps_msgview_t *m);
 
-/* Padding after a piece of len bytes (streaming for old browsers). */
+/* Padding of sub's form after a piece of len bytes (old browsers). */
 void ps_sub_queue_padding(ps_sub_t *sub, apr_size_t len);
 
-/* A message in the subscriber's transport: template (+padding),
- * EventSource event, or WebSocket text frame. */
-void ps_sub_queue_stream_msg(ps_sub_t *sub, const ps_msgview_t *m);
+/* A template's source as it is (footer, header). */
+void ps_sub_queue_tpl(ps_sub_t *sub, const ps_template_t *t);
 
-/* A WebSocket frame with this payload. */
-void ps_sub_queue_ws_frame(ps_sub_t *sub, int opcode, const char *data,
-                           apr_size_t len);
+/* The stream kinds' message: encoded and queued (ps_transport_t.message). */
+void ps_sub_stream_message(ps_sub_t *sub, const ps_msgview_t *m, int deleted,
+                           apr_time_t now);
 
-/* 1 for the modes that stay connected (streaming, EventSource, WebSocket). */
+/* Loop thread.  Start ending: what is queued goes out, then the response
+ * ends (transports call it from their end()). */
+void ps_sub_end(ps_sub_t *sub, apr_time_t now);
+
+/* Log about a subscriber (on its connection, or its server once detached). */
+void ps_sub_log(const ps_sub_t *sub, int level, apr_status_t rv,
+                const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* 1 for the transports that stay connected (streaming, EventSource, WebSocket). */
 int ps_sub_is_stream(const ps_sub_t *sub);
 
 /* Long-polling answers (used by the handler too, for immediate answers). */
 void ps_sub_lp_headers(request_rec *r, apr_int64_t time, apr_int64_t tag);
+
+/* Worker thread (ps_sub_lp.c).  A poll, or a long-poll that found messages:
+ * the answer now, msgs (ps_msgview_t) in e's form as the loop would send
+ * them; 304 with (since, tag) when there are none.  Returns DONE. */
+int ps_sub_answer_now(request_rec *r, const ps_dir_conf_t *d,
+                      const ps_enc_t *e, const char *callback,
+                      const apr_array_header_t *msgs, apr_int64_t since,
+                      apr_int64_t tag);
 
 #endif

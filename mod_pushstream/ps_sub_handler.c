@@ -29,11 +29,11 @@
 #include "ps_reactor.h"
 #include "ps_sub.h"
 #include "ps_util.h"
-#include "ps_eventsource.h"
-#include "ps_websocket.h"
 #include "ps_auth.h"
 #include "ps_h2.h"
 #include "psc_conn.h"
+#include "ps_transport.h"
+#include "ps_encode.h"
 
 APLOG_USE_MODULE(pushstream);
 
@@ -43,7 +43,7 @@ typedef struct ps_subreq_t {
     ps_child_t *child;
     const ps_dir_conf_t *d;
     const ps_srv_conf_t *sc;
-    int mode;
+    const ps_transport_t *tp;
     apr_array_header_t *chans;       /* ps_path_channel_t */
     ps_sub_chan_t *subs;             /* per channel, once subscribed */
     ps_replay_t q;
@@ -74,8 +74,7 @@ static void ps_pick_padding(ps_subreq_t *sr)
     const char *ua;
     int i;
 
-    if (!d->padding || (sr->mode != PS_SUB_STREAMING
-                        && sr->mode != PS_SUB_EVENTSOURCE)) {
+    if (!d->padding || !sr->tp->padded) {
         return;
     }
     ua = ps_http_value(sr->r, d->user_agent, "User-Agent");
@@ -87,6 +86,20 @@ static void ps_pick_padding(ps_subreq_t *sr)
             return;
         }
     }
+}
+
+const ps_transport_t *ps_transport_of(int mode)
+{
+    static const ps_transport_t *const by_mode[] = {
+        [PS_SUB_STREAMING] = &ps_transport_stream,
+        [PS_SUB_POLLING] = &ps_transport_poll,
+        [PS_SUB_LONGPOLLING] = &ps_transport_lp,
+        [PS_SUB_EVENTSOURCE] = &ps_transport_es,
+        [PS_SUB_WEBSOCKET] = &ps_transport_ws,
+    };
+
+    return mode >= 0 && mode < (int)(sizeof(by_mode) / sizeof(by_mode[0]))
+           && by_mode[mode] ? by_mode[mode] : &ps_transport_stream;
 }
 
 static int ps_mode_of(request_rec *r, const ps_dir_conf_t *d)
@@ -208,10 +221,6 @@ static const char *ps_check_channels_locked(ps_subreq_t *sr)
     return NULL;
 }
 
-/* Largest WebSocket frame/message when PushStreamWebsocketMaxFrameSize is
- * not set. */
-#define PS_WS_DEFAULT_MAX (1024 * 1024)
-
 /* The store part of a subscribe, under one lock so that no message falls
  * between the replay and the subscription.  OK or an answer made. */
 static int ps_store_part(ps_subreq_t *sr)
@@ -251,8 +260,7 @@ static int ps_store_part(ps_subreq_t *sr)
                                        sr->replayed);
             }
         }
-        wait = sr->mode != PS_SUB_POLLING
-               && (sr->mode != PS_SUB_LONGPOLLING || !sr->replayed->nelts);
+        wait = sr->tp->waits && (sr->tp->stream || !sr->replayed->nelts);
         if (wait) {
             rv = ps_subscribe_locked(sr, chs, now);
         }
@@ -278,153 +286,38 @@ static int ps_store_part(ps_subreq_t *sr)
     return OK;
 }
 
-static void ps_brigade_tpl(apr_bucket_brigade *bb, const ps_template_t *t)
-{
-    apr_size_t len;
-    const char *src;
-
-    if (t) {
-        src = ps_template_source(t, &len);
-        apr_brigade_write(bb, NULL, NULL, src, len);
-    }
-}
-
-static void ps_brigade_padding(apr_bucket_brigade *bb, apr_size_t len,
-                               apr_size_t min, apr_size_t max, int es)
-{
-    apr_size_t n = ps_padding_len(len, min, max);
-    char *buf;
-
-    if (n) {
-        buf = apr_bucket_alloc(n, bb->bucket_alloc);
-        ps_padding_fill(buf, n, es);
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(buf, n,
-                                apr_bucket_free, bb->bucket_alloc));
-    }
-}
-
-static void ps_brigade_msgs(request_rec *r, apr_bucket_brigade *bb,
-                            const ps_template_t *t, apr_array_header_t *msgs,
-                            const char *sep, apr_size_t pad_min,
-                            apr_size_t pad_max)
-{
-    int i;
-
-    for (i = 0; i < msgs->nelts; i++) {
-        if (i && sep) {
-            apr_brigade_puts(bb, NULL, NULL, sep);
-        }
-        apr_size_t len;
-        char *out = ps_template_render(r->pool, t,
-                                       &APR_ARRAY_IDX(msgs, i, ps_msgview_t),
-                                       &len);
-        apr_brigade_write(bb, NULL, NULL, out, len);
-        ps_brigade_padding(bb, len, pad_min, pad_max, 0);
-    }
-}
-
 static const ps_template_t *ps_msg_tpl(ps_subreq_t *sr)
 {
     return sr->d->message_tpl ? sr->d->message_tpl : sr->child->default_tpl;
 }
 
-/* Polling, or a long-poll that has messages already: answer now. */
-static int ps_answer_now(ps_subreq_t *sr)
+/* The form of sr's messages (ps_encode.h): the one encoder of the replay
+ * here and of live delivery in the loop. */
+static void ps_subreq_enc(ps_subreq_t *sr, ps_enc_t *e)
 {
-    request_rec *r = sr->r;
-    apr_bucket_brigade *bb;
-    const ps_msgview_t *newest = NULL;
-    apr_off_t len;
-    int i;
-
-    if (!sr->replayed->nelts) {
-        r->status = HTTP_NOT_MODIFIED;
-        if (sr->q.since > 0) {
-            char date[PS_HTTP_TIME_LEN + 1];
-            ps_format_http_time(date, sr->q.since);
-            apr_table_set(r->headers_out, "Last-Modified", date);
-        }
-        if (sr->q.tag >= 0) {
-            apr_table_set(r->headers_out, "Etag", apr_psprintf(r->pool,
-                          "W/%" APR_INT64_T_FMT, sr->q.tag));
-        }
-        return DONE;
-    }
-    for (i = 0; i < sr->replayed->nelts; i++) {
-        const ps_msgview_t *m = &APR_ARRAY_IDX(sr->replayed, i, ps_msgview_t);
-        if (!newest || m->time > newest->time
-            || (m->time == newest->time && m->tag > newest->tag)) {
-            newest = m;
-        }
-    }
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    ps_brigade_tpl(bb, sr->d->header_tpl);
-    if (sr->callback) {
-        apr_brigade_printf(bb, NULL, NULL, "%s([", sr->callback);
-    }
-    ps_brigade_msgs(r, bb, ps_msg_tpl(sr), sr->replayed,
-                    sr->callback ? "," : NULL, 0, 0);
-    if (sr->callback) {
-        apr_brigade_puts(bb, NULL, NULL, "]);");
-    }
-    ps_brigade_tpl(bb, sr->d->footer_tpl);
-    apr_brigade_length(bb, 1, &len);
-    r->status = HTTP_OK;
-    if (sr->callback) {
-        ap_set_content_type(r, "application/javascript");
-    }
-    else if (!r->content_type) {
-        ap_set_content_type(r, "text/plain");
-    }
-    ps_sub_lp_headers(r, newest->time, newest->tag);
-    ap_set_content_length(r, len);
-    ap_pass_brigade(r->output_filters, bb);
-    return DONE;
+    e->kind = sr->tp->enc_kind;
+    e->tpl = ps_msg_tpl(sr);
+    e->pad_min = sr->pad_message;
+    e->pad_max = sr->sc->padding_max;
 }
 
 /* The first bytes of a stream, in its transport: header template (with
  * padding) and the replayed messages. */
 static void ps_stream_intro(ps_subreq_t *sr, apr_bucket_brigade *bb)
 {
-    request_rec *r = sr->r;
-    const ps_template_t *t = ps_msg_tpl(sr);
-    int es = sr->mode == PS_SUB_EVENTSOURCE, i;
+    ps_enc_t e;
     apr_size_t hlen = 0, len;
     const char *h = sr->d->header_tpl
                     ? ps_template_source(sr->d->header_tpl, &hlen) : NULL;
+    char *out;
 
-    if (sr->mode == PS_SUB_WEBSOCKET) {
-        unsigned char fh[PS_WS_MAX_HEADER];
-        if (hlen) {
-            apr_brigade_write(bb, NULL, NULL, (const char *)fh,
-                              ps_ws_frame_header(fh, PS_WS_OP_TEXT, hlen));
-            apr_brigade_write(bb, NULL, NULL, h, hlen);
-        }
-        for (i = 0; i < sr->replayed->nelts; i++) {
-            char *out = ps_template_render(r->pool, t, &APR_ARRAY_IDX(
-                            sr->replayed, i, ps_msgview_t), &len);
-            apr_brigade_write(bb, NULL, NULL, (const char *)fh,
-                              ps_ws_frame_header(fh, PS_WS_OP_TEXT, len));
-            apr_brigade_write(bb, NULL, NULL, out, len);
-        }
-        return;
-    }
-    if (es) {
-        const char *eh = ps_es_header(r->pool, h, hlen, &len);
-        apr_brigade_write(bb, NULL, NULL, eh, len);
-    }
-    else if (hlen) {
-        apr_brigade_write(bb, NULL, NULL, h, hlen);
-    }
-    if (hlen) {
-        ps_brigade_padding(bb, hlen, sr->pad_header, sr->sc->padding_max, es);
-    }
-    for (i = 0; i < sr->replayed->nelts; i++) {
-        const ps_msgview_t *m = &APR_ARRAY_IDX(sr->replayed, i, ps_msgview_t);
-        char *out = es ? ps_es_message_render(r->pool, t, m, &len)
-                       : ps_template_render(r->pool, t, m, &len);
-        apr_brigade_write(bb, NULL, NULL, out, len);
-        ps_brigade_padding(bb, len, sr->pad_message, sr->sc->padding_max, es);
+    ps_subreq_enc(sr, &e);
+    out = ps_enc_intro(sr->r->pool, &e, h, hlen, sr->pad_header,
+                       (const ps_msgview_t *)sr->replayed->elts,
+                       sr->replayed->nelts, &len);
+    if (len) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(out, len, sr->r->pool,
+                                                           bb->bucket_alloc));
     }
 }
 
@@ -437,10 +330,10 @@ static int ps_stream_start(ps_subreq_t *sr)
     apr_bucket_brigade *bb = apr_brigade_create(r->pool,
                                                 r->connection->bucket_alloc);
 
-    if (sr->mode != PS_SUB_WEBSOCKET) {
+    if (sr->tp->http_body) {
         r->status = HTTP_OK;
-        if (sr->mode == PS_SUB_EVENTSOURCE) {
-            ap_set_content_type(r, "text/event-stream; charset=utf-8");
+        if (sr->tp->ctype) {
+            ap_set_content_type(r, sr->tp->ctype);
         }
         else if (!r->content_type) {
             ap_set_content_type(r, "text/plain");
@@ -462,58 +355,6 @@ static int ps_stream_start(ps_subreq_t *sr)
     return 0;
 }
 
-/* WebSocket handshake (B10): the exact 400s, else the 101 goes out now and
- * the request's filters become the connection's (no HTTP framing). */
-static int ps_ws_handshake(request_rec *r)
-{
-    conn_rec *c = r->connection;
-    const char *key = apr_table_get(r->headers_in, "Sec-WebSocket-Key");
-    const char *ver = apr_table_get(r->headers_in, "Sec-WebSocket-Version");
-
-    if (!apr_table_get(r->headers_in, "Upgrade")
-        || !apr_table_get(r->headers_in, "Connection") || !key || !ver) {
-        return ps_http_explain(r, HTTP_BAD_REQUEST, "Don't have at least one of "
-                               "the mandatory headers: Connection, Upgrade, "
-                               "Sec-WebSocket-Key and Sec-WebSocket-Version");
-    }
-    if (strcmp(ver, "8") && strcmp(ver, "13")) {
-        apr_table_setn(r->headers_out, "Sec-WebSocket-Version", "8, 13");
-        return ps_http_explain(r, HTTP_BAD_REQUEST, "Version not supported. "
-                               "Supported versions: 8, 13");
-    }
-    r->status = HTTP_SWITCHING_PROTOCOLS;
-    r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
-    apr_table_setn(r->headers_out, "Upgrade", "WebSocket");
-    apr_table_setn(r->headers_out, "Connection", "Upgrade");
-    apr_table_setn(r->headers_out, "Sec-WebSocket-Accept",
-                   ps_ws_accept(r->pool, key));
-    ap_send_interim_response(r, 1);
-    r->output_filters = r->proto_output_filters = c->output_filters;
-    r->input_filters = r->proto_input_filters = c->input_filters;
-    c->keepalive = AP_CONN_CLOSE;
-    return OK;
-}
-
-/* After the 101 a refusal is a close frame 1008 carrying the would-be
- * status and explain text as JSON (what push-stream sends). */
-static int ps_ws_refuse(request_rec *r)
-{
-    const char *explain = apr_table_get(r->headers_out, PS_EXPLAIN_HEADER);
-    char *reason = apr_psprintf(r->pool, "{\"http_status\": %d, \"explain\":"
-                                "\"%s\"}", r->status, explain ? explain : "");
-    char frame[PS_WS_MAX_CLOSE_FRAME];
-    apr_size_t len = ps_ws_close_frame(frame, PS_WS_CLOSE_POLICY, reason,
-                                       strlen(reason));
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
-                                                r->connection->bucket_alloc);
-
-    apr_brigade_write(bb, NULL, NULL, frame, len);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
-    ap_pass_brigade(r->connection->output_filters, bb);
-    r->status = HTTP_SWITCHING_PROTOCOLS;
-    return DONE;
-}
-
 static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
 {
     conn_rec *c = sr->r->connection;
@@ -531,29 +372,17 @@ static ps_sub_t *ps_sub_make(ps_subreq_t *sr)
     sub->child = sr->child;
     sub->d = sr->d;
     sub->sc = sr->sc;
-    sub->msg_tpl = ps_msg_tpl(sr);
+    sub->tp = sr->tp;
+    ps_subreq_enc(sr, &sub->enc);
     sub->callback = sr->callback ? apr_pstrdup(c->pool, sr->callback) : NULL;
-    sub->pad_message = sr->pad_message;
-    if (sr->mode == PS_SUB_EVENTSOURCE) {
-        apr_size_t flen = 0;
-        const char *f = sr->d->footer_tpl
-                        ? ps_template_source(sr->d->footer_tpl, &flen) : NULL;
-        sub->es_footer = ps_es_footer(c->pool, f, flen, &sub->es_footer_len);
-    }
-    if (sr->mode == PS_SUB_WEBSOCKET) {
-        apr_size_t max = sr->d->ws_max_frame != PS_UNSET
-                         ? (apr_size_t)sr->d->ws_max_frame : PS_WS_DEFAULT_MAX;
-        if ((apr_off_t)max > sr->sc->max_message_size) {
-            max = (apr_size_t)sr->sc->max_message_size;
-        }
-        sub->ws = ps_ws_parser_create(c->pool, max, max);
+    if (sr->tp->setup) {
+        sr->tp->setup(sub, c->pool);
     }
     if (sr->d->auth_mode > 0) {
         const ps_auth_result_t *ar = ps_auth_result(sr->r);
         sub->auth_exp = ar ? ar->exp : 0;
         sub->auth_nopub = !ar || !ar->may_publish;
     }
-    sub->mode = sr->mode;
     sub->nchan = sr->chans->nelts;
     sub->chans = sr->subs;
     sub->start_seq = sr->start_seq;
@@ -692,26 +521,14 @@ static int ps_sub_handle_req(request_rec *r, ps_child_t *child,
     sr.child = child;
     sr.d = d;
     sr.sc = sc;
-    sr.mode = ps_mode_of(r, d);
-    if (sr.mode == PS_SUB_WEBSOCKET) {
-        if (r->method_number != M_GET || r->header_only) {
-            return ps_http_not_allowed(r, "GET");
-        }
-        if (ps_h2_is_stream(r->connection)) {
-            /* RFC 8441 (H2WebSockets on): the frames would need the h2
-             * worker's reads; refused plainly, the client can use 1.1 */
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PS0103: WebSocket "
-                          "over HTTP/2 refused (501)");
-            return ps_http_explain(r, HTTP_NOT_IMPLEMENTED, "WebSocket over "
-                                   "HTTP/2 is not supported: connect over "
-                                   "HTTP/1.1.");
-        }
-        ps_http_nocache(r);
-        if ((rc = ps_ws_handshake(r)) != OK) {
+    sr.tp = ps_transport_of(ps_mode_of(r, d));
+    if (sr.tp->handshake) {
+        if ((rc = sr.tp->handshake(r)) != OK) {
             return rc;
         }
         rc = ps_sub_validate(&sr);
-        return rc == OK ? ps_sub_wait(&sr) : ps_ws_refuse(r);
+        return rc == OK ? ps_sub_wait(&sr)
+               : sr.tp->refuse ? sr.tp->refuse(r) : rc;
     }
     ps_http_cors(r, d, "GET");
     if (r->method_number == M_OPTIONS) {
@@ -724,9 +541,12 @@ static int ps_sub_handle_req(request_rec *r, ps_child_t *child,
     if ((rc = ps_sub_validate(&sr)) != OK) {
         return rc;
     }
-    if (sr.mode == PS_SUB_POLLING
-        || (sr.mode == PS_SUB_LONGPOLLING && sr.replayed->nelts)) {
-        return ps_answer_now(&sr);
+    if (!sr.tp->stream && (!sr.tp->waits || sr.replayed->nelts)) {
+        /* polling, or a long-poll that has messages already */
+        ps_enc_t e;
+        ps_subreq_enc(&sr, &e);
+        return ps_sub_answer_now(r, d, &e, sr.callback, sr.replayed,
+                                 sr.q.since, sr.q.tag);
     }
     return ps_sub_wait(&sr);
 }
@@ -743,7 +563,7 @@ static int ps_sub_validate(ps_subreq_t *sr)
         return rc;
     }
     ps_query_of(sr);
-    if (sr->mode == PS_SUB_POLLING || sr->mode == PS_SUB_LONGPOLLING) {
+    if (sr->tp->jsonp) {
         const char *cb = ps_query_arg(r, "callback");
         sr->callback = *cb ? cb : NULL;
     }
@@ -768,7 +588,7 @@ static int ps_sub_wait(ps_subreq_t *sr)
     /* From here the subscriber waits: no keep-alive afterwards (a suspended
      * connection cannot be given back to the MPM in httpd 2.4). */
     c->keepalive = AP_CONN_CLOSE;
-    if (sr->mode != PS_SUB_LONGPOLLING && ps_stream_start(sr) < 0) {
+    if (sr->tp->stream && ps_stream_start(sr) < 0) {
         ps_unsubscribe_all(sr);
         if (h2) {
             ps_h2_leave(sr->child);

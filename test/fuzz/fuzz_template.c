@@ -8,12 +8,16 @@
  *   - the compiled source is the input; a literal template renders to it;
  *   - "~text~" renders the text verbatim; the escaped forms |json, |html,
  *     |js produce no byte their context forbids and stay within 6x;
- *   - EventSource messages: measure == written, end in "\n".
+ *   - EventSource messages: measure == written, end in "\n";
+ *   - the subscriber encoder (ps_encode.c), each form: measure == written,
+ *     a stream's replay == its intro + each message as live delivery
+ *     writes it, a JSONP body's measure == written.
  */
 #include "ps_fuzz.h"
 #include "ps_template.h"
 #include "ps_eventsource.h"
 #include "ps_util.h"
+#include "ps_encode.h"
 
 /* Render into an exact-size heap buffer (checks measure == written). */
 static char *ps_fz_render(const ps_template_t *t, const ps_msgview_t *m,
@@ -126,6 +130,38 @@ static void ps_fz_eventsource(apr_pool_t *p, const ps_template_t *t,
     ps_fuzz_assert(hf != NULL && len > 0 && hf[len] == '\0');
     hf = ps_es_footer(p, tpl, tlen, &len);
     ps_fuzz_assert(hf != NULL && hf[len] == '\0');
+}
+
+/* The encoder of each form: exact sizes; replay == intro + live. */
+static void ps_fz_encode(apr_pool_t *p, const ps_template_t *t,
+                         const ps_msgview_t *m, const char *tpl, size_t tlen)
+{
+    ps_msgview_t two[2];
+    int kind;
+
+    two[0] = two[1] = *m;
+    for (kind = PS_ENC_PLAIN; kind <= PS_ENC_WS; kind++) {
+        ps_enc_t e = { kind, t, (apr_size_t)(m->tag & 0xfff), 1024 };
+        ps_enc_body_t b = { tpl, tpl, tlen, tlen, kind ? NULL : "cb" };
+        apr_size_t n = ps_enc_measure(&e, m), il, rl;
+        char *live = malloc(n ? n : 1), *body;
+        const char *intro, *replay;
+
+        ps_fuzz_assert(live != NULL && ps_enc_render_to(&e, m, live) == n);
+        intro = ps_enc_intro(p, &e, tpl, tlen, (apr_size_t)(m->id & 0xfff),
+                             NULL, 0, &il);
+        replay = ps_enc_intro(p, &e, tpl, tlen, (apr_size_t)(m->id & 0xfff),
+                              two, 2, &rl);
+        ps_fuzz_assert(rl == il + 2 * n && memcmp(replay, intro, il) == 0
+                       && (!n || (memcmp(replay + il, live, n) == 0
+                                  && memcmp(replay + il + n, live, n) == 0)));
+        free(live);
+        n = ps_enc_body_measure(&e, &b, two, 2);
+        body = malloc(n ? n : 1);
+        ps_fuzz_assert(body != NULL
+                       && ps_enc_body_render_to(&e, &b, two, 2, body) == n);
+        free(body);
+    }
 }
 
 /* ---- reference renderer ----------------------------------------------------
@@ -307,6 +343,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ps_fz_escapes(p, &m);
     ps_fz_eventsource(p, t, &m, tpl, tlen);
+    ps_fz_encode(p, t, &m, tpl, tlen);
     ps_fuzz_assert(ps_template_measure(ps_template_compile(p, NULL, 3), &m) == 0);
     apr_pool_destroy(p);
     return 0;
