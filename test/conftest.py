@@ -1,4 +1,5 @@
-"""Fixtures for integration tests against a real /usr/sbin/apache2.
+"""The fixtures of every integration test (test/modules/*/) against a real
+/usr/sbin/apache2; the harness itself is the package test/pyhttpd.
 
     def test_x(httpd):
         srv = httpd(conf_body, servers=1)   # started; stopped at teardown
@@ -16,11 +17,12 @@ import tempfile
 
 import pytest
 
-ROOT = os.environ.get("PS_ROOT") or os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "build"))
+# test/ on the path: `import pyhttpd` from tests, bench and this file alike
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pshttpd  # noqa: E402
+from pyhttpd import httpd as pshttpd  # noqa: E402
+from pyhttpd.env import BUILD, LOADGEN, ROOT  # noqa: E402,F401
+from pyhttpd.wsbackend import WsBackend  # noqa: E402
 
 
 _session_dir = []
@@ -45,8 +47,7 @@ def pytest_collection_modifyitems(config, items):
 def workbase():
     """A per-session dir for server workdirs. Not pytest's tmp_path: that lives
     under a 0700 dir the children (User nobody) cannot enter."""
-    base = pshttpd.work_root(os.path.join(
-        os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"), "itest"))
+    base = pshttpd.work_root(os.path.join(BUILD, "itest"))
     os.makedirs(base, mode=0o755, exist_ok=True)
     d = tempfile.mkdtemp(prefix="run-", dir=base)
     os.chmod(d, 0o755)
@@ -122,10 +123,6 @@ def sanitizer_sweep(workbase):
         pytest.fail("sanitizer reports:\n" + "\n".join(new), pytrace=False)
 
 
-LOADGEN = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
-                       "bench", "loadgen")
-
-
 @pytest.fixture(scope="module")
 def loadgen():
     """bench/loadgen.c, built with `make loadgen` into the build tree: its path."""
@@ -150,3 +147,18 @@ def configtest(request, workbase):
     _san_seen.update(f for srv in servers for f, _t in srv.sanitizer_reports())
     if reports:
         pytest.fail("sanitizer reports:\n" + "\n".join(reports), pytrace=False)
+
+
+@pytest.fixture
+def backends():
+    """WebSocket back ends (pyhttpd/wsbackend.py in a subprocess) for the
+    mod_pushstream_wstunnel tests: start(name, **kw) -> WsBackend, stopped at teardown."""
+    started = []
+
+    def start(name="b1", **kw):
+        b = WsBackend(name, **kw).start()
+        started.append(b)
+        return b
+    yield start
+    for b in started:
+        b.stop()

@@ -16,7 +16,7 @@ import h2.connection
 import h2.events
 import h2.settings
 
-from wsutil import cert_path
+from pyhttpd.client import cert_path
 
 
 class H2Stream:

@@ -1,10 +1,9 @@
-#!/usr/bin/python3
-"""Throwaway Apache httpd instances on 127.0.0.1 for tests and the demo.
+"""Throwaway Apache httpd instances on 127.0.0.1 for tests, the benchmark and the demo.
 
     srv = Httpd("/tmp/x", conf_body="<Location /pub> ... </Location>")
     srv.start(); ...; srv.stop()
 
-CLI:  pshttpd.py run | stop | configtest FILE
+CLI:  python3 -m pyhttpd run | stop | configtest FILE   (from test/; `make run`, `make stop`)
       (run: the demo of `make run` on 127.0.0.1:8080, else a free port, or
       PS_DEMO_PORT; its workdir is $PS_BUILD/demo)
 """
@@ -12,20 +11,19 @@ import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-APACHE = "/usr/sbin/apache2"
-MODDIR = "/usr/lib/apache2/modules"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# PS_BUILD: another build dir (make BUILD=... / SANITIZE=1 builds)
-BUILD = os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build")
-PUSHSTREAM_SO = os.path.join(BUILD, "mod_pushstream.so")
+from . import env
+from .env import (APACHE, BUILD, MODDIR, PUSHSTREAM_SO, ROOT,  # noqa: F401
+                  _unreachable_ancestor, work_root)
+from .env import read as _read
+from .proc import (children, free_port, kill_pids, make_cert, pid_alive,  # noqa: F401
+                   port_is_free, proc_stat as _proc_stat, raise_nofile_limit, tcp_connects,
+                   term_and_wait)
 
 CRASH_PATTERNS = ("exit signal", "AH00052", "AddressSanitizer", "runtime error:",
                   "AH00046", "leaked", "EOWNERDEAD")
@@ -43,9 +41,6 @@ SAN_ASAN_OPTIONS = "detect_leaks=0:abort_on_error=1:disable_coredump=0:" \
                    "handle_abort=0:allow_user_segv_handler=1"
 SAN_UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1"
 
-_given_ports = set()
-
-
 def _allow_core():
     """In the forked apache2: allow core files (CoreDumpDirectory logs), so a
     child crash can be read with gdb afterwards."""
@@ -56,113 +51,12 @@ def _allow_core():
         pass
 
 
-def free_port():
-    """A port free on 127.0.0.1 right now, never handed out twice by this process."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _given_ports:
-            _given_ports.add(port)
-            return port
-
-
-def port_is_free(port):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def raise_nofile_limit():
-    """Soft RLIMIT_NOFILE := hard; httpd children inherit it (tests hold thousands of sockets)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _proc_stat(pid):
-    """(state, ppid) of a pid from /proc, or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data.rsplit(")", 1)[1].split()  # comm may contain spaces/parens
-    return fields[0], int(fields[1])
-
-
-def pid_alive(pid):
-    # PID 1 here may not reap orphans: a zombie counts as gone.
-    st = _proc_stat(pid)
-    return st is not None and st[0] not in ("Z", "X")
-
-
-def term_and_wait(parent, pids, timeout):
-    """SIGTERM parent, then wait up to timeout s for all of pids to be gone;
-    True if they went."""
-    os.kill(parent, signal.SIGTERM)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not any(pid_alive(p) for p in pids):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def kill_pids(pids):
-    """SIGKILL each of pids that is still there."""
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _tail(path, n=40):
     try:
         with open(path, errors="replace") as f:
             return "".join(f.readlines()[-n:])
     except OSError:
         return f"({path} missing)"
-
-
-def _unreachable_ancestor(path):
-    """As root (httpd's children then run as User nobody): the first directory
-    above path that nobody may not enter, else None."""
-    if os.geteuid() != 0:
-        return None
-    p = os.path.abspath(path)
-    while p != "/":
-        p = os.path.dirname(p)
-        if os.path.exists(p) and not os.stat(p).st_mode & 0o001:
-            return p
-    return None
-
-
-def work_root(preferred):
-    """Where server workdirs go: preferred (under .build/), unless the checkout
-    lies below a directory User nobody cannot enter (a clone in /root or in a
-    `mktemp -d` dir); then a directory of this checkout's own under /tmp."""
-    if not _unreachable_ancestor(preferred):
-        return preferred
-    tag = re.sub(r"[^A-Za-z0-9]+", "-", os.path.abspath(preferred)).strip("-")[-80:]
-    d = os.path.join(tempfile.gettempdir(), f"pushstream-{os.getuid()}-{tag}")
-    os.makedirs(d, mode=0o755, exist_ok=True)
-    os.chmod(d, 0o755)
-    return d
-
-
-def tcp_connects(port):
-    """1 when something accepts connections on 127.0.0.1:port."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 class Httpd:
@@ -212,8 +106,8 @@ class Httpd:
         if self.ssl_port:
             sysmods += ["socache_shmcb", "ssl"]
         lines = [f"LoadModule {m}_module {MODDIR}/mod_{m}.so" for m in sysmods]
-        if self.load_pushstream and os.path.exists(PUSHSTREAM_SO):
-            lines.append(f"LoadModule pushstream_module {self._copy_module(PUSHSTREAM_SO)}")
+        if self.load_pushstream and os.path.exists(env.PUSHSTREAM_SO):
+            lines.append(f"LoadModule pushstream_module {self._copy_module(env.PUSHSTREAM_SO)}")
         for line in self.modules:
             parts = line.split()
             if len(parts) == 1:  # bare name, e.g. "proxy_wstunnel": a Debian module
@@ -242,16 +136,7 @@ class Httpd:
         return "\n".join(lines)
 
     def _make_cert(self):
-        crt, key = self._path("conf", "server.crt"), self._path("conf", "server.key")
-        if not os.path.exists(crt):
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
-                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                            "-addext", "basicConstraints=critical,CA:FALSE",
-                            "-keyout", key, "-out", crt],
-                           check=True, capture_output=True)
-            os.chmod(key, 0o644)
-        return crt, key
+        return make_cert(self._path("conf", "server.crt"), self._path("conf", "server.key"))
 
     def write_config(self):
         # children run as nobody and must reach htdocs and the module copies
@@ -283,7 +168,7 @@ SSLCertificateKeyFile {key}
 {self.conf_body}
 </VirtualHost>
 """
-        conf = f"""# generated by build/pshttpd.py
+        conf = f"""# generated by test/pyhttpd
 ServerRoot "{self.workdir}"
 ServerName 127.0.0.1
 Listen 127.0.0.1:{self.port}
@@ -464,15 +349,7 @@ ExtendedStatus On
 
     def child_pids(self):
         parent = self.parent_pid()
-        if not parent:
-            return []
-        kids = []
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                st = _proc_stat(int(d))
-                if st and st[1] == parent and st[0] not in ("Z", "X"):
-                    kids.append(int(d))
-        return sorted(kids)
+        return children(parent) if parent else []
 
     def rss_kb(self):
         """{pid: VmRSS in kB} for the parent and its children."""
@@ -569,14 +446,6 @@ def _demo_dir():
     return work_root(os.path.join(BUILD, "demo"))
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
 DEMO_PAGE_DIR = os.path.join(ROOT, "clients", "demo")
 JS_CLIENT = os.path.join(ROOT, "clients", "js", "pushstream-client.js")
 
@@ -625,8 +494,8 @@ def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "run":
         _demo_server(port=1).stop()  # an older demo, if any
-        if not os.path.exists(PUSHSTREAM_SO):
-            print(f"warning: {PUSHSTREAM_SO} not built, starting without it", file=sys.stderr)
+        if not os.path.exists(env.PUSHSTREAM_SO):
+            print(f"warning: {env.PUSHSTREAM_SO} not built, starting without it", file=sys.stderr)
         port = int(os.environ.get("PS_DEMO_PORT") or 0) or \
             (8080 if port_is_free(8080) else free_port())
         srv = _demo_server(port=port)
@@ -664,7 +533,7 @@ httpd (pid {srv.parent_pid()}) on {u}   [{srv.workdir}]
             print(f"(= line {int(m.group(1)) - srv.body_first_line + 1} of {argv[2]})")
         return rc
     else:
-        print("usage: pshttpd.py run | stop | configtest FILE", file=sys.stderr)
+        print("usage: python3 -m pyhttpd run | stop | configtest FILE", file=sys.stderr)
         return 2
     return 0
 

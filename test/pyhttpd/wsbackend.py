@@ -3,7 +3,7 @@
 
 As a script (run by the tests in a subprocess, so a test can SIGKILL it):
 
-    wsbackend.py --port P --name NAME [--cert C --key K]
+    python3 test/pyhttpd/wsbackend.py --port P --name NAME [--cert C --key K]
 
 prints "READY <port>" once it listens on 127.0.0.1 and serves:
 
@@ -124,31 +124,30 @@ def _serve(args):
 
 
 # ---------------------------------------------------------------------- test helpers
-def raise_nofile():
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+if not __package__:     # run as a script: the package is found beside it
+    sys.path.insert(1, os.path.dirname(HERE))
+from pyhttpd.client import parse_head, wait_for  # noqa: E402,F401  (wait_for: for the tests)
+from pyhttpd.env import WSTUNNEL_SO  # noqa: E402
+from pyhttpd.proc import Proc, make_cert as _make_cert, raise_nofile_limit  # noqa: E402
 
 
-class WsBackend:
+class WsBackend(Proc):
     """A back end in a subprocess: ws://127.0.0.1:port (wss:// with cert/key)."""
 
     def __init__(self, name="b1", port=0, cert=None, key=None, unix=None):
         self.name, self.port, self.cert, self.key = name, port, cert, key
         self.unix = unix
-        self.proc = None
-
-    def start(self, timeout=10):
-        raise_nofile()
         cmd = [sys.executable, os.path.join(HERE, "wsbackend.py"), "--port",
                str(self.port), "--name", self.name]
         if self.cert:
             cmd += ["--cert", self.cert, "--key", self.key]
         if self.unix:
             cmd += ["--unix", self.unix]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        super().__init__(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def start(self, timeout=10):
+        raise_nofile_limit()
+        super().start()
         deadline = time.time() + timeout
         line = self.proc.stdout.readline()
         if not line.startswith("READY") or time.time() > deadline:
@@ -165,35 +164,11 @@ class WsBackend:
     def url(self):
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc:
-            for f in (self.proc.stdout, self.proc.stderr):
-                f.close()
-
 
 def make_cert(dirname, name="backend"):
     """A self-signed certificate for 127.0.0.1 (also usable as its own CA)."""
-    crt, key = os.path.join(dirname, f"{name}.crt"), os.path.join(dirname, f"{name}.key")
-    if not os.path.exists(crt):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
-                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", key, "-out", crt], check=True, capture_output=True)
-        os.chmod(key, 0o644)
-        os.chmod(crt, 0o644)
-    return crt, key
+    return _make_cert(os.path.join(dirname, f"{name}.crt"),
+                      os.path.join(dirname, f"{name}.key"), ca=True)
 
 
 def client_ssl(cafile=None):
@@ -238,12 +213,11 @@ def raw_request(port, request, timeout=10, tls=False):
                 break
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+        r = parse_head(head.decode("latin-1")) if head else None
+        status = r.status if r else 0
         headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers.setdefault(k.strip().lower(), v.strip())
+        for k, v in (r.headers if r else []):
+            headers.setdefault(k.lower(), v)
         return status, headers, body, s
     except BaseException:
         s.close()
@@ -260,37 +234,13 @@ if __name__ == "__main__":
     _serve(ap.parse_args())
 
 
-# ---------------------------------------------------------------------- pytest glue
-# (imported by the test_wstunnel*.py modules: `from wsbackend import backends`)
-try:
-    import pytest
-except ImportError:  # the script side does not need it
-    pytest = None
-
-# PSWT_SO: another build of the module (e.g. make SANITIZE=1 BUILD=...)
-WT_SO = os.environ.get("PSWT_SO") or os.path.join(
-    os.environ.get("PS_BUILD") or os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build"),
-    "mod_pushstream_wstunnel.so")
-WT_LOAD = f"LoadModule pushstream_wstunnel_module {WT_SO}"
+# ---------------------------------------------------------------------- tunnel module
+WT_LOAD = f"LoadModule pushstream_wstunnel_module {WSTUNNEL_SO}"
 
 
 def wt_modules(*extra):
     """modules= for Httpd: mod_proxy, extras, then this module."""
     return ["proxy", *extra, WT_LOAD]
-
-
-if pytest:
-    @pytest.fixture
-    def backends():
-        started = []
-
-        def start(name="b1", **kw):
-            b = WsBackend(name, **kw).start()
-            started.append(b)
-            return b
-        yield start
-        for b in started:
-            b.stop()
 
 
 def status_auto(srv):
@@ -302,13 +252,3 @@ def status_auto(srv):
             k, _, v = line.partition(": ")
             out[k] = v
         return out
-
-
-def wait_for(pred, timeout=10, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()

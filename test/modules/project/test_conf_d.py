@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 CONF_D = os.path.join(ROOT, "conf.d")
 
 

@@ -18,11 +18,12 @@ import urllib.parse
 
 import pytest
 
-import pshttpd
-import wsutil
-from psclient import At, LocalHttpServer, request, wait_for
+from pyhttpd import httpd as pshttpd
+import pyhttpd.client
+import pyhttpd.ws
+from pyhttpd.client import At, LocalHttpServer, request, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 CONF_D = os.path.join(ROOT, "conf.d")
 WT_SO = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
                      "mod_pushstream_wstunnel.so")
@@ -157,10 +158,10 @@ def helpdesk(httpd, app_port):
 def test_helpdesk_every_location(httpd, app):
     srv, pub = helpdesk(httpd, app.port)
     ch = "room1"
-    ws = wsutil.Ws(srv, f"/event/ws/{ch}")
-    sub = wsutil.Stream(srv, f"/event/sub/{ch}")
-    ev = wsutil.Stream(srv, f"/event/ev/{ch}")
-    lp = wsutil.Stream(srv, f"/event/lp/{ch}", read_headers=False)
+    ws = pyhttpd.ws.Ws(srv, f"/event/ws/{ch}")
+    sub = pyhttpd.client.Subscriber(srv, f"/event/sub/{ch}")
+    ev = pyhttpd.client.Subscriber(srv, f"/event/ev/{ch}")
+    lp = pyhttpd.client.Subscriber(srv, f"/event/lp/{ch}", read_headers=False)
     assert sub.header("Content-Type") == "text/html; charset=utf-8"
     assert ev.header("Content-Type") == "text/event-stream; charset=utf-8"
     wait_for(lambda: json.loads(request(pub, "GET", f"/pub?id={ch}").body)["subscribers"] == 4,
@@ -189,7 +190,7 @@ def test_helpdesk_every_location(httpd, app):
     assert "</script><b>" not in html          # ~text|js~ hides < and >
     # EventSource: "id:" from Event-Id, one JSON object per line of the text
     ev.wait_for("\U0001F600".encode())
-    events, _ = wsutil.parse_sse(ev.body)
+    events, _ = pyhttpd.client.parse_sse(ev.body)
     assert events[0]["id"] == "e1"
     texts = ["\n".join(json.loads(d)["text"] for d in e["data"]) for e in events]
     assert texts == TRICKY
@@ -199,14 +200,14 @@ def test_helpdesk_every_location(httpd, app):
     q = f"time={urllib.parse.quote(second['time'])}&tag={second['tag']}"
     r = request(srv, "GET", f"/event/lp/{ch}?{q}")
     assert [x["text"] for x in json_messages(r.body)] == TRICKY[2:]
-    ws2 = wsutil.Ws(srv, f"/event/ws/{ch}?{q}")
+    ws2 = pyhttpd.ws.Ws(srv, f"/event/ws/{ch}?{q}")
     assert [json.loads(ws2.read_text())["text"] for _ in TRICKY[2:]] == TRICKY[2:]
-    sub2 = wsutil.Stream(srv, f"/event/sub/{ch}?{q}")
+    sub2 = pyhttpd.client.Subscriber(srv, f"/event/sub/{ch}?{q}")
     sub2.wait_for("\U0001F600".encode())
     assert len(re.findall(r"<script>p\(", sub2.body.decode())) == len(TRICKY) - 2
-    ev2 = wsutil.Stream(srv, f"/event/ev/{ch}?{q}")
+    ev2 = pyhttpd.client.Subscriber(srv, f"/event/ev/{ch}?{q}")
     ev2.wait_for("\U0001F600".encode())
-    assert len(wsutil.parse_sse(ev2.body)[0]) == len(TRICKY) - 2
+    assert len(pyhttpd.client.parse_sse(ev2.body)[0]) == len(TRICKY) - 2
     # and by ?eventid= (ws, lp, iframe)
     r = request(srv, "GET", f"/event/lp/{ch}?eventid=e1")
     assert [x["text"] for x in json_messages(r.body)] == TRICKY[1:]
@@ -265,7 +266,7 @@ def test_intranet_long_polling_with_headers(httpd):
     """The classic long-polling loop: If-Modified-Since/If-None-Match from the
     previous answer; every message once, also several published at once."""
     srv = intranet(httpd)
-    lp = wsutil.Stream(srv, "/notify/user_42/announcements", read_headers=False)
+    lp = pyhttpd.client.Subscriber(srv, "/notify/user_42/announcements", read_headers=False)
     wait_for(lambda: request(srv, "GET", "/queue?id=user_42").status == 200, what="channel")
     assert request(srv, "POST", "/queue?id=user_42", body=b"first").status == 200
     lp.wait_end()
@@ -282,11 +283,11 @@ def test_intranet_long_polling_with_headers(httpd):
     last = max(got, key=lambda m: m["tag"])
     assert r.header("Etag") == f"W/{last['tag']}"
     # the next poll from there waits for the next message
-    nxt = wsutil.Stream(srv, "/notify/user_42/announcements", read_headers=False,
+    nxt = pyhttpd.client.Subscriber(srv, "/notify/user_42/announcements", read_headers=False,
                         headers={"If-Modified-Since": r.header("Last-Modified"),
                                  "If-None-Match": r.header("Etag")})
     time.sleep(0.3)
-    assert nxt.resp is None and not nxt.rd.buf
+    assert nxt.resp is None and not nxt.p.buf
     assert request(srv, "POST", "/queue?id=announcements", body=b"fifth").status == 200
     nxt.wait_end()
     assert [m["text"] for m in json_messages(nxt.body)] == ["fifth"]
@@ -342,9 +343,9 @@ def test_web_im(httpd):
     r = request(srv, "GET", f"/im/lp/{token}")
     assert r.status == 403
     assert r.header("X-Nginx-PushStream-Explain") == "Subscriber could not create channels."
-    ws = wsutil.Ws(srv, f"/im/ws/{token}")
+    ws = pyhttpd.ws.Ws(srv, f"/im/ws/{token}")
     f = ws.read_frame()
-    assert f.opcode == wsutil.OP_CLOSE and b"403" in f.payload
+    assert f.opcode == pyhttpd.ws.OP_CLOSE and b"403" in f.payload
     ws.close()
     # ids longer than 32 characters are refused
     r = request(srv, "POST", f"/im/pub?id={token}x", body=b"m")
@@ -357,8 +358,8 @@ def test_web_im(httpd):
     r = request(srv, "GET", f"/im/lp/{token}.b10")
     assert [m["text"] for m in json_messages(r.body)] == ['second "message"']
     # live: WebSocket and long-polling
-    ws = wsutil.Ws(srv, f"/im/ws/{token}")
-    lp = wsutil.Stream(srv, f"/im/lp/{token}", read_headers=False)
+    ws = pyhttpd.ws.Ws(srv, f"/im/ws/{token}")
+    lp = pyhttpd.client.Subscriber(srv, f"/im/lp/{token}", read_headers=False)
     wait_for(lambda: json.loads(request(srv, "GET", f"/im/pub?id={token}").body)
              ["subscribers"] == 2, what="2 subscribers")
     request(srv, "POST", f"/im/pub?id={token}", body="new \u00e9".encode())
@@ -376,7 +377,7 @@ def test_private_notifications(httpd):
     """PushStreamAuth example: a token (as the PHP of the comment mints it) in the
     cookie opens EventSource and WebSocket, in Authorization a long-poll; a user's
     token does not open another user's channel; the loopback publisher needs none."""
-    from jwtmint import compact
+    from pyhttpd.jwtmint import compact
     import hashlib
     import hmac
     pub = pshttpd.free_port()
@@ -391,10 +392,10 @@ def test_private_notifications(httpd):
     tok = token(["user42", "team7*"])
     cookie = {"Cookie": f"pushstream_token={tok}"}
     assert request(At(pub), "POST", "/pub?id=user42", body=b"first").status == 200
-    ev = wsutil.Stream(srv, "/notify/ev/user42.b1", cookie)
+    ev = pyhttpd.client.Subscriber(srv, "/notify/ev/user42.b1", cookie)
     assert ev.status == 200
     ev.wait_for(b'"text":"first"')
-    ws = wsutil.Ws(srv, "/notify/ws/team7-ops.b1", extra=cookie)
+    ws = pyhttpd.ws.Ws(srv, "/notify/ws/team7-ops.b1", extra=cookie)
     r = request(srv, "GET", "/notify/lp/user42.b1", headers={"Authorization": f"Bearer {tok}"})
     assert r.status == 200 and json_messages(r.body)[0]["text"] == "first"
     request(At(pub), "POST", "/pub?id=team7-ops", body=b"ops")
@@ -469,7 +470,7 @@ def test_websocket_proxy_wss_to_balanced_pushstream_backends(wt, httpd, workbase
     srv = httpd(body, port=port, modules=WSPROXY_MODS + [WT_LOAD],
                 extra_global=f"Listen 127.0.0.1:{back2}\nListen 127.0.0.1:{tls} https")
     front = At(None, workdir=d, ssl_port=tls)
-    clients = [wsutil.Ws(front, "/ws/room", tls=True) for _ in range(4)]
+    clients = [pyhttpd.ws.Ws(front, "/ws/room", tls=True) for _ in range(4)]
     names = sorted(c.read_text().decode() for c in clients)
     assert names == ["backend-1", "backend-1", "backend-2", "backend-2"]
     r = request(srv, "POST", "/pub?id=room", body=b"through the proxy")

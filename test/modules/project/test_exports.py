@@ -4,9 +4,7 @@ one module's calls to the other's copy (mod_pushstream/common/psc_exports.map)."
 import os
 import subprocess
 
-ROOT = os.environ.get("PS_ROOT") or os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build")
+from pyhttpd.env import BUILD
 
 
 def _exported(so):

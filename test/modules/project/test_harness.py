@@ -4,7 +4,7 @@ import ssl
 import time
 import urllib.request
 
-import pshttpd
+from pyhttpd import httpd as pshttpd
 
 
 def get(url, **kw):

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from pyhttpd.env import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import servers  # noqa: E402  (the benchmark's httpd configuration)

@@ -14,11 +14,12 @@ import urllib.parse
 
 import pytest
 
-import pshttpd
-import wsutil
-from psclient import At, LocalHttpServer, request, wait_for
+from pyhttpd import httpd as pshttpd
+import pyhttpd.client
+import pyhttpd.ws
+from pyhttpd.client import At, LocalHttpServer, request, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 TOOL = os.path.join(ROOT, "build", "nginx2apache")
 
 # The help desk's nginx, as it ran before the move (ports filled in by the test).
@@ -219,10 +220,10 @@ def test_helpdesk_conversion_text(helpdesk):
 def test_converted_helpdesk_serves_every_location(helpdesk):
     srv, pub, web = helpdesk["srv"], helpdesk["pub"], helpdesk["web"]
     ch = "ticket42"
-    ws = wsutil.Ws(web, f"/event/ws/{ch}")
-    sub = wsutil.Stream(web, f"/event/sub/{ch}")
-    ev = wsutil.Stream(web, f"/event/ev/{ch}")
-    lp = wsutil.Stream(web, f"/event/lp/{ch}", read_headers=False)
+    ws = pyhttpd.ws.Ws(web, f"/event/ws/{ch}")
+    sub = pyhttpd.client.Subscriber(web, f"/event/sub/{ch}")
+    ev = pyhttpd.client.Subscriber(web, f"/event/ev/{ch}")
+    lp = pyhttpd.client.Subscriber(web, f"/event/lp/{ch}", read_headers=False)
     assert sub.header("Content-Type") == "text/html; charset=utf-8"
     assert ev.header("X-Frame-Options") == "SAMEORIGIN"
     wait_for(lambda: json.loads(request(pub, "GET", f"/pub?id={ch}").body)["subscribers"] == 4,
@@ -238,7 +239,7 @@ def test_converted_helpdesk_serves_every_location(helpdesk):
     assert re.findall(r"<script>p\((\d+),'ticket42','(\w+)'\);</script>\n", sub.body.decode()) == \
         [("1", "hello"), ("2", "second"), ("3", "third")]
     ev.wait_for(b"third")
-    assert [e["data"] for e in wsutil.parse_sse(ev.body)[0]] == \
+    assert [e["data"] for e in pyhttpd.client.parse_sse(ev.body)[0]] == \
         [['{"id":1,"channel":"ticket42","text":"hello"}'],
          ['{"id":2,"channel":"ticket42","text":"second"}'],
          ['{"id":3,"channel":"ticket42","text":"third"}']]
@@ -246,7 +247,7 @@ def test_converted_helpdesk_serves_every_location(helpdesk):
     q = f"time={urllib.parse.quote(got[0]['time'])}&tag={got[0]['tag']}"
     r = request(web, "GET", f"/event/lp/{ch}?{q}")
     assert [json.loads(l)["text"] for l in r.body.decode().splitlines()] == ["second", "third"]
-    ws2 = wsutil.Ws(web, f"/event/ws/{ch}?{q}")
+    ws2 = pyhttpd.ws.Ws(web, f"/event/ws/{ch}?{q}")
     assert [json.loads(ws2.read_text())["text"] for _ in range(2)] == ["second", "third"]
     # the http{} settings: deleted text, stored messages, client_max_body_size
     r = request(pub, "POST", f"/pub?id={ch}", body=b"x" * (65 * 1024))

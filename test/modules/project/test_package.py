@@ -26,10 +26,10 @@ import threading
 
 import pytest
 
-import pshttpd
-from psclient import request, wait_for
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import request, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 PKG = "libapache2-mod-pushstream"
 DOC = f"/usr/share/doc/{PKG}"
 ETC = "/etc/apache2"

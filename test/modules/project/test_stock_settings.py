@@ -17,10 +17,10 @@ import time
 
 import pytest
 
-import pshttpd
-from wsutil import publish, subscribers, wait_for
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import publish, subscribers, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 CONF_D = os.path.join(ROOT, "conf.d")
 STOCK_MPM = "/etc/apache2/mods-available/mpm_event.conf"
 WT_SO = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),

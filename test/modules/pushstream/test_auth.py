@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-import pshttpd
-from jwtmint import Keys, b64u
-from psconf import location, location_match
-from wsutil import OP_CLOSE, OP_TEXT, Stream, Ws, http, wait_for
+from pyhttpd import httpd as pshttpd
+from pyhttpd.jwtmint import Keys, b64u
+from pyhttpd.conf import location, location_match
+from pyhttpd.client import Subscriber as Stream, http, wait_for
+from pyhttpd.ws import OP_CLOSE, OP_TEXT, Ws
 
 TRANSPORTS = ("sub", "ev", "ws", "lp", "poll")
 

@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 
 import yaml
 
-import psconf
-from psclient import Stream, publish, request, wait_for, wait_subscribers
-from wsutil import Ws
+from pyhttpd import conf as psconf
+from pyhttpd.client import Stream, publish, request, wait_for, wait_subscribers
+from pyhttpd.ws import Ws
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 EXPLAIN = "X-Nginx-PushStream-Explain"

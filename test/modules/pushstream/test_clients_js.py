@@ -23,10 +23,10 @@ import urllib.parse
 
 import pytest
 
-import pshttpd
-from psclient import LocalHttpServer, request, wait_for
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import LocalHttpServer, request, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 CONF_D = os.path.join(ROOT, "conf.d")
 JS_DIR = os.path.join(ROOT, "clients", "js")
 CHROMIUM = "/usr/bin/chromium"
@@ -660,7 +660,7 @@ def test_token(env, page, transport):
     """PushStreamAuth: the client's token option reaches the module (long-polling:
     Authorization header; WebSocket/EventSource: the pushstream_token cookie); a
     client without a token is refused (401) and backs off."""
-    from jwtmint import compact
+    from pyhttpd.jwtmint import compact
     import hashlib
     import hmac
     ch = channel("auth")

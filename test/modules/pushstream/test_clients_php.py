@@ -10,10 +10,10 @@ import tempfile
 
 import pytest
 
-import pshttpd
-from psclient import request
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 PHP_DIR = os.path.join(ROOT, "clients", "php")
 CONF_D = os.path.join(ROOT, "conf.d")
 PHP = shutil.which("php") or "/usr/bin/php"

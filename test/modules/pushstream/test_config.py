@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from psconf import conf, location, sub_location
+from pyhttpd.conf import conf, location, sub_location
 
 CONF_RE = r"(/\S+/conf/httpd\.conf)"
 

@@ -3,8 +3,8 @@ template tokens through a real subscriber."""
 import http.client
 import json
 
-from psconf import conf
-from test_config import assert_syntax_error, assert_post_read_error
+from pyhttpd.conf import conf
+from .test_config import assert_syntax_error, assert_post_read_error
 
 
 def test_padding_pattern_errors(configtest):

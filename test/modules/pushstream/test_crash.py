@@ -10,8 +10,8 @@ import threading
 import time
 import urllib.request
 
-from psclient import kill_children_during
-from psconf import pub_location, sub_location
+from pyhttpd.client import kill_children_during
+from pyhttpd.conf import pub_location, sub_location
 
 CONF = r'''
 LogLevel info pushstream:debug

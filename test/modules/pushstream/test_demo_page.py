@@ -22,9 +22,9 @@ import shutil
 import subprocess
 import urllib.request
 
-import pshttpd
-from psclient import request, wait_for
-from test_clients_js import CHROMIUM, Chromium, Page
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import request, wait_for
+from .test_clients_js import CHROMIUM, Chromium, Page
 
 SLOW = float(os.environ.get("PS_SLOW", "1"))
 PANES = ("websocket", "eventsource", "longpolling", "stream")
@@ -221,7 +221,7 @@ def test_demo_page_catches_up_after_pause_and_server_restart(demo):
 
 
 def test_make_run_prints_the_page_url_first(workbase):
-    """`make run`'s CLI (build/pshttpd.py run): the first line is the page's
+    """`make run`'s CLI (python3 -m pyhttpd run): the first line is the page's
     URL, and the page, the JS client and the statistics answer there; `stop`
     stops it.  Its own PS_BUILD (a copy of the modules) and PS_DEMO_PORT, so a
     demo the developer runs is left alone."""
@@ -231,8 +231,9 @@ def test_make_run_prints_the_page_url_first(workbase):
     for so in ("mod_pushstream.so", "mod_pushstream_wstunnel.so"):
         shutil.copy(os.path.join(build, so), d)
     port = pshttpd.free_port()
-    env = dict(os.environ, PS_BUILD=d, PS_DEMO_PORT=str(port))
-    cli = [os.path.join(pshttpd.ROOT, "build", "pshttpd.py")]
+    env = dict(os.environ, PS_BUILD=d, PS_DEMO_PORT=str(port),
+               PYTHONPATH=os.path.join(pshttpd.ROOT, "test"))
+    cli = ["-m", "pyhttpd"]
     r = subprocess.run(["/usr/bin/python3", *cli, "run"], env=env, capture_output=True,
                        text=True, timeout=60)
     try:

@@ -9,9 +9,10 @@ import os
 import struct
 import time
 
-from psclient import Swarm, wait_for
-from psconf import pub_location, sub_location
-from wsutil import OP_CLOSE, OP_PING, Stream, Ws, publish, wait_subscribers
+from pyhttpd.client import Swarm, wait_for
+from pyhttpd.conf import pub_location, sub_location
+from pyhttpd.client import Subscriber as Stream, publish, wait_subscribers
+from pyhttpd.ws import OP_CLOSE, OP_PING, Ws
 
 CONF = "\n".join([
     "LogLevel info pushstream:trace1",

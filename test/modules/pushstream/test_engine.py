@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 
-from psclient import (Stream, Swarm, child_of, info, publish, request, run_cycles,
-                      socket_counts, wait_for, wait_subscribers)
-from psconf import conf, location
+from pyhttpd.client import (Stream, Swarm, child_of, info, publish, request, run_cycles,
+                            socket_counts, wait_for, wait_subscribers)
+from pyhttpd.conf import conf, location
 
 STATS = location("/channels-stats", 'PushStreamChannelsStatistics\n'
                                     'PushStreamChannelsPath "%{arg:id}"')

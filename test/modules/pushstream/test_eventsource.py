@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from wsutil import (CACHE_CONTROL, EXPIRES, Curl, Stream, http, parse_sse, publish,
-                    wait_subscribers)
+from pyhttpd.client import (CACHE_CONTROL, EXPIRES, Curl, Subscriber as Stream, http, parse_sse,
+                            publish, wait_subscribers)
 
 
 def es_loc(prefix, *lines):
@@ -204,7 +204,7 @@ def _read_events(s, n, timeout=10):
 def test_reconnect_with_last_event_id_gets_exactly_the_missed(httpd, tls):
     """A browser: reads events, loses the connection, messages are published meanwhile,
     reconnects with the id of the last event it saw."""
-    import pshttpd
+    from pyhttpd import httpd as pshttpd
     kw = {"ssl_port": pshttpd.free_port(), "extra_global": "PushStreamSharedMemorySize 32M"} \
         if tls else {}
     conf = CONF.replace("PushStreamSharedMemorySize 32M\n", "") if tls else CONF

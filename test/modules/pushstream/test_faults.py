@@ -17,10 +17,10 @@ import threading
 import time
 import urllib.parse
 
-from psclient import (Stream, Swarm, info, kill_children_during, publish, request, wait_for,
-                      wait_subscribers)
-from psconf import conf, location, sub_location
-from wsutil import OP_CLOSE, OP_TEXT, Ws
+from pyhttpd.client import (Stream, Swarm, info, kill_children_during, publish, request, wait_for,
+                            wait_subscribers)
+from pyhttpd.conf import conf, location, sub_location
+from pyhttpd.ws import OP_CLOSE, OP_TEXT, Ws
 
 EXPLAIN = "X-Nginx-PushStream-Explain"
 FRAMED = 'PushStreamMessageTemplate "#~id~|~size~|~tag~|~time~|~text~\\n"'

@@ -11,10 +11,11 @@ import time
 
 import pytest
 
-import pshttpd
-from h2util import H2Conn, pump
-from psconf import conf
-from wsutil import Curl, Stream, cert_path, publish, wait_for, wait_subscribers
+from pyhttpd import httpd as pshttpd
+from pyhttpd.h2client import H2Conn, pump
+from pyhttpd.conf import conf
+from pyhttpd.client import (Curl, Subscriber as Stream, cert_path, publish, wait_for,
+                            wait_subscribers)
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 
@@ -131,7 +132,7 @@ def test_every_mode_over_h2(httpd, tls):
 
 # ================================================================ Chromium
 def test_chromium_eventsource_over_tls_h2(httpd, workbase):
-    from test_clients_js import CHROMIUM, Chromium
+    from .test_clients_js import CHROMIUM, Chromium
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail("chromium missing: run build/deps.sh")
     srv = h2_server(httpd)
@@ -142,7 +143,7 @@ def test_chromium_eventsource_over_tls_h2(httpd, workbase):
                 "es.onerror = function () { errors++; };"
                 "window.harnessReady = true;</script>")
     os.chmod(os.path.join(srv.workdir, "htdocs", "es.html"), 0o644)
-    import test_clients_js
+    from . import test_clients_js
     flags = test_clients_js.CHROMIUM_FLAGS
     test_clients_js.CHROMIUM_FLAGS = flags + ["--ignore-certificate-errors"]
     try:

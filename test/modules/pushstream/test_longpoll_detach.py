@@ -10,10 +10,10 @@ import os
 import re
 import time
 
-import pshttpd
-from psclient import Swarm
-from psconf import pub_location, sub_location
-from wsutil import Stream, publish, wait_subscribers
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import Swarm
+from pyhttpd.conf import pub_location, sub_location
+from pyhttpd.client import Subscriber as Stream, publish, wait_subscribers
 
 N = min(5000, int(os.environ.get("PS_CAPACITY_N") or 5000))
 SLOW = float(os.environ.get("PS_SLOW") or 1)

@@ -5,8 +5,8 @@ import json
 import re
 import time
 
-from wsutil import (CACHE_CONTROL, EXPIRES, HttpConn, Stream, http, info, publish,
-                    wait_subscribers)
+from pyhttpd.client import (CACHE_CONTROL, EXPIRES, HttpConn, Subscriber as Stream, http, info,
+                            publish, wait_subscribers)
 
 RFC1123 = r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT"
 LPJ_TPL = r'{\"id\":\"~id~\", \"message\":\"~text~\", \"channel\":\"~channel~\"}'
@@ -305,7 +305,7 @@ def test_long_poll_keepalive_then_wait_closes(httpd):
         c.sock.sendall(b"GET /lph/ka HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         wait_subscribers(srv, "ka", 1)
         publish(srv, "ka", "two")
-        from wsutil import read_response
+        from pyhttpd.client import read_response
         r = read_response(c.rd)
         assert r.status == 200 and r.body == b"H|two|F", r
         assert (r.header("Connection") or "").lower() == "close", r

@@ -7,8 +7,9 @@ import json
 import os
 import time
 
-import psconf
-from wsutil import Ws, http, info, publish, wait_for, wait_subscribers
+from pyhttpd import conf as psconf
+from pyhttpd.client import http, info, publish, wait_for, wait_subscribers
+from pyhttpd.ws import Ws
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 EXPLAIN = "X-Nginx-PushStream-Explain"

@@ -5,8 +5,8 @@ import re
 import socket
 import time
 
-from psclient import HttpParser, Stream, info, publish, request, wait_for
-from psconf import conf, location
+from pyhttpd.client import HttpParser, Stream, info, publish, request, wait_for
+from pyhttpd.conf import conf, location
 
 EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT"
 CACHE_CONTROL = "no-cache, no-store, must-revalidate"

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-import pshttpd
-from psclient import HttpParser, Stream, publish, request, wait_for
-from psconf import conf
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import HttpParser, Stream, publish, request, wait_for
+from pyhttpd.conf import conf
 
 EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT"
 CACHE_CONTROL = "no-cache, no-store, must-revalidate"

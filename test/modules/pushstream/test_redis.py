@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-import pshttpd
-from psclient import Stream, publish, request, wait_for
-from psconf import conf, location, location_match
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import Stream, publish, request, wait_for
+from pyhttpd.conf import conf, location, location_match
 
 REDIS_SERVER = "/usr/bin/redis-server"
 TIMEOUT_MS = 1000                   # PushStreamRedisTimeout of the tests (ms)
@@ -488,7 +488,7 @@ def test_wildcard_and_events_channels_keep_working(httpd, redis):
 def test_conf_d_two_nodes_behind_a_balancer(httpd, redis):
     """conf.d/two-nodes.conf: two nodes and the balancer front end, as
     written (addresses replaced by loopback ones)."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = pshttpd.ROOT
     with open(os.path.join(root, "conf.d", "two-nodes.conf")) as f:
         text = f.read()
     with open(os.path.join(root, "conf.d", "pushstream.conf")) as f:

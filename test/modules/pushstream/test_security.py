@@ -23,12 +23,12 @@ import subprocess
 
 import pytest
 
-import pshttpd
-from psclient import Stream, info, publish, request, wait_for
-from psconf import conf, location, sub_location
-from wsutil import Ws
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import Stream, info, publish, request, wait_for
+from pyhttpd.conf import conf, location, sub_location
+from pyhttpd.ws import Ws
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pyhttpd.env import ROOT  # noqa: E402
 CONF_D = os.path.join(ROOT, "conf.d")
 EXPLAIN = "X-Nginx-PushStream-Explain"
 
@@ -190,7 +190,7 @@ def _sub_headers(name, ch):
     import hashlib
     import hmac
     import time
-    from jwtmint import compact
+    from pyhttpd.jwtmint import compact
     tok = compact({"alg": "HS256", "kid": "app1"},
                   {"exp": int(time.time()) + 60, "pushstream": {"subscribe": [ch]}},
                   lambda d: hmac.new(AUTH_SECRET, d, hashlib.sha256).digest())

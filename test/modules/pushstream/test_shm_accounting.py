@@ -7,9 +7,9 @@ import json
 import os
 import time
 
-from psclient import Stream, long_poll, publish, request, wait_for, wait_subscribers
-import psconf
-from wsutil import Ws
+from pyhttpd.client import Stream, long_poll, publish, request, wait_for, wait_subscribers
+from pyhttpd import conf as psconf
+from pyhttpd.ws import Ws
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 

@@ -8,9 +8,8 @@ import re
 import time
 import urllib.parse
 
-from psclient import (Stream, http_date, info, publish, request, request_on,
-                      wait_subscribers)
-from psconf import conf, location, sub_location
+from pyhttpd.client import Stream, http_date, info, publish, request, request_on, wait_subscribers
+from pyhttpd.conf import conf, location, sub_location
 
 EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT"
 CACHE_CONTROL = "no-cache, no-store, must-revalidate"

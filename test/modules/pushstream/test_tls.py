@@ -10,11 +10,11 @@ import time
 import pytest
 import websockets
 
-import pshttpd
-from psconf import conf
-from wsutil import (OP_CLOSE, OP_PING, OP_TEXT, Curl, HttpConn, Stream, Ws, cert_path,
-                    close_frame_bytes, http, info, parse_sse, publish, read_response,
-                    ssl_context, wait_subscribers)
+from pyhttpd import httpd as pshttpd
+from pyhttpd.conf import conf
+from pyhttpd.client import (Curl, HttpConn, Subscriber as Stream, cert_path, http, info,
+                            parse_sse, publish, read_response, ssl_context, wait_subscribers)
+from pyhttpd.ws import OP_CLOSE, OP_PING, OP_TEXT, Ws, close_frame_bytes
 
 # /pub, /sub, /lp, /poll as usual (the segment size is set by tls_server)
 BODY = conf(shm="", sub='PushStreamMessageTemplate "~text~|"',

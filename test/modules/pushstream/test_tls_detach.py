@@ -13,10 +13,11 @@ import struct
 import subprocess
 import time
 
-import pshttpd
-from conftest import ROOT
-from psconf import pub_location, sub_location
-from wsutil import OP_CLOSE, OP_PING, Stream, Ws, publish, wait_subscribers
+from pyhttpd import httpd as pshttpd
+from pyhttpd.env import ROOT
+from pyhttpd.conf import pub_location, sub_location
+from pyhttpd.client import Subscriber as Stream, publish, wait_subscribers
+from pyhttpd.ws import OP_CLOSE, OP_PING, Ws
 
 CONF = "\n".join([
     "LogLevel info pushstream:trace1",

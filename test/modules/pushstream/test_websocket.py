@@ -12,9 +12,10 @@ import urllib.request
 import pytest
 import websockets
 
-from wsutil import (CACHE_CONTROL, EXPIRES, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,
-                    OP_TEXT, Stream, Ws, WsSwarm, accept_of, close_frame_bytes, frame, http,
-                    info, publish, server_frame, wait_subscribers)
+from pyhttpd.client import (CACHE_CONTROL, EXPIRES, Subscriber as Stream, http, info, publish,
+                            wait_subscribers)
+from pyhttpd.ws import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Ws, WsSwarm,
+                        accept_of, close_frame_bytes, frame, server_frame)
 
 
 def ws_loc(prefix, *lines):

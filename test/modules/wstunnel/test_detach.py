@@ -16,10 +16,10 @@ import time
 import pytest
 import websockets
 
-import pshttpd
-import wsbackend
-from conftest import ROOT
-from wsbackend import backends, connect, run, status_auto, wait_for, wt_modules  # noqa: F401
+from pyhttpd import httpd as pshttpd
+from pyhttpd import wsbackend
+from pyhttpd.env import ROOT
+from pyhttpd.wsbackend import connect, run, status_auto, wait_for, wt_modules  # noqa: F401
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 LEFT = "PSWT0131: tunnel to"

@@ -13,8 +13,8 @@ import time
 import pytest
 import websockets
 
-import wsbackend
-from wsbackend import backends, connect, run, wt_modules, status_auto, wait_for  # noqa: F401
+from pyhttpd import wsbackend
+from pyhttpd.wsbackend import connect, run, wt_modules, status_auto, wait_for  # noqa: F401
 
 BALANCER_MODS = ["proxy_balancer", "slotmem_shm", "lbmethod_byrequests"]
 
@@ -503,7 +503,7 @@ ProxyPass /chat/ balancer://wscluster/
 
 
 def test_shipped_example_conf(configtest):
-    import pshttpd
+    from pyhttpd import httpd as pshttpd
     with open(os.path.join(pshttpd.ROOT, "conf.d", "wstunnel.conf")) as f:
         body = f.read()
     rc, out = configtest(body, modules=wt_modules(*BALANCER_MODS), load_pushstream=False)

@@ -7,8 +7,8 @@ import asyncio
 import http.client
 import time
 
-import wsbackend
-from wsbackend import backends, connect, run, wt_modules, status_auto  # noqa: F401
+from pyhttpd import wsbackend
+from pyhttpd.wsbackend import connect, run, wt_modules, status_auto  # noqa: F401
 
 N_TUNNELS = 2000
 

@@ -11,8 +11,8 @@ import time
 import pytest
 import websockets
 
-import wsbackend
-from wsbackend import backends, connect, run, wt_modules, status_auto, wait_for  # noqa: F401
+from pyhttpd import wsbackend
+from pyhttpd.wsbackend import connect, run, wt_modules, status_auto, wait_for  # noqa: F401
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def tls_server(httpd, conf, **kw):
 
 
 def wsbackend_free_port():
-    import pshttpd
+    from pyhttpd import httpd as pshttpd
     return pshttpd.free_port()
 
 
