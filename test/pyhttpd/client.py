@@ -189,8 +189,8 @@ def request_on(conn, method, path, body=None, headers=None):
     return _from_httpclient(r, r.read())
 
 
-def publish(srv, channels, body, headers=None, expect=200, method="POST", path="/pub",
-            tls=False):
+def publish(srv, channels, body, headers=None, tls=False, expect=200, method="POST",
+            path="/pub"):
     """POST (method) body to path?id=channels; asserts the status when expect is set."""
     if isinstance(body, str):
         body = body.encode()
