@@ -23,9 +23,7 @@ harness's self-signed certificate is verified, by IP address).
 
 WebSocket clients (Ws, WsSwarm, frames) are in pyhttpd.ws, on top of this module.
 """
-import base64
 import errno
-import hashlib
 import os
 import http.client as http_client
 import http.server as http_server

@@ -4,165 +4,22 @@ TLS session mod_ssl negotiated (ps_tls.c) on a dup() of the socket and httpd's
 connection is released.  These tests check that such subscribers still get messages
 (small and large: partial TLS writes), pings and replays, that client frames are
 read through the session, and that every ending (TTL, client close, graceful
-restart) sends a TLS close_notify rather than cutting the TCP connection."""
+restart) sends a TLS close_notify rather than cutting the TCP connection.  The
+scenarios shared with plain TCP are test_detach.py's (parametrized plain / tls);
+here: the TLS-only ones."""
 import json
 import os
-import socket
-import ssl
-import struct
 import subprocess
 import time
 
-from pyhttpd import httpd as pshttpd
 from pyhttpd.env import ROOT
-from pyhttpd.conf import pub_location, sub_location
 from pyhttpd.client import Subscriber as Stream, publish, wait_subscribers
-from pyhttpd.ws import OP_CLOSE, OP_PING, Ws
 
-CONF = "\n".join([
-    "LogLevel info pushstream:trace1",
-    "PushStreamMaxMessageSize 4M",
-    pub_location(),
-    sub_location("sub", extra=['PushStreamMessageTemplate "~text~|"',
-                               "PushStreamSubscriberMaxBuffer 16M"]),
-    sub_location("ev", "eventsource", 'PushStreamFooterTemplate "END"'),
-    sub_location("evping", "eventsource", "PushStreamPingMessageInterval 1s"),
-    sub_location("ttl", extra=["PushStreamSubscriberConnectionTtl 2s",
-                               'PushStreamFooterTemplate "TTL-FOOTER"']),
-    sub_location("ws", "websocket", 'PushStreamFooterTemplate "WS-FOOTER"'),
-])
-
-TAKEN = "PS0081: stream detached from httpd (TLS session taken over)"
-
-
-def tls_server(httpd, **kw):
-    return httpd(CONF, servers=1, threads=10, ssl_port=pshttpd.free_port(),
-                 extra_global="PushStreamSharedMemorySize 32M", **kw)
+from .test_detach import CONF, DETACHED, TAKEN, server, wait_detached
 
 
 def wait_taken(srv, n, timeout=10):
-    deadline = time.time() + timeout
-    while True:
-        seen = srv.error_log().count(TAKEN)
-        if seen >= n:
-            assert seen == n, f"{seen} TLS sessions taken over, expected {n}"
-            return
-        if time.time() > deadline:
-            raise AssertionError(f"{seen} TLS subscribers detached, expected {n}")
-        time.sleep(0.1)
-
-
-def strict(client):
-    """A missing close_notify (a cut TCP connection) must raise from now on."""
-    client.sock.suppress_ragged_eofs = False
-    return client
-
-
-def assert_close_notify(client, timeout=10):
-    """Read to the end: b'' only after a TLS close_notify (SSLEOFError otherwise)."""
-    sock = client.sock
-    deadline = time.time() + timeout
-    while True:
-        sock.settimeout(max(0.1, deadline - time.time()))
-        try:
-            data = sock.recv(65536)
-        except ssl.SSLEOFError as e:
-            raise AssertionError(f"TCP closed without a TLS close_notify: {e}")
-        except (socket.timeout, ssl.SSLWantReadError):
-            if time.time() > deadline:
-                raise AssertionError("connection still open")
-            continue
-        if not data:
-            return
-
-
-def test_tls_streams_leave_httpd_and_still_work(httpd):
-    srv = tls_server(httpd)
-    streams = [Stream(srv, "/sub/d", tls=True) for _ in range(4)]
-    events = [Stream(srv, "/ev/d", headers={"Accept": "text/event-stream"}, tls=True)
-              for _ in range(4)]
-    sockets = [Ws(srv, "/ws/d", tls=True) for _ in range(4)]
-    ping = Stream(srv, "/evping/p", tls=True)
-    try:
-        wait_subscribers(srv, "d", 12)
-        wait_subscribers(srv, "p", 1)
-        wait_taken(srv, 13)
-        # nothing but the loop holds them: httpd's counters are back to idle
-        small, big = b"small", bytes(range(256)) * 4096            # 1 MiB
-        publish(srv, "d", small)
-        publish(srv, "d", big)
-        for s in streams:
-            s.wait_len(len(small) + len(big) + 2, timeout=20)
-            assert s.body == small + b"|" + big + b"|"
-        for e in events:
-            e.wait_for(b"data: small\n\n", timeout=20)
-        for w in sockets:
-            assert w.read_text(timeout=20) == small
-            assert w.read_text(timeout=20) == big
-        # pings from the loop, through the session
-        ping.wait_for(b": -1\n: -1\n", timeout=5)
-        # client frames are read through the session
-        sockets[0].send_frame(OP_PING, b"are you there")
-        assert sockets[0].read_frame().raw == b"\x8a\x0dare you there"
-        strict(sockets[1]).send_frame(OP_CLOSE, struct.pack("!H", 4001) + b"bye")
-        f = sockets[1].read_frame()
-        assert f.opcode == OP_CLOSE and f.code == 4001, f
-        assert_close_notify(sockets[1])
-        # clients that go away are noticed
-        streams[0].close()
-        events[0].close()
-        sockets[2].close()
-        wait_subscribers(srv, "d", 9)
-    finally:
-        for c in streams + events + sockets + [ping]:
-            c.close()
-    wait_subscribers(srv, "d", 0)
-    assert "AH00052" not in srv.error_log()
-
-
-def test_tls_detached_replay_and_slow_reader(httpd):
-    """Messages stored while a client was away come back on its next subscription
-    (which then leaves httpd too); 4 MiB piling up behind a reader that does not
-    read leave in order through partial TLS writes."""
-    srv = tls_server(httpd)
-    for i in range(3):
-        publish(srv, "r", f"old{i}".encode())
-    s = Stream(srv, "/sub/r.b3", tls=True)
-    s.wait_for(b"old0|old1|old2|", timeout=5)
-    wait_taken(srv, 1)
-    msgs = [bytes([65 + i]) * (256 * 1024 + i) for i in range(16)]
-    for m in msgs:
-        publish(srv, "r", m)
-    want = b"old0|old1|old2|" + b"".join(m + b"|" for m in msgs)
-    s.wait_len(len(want), timeout=30)
-    assert s.body == want
-    s.close()
-    wait_subscribers(srv, "r", 0)
-
-
-def test_tls_detached_end_with_close_notify_and_graceful_restart(httpd):
-    srv = tls_server(httpd)
-    ttl = strict(Stream(srv, "/ttl/t", tls=True))
-    ev = strict(Stream(srv, "/ev/g", headers={"Accept": "text/event-stream"}, tls=True))
-    ws = strict(Ws(srv, "/ws/g", tls=True))
-    try:
-        wait_subscribers(srv, "t", 1)
-        wait_subscribers(srv, "g", 2)
-        wait_taken(srv, 3)
-        ttl.wait_end(timeout=10)
-        assert ttl.body.endswith(b"TTL-FOOTER")
-        assert_close_notify(ttl)
-        srv.graceful()
-        ev.wait_end(timeout=15)
-        assert b"END" in ev.body
-        assert_close_notify(ev)
-        ws.expect_bytes(b"\x81\x09WS-FOOTER", timeout=15)
-        assert ws.read_frame(timeout=10).raw == b"\x88\x02\x03\xe9"
-        assert_close_notify(ws)
-    finally:
-        for c in (ttl, ev, ws):
-            c.close()
-    assert "AH00052" not in srv.error_log()
+    wait_detached(srv, n, timeout, tls=True)
 
 
 # ---------------------------------------------------------------- cycles: nothing left behind
@@ -185,10 +42,8 @@ def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
                        + ([f"BUILD={os.environ['PS_BUILD']}"] if os.environ.get("PS_BUILD")
                           else []), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
-    srv = httpd(CONF.replace("LogLevel info pushstream:trace1",
-                             "LogLevel info pushstream:trace1 mpm_event:trace6"),
-                servers=1, threads=10, ssl_port=pshttpd.free_port(),
-                extra_global="PushStreamSharedMemorySize 32M")
+    srv = server(httpd, True, CONF.replace("LogLevel info pushstream:trace1",
+                                           "LogLevel info pushstream:trace1 mpm_event:trace6"))
     kid = srv.child_pids()[0]
     done = 0
 
@@ -236,9 +91,7 @@ def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
 def test_tls_stream_with_client_certificates_stays_in_httpd(httpd):
     """With client certificates asked for (SSLVerifyClient), the session is not
     taken over: the stream stays in httpd (PS0160 says why) and works as before."""
-    srv = httpd(CONF + "\nSSLVerifyClient optional_no_ca\n", servers=1, threads=10,
-                ssl_port=pshttpd.free_port(),
-                extra_global="PushStreamSharedMemorySize 32M")
+    srv = server(httpd, True, CONF + "\nSSLVerifyClient optional_no_ca\n")
     s = Stream(srv, "/sub/cc", tls=True)
     plain = Stream(srv, "/sub/cc")
     try:
@@ -248,12 +101,12 @@ def test_tls_stream_with_client_certificates_stays_in_httpd(httpd):
             assert time.time() < deadline, "no PS0160"
             time.sleep(0.1)
         # the plain one leaves httpd, the TLS one does not
-        while "PS0081: stream detached from httpd" not in srv.error_log():
+        while DETACHED not in srv.error_log():
             assert time.time() < deadline, "the plain stream did not leave httpd"
             time.sleep(0.1)
         time.sleep(0.5)
         assert srv.error_log().count(TAKEN) == 0
-        assert srv.error_log().count("PS0081: stream detached from httpd") == 1
+        assert srv.error_log().count(DETACHED) == 1
         publish(srv, "cc", b"still here")
         s.wait_for(b"still here|", timeout=5)
         plain.wait_for(b"still here|", timeout=5)
