@@ -5,7 +5,6 @@ service) and two real httpd instances A and B with the same PushStreamRedis.
 """
 import json
 import os
-import signal
 import socket
 import subprocess
 import tempfile
@@ -17,27 +16,28 @@ import pytest
 from pyhttpd import httpd as pshttpd
 from pyhttpd.client import Stream, publish, request, wait_for
 from pyhttpd.conf import conf, location, location_match
+from pyhttpd.proc import Proc
 
 REDIS_SERVER = "/usr/bin/redis-server"
 TIMEOUT_MS = 1000                   # PushStreamRedisTimeout of the tests (ms)
 TIMEOUT = TIMEOUT_MS / 1000
 
 
-class Redis:
+class Redis(Proc):
     """redis-server on 127.0.0.1:port, data in memory only."""
 
     def __init__(self, workdir, port=None):
         self.dir = workdir
         self.port = port or pshttpd.free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
+        super().__init__(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir,
              "--logfile", os.path.join(self.dir, "redis.log"),
              "--protected-mode", "no", "--enable-debug-command", "local"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self):
+        super().start()
         wait_for(lambda: self._ping(), timeout=10, what="redis-server up")
         return self
 
@@ -46,19 +46,6 @@ class Redis:
             return self.cmd("PING") == "PONG"
         except OSError:
             return False
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
     def cmd(self, *args, timeout=5):
         """One command over RESP; the reply (str, int, list, or an Exception

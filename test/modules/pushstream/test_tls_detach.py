@@ -12,7 +12,6 @@ import os
 import subprocess
 import time
 
-from pyhttpd.env import ROOT
 from pyhttpd.client import Subscriber as Stream, publish, wait_subscribers
 
 from .test_detach import CONF, DETACHED, TAKEN, server, wait_detached
@@ -29,19 +28,14 @@ CYCLES = int(os.environ.get("PS_TLS_CYCLES") or (20000 if SLOW == 1 else 4000))
 ROUND = 2000 if SLOW == 1 else 500
 
 
-def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, monkeypatch):
+def test_tls_subscribe_disconnect_cycles_leave_nothing(httpd, loadgen, monkeypatch):
     """Rounds of TLS subscribers (EventSource and WebSocket, bench/loadgen.c) that
     all leave httpd, then all vanish (RST, no close_notify): afterwards the child's
     RSS is where it was after the first round and the event MPM counts no
     connection; every session was taken over (freed by us, not mod_ssl)."""
     if os.environ.get("PS_SAN_PRELOAD"):
         monkeypatch.setenv("ASAN_OPTIONS", "quarantine_size_mb=0")
-    lg = os.path.join(os.environ.get("PS_BUILD") or os.path.join(ROOT, ".build"),
-                      "bench", "loadgen")
-    p = subprocess.run(["make", "--no-print-directory", "-s", "loadgen"]
-                       + ([f"BUILD={os.environ['PS_BUILD']}"] if os.environ.get("PS_BUILD")
-                          else []), cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
+    lg = loadgen
     srv = server(httpd, True, CONF.replace("LogLevel info pushstream:trace1",
                                            "LogLevel info pushstream:trace1 mpm_event:trace6"))
     kid = srv.child_pids()[0]
