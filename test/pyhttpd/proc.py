@@ -133,12 +133,12 @@ class Proc:
     then SIGKILL after timeout; kill() = SIGKILL at once (fault tests)."""
 
     def __init__(self, cmd, **popen_kw):
-        self.cmd = list(cmd)
+        self.argv = list(cmd)
         self.popen_kw = popen_kw
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(self.cmd, **self.popen_kw)
+        self.proc = subprocess.Popen(self.argv, **self.popen_kw)
         return self
 
     @property
