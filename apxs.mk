@@ -133,14 +133,14 @@ test: deps
 	@SANITIZE=$(SANITIZE) bash test/run-all.sh
 
 integration: modules
-	@cd test/integration && $(PYTHON) -m pytest -q
+	@PS_BUILD=$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider test/modules
 
 run: deps
 	@$(MAKE) --no-print-directory modules
-	@$(PYTHON) build/pshttpd.py run
+	@cd test && PS_BUILD=$(BUILD) $(PYTHON) -m pyhttpd run
 
 stop:
-	@$(PYTHON) build/pshttpd.py stop
+	@cd test && PS_BUILD=$(BUILD) $(PYTHON) -m pyhttpd stop
 
 install: modules
 	install -m 644 $(PS_SO) $(WT_SO) $$($(APXS) -q LIBEXECDIR)/
@@ -168,7 +168,7 @@ $(TLSFLOOR): bench/tlsfloor.c apxs.mk
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ bench/tlsfloor.c -lssl -lcrypto
 
 loadgen-smoke: modules loadgen
-	@cd test/integration && $(PYTHON) -m pytest -q -p no:cacheprovider test_loadgen.py
+	@PS_BUILD=$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider test/modules/project/test_loadgen.py
 
 bench: deps
 	@bash build/deps.sh --bench

@@ -1086,7 +1086,7 @@ def main():
     if not os.access(LOADGEN, os.X_OK):
         sys.exit(f"{LOADGEN} missing: run `make bench` (or `make loadgen`)")
     if args.ours_so:
-        pshttpd.PUSHSTREAM_SO = os.path.abspath(args.ours_so)
+        pshttpd.env.PUSHSTREAM_SO = os.path.abspath(args.ours_so)
     hard = raise_nofile(131072)
     t0 = time.time()
     info = machine_info()
@@ -1096,8 +1096,8 @@ def main():
     log(f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram_gb']} GB RAM, "
         f"kernel {info['kernel']}, {info['os']}, load {' '.join(info['loadavg_start'])}, "
         f"ulimit -n {hard}")
-    info["ours_so"] = pshttpd.PUSHSTREAM_SO
-    log(f"servers: {info['ours']} + mod_pushstream ({pshttpd.PUSHSTREAM_SO}) vs {info['nchan']}")
+    info["ours_so"] = pshttpd.env.PUSHSTREAM_SO
+    log(f"servers: {info['ours']} + mod_pushstream ({pshttpd.env.PUSHSTREAM_SO}) vs {info['nchan']}")
     only = args.only.split(",")
     for name in ("idle", "fanout", "pubrate", "tunnel", "cluster", "tls", "tlsfanout",
                  "longpoll", "storm"):

@@ -1,6 +1,6 @@
 """The two servers of the benchmark, configured for the same work.
 
-Ours:  build/pshttpd.Httpd (event MPM, 2 children x 25 threads) with
+Ours:  pyhttpd.httpd.Httpd (test/pyhttpd) (event MPM, 2 children x 25 threads) with
        mod_pushstream; no access log.
 nchan: Debian's nginx + libnginx-mod-nchan, 2 workers, no access log.
 
@@ -24,9 +24,13 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "build"))
+sys.path.insert(0, os.path.join(ROOT, "test"))
 
-import pshttpd  # noqa: E402
+from pyhttpd import httpd as pshttpd  # noqa: E402  (the harness of the tests)
+from pyhttpd.proc import (Proc, children as _children, cpu_ticks as _cpu_ticks,  # noqa: E402
+                          free_port, make_cert as _make_cert, pid_alive, raise_nofile_limit,
+                          status_field as _status_field, tcp_connects, wait_port,
+                          kill_pids, term_and_wait)
 
 NCHAN_SO = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 
@@ -146,35 +150,6 @@ http {{
 '''
 
 
-def _status_field(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            m = re.search(rf"^{field}:\s+(\d+)", f.read(), re.M)
-        return int(m.group(1)) if m else 0
-    except OSError:
-        return 0
-
-
-def _children(parent):
-    kids = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            st = pshttpd._proc_stat(int(d))
-            if st and st[1] == parent and st[0] not in ("Z", "X"):
-                kids.append(int(d))
-    return sorted(kids)
-
-
-def _cpu_ticks(pid):
-    """utime + stime of pid (clock ticks)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
 class _Common:
     name = "?"
 
@@ -197,14 +172,7 @@ class _Common:
 
 def make_cert(d):
     """An EC P-256 self-signed certificate for 127.0.0.1 in d: (crt, key)."""
-    crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
-    if not os.path.exists(crt):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
-                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt],
-                       check=True, capture_output=True)
-        os.chmod(key, 0o644)
-    return crt, key
+    return _make_cert(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
 
 
 class Ours(_Common, pshttpd.Httpd):
@@ -218,7 +186,7 @@ class Ours(_Common, pshttpd.Httpd):
         os.chmod(workdir, 0o755)
         # /pub also on a publisher port (PushStreamPublisherListen); not with
         # TLS: the body is repeated in the TLS virtual host
-        self.pubport = pshttpd.free_port()
+        self.pubport = free_port()
         glob = OURS_GLOBAL
         if conf_body is None and tls:
             # server-wide: once, not again in the TLS virtual host
@@ -235,7 +203,7 @@ class Ours(_Common, pshttpd.Httpd):
             self, workdir, conf_body,
             servers=2, threads=25, mpm="event", modules=modules,
             load_pushstream=push, log_level="warn", extra_global=glob,
-            ssl_port=pshttpd.free_port() if tls else None)
+            ssl_port=free_port() if tls else None)
         if label:
             self.name = label
 
@@ -273,8 +241,8 @@ class Nchan(_Common):
                  tls=False):
         self.redis_url = redis_url
         self.workdir = os.path.abspath(workdir)
-        self.port = port or pshttpd.free_port()
-        self.ssl_port = pshttpd.free_port() if tls else None
+        self.port = port or free_port()
+        self.ssl_port = free_port() if tls else None
         self.workers = workers
         import resource
         self.nofile = nofile or resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -315,7 +283,7 @@ class Nchan(_Common):
 
     def start(self, timeout=15):
         self.write_config()
-        pshttpd.raise_nofile_limit()
+        raise_nofile_limit()
         if os.path.exists(self.pid_path):
             os.unlink(self.pid_path)
         p = subprocess.run(["nginx", "-p", self.workdir, "-e", self.error_log_path,
@@ -332,15 +300,15 @@ class Nchan(_Common):
         raise RuntimeError(f"nginx did not come up on {self.port}")
 
     def _connects(self):
-        return pshttpd.tcp_connects(self.port)
+        return tcp_connects(self.port)
 
     def stop(self, timeout=15):
         pid = self.parent_pid()
-        if not pid or not pshttpd.pid_alive(pid):
+        if not pid or not pid_alive(pid):
             return
         pids = self.pids()
-        if not pshttpd.term_and_wait(pid, pids, timeout):
-            pshttpd.kill_pids(pids)
+        if not term_and_wait(pid, pids, timeout):
+            kill_pids(pids)
 
     def child_pids(self):
         p = self.parent_pid()
@@ -366,43 +334,31 @@ class Nchan(_Common):
         return f"https://127.0.0.1:{self.ssl_port}{path}"
 
 
-class Redis:
+class Redis(Proc):
     """redis-server on a free loopback port, in memory only (--save '')."""
 
     def __init__(self, workdir):
         self.workdir = os.path.abspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
-        self.port = pshttpd.free_port()
-        self.proc = None
-
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self, timeout=10):
-        self.proc = subprocess.Popen(
+        self.port = free_port()
+        super().__init__(
             ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.workdir,
              "--logfile", os.path.join(self.workdir, "redis.log"),
              "--maxmemory-policy", "noeviction",
              "--client-output-buffer-limit", "pubsub 256mb 64mb 60"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if pshttpd.tcp_connects(self.port):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not come up on {self.port}")
+
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout=10):
+        super().start()
+        wait_port(self.port, timeout, "redis-server")
+        return self
 
     def cpu_ticks(self):
-        return _cpu_ticks(self.proc.pid) if self.proc else 0
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        return _cpu_ticks(self.pid) if self.proc else 0
 
 
 class Floor(_Common):
@@ -418,14 +374,13 @@ class Floor(_Common):
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
         crt, key = make_cert(self.workdir)
-        self.proc = subprocess.Popen([self.binary, "--cert", crt, "--key", key, "--stdin"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
+        self.proc = Proc([self.binary, "--cert", crt, "--key", key, "--stdin"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True).start()
         import json
-        self.ssl_port = json.loads(self.proc.stdout.readline())["port"]
+        self.ssl_port = json.loads(self.proc.proc.stdout.readline())["port"]
 
     def parent_pid(self):
-        return self.proc.pid if self.proc and self.proc.poll() is None else None
+        return self.proc.pid if self.proc and self.proc.running() else None
 
     def pids(self):
         p = self.parent_pid()
@@ -439,11 +394,5 @@ class Floor(_Common):
 
     def stop(self):
         if self.proc:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-            self.proc.stdout.close()
+            self.proc.stop(close_stdin=True)    # EOF on its stdin ends it
             self.proc = None

@@ -37,7 +37,7 @@ ps_pass() {
     fi
     up=$((up + p)) uf=$((uf + f))
     echo "===== [$name] integration tests"
-    env "$@" PS_ROOT="$ROOT" PS_BUILD="$build" /usr/bin/python3 -m pytest test/integration \
+    env "$@" PS_ROOT="$ROOT" PS_BUILD="$build" /usr/bin/python3 -m pytest test/modules \
         -q -p no:cacheprovider --junitxml="$junit"; rc=$?
     # Count per <testcase> (the suite totals count a test with a teardown error twice).
     read -r a b c < <(/usr/bin/python3 - "$junit" <<'PY'

@@ -4,7 +4,7 @@
  *
  *   PUSHSTREAM_URL=http://127.0.0.1:8060 php clients/php/tests/run.php [--list] [NAME...]
  *
- * The server needs the locations of test/integration/test_clients_php.py
+ * The server needs the locations of test/modules/pushstream/test_clients_php.py
  * (/pub admin, /pub-normal, /pub-quiet, /channels-stats, /lp/CH long-polling).
  * Prints "ok NAME" or "FAIL NAME: why" per test and exits 1 if any failed.
  */
@@ -54,7 +54,7 @@ if ($args) {
 }
 $url = getenv('PUSHSTREAM_URL');
 if (!$url) {
-    fwrite(STDERR, "set PUSHSTREAM_URL (the server of test/integration/test_clients_php.py)\n");
+    fwrite(STDERR, "set PUSHSTREAM_URL (the server of test/modules/pushstream/test_clients_php.py)\n");
     exit(2);
 }
 $ctx = new TestContext(rtrim($url, '/'));

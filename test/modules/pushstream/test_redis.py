@@ -1,0 +1,597 @@
+"""Several servers on one Redis (PushStreamRedis, issue 17).
+
+A real redis-server on a free loopback port (`--save ''`, never the system
+service) and two real httpd instances A and B with the same PushStreamRedis.
+"""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from pyhttpd import httpd as pshttpd
+from pyhttpd.client import Stream, publish, request, wait_for
+from pyhttpd.conf import conf, location, location_match
+from pyhttpd.proc import Proc
+
+REDIS_SERVER = "/usr/bin/redis-server"
+TIMEOUT_MS = 1000                   # PushStreamRedisTimeout of the tests (ms)
+TIMEOUT = TIMEOUT_MS / 1000
+
+
+class Redis(Proc):
+    """redis-server on 127.0.0.1:port, data in memory only."""
+
+    def __init__(self, workdir, port=None):
+        self.dir = workdir
+        self.port = port or pshttpd.free_port()
+        super().__init__(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir,
+             "--logfile", os.path.join(self.dir, "redis.log"),
+             "--protected-mode", "no", "--enable-debug-command", "local"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self):
+        super().start()
+        wait_for(lambda: self._ping(), timeout=10, what="redis-server up")
+        return self
+
+    def _ping(self):
+        try:
+            return self.cmd("PING") == "PONG"
+        except OSError:
+            return False
+
+    def cmd(self, *args, timeout=5):
+        """One command over RESP; the reply (str, int, list, or an Exception
+        instance for an error reply)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return _resp(f)
+
+
+def _resp(f):
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    t, rest = line[:1], line[1:-2]
+    if t == b"+":
+        return rest.decode()
+    if t == b"-":
+        return RuntimeError(rest.decode())
+    if t == b":":
+        return int(rest)
+    if t == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data.decode("utf-8", "replace")
+    if t == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp(f) for _ in range(n)]
+    raise OSError(f"bad RESP line {line!r}")
+
+
+@pytest.fixture
+def redis(workbase):
+    d = tempfile.mkdtemp(prefix="redis-", dir=workbase)
+    r = Redis(d).start()
+    yield r
+    r.stop()
+
+
+SUB_TPL = 'PushStreamMessageTemplate "~id~:~text~|"'
+SRV = """PushStreamRedis redis://127.0.0.1:{port}
+PushStreamRedisTimeout {timeout}ms
+PushStreamMaxMessagesStoredPerChannel 200
+"""
+
+
+def node_conf(redis, extra_server="", extra=""):
+    return conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS) + extra_server,
+                sub=SUB_TPL, lp=SUB_TPL, poll=SUB_TPL, extra=extra
+                + location("/channels-stats", "PushStreamChannelsStatistics\n"
+                                              'PushStreamChannelsPath "%{arg:id}"')
+                + location_match("^/ev/(?<ch>.+)$",
+                                 "PushStreamSubscriber eventsource\n"
+                                 'PushStreamChannelsPath "%{env:MATCH_CH}"')
+                + location_match("^/ws/(?<ch>.+)$",
+                                 "PushStreamSubscriber websocket\n"
+                                 'PushStreamChannelsPath "%{env:MATCH_CH}"\n'
+                                 "PushStreamWebsocketAllowPublish on\n" + SUB_TPL))
+
+
+@pytest.fixture
+def nodes(httpd, redis):
+    """Two httpd nodes (A, B) on the same Redis."""
+    a = httpd(node_conf(redis))
+    b = httpd(node_conf(redis))
+    return a, b
+
+
+def ids_of(body):
+    """[(id, text)] of a "~id~:~text~|" stream."""
+    out = []
+    for part in body.decode().split("|"):
+        if ":" in part:
+            i, t = part.split(":", 1)
+            out.append((int(i), t))
+    return out
+
+
+def redis_stats(node):
+    """The X-PushStream-Redis figures of the statistics, as a dict."""
+    r = request(node, "GET", "/channels-stats")
+    assert r.status == 200, r
+    return dict(kv.split("=") for kv in r.header("X-PushStream-Redis").split())
+
+
+def prom(node):
+    r = request(node, "GET", "/channels-stats?format=prometheus")
+    return dict(l.rsplit(" ", 1) for l in r.body.decode().splitlines()
+                if l.startswith("pushstream_redis"))
+
+
+def wait_subscribed(redis, channel, n=1, timeout=10):
+    """Until n httpd children subscribe the channel in Redis (every child of a
+    node with subscribers of the channel subscribes: 2 children per node)."""
+    def check():
+        r = redis.cmd("PUBSUB", "NUMSUB", "ps:" + channel)
+        return r[1] >= n
+    wait_for(check, timeout=timeout, what=f"{channel} subscribed in Redis")
+
+
+# ====================================================================== delivery
+def test_publish_on_a_reaches_stream_on_b_and_a(nodes, redis):
+    a, b = nodes
+    sb = Stream(b, "/sub/ch1")
+    sa = Stream(a, "/sub/ch1")
+    wait_subscribed(redis, "ch1", 4)
+    r = publish(a, "ch1", "hello", headers={"Accept": "application/json"})
+    info = json.loads(r.body)
+    assert info["channel"] == "ch1" and info["published_messages"] == 1
+    assert info["stored_messages"] == 1
+    sb.wait_for(b"1:hello|")
+    sa.wait_for(b"1:hello|")
+    publish(b, "ch1", "again")
+    sa.wait_for(b"2:again|")
+    sb.wait_for(b"2:again|")
+
+
+def test_every_transport_on_b_and_a_gets_a_publish_on_a(nodes, redis):
+    """Streaming, EventSource, WebSocket and long-polling on both nodes."""
+    import asyncio
+    import websockets
+
+    a, b = nodes
+    streams = [Stream(n, p) for n in (a, b) for p in ("/sub/tr", "/ev/tr")]
+    lps = []
+
+    def longpoll(n):
+        lps.append(request(n, "GET", "/lp/tr", timeout=15))
+
+    async def run():
+        wss = [await websockets.connect(f"ws://127.0.0.1:{n.port}/ws/tr",
+                                        ping_interval=None, open_timeout=10)
+               for n in (a, b)]
+        ths = [threading.Thread(target=longpoll, args=(n,)) for n in (a, b)]
+        for t in ths:
+            t.start()
+        # every child of both nodes: the WebSocket message below is not
+        # stored, so a child that subscribes later could not catch it up
+        await asyncio.to_thread(wait_subscribed, redis, "tr", 4)
+        # 4 waiting connections per node (2 streams, 1 WebSocket, 1 long-poll):
+        # channel info counts both nodes
+        for n in (a, b):
+            await asyncio.to_thread(
+                wait_for, lambda n=n: json.loads(request(
+                    n, "GET", "/pub?id=tr", headers={"Accept": "application/json"}
+                ).body)["subscribers"] == 8, 10, 0.05, "subscribers")
+        await asyncio.to_thread(publish, a, "tr", "to all")
+        for ws in wss:
+            assert await asyncio.wait_for(ws.recv(), 10) == "1:to all|"
+        # a WebSocket on B publishes through Redis as well
+        await wss[1].send("from ws")
+        for ws in wss:
+            assert await asyncio.wait_for(ws.recv(), 10) == "2:from ws|"
+        for t in ths:
+            await asyncio.to_thread(t.join, 15)
+        for ws in wss:
+            await ws.close()
+
+    asyncio.run(run())
+    for s in streams:
+        s.wait_for(b"to all")
+        s.wait_for(b"from ws")
+    assert len(lps) == 2
+    for r in lps:
+        assert r.status == 200 and r.body == b"1:to all|", r
+
+
+def test_concurrent_publishers_on_both_nodes_one_order_everywhere(nodes, redis):
+    """100 messages from 4 publishers (2 on A, 2 on B): every subscriber on
+    both nodes gets all of them once, in one order, ids strictly increasing."""
+    a, b = nodes
+    subs = [Stream(n, "/sub/order") for n in (a, b) for _ in range(2)]
+    wait_subscribed(redis, "order", 4)
+    errors = []
+
+    def pub(node, k):
+        for i in range(25):
+            try:
+                publish(node, "order", f"p{k}-{i}")
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+    ths = [threading.Thread(target=pub, args=(n, k))
+           for k, n in enumerate((a, a, b, b))]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(60)
+    assert not errors, errors
+    for s in subs:
+        s.wait(lambda s=s: len(ids_of(s.body)) >= 100, timeout=20, what="100 messages")
+    seqs = [ids_of(s.body) for s in subs]
+    for q in seqs:
+        assert len(q) == 100
+        assert [i for i, _ in q] == list(range(1, 101))
+        assert len({t for _, t in q}) == 100
+    assert all(q == seqs[0] for q in seqs)
+
+
+def test_publisher_port_and_delete_reach_the_other_node(httpd, redis):
+    """A publish on A's publisher port reaches B; a DELETE on B ends the
+    channel's subscribers on A too."""
+    import http.client
+    port = pshttpd.free_port()
+    cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS),
+               pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL)
+    a, b = httpd(cfg), httpd(node_conf(redis))
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    sa, sb = Stream(a, "/sub/pp"), Stream(b, "/sub/pp")
+    wait_subscribed(redis, "pp", 4)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/pub?id=pp", body=b"via port")
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read())["published_messages"] == 1
+    c.close()
+    sb.wait_for(b"1:via port|")
+    sa.wait_for(b"1:via port|")
+    r = request(b, "DELETE", "/pub?id=pp")
+    assert r.status == 200, r
+    sa.wait_for(b"Channel deleted")
+    sa.wait_closed()
+    assert request(a, "GET", "/pub?id=pp").status == 404
+
+
+# ====================================================================== replay
+def _poll(node, path, headers=None):
+    r = request(node, "GET", path, headers=headers or {})
+    return r.status, r.body, r.header("Last-Modified"), r.header("Etag")
+
+
+def test_replay_on_b_of_what_a_published(nodes, redis):
+    a, b = nodes
+    for i in range(1, 4):
+        publish(a, "rp", f"m{i}", headers={"Event-Id": f"e{i}"})
+    # time/tag of m3 (Last-Modified / Etag of a poll), the same on A and B
+    ra, rb = _poll(a, "/poll/rp.b1"), _poll(b, "/poll/rp.b1")
+    assert ra == rb and ids_of(ra[1]) == [(3, "m3")], (ra, rb)
+    lm, etag = ra[2], ra[3]
+    for i in range(4, 6):
+        publish(a, "rp", f"m{i}", headers={"Event-Id": f"e{i}"})
+    # .bN backtrack on a stream of B
+    s = Stream(b, "/sub/rp.b2")
+    s.wait_for(b"4:m4|5:m5|")
+    # polling / long-polling, backtrack and time+tag: the same on A and B
+    since = {"If-Modified-Since": lm, "If-None-Match": etag}
+    epoch = {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}
+    for path, hdr, want in (("/poll/rp.b3", {}, [3, 4, 5]),
+                            ("/lp/rp.b1", {}, [5]),
+                            ("/poll/rp", since, [4, 5]),
+                            ("/lp/rp", since, [4, 5]),
+                            ("/poll/rp", epoch, [1, 2, 3, 4, 5])):
+        ra, rb = _poll(a, path, hdr), _poll(b, path, hdr)
+        assert ra == rb, (path, ra, rb)
+        assert ra[0] == 200 and [i for i, _ in ids_of(ra[1])] == want, (path, ra)
+    # Last-Event-ID (EventSource) on B
+    with Stream(b, "/ev/rp", {"Last-Event-Id": "e3"}) as ev:
+        ev.wait_for(b"m5")
+        assert b"m3" not in ev.body and b"m4" in ev.body
+    # channel info: cluster-wide published / stored
+    for n in (a, b):
+        i = json.loads(request(n, "GET", "/pub?id=rp",
+                               headers={"Accept": "application/json"}).body)
+        assert i["published_messages"] == 5 and i["stored_messages"] == 5, i
+
+
+def test_full_stop_and_start_of_both_nodes_keeps_stored_messages(httpd, redis):
+    a = httpd(node_conf(redis))
+    b = httpd(node_conf(redis))
+    for i in range(1, 4):
+        publish(a, "keep", f"k{i}")
+    a.stop()
+    b.stop()
+    a2 = httpd(node_conf(redis))
+    b2 = httpd(node_conf(redis))
+    for n in (a2, b2):
+        st, body, _, _ = _poll(n, "/poll/keep.b10")
+        assert st == 200 and ids_of(body) == [(1, "k1"), (2, "k2"), (3, "k3")]
+    r = publish(b2, "keep", "k4", headers={"Accept": "application/json"})
+    assert json.loads(r.body)["published_messages"] == 4
+
+
+# ====================================================================== faults
+def test_redis_killed_publish_503_subscribers_stay_then_resume(nodes, redis):
+    a, b = nodes
+    sa, sb = Stream(a, "/sub/kill"), Stream(b, "/sub/kill")
+    wait_subscribed(redis, "kill", 4)
+    publish(a, "kill", "before")
+    sb.wait_for(b"1:before|")
+    redis.kill()
+    t0 = time.time()
+    r = publish(a, "kill", "lost", expect=None)
+    took = time.time() - t0
+    assert r.status == 503, r
+    assert r.header("Retry-After") == "1"
+    assert r.header("X-Nginx-PushStream-Explain") == "Redis is unreachable; retry later."
+    assert took < TIMEOUT + 1.0, took
+    wait_for(lambda: redis_stats(b)["state"] == "down", timeout=5, what="B down")
+    st = redis_stats(a)
+    assert st["state"] == "down" and int(st["publish_failures"]) >= 1, st
+    assert prom(a)["pushstream_redis_up"] == "0"
+    # the subscribers stay connected
+    time.sleep(0.5)
+    assert not sa.eof and not sb.eof
+    redis.start()                                   # empty: no persistence
+    # published through B while A may not have reconnected yet
+    wait_for(lambda: publish(b, "kill", "after", expect=None).status == 200,
+             timeout=10, what="publish after restart")
+    sa.wait_for(b"2:after|", timeout=15)
+    sb.wait_for(b"2:after|", timeout=15)
+    assert b"lost" not in sa.body + sb.body
+    assert ids_of(sa.body) == ids_of(sb.body) == [(1, "before"), (2, "after")]
+    st = redis_stats(a)
+    assert st["state"] == "up" and int(st["disconnects"]) >= 1, st
+    assert prom(a)["pushstream_redis_up"] == "1"
+    log = open(a.error_log_path).read()
+    assert log.count("PS0172") == 1, log
+    assert log.count("PS0174") == 1, log
+    assert "PS0171" in log and "PS0174" in log
+
+
+def test_pubsub_connections_killed_messages_meanwhile_arrive(nodes, redis):
+    a, b = nodes
+    sb = Stream(b, "/sub/ck")
+    wait_subscribed(redis, "ck", 2)
+    publish(a, "ck", "one")
+    sb.wait_for(b"1:one|")
+    assert redis.cmd("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+    publish(a, "ck", "two")                         # maybe nobody subscribed now
+    publish(a, "ck", "three")
+    sb.wait_for(b"3:three|", timeout=10)
+    assert ids_of(sb.body) == [(1, "one"), (2, "two"), (3, "three")]
+
+
+def test_script_flush_and_debug_sleep(nodes, redis):
+    a, b = nodes
+    sb = Stream(b, "/sub/sf")
+    wait_subscribed(redis, "sf", 2)
+    publish(a, "sf", "x1")
+    assert redis.cmd("SCRIPT", "FLUSH") == "OK"
+    publish(a, "sf", "x2")                          # NOSCRIPT: loaded again
+    sb.wait_for(b"2:x2|")
+    # Redis busy longer than the timeout: 503 within the timeout
+    th = threading.Thread(target=lambda: redis.cmd("DEBUG", "SLEEP", "3", timeout=10))
+    th.start()
+    time.sleep(0.2)
+    t0 = time.time()
+    r = publish(a, "sf", "x3", expect=None)
+    took = time.time() - t0
+    th.join(10)
+    assert r.status == 503 and took < TIMEOUT + 1.0, (r, took)
+    wait_for(lambda: publish(a, "sf", "x4", expect=None).status == 200,
+             timeout=10, what="publish after DEBUG SLEEP")
+    sb.wait_for(b":x4|", timeout=10)
+    got = ids_of(sb.body)
+    assert [i for i, _ in got] == sorted({i for i, _ in got})   # no duplicate
+    assert got[-1][1] == "x4"
+
+
+def test_one_megabyte_message(nodes, redis):
+    a, b = nodes
+    sb = Stream(b, "/sub/big")
+    wait_subscribed(redis, "big", 2)
+    big = ("0123456789abcdef" * 65536)             # 1 MiB
+    publish(a, "big", big)
+    sb.wait_len(len(big) + 3, timeout=15)
+    assert ids_of(sb.body) == [(1, big)]
+    st, body, _, _ = _poll(b, "/poll/big.b1")
+    assert ids_of(body) == [(1, big)]
+
+
+def test_redis_restarted_empty_ids_never_go_back(nodes, redis):
+    a, b = nodes
+    sb = Stream(b, "/sub/ep")
+    wait_subscribed(redis, "ep", 2)
+    for i in range(1, 4):
+        publish(a, "ep", f"v{i}")
+    sb.wait_for(b"3:v3|")
+    redis.stop()
+    redis.start()                                   # lost everything
+    wait_subscribed(redis, "ep", 2, timeout=15)
+    # B re-subscribed and told Redis where its ids are: A's next id follows
+    wait_for(lambda: publish(a, "ep", "v4", expect=None).status == 200,
+             timeout=10, what="publish after restart")
+    sb.wait_for(b":v4|", timeout=10)
+    got = ids_of(sb.body)
+    ids = [i for i, _ in got]
+    assert ids == sorted(set(ids)) and ids[-1] > 3, got
+    assert "PS0173" in open(b.error_log_path).read() + open(a.error_log_path).read()
+
+
+# ====================================================================== config
+def test_configtest_rejects_a_malformed_url(configtest):
+    for bad in ("127.0.0.1:6379", "redis://h:99999", "redis://pw@h", "unix:rel"):
+        rc, out = configtest(conf(server=f"PushStreamRedis {bad}"))
+        assert rc != 0, out
+        assert "PushStreamRedis: invalid address" in out and "httpd.conf:" in out, out
+    rc, out = configtest(conf(server="PushStreamRedis redis://127.0.0.1:1/2"))
+    assert rc == 0, out
+
+
+def test_wildcard_and_events_channels_keep_working(httpd, redis):
+    extra = ('PushStreamWildcardChannelPrefix "wild_"\n'
+             'PushStreamEventsChannelId "events"\n')
+    sub_extra = "PushStreamAllowConnectionsToEventsChannel on\n"
+    cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS) + extra,
+               sub=SUB_TPL + "\n" + sub_extra)
+    a, b = httpd(cfg), httpd(cfg)
+    ev = Stream(b, "/sub/events")
+    sw = Stream(b, "/sub/wch/wild_all")
+    wait_subscribed(redis, "wild_all", 2)
+    publish(a, "wild_all", "to everybody")
+    sw.wait_for(b"1:to everybody|")
+    publish(b, "newch", "x")
+    ev.wait_for(b'"channel_created"')
+    ev.wait_for(b'"newch"')
+    # the events channel is this node's: nobody publishes to it
+    assert publish(a, "events", "no", expect=None).status == 403
+
+
+# ====================================================================== conf.d
+def test_conf_d_two_nodes_behind_a_balancer(httpd, redis):
+    """conf.d/two-nodes.conf: two nodes and the balancer front end, as
+    written (addresses replaced by loopback ones)."""
+    root = pshttpd.ROOT
+    with open(os.path.join(root, "conf.d", "two-nodes.conf")) as f:
+        text = f.read()
+    with open(os.path.join(root, "conf.d", "pushstream.conf")) as f:
+        base = f.read()
+    text = text.replace("10.0.0.20:6379", f"127.0.0.1:{redis.port}")
+    p1, p2 = pshttpd.free_port(), pshttpd.free_port()
+    n1 = httpd(base + "\n" + text, port=p1)
+    n2 = httpd(base + "\n" + text, port=p2)
+    front = httpd(text.replace("10.0.0.11:80", f"127.0.0.1:{p1}")
+                  .replace("10.0.0.12:80", f"127.0.0.1:{p2}"),
+                  load_pushstream=False,
+                  modules=["proxy", "proxy_http", "proxy_balancer",
+                           "lbmethod_byrequests", "slotmem_shm"])
+    ev1, ev2 = Stream(n1, "/push/ev/desk"), Stream(n2, "/push/ev/desk")
+    wait_subscribed(redis, "desk", 4)
+    for i in range(4):                  # each node's application publishes locally
+        r = request((n1, n2)[i % 2], "POST", "/push/pub?id=desk", body=f"t{i}".encode())
+        assert r.status == 200, r
+    r = request(front, "POST", "/push/pub?id=desk", body=b"x")
+    assert r.status == 404, r           # the front end does not proxy publishing
+    for ev in (ev1, ev2):
+        ev.wait_for(b"data: t3")
+        assert [l for l in ev.body.split(b"\n") if l.startswith(b"data: ")] == \
+            [b"data: t%d" % i for i in range(4)]
+    for _ in range(2):                  # either node answers the same replay
+        r = request(front, "GET", "/push/lp/desk?time=Thu,%2001%20Jan%201970%2000:00:00%20GMT&tag=0")
+        assert r.status == 200 and [json.loads(x)["text"] for x in
+                                    r.body.decode().replace("}{", "}\n{").splitlines()] \
+            == ["t0", "t1", "t2", "t3"], r
+
+
+def test_prefork_nodes(httpd, redis):
+    """Under prefork (blocking subscribers) every child subscribes for
+    itself; delivery and replay are the same."""
+    a = httpd(node_conf(redis), mpm="prefork", servers=3)
+    b = httpd(node_conf(redis), mpm="prefork", servers=3)
+    sb = Stream(b, "/sub/pf")
+    wait_subscribed(redis, "pf", 1)
+    publish(a, "pf", "one")
+    publish(a, "pf", "two")
+    sb.wait_for(b"1:one|2:two|")
+    st, body, _, _ = _poll(b, "/poll/pf.b2")
+    assert ids_of(body) == [(1, "one"), (2, "two")]
+
+
+def test_graceful_restart_of_a_node(nodes, redis):
+    """After `graceful` the new children of B start their Redis threads and
+    B serves the channel again (state page kept across the restart)."""
+    a, b = nodes
+    publish(a, "gr", "before")
+    b.graceful()
+    sb = Stream(b, "/sub/gr.b1")
+    sb.wait_for(b"1:before|")
+    wait_subscribed(redis, "gr", 1)     # the new children start one by one
+    publish(a, "gr", "after")
+    sb.wait_for(b"2:after|")
+    assert redis_stats(b)["state"] == "up"
+
+
+# ============================================================ statistics
+def _info(node, path, accept="application/json"):
+    r = request(node, "GET", path, headers={"Accept": accept})
+    assert r.status == 200, r
+    return r.body.decode()
+
+
+def test_subscribers_cluster_wide_with_by_node(nodes, redis):
+    """Channel info on either node counts the subscribers of every node
+    (by_node per node, in every format and Prometheus); a stopped node's
+    count disappears within the expiry (3 s)."""
+    a, b = nodes
+    host = socket.gethostname()
+    na, nb = f"{host}:{a.port}", f"{host}:{b.port}"
+    ss = [Stream(a, "/sub/cw"), Stream(b, "/sub/cw"), Stream(b, "/sub/cw")]
+    publish(a, "cw", "x")
+    want = {na: 1, nb: 2}
+    for n in (a, b):
+        wait_for(lambda n=n: json.loads(_info(n, "/pub?id=cw")).get("by_node")
+                 == want, 10, 0.05, "by_node on both nodes")
+    for n in (a, b):
+        info = json.loads(_info(n, "/pub?id=cw"))
+        assert info["subscribers"] == 3 and info["published_messages"] == 1, info
+        st = json.loads(_info(n, "/channels-stats?id=cw"))
+        assert st["subscribers"] == 3 and st["by_node"] == want, st
+        grp = json.loads(_info(n, "/channels-stats?id=ALL"))
+        cw = [i for i in grp["infos"] if i["channel"] == "cw"][0]
+        assert cw["subscribers"] == 3 and cw["by_node"] == want, grp
+    # the answer of a publish too
+    info = json.loads(publish(b, "cw", "y", headers={"Accept": "application/json"}).body)
+    assert info["subscribers"] == 3 and info["by_node"] == want, info
+    # every format
+    xml = _info(a, "/pub?id=cw", "application/xml")
+    assert "<subscribers>3</subscribers>" in xml
+    assert f"<node><name>{nb}</name><subscribers>2</subscribers></node>" in xml
+    yml = _info(b, "/pub?id=cw", "application/yaml")
+    assert "subscribers: 3" in yml and f"    - node: \"{na}\"\r\n      subscribers: 1" in yml
+    txt = _info(a, "/pub?id=cw", "text/plain")
+    pairs = ", ".join(f"{k}={v}" for k, v in sorted(want.items()))
+    assert "active_subscribers: 3" in txt and f"by_node: {pairs}\r\n" in txt, txt
+    xj = json.loads(_info(a, "/pub?id=cw", "text/x-json"))
+    assert xj["by_node"] == want
+    pm = request(a, "GET", "/channels-stats?id=cw&format=prometheus").body.decode()
+    assert 'pushstream_channel_subscribers{channel="cw"} 3' in pm, pm
+    assert f'pushstream_channel_node_subscribers{{channel="cw",node="{nb}"}} 2' in pm
+    # a subscriber leaves B: promptly counted everywhere
+    ss[2].close()
+    wait_for(lambda: json.loads(_info(a, "/pub?id=cw"))["subscribers"] == 2,
+             5, 0.05, "a subscriber gone")
+    # B stopped with its subscriber (its count is not withdrawn): gone from
+    # A when B's node key expires (3 s)
+    b.stop()
+    ss[1].close()
+    assert json.loads(_info(a, "/pub?id=cw"))["by_node"] == {na: 1, nb: 1}
+    t0 = time.monotonic()
+    wait_for(lambda: json.loads(_info(a, "/pub?id=cw")).get("by_node") == {na: 1},
+             6, 0.1, "B's count expired")
+    assert time.monotonic() - t0 < 4.5
+    assert json.loads(_info(a, "/pub?id=cw"))["subscribers"] == 1
+    ss[0].close()
