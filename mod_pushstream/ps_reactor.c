@@ -668,6 +668,13 @@ static apr_interval_time_t ps_poll_timeout(ps_reactor_t *re, apr_time_t now)
     if (re->again->nelts) {
         t = 0;
     }
+    /* epoll waits whole milliseconds and APR truncates: a timer due in
+     * less than 1 ms made the loop spin (epoll_wait(0)) until it was due,
+     * which with thousands of timers 100 ms after each adoption kept the
+     * loop busy for a whole reconnect storm.  Round up instead. */
+    if (t > 0 && t % 1000) {
+        t += 1000 - t % 1000;
+    }
     return t;
 }
 
