@@ -268,6 +268,11 @@ static apr_interval_time_t pswt_poll_timeout(pswt_loop_t *l, apr_time_t now)
     if (l->retired && t > PSWT_RELEASE_AGE) {
         t = PSWT_RELEASE_AGE;
     }
+    /* epoll waits whole milliseconds and APR truncates: round up, or a
+     * timer due in less than 1 ms makes the loop spin until it is due */
+    if (t > 0 && t % 1000) {
+        t += 1000 - t % 1000;
+    }
     return t;
 }
 
