@@ -327,13 +327,19 @@ class Bench16:
         tck = os.sysconf("SC_CLK_TCK")
         for tls in (False, True):
             res = {}
-            for kind in ("ours", "nchan"):
+            # static: httpd's own floor, the same storm against the same
+            # server (modules, MPM settings) asking for a 6-byte static file
+            # (core's default handler, keep-alive): accept, hand-off to a
+            # worker, request parsing, hooks, answer; no mod_pushstream request
+            for kind in ("ours", "nchan", "static"):
                 srv = self.make(kind, 2, "-st", tls=tls)
+                path, tr = ("/static.txt?c={ch}", "sse") if kind == "static" \
+                    else ("/{tr}/storm{ch}", "mix")
                 try:
                     time.sleep(1.0)
                     c0 = srv.cpu_ticks()
-                    r = run_loadgen(["sub", "--url", _url(srv, "/{tr}/storm{ch}", tls),
-                                     "--n", n, "--transport", "mix", "--channels", 100,
+                    r = run_loadgen(["sub", "--url", _url(srv, path, tls),
+                                     "--n", n, "--transport", tr, "--channels", 100,
                                      "--src-ips", 8, "--conc", n, "--connect-timeout", 120,
                                      "--hold", 0, "--timeout", 200], timeout=260)
                     cpu = (srv.cpu_ticks() - c0) / tck
@@ -358,6 +364,27 @@ class Bench16:
                      c["cpu_us_per_sub"], None, "lower", "us", "{:.0f}",
                      note="what a client that reconnects (a long-poll answered with "
                      "Connection: close) costs per connection")
+            # httpd's floor (the TLS floor's way): what httpd alone costs for
+            # the same storm; above 1.5x nchan the time target is out of reach
+            # of any httpd module
+            f = res["static"]
+            fr = ratio(f["connect_all_s"], c["connect_all_s"])
+            self.row(sc, "httpd floor: time until all served a static file",
+                     f["connect_all_s"], c["connect_all_s"], None, "lower", "s", "{:.2f}",
+                     note="ours column: the same httpd serving a 6-byte file (no "
+                     "mod_pushstream request); nchan column: nchan's subscribers"
+                     + (f"; floor/nchan {fr:.2f}x > 1.5x: the time target is "
+                        "unreachable inside httpd" if fr and fr > 1.5 else ""))
+            self.row(sc, "httpd floor: server CPU per connection", f["cpu_us_per_sub"],
+                     c["cpu_us_per_sub"], None, "lower", "us", "{:.0f}",
+                     note="ours column: httpd serving the static file")
+            self.row(sc, "time until all subscribed vs httpd floor", o["connect_all_s"],
+                     f["connect_all_s"], None, "lower", "s", "{:.2f}",
+                     note="nchan column: the httpd floor (what mod_pushstream adds "
+                     "on top of httpd)")
+            self.row(sc, "server CPU per new subscriber vs httpd floor",
+                     o["cpu_us_per_sub"], f["cpu_us_per_sub"], None, "lower", "us",
+                     "{:.0f}", note="nchan column: the httpd floor")
 
 
 # ---------------------------------------------------------------- scenarios
@@ -396,9 +423,13 @@ class Bench(Bench16):
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d, exist_ok=True)
         os.chmod(d, 0o755)
-        if kind == "ours":
+        if kind in ("ours", "static"):
             s = Ours(d, tls=tls)
             s.servers = procs
+            if kind == "static":
+                # httpd's floor: the same server, its DocumentRoot at the
+                # harness's htdocs (static.txt, 6 bytes) for the storm
+                s.extra_global += f"DocumentRoot {s._path('htdocs')}\n"
         elif kind == "floor":
             s = Floor(d, TLSFLOOR)
         else:
@@ -1006,8 +1037,10 @@ def plot(data, out_png, work):
         f.write("# label seconds\n")
         for r in data["storm"]:
             t = "TLS " if r["tls"] else ""
-            for k in ("ours", "nchan"):
-                f.write(f"\"{t}storm N={r[k]['n']}\\n{k}\" {r[k]['connect_all_s']}\n")
+            for k in ("ours", "nchan", "static"):
+                if k in r:      # static: httpd's floor
+                    lbl = "httpd floor" if k == "static" else k
+                    f.write(f"\"{t}storm N={r[k]['n']}\\n{lbl}\" {r[k]['connect_all_s']}\n")
 
     def panel(title, xlabel, ylabel, plots, have, logx=False, logy=False, extra=""):
         lines = [f'set title "{title}"', f'set xlabel "{xlabel}"', f'set ylabel "{ylabel}"',

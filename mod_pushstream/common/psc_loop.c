@@ -352,6 +352,13 @@ static apr_interval_time_t psc_poll_timeout(psc_loop_t *l, apr_time_t now)
     if (l->retired && t > PSC_RELEASE_AGE) {
         t = PSC_RELEASE_AGE;
     }
+    /* epoll waits whole milliseconds and APR truncates: a timer due in
+     * less than 1 ms made the loop spin (epoll_wait(0)) until it was due,
+     * which with thousands of timers 100 ms after each adoption kept the
+     * loop busy for a whole reconnect storm.  Round up instead. */
+    if (t > 0 && t % 1000) {
+        t += 1000 - t % 1000;
+    }
     return t;
 }
 
