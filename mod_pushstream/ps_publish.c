@@ -5,10 +5,15 @@
 
 #include <apr_strings.h>
 #include <apr_network_io.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
 
 #include "ps_publish.h"
 #include "ps_child.h"
 #include "ps_redis.h"
+
+APLOG_USE_MODULE(pushstream);
 
 /* Channels of a publish held on the stack; more are malloc()ed. */
 #define PS_PUB_SMALL 16
@@ -304,6 +309,173 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
     }
     ps_redis_subscribers(p, infos, chans->nelts);   /* several servers */
     ps_pub_info(p, st, infos, chans->nelts, accept, 0, a);
+}
+
+/* ---- from the child's loop ----------------------------------------------- */
+
+struct ps_pub_async_t {
+    apr_pool_t *p;                 /* this publish's own */
+    ps_store_t *st;
+    const ps_dir_conf_t *d;
+    const ps_srv_conf_t *sc;
+    apr_array_header_t *to;        /* the channels but the events channel */
+    ps_chinfo_t *infos;            /* to's */
+    const char *accept;
+    ps_answer_t a;
+    ps_pub_done_fn *done;          /* NULL: cancelled, or a WebSocket's */
+    void *baton;
+    server_rec *log_s;             /* a WebSocket's: refusals logged here */
+};
+
+static void ps_pub_async_done(void *baton, int ok)
+{
+    ps_pub_async_t *x = baton;
+    int i, n = x->to->nelts, wake = x->sc->events_channel != NULL;
+
+    if (ok) {
+        for (i = 0; !wake && i < n; i++) {
+            wake = x->infos[i].subscribers > 0;
+        }
+        if (wake) {
+            ps_store_notify(x->st);
+        }
+        if (!x->done) {
+            /* cancelled, or a WebSocket's: nobody reads an answer */
+        }
+        else if (!ps_dir_info_on_publish(x->d)) {
+            ps_answer_set(&x->a, 200, NULL);
+        }
+        else {
+            ps_pub_info(x->p, x->st, x->infos, n, x->accept, 0, &x->a);
+        }
+    }
+    if (x->done) {
+        x->done(x->baton, &x->a);
+    }
+    else if (!ok && x->log_s) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->log_s, "PS0177: WebSocket "
+                     "message not published: %d %s", x->a.status,
+                     x->a.explain ? x->a.explain : "");
+    }
+    apr_pool_destroy(x->p);
+}
+
+/* Start an asynchronous publish: 1 under way (*out), 0 refused now (*a),
+ * -1 not for this path (the blocking one answers). */
+static int ps_pub_async_begin(ps_store_t *st, const ps_dir_conf_t *d,
+                              const ps_srv_conf_t *sc,
+                              const apr_array_header_t *chans,
+                              const char *body, apr_size_t len,
+                              const char *event_id, const char *event_type,
+                              const char *accept, int subs, ps_answer_t *a,
+                              ps_pub_async_t **out)
+{
+    ps_pub_async_t *x;
+    ps_channel_t **chs;
+    apr_pool_t *p;
+    int i;
+
+    if (!ps_redis_async_ready() || apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        return -1;
+    }
+    x = apr_pcalloc(p, sizeof(*x));
+    x->p = p;
+    x->st = st;
+    x->d = d;
+    x->sc = sc;
+    x->accept = accept ? apr_pstrdup(p, accept) : NULL;
+    chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
+    x->to = apr_array_make(p, chans->nelts, sizeof(ps_path_channel_t));
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        apr_pool_destroy(p);
+        return 0;
+    }
+    if (!ps_pub_channels_locked(st, sc, chans, ps_now_sec(), chs, a)) {
+        ps_store_unlock(st);
+        apr_pool_destroy(p);
+        return 0;
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        if (!ps_store_channel_is_events(chs[i])) {
+            ps_path_channel_t *pc = apr_array_push(x->to);
+            *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+            pc->id = apr_pstrmemdup(p, pc->id, pc->len);
+        }
+    }
+    ps_store_unlock(st);
+    if (!x->to->nelts) {
+        apr_pool_destroy(p);               /* the events channel only */
+        return -1;
+    }
+    x->infos = apr_pcalloc(p, x->to->nelts * sizeof(*x->infos));
+    if (!ps_redis_publish_async(p, st, sc, x->to, apr_pmemdup(p, body, len),
+                                len, event_id ? apr_pstrdup(p, event_id) : NULL,
+                                event_type ? apr_pstrdup(p, event_type) : NULL,
+                                ps_dir_store(d), subs, x->infos, &x->a,
+                                ps_pub_async_done, x)) {
+        *a = x->a;                         /* static texts only */
+        apr_pool_destroy(p);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+ps_pub_async_t *ps_pub_publish_async(apr_pool_t *p, ps_store_t *st,
+                                     const ps_dir_conf_t *d,
+                                     const ps_srv_conf_t *sc,
+                                     const apr_array_header_t *chans,
+                                     const char *body, apr_size_t len,
+                                     const char *event_id,
+                                     const char *event_type,
+                                     const char *accept, ps_answer_t *a,
+                                     ps_pub_done_fn *done, void *baton)
+{
+    ps_pub_async_t *x = NULL;
+
+    if (!len) {
+        ps_answer_set(a, 400, "Empty post requests are not allowed.");
+        return NULL;
+    }
+    switch (ps_pub_async_begin(st, d, sc, chans, body, len, event_id,
+                               event_type, accept, ps_dir_info_on_publish(d),
+                               a, &x)) {
+    case 1:
+        x->done = done;
+        x->baton = baton;
+        return x;
+    case 0:
+        return NULL;
+    default:
+        ps_pub_publish(p, st, d, sc, chans, body, len, event_id, event_type,
+                       accept, a);
+        return NULL;
+    }
+}
+
+void ps_pub_async_cancel(ps_pub_async_t *x)
+{
+    x->done = NULL;
+}
+
+int ps_pub_store_nowait(ps_store_t *st, const ps_dir_conf_t *d,
+                        const ps_srv_conf_t *sc,
+                        const apr_array_header_t *chans, const char *body,
+                        apr_size_t len, server_rec *s, ps_answer_t *a)
+{
+    ps_pub_async_t *x = NULL;
+
+    switch (ps_pub_async_begin(st, d, sc, chans, body, len, NULL, NULL, NULL,
+                               0, a, &x)) {
+    case 1:
+        x->log_s = s;
+        return 1;
+    case 0:
+        return 0;
+    default:
+        return ps_pub_store(st, d, sc, chans, body, len, NULL, NULL, NULL, a);
+    }
 }
 
 /* Under the lock: the channels of the list that exist, in list order;

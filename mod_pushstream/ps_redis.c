@@ -371,10 +371,12 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
 }
 
 /* A message Redis assigned enters the local copy; an id jump is filled
- * from the stored messages first (c may be NULL: no filling). */
-void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
-                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
-                   const ps_redis_rec_t *rec)
+ * from the stored messages first (c may be NULL: no filling; skip_gap:
+ * a message after a gap is left to the Redis thread or the next SYNC). */
+static void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                             const ps_srv_conf_t *sc, const char *ch,
+                             apr_size_t len, const ps_redis_rec_t *rec,
+                             int skip_gap)
 {
     apr_int64_t now = ps_now_sec();
     apr_status_t rv = APR_EGENERAL;
@@ -392,10 +394,11 @@ void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                                            &sc->limits, now, &lch);
         if (rv == APR_SUCCESS) {
             rv = ps_store_mirror_locked(st, lch, &v, rec->stored, rec->expires,
-                                        pass == 1 || !c, &sc->limits, now);
+                                        !skip_gap && (pass == 1 || !c),
+                                        &sc->limits, now);
         }
         ps_store_unlock(st);
-        if (rv != APR_INCOMPLETE) {
+        if (rv != APR_INCOMPLETE || skip_gap) {
             break;
         }
         apr_atomic_inc32(&rd->node->gaps_filled);
@@ -406,11 +409,17 @@ void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
     }
 }
 
+void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
+                   const ps_redis_rec_t *rec)
+{
+    ps_rd_deliver_ex(rd, c, st, sc, ch, len, rec, 0);
+}
+
 /* ---- publish / delete / sync (any thread) ------------------------------ */
 
 /* A publish refused: 503; PS0174 once per outage and node. */
-static void ps_rd_unreachable(ps_answer_t *a, const char *what,
-                              const char *why)
+void ps_rd_unreachable(ps_answer_t *a, const char *what, const char *why)
 {
     ps_answer_set(a, 503, PS_REDIS_EXPLAIN);
     a->retry_after = PS_REDIS_RETRY_AFTER;
@@ -423,7 +432,7 @@ static void ps_rd_unreachable(ps_answer_t *a, const char *what,
 }
 
 /* A publish went through: the next outage is logged again. */
-static void ps_rd_reachable(void)
+void ps_rd_reachable(void)
 {
     if (apr_atomic_read32(&ps_rd->node->pub_failing)) {
         apr_atomic_set32(&ps_rd->node->pub_failing, 0);
@@ -452,24 +461,19 @@ static void ps_rd_keys(apr_pool_t *p, const apr_array_header_t *chans,
     }
 }
 
-int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
-                     const apr_array_header_t *chans, const char *body,
-                     apr_size_t len, const char *event_id,
-                     const char *event_type, int store, ps_chinfo_t *infos,
-                     ps_answer_t *a)
+const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
+                            const ps_srv_conf_t *sc,
+                            const apr_array_header_t *chans, const char *body,
+                            apr_size_t len, const char *event_id,
+                            const char *event_type, int store, int *argc_out,
+                            int *nkeys_out, size_t **lens_out)
 {
     int n = chans->nelts, nkeys = 1 + 2 * n, argc = 3 + nkeys + 7 + 2 * n;
     const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
     size_t *lens = apr_pcalloc(p, argc * sizeof(*lens));
     const ps_limits_t *lim = &sc->limits;
-    redisContext *c = ps_rd_conn(ps_rd);
-    redisReply *r;
     int i, k;
 
-    if (!c) {
-        ps_rd_unreachable(a, "publish", ps_rd_last_error);
-        return 0;
-    }
     argv[3] = PS_RD_EPOCH_KEY;
     lens[3] = strlen(PS_RD_EPOCH_KEY);
     ps_rd_keys(p, chans, argv + 4, lens + 4);
@@ -503,16 +507,22 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         lens[k] = strlen(argv[k]);
         k++;
     }
-    r = ps_rd_eval(c, PS_LUA_PUBLISH, nkeys, argc, argv, lens);
+    *argc_out = argc;
+    *nkeys_out = nkeys;
+    *lens_out = lens;
+    return argv;
+}
+
+int ps_rd_pub_reply(redisContext *c, ps_store_t *st, const ps_srv_conf_t *sc,
+                    const apr_array_header_t *chans, const redisReply *r,
+                    const char *body, apr_size_t len, const char *event_id,
+                    const char *event_type, int store, ps_chinfo_t *infos)
+{
+    const ps_limits_t *lim = &sc->limits;
+    int i, n = chans->nelts;
+
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 1
         || r->element[0]->type != REDIS_REPLY_STRING) {
-        ps_rd_unreachable(a, "publish", !r ? c->errstr
-                          : r->type == REDIS_REPLY_ERROR ? r->str
-                          : "answered something unexpected");
-        if (r) {
-            freeReplyObject(r);
-        }
-        ps_rd_conn_drop(ps_rd);
         return 0;
     }
     ps_rd_reachable();
@@ -539,7 +549,7 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         rec.event_id_len = event_id ? strlen(event_id) : 0;
         rec.event_type = event_type;
         rec.event_type_len = event_type ? strlen(event_type) : 0;
-        ps_rd_deliver(ps_rd, c, st, sc, pc->id, pc->len, &rec);
+        ps_rd_deliver_ex(ps_rd, c, st, sc, pc->id, pc->len, &rec, !c);
         memset(&infos[i], 0, sizeof(infos[i]));
         if (ps_store_lock(st, NULL) == APR_SUCCESS) {
             lch = ps_store_find_locked(st, pc->id, pc->len);
@@ -552,6 +562,39 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         infos[i].id_len = pc->len;
         infos[i].published_messages = (apr_uint64_t)rec.id;
         infos[i].stored_messages = (apr_uint64_t)e->element[3]->integer;
+    }
+    return 1;
+}
+
+int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
+                     const apr_array_header_t *chans, const char *body,
+                     apr_size_t len, const char *event_id,
+                     const char *event_type, int store, ps_chinfo_t *infos,
+                     ps_answer_t *a)
+{
+    redisContext *c = ps_rd_conn(ps_rd);
+    const char **argv;
+    size_t *lens;
+    redisReply *r;
+    int argc, nkeys;
+
+    if (!c) {
+        ps_rd_unreachable(a, "publish", ps_rd_last_error);
+        return 0;
+    }
+    argv = ps_rd_pub_args(p, st, sc, chans, body, len, event_id, event_type,
+                          store, &argc, &nkeys, &lens);
+    r = ps_rd_eval(c, PS_LUA_PUBLISH, nkeys, argc, argv, lens);
+    if (!ps_rd_pub_reply(c, st, sc, chans, r, body, len, event_id, event_type,
+                         store, infos)) {
+        ps_rd_unreachable(a, "publish", !r ? c->errstr
+                          : r->type == REDIS_REPLY_ERROR ? r->str
+                          : "answered something unexpected");
+        if (r) {
+            freeReplyObject(r);
+        }
+        ps_rd_conn_drop(ps_rd);
+        return 0;
     }
     freeReplyObject(r);
     return 1;
@@ -624,19 +667,13 @@ static int ps_rd_node_cmp(const void *a, const void *b)
                   ((const ps_chinfo_node_t *)b)->node);
 }
 
-void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
+const char **ps_rd_subs_args(apr_pool_t *p, const ps_chinfo_t *infos, int n,
+                             size_t **lens_out)
 {
-    redisContext *c;
-    redisReply *r;
-    const char **argv;
-    size_t *lens;
-    int i, j, argc = n + 4;
+    const char **argv = apr_pcalloc(p, (n + 4) * sizeof(*argv));
+    size_t *lens = apr_pcalloc(p, (n + 4) * sizeof(*lens));
+    int i;
 
-    if (!ps_rd || n <= 0 || !(c = ps_rd_conn(ps_rd))) {
-        return;
-    }
-    argv = apr_pcalloc(p, argc * sizeof(*argv));
-    lens = apr_pcalloc(p, argc * sizeof(*lens));
     for (i = 0; i < n; i++) {
         argv[3 + i] = apr_psprintf(p, "ps:{%.*s}:subs", (int)infos[i].id_len,
                                    infos[i].id ? infos[i].id : "");
@@ -644,13 +681,17 @@ void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
     }
     argv[3 + n] = ps_rd->node_id;
     lens[3 + n] = strlen(ps_rd->node_id);
-    r = ps_rd_eval(c, PS_LUA_SUBS, n, argc, argv, lens);
+    *lens_out = lens;
+    return argv;
+}
+
+int ps_rd_subs_apply(apr_pool_t *p, ps_chinfo_t *infos, int n,
+                     const redisReply *r)
+{
+    int i, j;
+
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n) {
-        if (r) {
-            freeReplyObject(r);
-        }
-        ps_rd_conn_drop(ps_rd);       /* counts stay this node's */
-        return;
+        return 0;                     /* counts stay this node's */
     }
     for (i = 0; i < n; i++) {
         redisReply *e = r->element[i];
@@ -682,7 +723,27 @@ void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
         infos[i].nodes = k;
         infos[i].by_node = bn;
     }
-    freeReplyObject(r);
+    return 1;
+}
+
+void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
+{
+    redisContext *c;
+    redisReply *r;
+    const char **argv;
+    size_t *lens;
+
+    if (!ps_rd || n <= 0 || !(c = ps_rd_conn(ps_rd))) {
+        return;
+    }
+    argv = ps_rd_subs_args(p, infos, n, &lens);
+    r = ps_rd_eval(c, PS_LUA_SUBS, n, n + 4, argv, lens);
+    if (!ps_rd_subs_apply(p, infos, n, r)) {
+        ps_rd_conn_drop(ps_rd);       /* counts stay this node's */
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
 }
 
 void ps_redis_stats(ps_redis_stats_t *out)

@@ -55,6 +55,37 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                      const char *event_type, int store, ps_chinfo_t *infos,
                      ps_answer_t *a);
 
+/* ---- from the child's loop, never blocking it (ps_redis_async.c) ---- */
+
+struct ps_reactor_t;
+struct ps_child_t;
+
+/* The loop's attach hook: this child's loop gets its own asynchronous
+ * Redis command connection (hiredis async API, ps_redis_ae.c). */
+void ps_redis_attach(struct ps_child_t *child, struct ps_reactor_t *re);
+
+/* 1 when the caller is this child's loop thread and Redis is configured:
+ * ps_redis_publish_async() may be used. */
+int ps_redis_async_ready(void);
+
+/* The end of an asynchronous publish, on the loop thread: ok with
+ * infos[] filled (cluster-wide subscribers when asked), else *a is the
+ * answer (503). */
+typedef void (ps_redis_done_fn)(void *baton, int ok);
+
+/* ps_redis_publish() on the loop's asynchronous connection: p, chans, body
+ * and the event strings must live until done has returned; subs: also the
+ * cluster-wide subscriber counts (ps_redis_subscribers).  1: under way
+ * (done is called later, exactly once, also when Redis does not answer
+ * within PushStreamRedisTimeout), 0: refused now with *a (503). */
+int ps_redis_publish_async(apr_pool_t *p, ps_store_t *st,
+                           const ps_srv_conf_t *sc,
+                           const apr_array_header_t *chans, const char *body,
+                           apr_size_t len, const char *event_id,
+                           const char *event_type, int store, int subs,
+                           ps_chinfo_t *infos, ps_answer_t *a,
+                           ps_redis_done_fn *done, void *baton);
+
 /* Delete chans in Redis (announced to every node, this one included).  1
  * on success with *existed = how many existed in Redis, 0 with *a the
  * answer (503). */

@@ -79,6 +79,36 @@ void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                    const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
                    const ps_redis_rec_t *rec);
 
+/* A publish refused: 503 (Retry-After, explain); PS0174 once per outage
+ * and node.  ps_rd_reachable(): one went through (the next outage is
+ * logged again). */
+void ps_rd_unreachable(ps_answer_t *a, const char *what, const char *why);
+void ps_rd_reachable(void);
+
+/* The PUBLISH script's argv (slots 0..2 left for EVALSHA sha nkeys) in p;
+ * the local last ids of chans are read here. */
+const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
+                            const ps_srv_conf_t *sc,
+                            const apr_array_header_t *chans, const char *body,
+                            apr_size_t len, const char *event_id,
+                            const char *event_type, int store, int *argc,
+                            int *nkeys, size_t **lens);
+
+/* Its reply: the messages enter the local copy (c NULL: a message after a
+ * gap is left to the Redis thread), infos[] filled.  0: not a reply of
+ * the script (nothing done). */
+int ps_rd_pub_reply(redisContext *c, ps_store_t *st, const ps_srv_conf_t *sc,
+                    const apr_array_header_t *chans, const redisReply *r,
+                    const char *body, apr_size_t len, const char *event_id,
+                    const char *event_type, int store, ps_chinfo_t *infos);
+
+/* The SUBS script's argv (n keys; slots 0..2 free) and its reply applied
+ * to infos (0: not a reply of it, infos unchanged). */
+const char **ps_rd_subs_args(apr_pool_t *p, const ps_chinfo_t *infos, int n,
+                             size_t **lens);
+int ps_rd_subs_apply(apr_pool_t *p, ps_chinfo_t *infos, int n,
+                     const redisReply *r);
+
 /* The child's Redis thread (ps_redis_sub.c). */
 void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data);
 

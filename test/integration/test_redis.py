@@ -608,3 +608,92 @@ def test_subscribers_cluster_wide_with_by_node(nodes, redis):
     assert time.monotonic() - t0 < 4.5
     assert json.loads(_info(a, "/pub?id=cw"))["subscribers"] == 1
     ss[0].close()
+
+
+# ====================================================================== the loop
+def _port_send(port, method, path, body=b""):
+    """A request on the publisher port, not waited for; the socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}"
+              "\r\n\r\n".encode() + body)
+    return s
+
+
+def _port_answer(s):
+    """(status, headers dict lower-case, seconds waited) of one answer."""
+    t0 = time.time()
+    f = s.makefile("rb")
+    status = int(f.readline().split()[1])
+    headers = {}
+    while True:
+        line = f.readline().decode().strip()
+        if not line:
+            break
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    f.read(int(headers.get("content-length", "0")))
+    return status, headers, time.time() - t0
+
+
+def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
+    """One child: while Redis sleeps (DEBUG SLEEP) with a publisher-port and a
+    WebSocket publish in flight, the same loop still answers another port
+    request at once and a stream subscriber keeps getting its pings; the port
+    publish answers 503 (Retry-After, explain) within PushStreamRedisTimeout,
+    the WebSocket's refusal is logged (PS0177); then both work again."""
+    import asyncio
+    import websockets
+
+    port = pshttpd.free_port()
+    cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS)
+               + 'PushStreamPingMessageText "p"\n',
+               pub=f"PushStreamPublisherListen 127.0.0.1:{port}",
+               sub=SUB_TPL + "\nPushStreamPingMessageInterval 1s",
+               extra=location_match("^/ws/(?<ch>.+)$",
+                                    "PushStreamSubscriber websocket\n"
+                                    'PushStreamChannelsPath "%{env:MATCH_CH}"\n'
+                                    "PushStreamWebsocketAllowPublish on\n" + SUB_TPL))
+    a = httpd(cfg, servers=1)
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    sa = Stream(a, "/sub/nb")
+    wait_subscribed(redis, "nb", 1)
+    s = _port_send(port, "POST", "/pub?id=nb", b"before")
+    assert _port_answer(s)[0] == 200
+    sa.wait_for(b"1:before|")
+
+    async def run():
+        ws = await websockets.connect(f"ws://127.0.0.1:{a.port}/ws/nbw",
+                                      ping_interval=None, open_timeout=10)
+        sleeper = asyncio.create_task(asyncio.to_thread(
+            redis.cmd, "DEBUG", "SLEEP", "3", timeout=10))
+        await asyncio.sleep(0.2)
+        pings0 = sa.body.count(b"p")
+        await ws.send("ws while redis sleeps")            # in flight
+        slow = _port_send(port, "POST", "/pub?id=nb", b"while redis sleeps")
+        t_sent = time.time()
+        await asyncio.sleep(0.1)
+        # the same loop answers another request at once (OPTIONS: no Redis)
+        quick = _port_send(port, "OPTIONS", "/pub?id=nb")
+        st, _, took = await asyncio.to_thread(_port_answer, quick)
+        assert st == 200 and took < 0.5, took
+        st, hd, _ = await asyncio.to_thread(_port_answer, slow)
+        waited = time.time() - t_sent
+        assert st == 503 and waited < TIMEOUT + 0.7, (st, waited)
+        assert hd["retry-after"] == "1"
+        assert "Redis" in hd["x-nginx-pushstream-explain"]
+        # pings went on while the publishes waited
+        await asyncio.to_thread(sa.wait_for, b"p" * 1, 5)
+        assert sa.body.count(b"p") > pings0, sa.body
+        await sleeper
+        # Redis is back: both publish paths work
+        await asyncio.to_thread(wait_for, lambda: _port_answer(
+            _port_send(port, "POST", "/pub?id=nb", b"after"))[0] == 200,
+            10, 0.2, "port publish after DEBUG SLEEP")
+        await ws.send("ws after")
+        assert await asyncio.wait_for(ws.recv(), 10) in ("1:ws after|", "2:ws after|")
+        await ws.close()
+
+    asyncio.run(run())
+    sa.wait_for(b":after|")
+    wait_for(lambda: "PS0177" in open(a.error_log_path).read(), timeout=5,
+             what="PS0177 logged")
