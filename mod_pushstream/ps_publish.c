@@ -165,7 +165,8 @@ static int ps_pub_channels_locked(ps_store_t *st, const ps_srv_conf_t *sc,
  * subscribers are here), then Redis assigns the id, stores and announces;
  * this node's Redis thread brings the message into the segment
  * (ps_redis.h).  The events channel is written by the store only. */
-static int ps_pub_store_redis(ps_store_t *st, const ps_dir_conf_t *d,
+static int ps_pub_store_redis(apr_pool_t *ip, ps_store_t *st,
+                              const ps_dir_conf_t *d,
                               const ps_srv_conf_t *sc,
                               const apr_array_header_t *chans,
                               const char *body, apr_size_t len,
@@ -202,9 +203,12 @@ static int ps_pub_store_redis(ps_store_t *st, const ps_dir_conf_t *d,
     /* the caller's infos only when they match the list one to one */
     ri = infos && to->nelts == chans->nelts
          ? infos : apr_pcalloc(p, (to->nelts + 1) * sizeof(*ri));
+    /* ip: the cluster-wide subscriber counts of the answer come with the
+     * publish (one script, one round trip), their node names in ip */
+    ip = ip && ri == infos ? ip : NULL;
     ok = !to->nelts
-         || ps_redis_publish(p, st, sc, to, body, len, event_id, event_type,
-                             ps_dir_store(d), ri, a);
+         || ps_redis_publish(ip ? ip : p, st, sc, to, body, len, event_id,
+                             event_type, ps_dir_store(d), ip != NULL, ri, a);
     if (ok) {
         wake = sc->events_channel != NULL;
         for (i = 0; !wake && i < to->nelts; i++) {
@@ -230,8 +234,8 @@ int ps_pub_store(ps_store_t *st, const ps_dir_conf_t *d,
     int i, n = 0, wake;
 
     if (ps_redis_enabled()) {
-        return ps_pub_store_redis(st, d, sc, chans, body, len, event_id,
-                                  event_type, infos, a);
+        return ps_pub_store_redis(NULL, st, d, sc, chans, body, len,
+                                  event_id, event_type, infos, a);
     }
     if (chans->nelts > PS_PUB_SMALL
         && !(chs = malloc(2 * (size_t)chans->nelts * sizeof(*chs)))) {
@@ -299,8 +303,12 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
         ps_answer_set(a, 400, "Empty post requests are not allowed.");
         return;
     }
-    if (!ps_pub_store(st, d, sc, chans, body, len, event_id, event_type,
-                      infos, a)) {
+    if (ps_redis_enabled()
+        ? !ps_pub_store_redis(ps_dir_info_on_publish(d) ? p : NULL, st, d, sc,
+                              chans, body, len, event_id, event_type, infos,
+                              a)
+        : !ps_pub_store(st, d, sc, chans, body, len, event_id, event_type,
+                        infos, a)) {
         return;
     }
     if (!ps_dir_info_on_publish(d)) {

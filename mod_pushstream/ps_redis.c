@@ -465,10 +465,11 @@ const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
                             const ps_srv_conf_t *sc,
                             const apr_array_header_t *chans, const char *body,
                             apr_size_t len, const char *event_id,
-                            const char *event_type, int store, int *argc_out,
-                            int *nkeys_out, size_t **lens_out)
+                            const char *event_type, int store, int subs,
+                            int *argc_out, int *nkeys_out, size_t **lens_out)
 {
-    int n = chans->nelts, nkeys = 1 + 2 * n, argc = 3 + nkeys + 7 + 2 * n;
+    int n = chans->nelts, nkeys = 1 + 2 * n,
+        argc = 3 + nkeys + 7 + 2 * n + (subs ? 1 : 0);
     const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
     size_t *lens = apr_pcalloc(p, argc * sizeof(*lens));
     const ps_limits_t *lim = &sc->limits;
@@ -507,13 +508,18 @@ const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
         lens[k] = strlen(argv[k]);
         k++;
     }
+    if (subs) {
+        argv[k] = ps_rd->node_id;
+        lens[k] = strlen(ps_rd->node_id);
+    }
     *argc_out = argc;
     *nkeys_out = nkeys;
     *lens_out = lens;
     return argv;
 }
 
-int ps_rd_pub_reply(redisContext *c, ps_store_t *st, const ps_srv_conf_t *sc,
+int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
+                    const ps_srv_conf_t *sc,
                     const apr_array_header_t *chans, const redisReply *r,
                     const char *body, apr_size_t len, const char *event_id,
                     const char *event_type, int store, ps_chinfo_t *infos)
@@ -535,7 +541,7 @@ int ps_rd_pub_reply(redisContext *c, ps_store_t *st, const ps_srv_conf_t *sc,
         ps_channel_t *lch;
 
         memset(&rec, 0, sizeof(rec));
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 4) {
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4) {
             continue;
         }
         rec.id = e->element[0]->integer;
@@ -562,6 +568,9 @@ int ps_rd_pub_reply(redisContext *c, ps_store_t *st, const ps_srv_conf_t *sc,
         infos[i].id_len = pc->len;
         infos[i].published_messages = (apr_uint64_t)rec.id;
         infos[i].stored_messages = (apr_uint64_t)e->element[3]->integer;
+        if (e->elements > 4) {
+            ps_rd_subs_one(p, &infos[i], e->element[4]);
+        }
     }
     return 1;
 }
@@ -569,8 +578,8 @@ int ps_rd_pub_reply(redisContext *c, ps_store_t *st, const ps_srv_conf_t *sc,
 int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                      const apr_array_header_t *chans, const char *body,
                      apr_size_t len, const char *event_id,
-                     const char *event_type, int store, ps_chinfo_t *infos,
-                     ps_answer_t *a)
+                     const char *event_type, int store, int subs,
+                     ps_chinfo_t *infos, ps_answer_t *a)
 {
     redisContext *c = ps_rd_conn(ps_rd);
     const char **argv;
@@ -583,9 +592,9 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         return 0;
     }
     argv = ps_rd_pub_args(p, st, sc, chans, body, len, event_id, event_type,
-                          store, &argc, &nkeys, &lens);
+                          store, subs, &argc, &nkeys, &lens);
     r = ps_rd_eval(c, PS_LUA_PUBLISH, nkeys, argc, argv, lens);
-    if (!ps_rd_pub_reply(c, st, sc, chans, r, body, len, event_id, event_type,
+    if (!ps_rd_pub_reply(p, c, st, sc, chans, r, body, len, event_id, event_type,
                          store, infos)) {
         ps_rd_unreachable(a, "publish", !r ? c->errstr
                           : r->type == REDIS_REPLY_ERROR ? r->str
@@ -685,43 +694,46 @@ const char **ps_rd_subs_args(apr_pool_t *p, const ps_chinfo_t *infos, int n,
     return argv;
 }
 
+void ps_rd_subs_one(apr_pool_t *p, ps_chinfo_t *info, const redisReply *e)
+{
+    int j, others = e->type == REDIS_REPLY_ARRAY ? (int)e->elements / 2 : 0;
+    ps_chinfo_node_t *bn;
+    int k = 1;
+
+    if (!info->id) {
+        return;                       /* not a channel of the answer */
+    }
+    bn = apr_pcalloc(p, (others + 1) * sizeof(*bn));
+    bn[0].node = ps_rd->node_id;
+    bn[0].subscribers = info->subscribers;
+    for (j = 0; j < others; j++) {
+        redisReply *nm = e->element[2 * j], *v = e->element[2 * j + 1];
+        apr_uint64_t cnt;
+        if (nm->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        cnt = apr_strtoi64(v->str, NULL, 10) > 0
+              ? (apr_uint64_t)apr_strtoi64(v->str, NULL, 10) : 0;
+        bn[k].node = apr_pstrmemdup(p, nm->str, nm->len);
+        bn[k].subscribers = cnt;
+        info->subscribers += cnt;
+        k++;
+    }
+    qsort(bn, (size_t)k, sizeof(*bn), ps_rd_node_cmp);
+    info->nodes = k;
+    info->by_node = bn;
+}
+
 int ps_rd_subs_apply(apr_pool_t *p, ps_chinfo_t *infos, int n,
                      const redisReply *r)
 {
-    int i, j;
+    int i;
 
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n) {
         return 0;                     /* counts stay this node's */
     }
     for (i = 0; i < n; i++) {
-        redisReply *e = r->element[i];
-        int others = e->type == REDIS_REPLY_ARRAY ? (int)e->elements / 2 : 0;
-        ps_chinfo_node_t *bn;
-        int k = 1;
-
-        if (!infos[i].id) {
-            continue;                 /* not a channel of the answer */
-        }
-        bn = apr_pcalloc(p, (others + 1) * sizeof(*bn));
-
-        bn[0].node = ps_rd->node_id;
-        bn[0].subscribers = infos[i].subscribers;
-        for (j = 0; j < others; j++) {
-            redisReply *nm = e->element[2 * j], *v = e->element[2 * j + 1];
-            apr_uint64_t cnt;
-            if (nm->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-            cnt = apr_strtoi64(v->str, NULL, 10) > 0
-                  ? (apr_uint64_t)apr_strtoi64(v->str, NULL, 10) : 0;
-            bn[k].node = apr_pstrmemdup(p, nm->str, nm->len);
-            bn[k].subscribers = cnt;
-            infos[i].subscribers += cnt;
-            k++;
-        }
-        qsort(bn, (size_t)k, sizeof(*bn), ps_rd_node_cmp);
-        infos[i].nodes = k;
-        infos[i].by_node = bn;
+        ps_rd_subs_one(p, &infos[i], r->element[i]);
     }
     return 1;
 }
@@ -733,8 +745,12 @@ void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
     const char **argv;
     size_t *lens;
 
-    if (!ps_rd || n <= 0 || !(c = ps_rd_conn(ps_rd))) {
-        return;
+    int i;
+
+    for (i = 0; i < n && (infos[i].by_node || !infos[i].id); i++) {
+    }
+    if (!ps_rd || i == n || !(c = ps_rd_conn(ps_rd))) {
+        return;                       /* none, or the publish counted them */
     }
     argv = ps_rd_subs_args(p, infos, n, &lens);
     r = ps_rd_eval(c, PS_LUA_SUBS, n, n + 4, argv, lens);

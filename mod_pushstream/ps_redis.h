@@ -48,12 +48,13 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s,
 
 /* Publish body to chans (their local channels exist already).  1 on
  * success with infos[] filled (cluster-wide published / stored, local
- * subscribers); 0 with *a the answer (503). */
+ * subscribers; subs: cluster-wide ones with by_node, allocated in p,
+ * counted by the same script); 0 with *a the answer (503). */
 int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                      const apr_array_header_t *chans, const char *body,
                      apr_size_t len, const char *event_id,
-                     const char *event_type, int store, ps_chinfo_t *infos,
-                     ps_answer_t *a);
+                     const char *event_type, int store, int subs,
+                     ps_chinfo_t *infos, ps_answer_t *a);
 
 /* ---- from the child's loop, never blocking it (ps_redis_async.c) ---- */
 

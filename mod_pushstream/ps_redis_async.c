@@ -345,9 +345,9 @@ static void ps_rda_pub_reply(void *baton, redisReply *r, const char *why)
     ps_rda_pub_t *x = baton;
     const char **argv;
     size_t *lens;
-    int n = x->chans->nelts;
+    int i, n = x->chans->nelts;
 
-    if (!ps_rd_pub_reply(NULL, x->st, x->sc, x->chans, r, x->body, x->len,
+    if (!ps_rd_pub_reply(x->p, NULL, x->st, x->sc, x->chans, r, x->body, x->len,
                          x->event_id, x->event_type, x->store, x->infos)) {
         ps_rd_unreachable(x->a, "publish", !r ? why
                           : r->type == REDIS_REPLY_ERROR ? r->str
@@ -358,7 +358,9 @@ static void ps_rda_pub_reply(void *baton, redisReply *r, const char *why)
         x->done(x->baton, 0);
         return;
     }
-    if (!x->subs || ps_rda.stopping) {
+    for (i = 0; x->subs && i < n && x->infos[i].by_node; i++) {
+    }
+    if (!x->subs || i == n || ps_rda.stopping) {   /* counted by PUBLISH */
         x->done(x->baton, 1);
         return;
     }
@@ -397,7 +399,7 @@ int ps_redis_publish_async(apr_pool_t *p, ps_store_t *st,
     x->done = done;
     x->baton = baton;
     argv = ps_rd_pub_args(p, st, sc, chans, body, len, event_id, event_type,
-                          store, &argc, &nkeys, &lens);
+                          store, subs, &argc, &nkeys, &lens);
     if (ps_rda_eval(p, PS_LUA_PUBLISH, nkeys, argc, argv, lens,
                     ps_rda_pub_reply, x, &why) != 0) {
         ps_rd_unreachable(a, "publish", why);

@@ -91,13 +91,14 @@ const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
                             const ps_srv_conf_t *sc,
                             const apr_array_header_t *chans, const char *body,
                             apr_size_t len, const char *event_id,
-                            const char *event_type, int store, int *argc,
-                            int *nkeys, size_t **lens);
+                            const char *event_type, int store, int subs,
+                            int *argc, int *nkeys, size_t **lens);
 
 /* Its reply: the messages enter the local copy (c NULL: a message after a
- * gap is left to the Redis thread), infos[] filled.  0: not a reply of
- * the script (nothing done). */
-int ps_rd_pub_reply(redisContext *c, ps_store_t *st, const ps_srv_conf_t *sc,
+ * gap is left to the Redis thread), infos[] filled (by_node in p when the
+ * args had subs).  0: not a reply of the script (nothing done). */
+int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
+                    const ps_srv_conf_t *sc,
                     const apr_array_header_t *chans, const redisReply *r,
                     const char *body, apr_size_t len, const char *event_id,
                     const char *event_type, int store, ps_chinfo_t *infos);
@@ -108,6 +109,9 @@ const char **ps_rd_subs_args(apr_pool_t *p, const ps_chinfo_t *infos, int n,
                              size_t **lens);
 int ps_rd_subs_apply(apr_pool_t *p, ps_chinfo_t *infos, int n,
                      const redisReply *r);
+/* One channel's part of it (also in a PUBLISH reply): info->subscribers
+ * becomes the sum, by_node set (in p). */
+void ps_rd_subs_one(apr_pool_t *p, ps_chinfo_t *info, const redisReply *e);
 
 /* The child's Redis thread (ps_redis_sub.c). */
 void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data);

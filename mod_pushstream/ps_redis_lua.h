@@ -9,8 +9,10 @@
  *
  * PUBLISH  KEYS  ps:epoch, then meta, msgs of each channel
  *          ARGV  text, event id, event type, store 0|1, max stored (0 = no
- *                limit), ttl s, meta ttl s, then channel, floor of each
- *          -> { epoch, {id, time, tag, stored}... }  (all channels or none)
+ *                limit), ttl s, meta ttl s, then channel, floor of each,
+ *                then (optional) this node's id
+ *          -> { epoch, {id, time, tag, stored[, other nodes' subscribers as
+ *             SUBS answers them]}... }  (all channels or none)
  * SYNC     KEYS  ps:epoch, meta, msgs    ARGV  after, meta ttl
  *          -> { epoch, last id, stored message... (id > after) }
  *          The last id is raised to `after` first (a Redis that lost its
