@@ -469,7 +469,7 @@ const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
                             int *argc_out, int *nkeys_out, size_t **lens_out)
 {
     int n = chans->nelts, nkeys = 1 + 2 * n,
-        argc = 3 + nkeys + 7 + 2 * n + (subs ? 1 : 0);
+        argc = 3 + nkeys + 7 + 2 * n + 4;
     const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
     size_t *lens = apr_pcalloc(p, argc * sizeof(*lens));
     const ps_limits_t *lim = &sc->limits;
@@ -508,9 +508,13 @@ const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
         lens[k] = strlen(argv[k]);
         k++;
     }
-    if (subs) {
-        argv[k] = ps_rd->node_id;
-        lens[k] = strlen(ps_rd->node_id);
+    argv[k++] = subs ? ps_rd->node_id : "";
+    argv[k++] = apr_psprintf(p, "%" APR_UINT64_T_FMT, lim->max_channels);
+    argv[k++] = apr_psprintf(p, "%" APR_UINT64_T_FMT,
+                             lim->max_wildcard_channels);
+    argv[k++] = sc->wildcard_prefix ? sc->wildcard_prefix : "";
+    for (i = k - 4; i < k; i++) {
+        lens[i] = strlen(argv[i]);
     }
     *argc_out = argc;
     *nkeys_out = nkeys;
@@ -527,6 +531,10 @@ int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
     const ps_limits_t *lim = &sc->limits;
     int i, n = chans->nelts;
 
+    if (r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "LIMIT")) {
+        ps_rd_reachable();
+        return -1;
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 1
         || r->element[0]->type != REDIS_REPLY_STRING) {
         return 0;
@@ -594,8 +602,16 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     argv = ps_rd_pub_args(p, st, sc, chans, body, len, event_id, event_type,
                           store, subs, &argc, &nkeys, &lens);
     r = ps_rd_eval(c, PS_LUA_PUBLISH, nkeys, argc, argv, lens);
-    if (!ps_rd_pub_reply(p, c, st, sc, chans, r, body, len, event_id, event_type,
-                         store, infos)) {
+    switch (ps_rd_pub_reply(p, c, st, sc, chans, r, body, len, event_id,
+                            event_type, store, infos)) {
+    case 1:
+        freeReplyObject(r);
+        return 1;
+    case -1:
+        ps_answer_set(a, 403, PS_REDIS_EXPLAIN_LIMIT);
+        freeReplyObject(r);
+        return 0;
+    default:
         ps_rd_unreachable(a, "publish", !r ? c->errstr
                           : r->type == REDIS_REPLY_ERROR ? r->str
                           : "answered something unexpected");
@@ -605,8 +621,6 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         ps_rd_conn_drop(ps_rd);
         return 0;
     }
-    freeReplyObject(r);
-    return 1;
 }
 
 int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
@@ -760,6 +774,39 @@ void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
     if (r) {
         freeReplyObject(r);
     }
+}
+
+int ps_redis_summary(ps_store_stats_t *s)
+{
+    const char *argv[3];
+    size_t lens[3];
+    redisContext *c;
+    redisReply *r;
+    size_t i;
+    int ok;
+
+    if (!ps_rd || !(c = ps_rd_conn(ps_rd))) {
+        return 0;
+    }
+    r = ps_rd_eval(c, PS_LUA_STATS, 0, 3, argv, lens);
+    ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+    for (i = 0; ok && i < 4; i++) {
+        ok = r->element[i]->type == REDIS_REPLY_INTEGER
+             && r->element[i]->integer >= 0;
+    }
+    if (ok) {
+        s->channels = (apr_uint64_t)r->element[0]->integer;
+        s->wildcard_channels = (apr_uint64_t)r->element[1]->integer;
+        s->published_messages = (apr_uint64_t)r->element[2]->integer;
+        s->stored_messages = (apr_uint64_t)r->element[3]->integer;
+    }
+    else {
+        ps_rd_conn_drop(ps_rd);       /* this node's figures */
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    return ok;
 }
 
 void ps_redis_stats(ps_redis_stats_t *out)

@@ -33,6 +33,10 @@
 /* Explain text of a publish refused because Redis did not answer. */
 #define PS_REDIS_EXPLAIN "Redis is unreachable; retry later."
 
+/* Explain text of a publish refused by a channel limit counted over
+ * every node (PushStreamMaxNumberOfChannels, ...WildcardChannels): 403. */
+#define PS_REDIS_EXPLAIN_LIMIT "Number of channels were exceeded."
+
 /* Seconds sent in Retry-After with a 503. */
 #define PS_REDIS_RETRY_AFTER "1"
 
@@ -111,6 +115,14 @@ void ps_redis_kick(void);
  * node that stops writing drops out within about 3 s.  Redis unreachable:
  * left as they are (this node's, no by_node).  No-op without Redis. */
 void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n);
+
+/* The statistics summary over every node: s->channels,
+ * wildcard_channels, published_messages and stored_messages become the
+ * figures counted in Redis (channels published to through any node and
+ * not expired; every message published since Redis has its data;
+ * messages stored now).  1 when Redis answered, else s is left as it is
+ * (this node's).  No-op without Redis. */
+int ps_redis_summary(ps_store_stats_t *s);
 
 /* State for the statistics. */
 typedef struct ps_redis_stats_t {

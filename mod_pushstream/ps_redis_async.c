@@ -347,8 +347,16 @@ static void ps_rda_pub_reply(void *baton, redisReply *r, const char *why)
     size_t *lens;
     int i, n = x->chans->nelts;
 
-    if (!ps_rd_pub_reply(x->p, NULL, x->st, x->sc, x->chans, r, x->body, x->len,
-                         x->event_id, x->event_type, x->store, x->infos)) {
+    switch (ps_rd_pub_reply(x->p, NULL, x->st, x->sc, x->chans, r, x->body,
+                            x->len, x->event_id, x->event_type, x->store,
+                            x->infos)) {
+    case 1:
+        break;
+    case -1:
+        ps_answer_set(x->a, 403, PS_REDIS_EXPLAIN_LIMIT);
+        x->done(x->baton, 0);
+        return;
+    default:
         ps_rd_unreachable(x->a, "publish", !r ? why
                           : r->type == REDIS_REPLY_ERROR ? r->str
                           : "answered something unexpected");

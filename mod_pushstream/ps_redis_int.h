@@ -96,7 +96,8 @@ const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
 
 /* Its reply: the messages enter the local copy (c NULL: a message after a
  * gap is left to the Redis thread), infos[] filled (by_node in p when the
- * args had subs).  0: not a reply of the script (nothing done). */
+ * args had subs).  0: not a reply of the script (nothing done); -1: a
+ * channel limit refused it (nothing stored). */
 int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
                     const ps_srv_conf_t *sc,
                     const apr_array_header_t *chans, const redisReply *r,

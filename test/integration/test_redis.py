@@ -697,3 +697,35 @@ def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
     sa.wait_for(b":after|")
     wait_for(lambda: "PS0177" in open(a.error_log_path).read(), timeout=5,
              what="PS0177 logged")
+
+
+# ====================================================================== counted in Redis
+def test_summary_and_channel_limits_count_every_node(httpd, redis):
+    """The statistics summary (channels, published and stored messages, JSON and
+    Prometheus) and PushStreamMaxNumberOfChannels count the channels of every
+    node, in Redis: a fourth channel is refused with 403 on either node; an
+    existing one is not; a deleted one frees its place."""
+    cfg = node_conf(redis, extra_server="PushStreamMaxNumberOfChannels 3\n")
+    a, b = httpd(cfg), httpd(cfg)
+    publish(a, "c1", "m1")
+    publish(a, "c1", "m2")
+    publish(a, "c2", "m3")
+    publish(b, "c3", "m4")
+    for n in (a, b):
+        r = request(n, "GET", "/channels-stats", headers={"Accept": "application/json"})
+        doc = json.loads(r.body)
+        assert (doc["channels"], doc["published_messages"], doc["stored_messages"]) \
+            == (3, 4, 4), doc
+        text = request(n, "GET", "/channels-stats?format=prometheus").body.decode()
+        assert "pushstream_published_messages_total 4\n" in text, text
+    for n in (a, b):
+        r = publish(n, "c4", "over", expect=None)
+        assert r.status == 403, r
+        assert r.header("X-Nginx-PushStream-Explain") == "Number of channels were exceeded."
+    publish(b, "c1", "m5")                       # an existing channel: fine
+    assert request(a, "DELETE", "/pub?id=c3").status == 200
+    publish(b, "c4", "now fits")
+    r = request(b, "GET", "/channels-stats", headers={"Accept": "application/json"})
+    doc = json.loads(r.body)
+    assert (doc["channels"], doc["published_messages"], doc["stored_messages"]) \
+        == (3, 6, 5), doc
