@@ -14,7 +14,7 @@
  *                wildcard channels (0 = no limit), wildcard prefix
  *          -> { epoch, {id, time, tag, stored[, other nodes' subscribers as
  *             SUBS answers them]}... }  (all channels or none), or "LIMIT"
- *             (nothing written) when a new channel would pass a limit
+ *             (no message written) when a new channel would pass a limit
  *             counted over every node (sorted sets ps:chans, ps:wchans:
  *             channel -> expiry; counter ps:published)
  * SYNC     KEYS  ps:epoch, meta, msgs    ARGV  after, meta ttl
