@@ -161,6 +161,41 @@ static int ps_pub_channels_locked(ps_store_t *st, const ps_srv_conf_t *sc,
     return 1;
 }
 
+/* Several servers: make the local channels (a limit or a full segment
+ * refuses here, before Redis), then the list to publish in Redis: chans
+ * but the events channel, in p (ids copied into p when copy).  NULL with
+ * *a the answer. */
+static apr_array_header_t *ps_pub_redis_targets(apr_pool_t *p, ps_store_t *st,
+                                                const ps_srv_conf_t *sc,
+                                                const apr_array_header_t *chans,
+                                                int copy, ps_answer_t *a)
+{
+    ps_channel_t **chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
+    apr_array_header_t *to = apr_array_make(p, chans->nelts,
+                                            sizeof(ps_path_channel_t));
+    int i;
+
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        return NULL;
+    }
+    if (!ps_pub_channels_locked(st, sc, chans, ps_now_sec(), chs, a)) {
+        ps_store_unlock(st);
+        return NULL;
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        if (!ps_store_channel_is_events(chs[i])) {
+            ps_path_channel_t *pc = apr_array_push(to);
+            *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+            if (copy) {
+                pc->id = apr_pstrmemdup(p, pc->id, pc->len);
+            }
+        }
+    }
+    ps_store_unlock(st);
+    return to;
+}
+
 /* Several servers (PushStreamRedis): the channels are made here (their
  * subscribers are here), then Redis assigns the id, stores and announces;
  * this node's Redis thread brings the message into the segment
@@ -174,7 +209,6 @@ static int ps_pub_store_redis(apr_pool_t *ip, ps_store_t *st,
                               ps_chinfo_t *infos, ps_answer_t *a)
 {
     apr_array_header_t *to;
-    ps_channel_t **chs;
     ps_chinfo_t *ri;
     apr_pool_t *p;
     int i, ok = 0, wake;
@@ -183,23 +217,9 @@ static int ps_pub_store_redis(apr_pool_t *ip, ps_store_t *st,
         ps_answer_set(a, 500, NULL);
         return 0;
     }
-    chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
-    to = apr_array_make(p, chans->nelts, sizeof(ps_path_channel_t));
-    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
-        ps_answer_set(a, 500, NULL);
+    if (!(to = ps_pub_redis_targets(p, st, sc, chans, 0, a))) {
         goto done;
     }
-    if (!ps_pub_channels_locked(st, sc, chans, ps_now_sec(), chs, a)) {
-        ps_store_unlock(st);
-        goto done;
-    }
-    for (i = 0; i < chans->nelts; i++) {
-        if (!ps_store_channel_is_events(chs[i])) {
-            *(ps_path_channel_t *)apr_array_push(to)
-                = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
-        }
-    }
-    ps_store_unlock(st);
     /* the caller's infos only when they match the list one to one */
     ri = infos && to->nelts == chans->nelts
          ? infos : apr_pcalloc(p, (to->nelts + 1) * sizeof(*ri));
@@ -379,9 +399,7 @@ static int ps_pub_async_begin(ps_store_t *st, const ps_dir_conf_t *d,
                               ps_pub_async_t **out)
 {
     ps_pub_async_t *x;
-    ps_channel_t **chs;
     apr_pool_t *p;
-    int i;
 
     if (!ps_redis_async_ready() || apr_pool_create(&p, NULL) != APR_SUCCESS) {
         return -1;
@@ -392,26 +410,10 @@ static int ps_pub_async_begin(ps_store_t *st, const ps_dir_conf_t *d,
     x->d = d;
     x->sc = sc;
     x->accept = accept ? apr_pstrdup(p, accept) : NULL;
-    chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
-    x->to = apr_array_make(p, chans->nelts, sizeof(ps_path_channel_t));
-    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
-        ps_answer_set(a, 500, NULL);
+    if (!(x->to = ps_pub_redis_targets(p, st, sc, chans, 1, a))) {
         apr_pool_destroy(p);
         return 0;
     }
-    if (!ps_pub_channels_locked(st, sc, chans, ps_now_sec(), chs, a)) {
-        ps_store_unlock(st);
-        apr_pool_destroy(p);
-        return 0;
-    }
-    for (i = 0; i < chans->nelts; i++) {
-        if (!ps_store_channel_is_events(chs[i])) {
-            ps_path_channel_t *pc = apr_array_push(x->to);
-            *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
-            pc->id = apr_pstrmemdup(p, pc->id, pc->len);
-        }
-    }
-    ps_store_unlock(st);
     if (!x->to->nelts) {
         apr_pool_destroy(p);               /* the events channel only */
         return -1;

@@ -6,7 +6,8 @@
  * connect, send and receive timeouts of PushStreamRedisTimeout, so no call
  * here holds a thread longer than about that; after any error the
  * connection is dropped and the next call connects again.  The child's
- * Redis thread is in ps_redis_sub.c.
+ * Redis thread is in ps_redis_sub.c, the loop's asynchronous connection
+ * in ps_redis_async.c, the figures over every node in ps_redis_stats.c.
  *
  * Log tags: PS0170 (configuration at start), PS0171 (pub/sub connected),
  * PS0172 (Redis unreachable / connection lost), PS0173 (Redis lost its
@@ -141,7 +142,7 @@ static void ps_rd_all_set(redisContext *old, redisContext *c)
 }
 
 /* This thread's command connection (connected on demand). */
-static redisContext *ps_rd_conn(ps_rd_t *rd)
+redisContext *ps_rd_conn(ps_rd_t *rd)
 {
     const char *why = "";
 
@@ -157,7 +158,7 @@ static redisContext *ps_rd_conn(ps_rd_t *rd)
     return ps_rd_tls;
 }
 
-static void ps_rd_conn_drop(ps_rd_t *rd)
+void ps_rd_conn_drop(ps_rd_t *rd)
 {
     if (ps_rd_tls) {
         ps_rd_all_set(ps_rd_tls, NULL);
@@ -168,9 +169,8 @@ static void ps_rd_conn_drop(ps_rd_t *rd)
 
 /* EVALSHA, or EVAL when Redis does not know the script (restarted,
  * SCRIPT FLUSH).  argv[0..2] are filled here. */
-static redisReply *ps_rd_eval(redisContext *c, ps_redis_lua_e which,
-                              int nkeys, int argc, const char **argv,
-                              size_t *lens)
+redisReply *ps_rd_eval(redisContext *c, ps_redis_lua_e which, int nkeys,
+                       int argc, const char **argv, size_t *lens)
 {
     const ps_redis_lua_t *l = ps_redis_lua(which);
     char nk[16];
@@ -256,6 +256,17 @@ static void ps_rd_view(const ps_redis_rec_t *r, const char *ch,
     v->event_type_len = r->event_type_len;
 }
 
+/* A channel's keys "ps:{id}:meta" and "ps:{id}:msgs", each len + 10
+ * bytes (no NUL), one after the other in k[2 * (len + 10)]. */
+static void ps_rd_key_pair(char *k, const char *id, apr_size_t len)
+{
+    memcpy(k, "ps:{", 4);
+    memcpy(k + 4, id, len);
+    memcpy(k + 4 + len, "}:meta", 6);
+    memcpy(k + len + 10, k, len + 4);
+    memcpy(k + 2 * len + 14, "}:msgs", 6);
+}
+
 /* Last id of the local channel (0 when none). */
 static apr_uint64_t ps_rd_local_last(ps_store_t *st, const char *ch,
                                      apr_size_t len)
@@ -293,17 +304,11 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
     int filled = 0;
 
     {
-        char *km = malloc(len + 16), *kq = malloc(len + 16);
-        if (!km || !kq) {
-            free(km);
-            free(kq);
+        char *km = malloc(2 * (len + 10)), *kq = km + len + 10;
+        if (!km) {
             return -1;
         }
-        memcpy(km, "ps:{", 4);
-        memcpy(km + 4, ch, len);
-        memcpy(km + 4 + len, "}:meta", 6);
-        memcpy(kq, km, 4 + len);
-        memcpy(kq + 4 + len, "}:msgs", 6);
+        ps_rd_key_pair(km, ch, len);
         apr_snprintf(sa, sizeof(sa), "%" APR_UINT64_T_FMT, after);
         apr_snprintf(sm, sizeof(sm), "%" APR_INT64_T_FMT,
                      (sc->limits.message_ttl > sc->limits.channel_inactivity
@@ -321,7 +326,6 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
         lens[7] = strlen(sm);
         r = ps_rd_eval(c, PS_LUA_SYNC, 3, 8, argv, lens);
         free(km);
-        free(kq);
     }
     if (!r) {
         return -1;
@@ -449,11 +453,7 @@ static void ps_rd_keys(apr_pool_t *p, const apr_array_header_t *chans,
         const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
                                                      ps_path_channel_t);
         char *k = apr_palloc(p, 2 * (pc->len + 10));
-        memcpy(k, "ps:{", 4);
-        memcpy(k + 4, pc->id, pc->len);
-        memcpy(k + 4 + pc->len, "}:meta", 6);
-        memcpy(k + pc->len + 10, k, pc->len + 4);
-        memcpy(k + 2 * pc->len + 14, "}:msgs", 6);
+        ps_rd_key_pair(k, pc->id, pc->len);
         argv[2 * i] = k;
         lens[2 * i] = pc->len + 10;
         argv[2 * i + 1] = k + pc->len + 10;
@@ -682,148 +682,6 @@ void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
             return;
         }
     }
-}
-
-static int ps_rd_node_cmp(const void *a, const void *b)
-{
-    return strcmp(((const ps_chinfo_node_t *)a)->node,
-                  ((const ps_chinfo_node_t *)b)->node);
-}
-
-const char **ps_rd_subs_args(apr_pool_t *p, const ps_chinfo_t *infos, int n,
-                             size_t **lens_out)
-{
-    const char **argv = apr_pcalloc(p, (n + 4) * sizeof(*argv));
-    size_t *lens = apr_pcalloc(p, (n + 4) * sizeof(*lens));
-    int i;
-
-    for (i = 0; i < n; i++) {
-        argv[3 + i] = apr_psprintf(p, "ps:{%.*s}:subs", (int)infos[i].id_len,
-                                   infos[i].id ? infos[i].id : "");
-        lens[3 + i] = strlen(argv[3 + i]);
-    }
-    argv[3 + n] = ps_rd->node_id;
-    lens[3 + n] = strlen(ps_rd->node_id);
-    *lens_out = lens;
-    return argv;
-}
-
-void ps_rd_subs_one(apr_pool_t *p, ps_chinfo_t *info, const redisReply *e)
-{
-    int j, others = e->type == REDIS_REPLY_ARRAY ? (int)e->elements / 2 : 0;
-    ps_chinfo_node_t *bn;
-    int k = 1;
-
-    if (!info->id) {
-        return;                       /* not a channel of the answer */
-    }
-    bn = apr_pcalloc(p, (others + 1) * sizeof(*bn));
-    bn[0].node = ps_rd->node_id;
-    bn[0].subscribers = info->subscribers;
-    for (j = 0; j < others; j++) {
-        redisReply *nm = e->element[2 * j], *v = e->element[2 * j + 1];
-        apr_uint64_t cnt;
-        if (nm->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-        cnt = apr_strtoi64(v->str, NULL, 10) > 0
-              ? (apr_uint64_t)apr_strtoi64(v->str, NULL, 10) : 0;
-        bn[k].node = apr_pstrmemdup(p, nm->str, nm->len);
-        bn[k].subscribers = cnt;
-        info->subscribers += cnt;
-        k++;
-    }
-    qsort(bn, (size_t)k, sizeof(*bn), ps_rd_node_cmp);
-    info->nodes = k;
-    info->by_node = bn;
-}
-
-int ps_rd_subs_apply(apr_pool_t *p, ps_chinfo_t *infos, int n,
-                     const redisReply *r)
-{
-    int i;
-
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n) {
-        return 0;                     /* counts stay this node's */
-    }
-    for (i = 0; i < n; i++) {
-        ps_rd_subs_one(p, &infos[i], r->element[i]);
-    }
-    return 1;
-}
-
-void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
-{
-    redisContext *c;
-    redisReply *r;
-    const char **argv;
-    size_t *lens;
-
-    int i;
-
-    for (i = 0; i < n && (infos[i].by_node || !infos[i].id); i++) {
-    }
-    if (!ps_rd || i == n || !(c = ps_rd_conn(ps_rd))) {
-        return;                       /* none, or the publish counted them */
-    }
-    argv = ps_rd_subs_args(p, infos, n, &lens);
-    r = ps_rd_eval(c, PS_LUA_SUBS, n, n + 4, argv, lens);
-    if (!ps_rd_subs_apply(p, infos, n, r)) {
-        ps_rd_conn_drop(ps_rd);       /* counts stay this node's */
-    }
-    if (r) {
-        freeReplyObject(r);
-    }
-}
-
-int ps_redis_summary(ps_store_stats_t *s)
-{
-    const char *argv[3];
-    size_t lens[3];
-    redisContext *c;
-    redisReply *r;
-    size_t i;
-    int ok;
-
-    if (!ps_rd || !(c = ps_rd_conn(ps_rd))) {
-        return 0;
-    }
-    r = ps_rd_eval(c, PS_LUA_STATS, 0, 3, argv, lens);
-    ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 4;
-    for (i = 0; ok && i < 4; i++) {
-        ok = r->element[i]->type == REDIS_REPLY_INTEGER
-             && r->element[i]->integer >= 0;
-    }
-    if (ok) {
-        s->channels = (apr_uint64_t)r->element[0]->integer;
-        s->wildcard_channels = (apr_uint64_t)r->element[1]->integer;
-        s->published_messages = (apr_uint64_t)r->element[2]->integer;
-        s->stored_messages = (apr_uint64_t)r->element[3]->integer;
-    }
-    else {
-        ps_rd_conn_drop(ps_rd);       /* this node's figures */
-    }
-    if (r) {
-        freeReplyObject(r);
-    }
-    return ok;
-}
-
-void ps_redis_stats(ps_redis_stats_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (!ps_rd) {
-        return;
-    }
-    out->enabled = 1;
-    out->connected = (int)apr_atomic_read32(&ps_rd->node->connected);
-    out->subscribed = apr_atomic_read32(&ps_rd->subscribed);
-    out->disconnects = apr_atomic_read32(&ps_rd->node->disconnects);
-    out->data_lost = apr_atomic_read32(&ps_rd->node->data_lost);
-    out->gaps_filled = apr_atomic_read32(&ps_rd->node->gaps_filled);
-    out->publish_failures = apr_atomic_read32(&ps_rd->node->publish_failures);
-    out->state = apr_atomic_read32(&ps_rd->node->state) == PS_RD_DOWN
-                 ? "down" : "up";
 }
 
 static apr_status_t ps_rd_child_cleanup(void *data)

@@ -5,10 +5,14 @@
  * of what Redis holds for the channels this node uses:
  *
  *  - A publish (publisher location, publisher port, WebSocket) runs one
- *    Lua script (ps_redis_lua.h) on a blocking connection of the calling
- *    thread (connect, send and receive bounded by PushStreamRedisTimeout):
- *    Redis assigns id, time and tag, stores, trims, announces; then the
- *    message enters the local segment with those figures.
+ *    Lua script (ps_redis_lua.h): Redis assigns id, time and tag, checks
+ *    the channel limits, stores, trims, announces; then the message enters
+ *    the local segment with those figures.  On an httpd worker the script
+ *    runs on a blocking connection of the thread (connect, send and
+ *    receive bounded by PushStreamRedisTimeout); on the child's loop
+ *    (port, WebSocket) on the loop's asynchronous connection
+ *    (ps_redis_async.c, hooked into the loop by ps_redis_ae.c), so the
+ *    loop never waits for Redis.
  *  - Each child runs one Redis thread: a pub/sub connection subscribed to
  *    "ps:<channel>" for every channel with subscribers on this node, and a
  *    command connection to fill gaps.  Announcements enter the segment

@@ -13,6 +13,7 @@
 
 #include "ps_redis.h"
 #include "ps_redis_rec.h"
+#include "ps_redis_lua.h"
 
 #define PS_RD_EPOCH_KEY   "ps:epoch"
 #define PS_RD_PREFIX      "ps:"          /* pub/sub channel prefix */
@@ -63,6 +64,16 @@ extern ps_rd_t *ps_rd;                   /* NULL: no PushStreamRedis */
 /* A connection with the configured timeouts, AUTH and SELECT done; NULL
  * with *why (a thread-local text) when it failed. */
 redisContext *ps_rd_connect(ps_rd_t *rd, const char **why);
+
+/* This thread's command connection (connected on demand; NULL with
+ * the reason kept for ps_rd_unreachable()); dropped after an error. */
+redisContext *ps_rd_conn(ps_rd_t *rd);
+void ps_rd_conn_drop(ps_rd_t *rd);
+
+/* EVALSHA of a script on c, EVAL when Redis does not know it (restarted,
+ * SCRIPT FLUSH); argv[0..2] are filled here. */
+redisReply *ps_rd_eval(redisContext *c, ps_redis_lua_e which, int nkeys,
+                       int argc, const char **argv, size_t *lens);
 
 /* Note the epoch Redis reported (a change: Redis lost its data). */
 void ps_rd_epoch(ps_rd_t *rd, const char *e, apr_size_t len);
