@@ -729,3 +729,31 @@ def test_summary_and_channel_limits_count_every_node(httpd, redis):
     doc = json.loads(r.body)
     assert (doc["channels"], doc["published_messages"], doc["stored_messages"]) \
         == (3, 6, 5), doc
+
+
+def test_port_publish_redis_killed_503_then_reconnects(httpd, redis):
+    """kill -9 Redis: a publish on the port answers 503 within the timeout
+    (Retry-After, explain) and the port stays usable; Redis back: the loop's
+    connection is made again and the publish goes through."""
+    port = pshttpd.free_port()
+    a = httpd(conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS),
+                   pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL),
+              servers=1)
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    s = _port_send(port, "POST", "/pub?id=pk", b"one")
+    assert _port_answer(s)[0] == 200
+    redis.kill()
+    t0 = time.time()
+    s = _port_send(port, "POST", "/pub?id=pk", b"lost")
+    st, hd, _ = _port_answer(s)
+    assert st == 503 and time.time() - t0 < TIMEOUT + 0.7
+    assert hd["retry-after"] == "1"
+    assert hd["x-nginx-pushstream-explain"] == "Redis is unreachable; retry later."
+    s.sendall(b"OPTIONS /pub?id=pk HTTP/1.1\r\nHost: x\r\n\r\n")   # same connection
+    assert _port_answer(s)[0] == 200
+    redis.start()
+    wait_for(lambda: _port_answer(_port_send(port, "POST", "/pub?id=pk", b"two"))[0]
+             == 200, timeout=10, what="port publish after restart")
+    sa = Stream(a, "/sub/pk.b5")
+    sa.wait_for(b":two|")
+    assert b"lost" not in sa.body
