@@ -386,7 +386,7 @@ static void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
     apr_status_t rv = APR_EGENERAL;
     ps_channel_t *lch;
     ps_msgview_t v;
-    int pass;
+    int pass, wake = 0;
 
     ps_rd_view(rec, ch, len, &v);
     for (pass = 0; pass < 2; pass++) {
@@ -400,6 +400,12 @@ static void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
             rv = ps_store_mirror_locked(st, lch, &v, rec->stored, rec->expires,
                                         !skip_gap && (pass == 1 || !c),
                                         &sc->limits, now);
+            /* the loops are woken only for a channel with subscribers here
+             * (or an events channel): else they read the log within
+             * 500 ms anyway, and waking every loop per publish costs */
+            wake = rv == APR_SUCCESS
+                   && (sc->events_channel
+                       || ps_store_channel_subscribers(lch) > 0);
         }
         ps_store_unlock(st);
         if (rv != APR_INCOMPLETE || skip_gap) {
@@ -408,7 +414,7 @@ static void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
         apr_atomic_inc32(&rd->node->gaps_filled);
         ps_rd_sync_one(rd, c, st, sc, ch, len, 0);
     }
-    if (rv == APR_SUCCESS) {
+    if (wake) {
         ps_store_notify(st);     /* a copy already here woke the loops */
     }
 }
