@@ -353,6 +353,9 @@ struct ps_pub_async_t {
     ps_pub_done_fn *done;          /* NULL: cancelled, or a WebSocket's */
     void *baton;
     server_rec *log_s;             /* a WebSocket's: refusals logged here */
+    const char *text;              /* a delete's */
+    apr_size_t text_len;
+    int existed;                   /* a delete's: channels Redis had */
 };
 
 static void ps_pub_async_done(void *baton, int ok)
@@ -508,26 +511,17 @@ static int ps_pub_existing_locked(ps_store_t *st,
     return n;
 }
 
-void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
-                   const apr_array_header_t *chans, const char *text,
-                   apr_size_t len, ps_answer_t *a)
+/* The local part of a delete; remote: channels Redis said existed. */
+static void ps_pub_delete_local(apr_pool_t *p, ps_store_t *st,
+                                const apr_array_header_t *chans,
+                                const char *text, apr_size_t len, int remote,
+                                ps_answer_t *a)
 {
     ps_channel_t **found = apr_pcalloc(p, chans->nelts * sizeof(*found));
     const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
     apr_int64_t now = ps_now_sec();
-    int i, n, remote = 0;
+    int i, n;
 
-    if (!len) {
-        text = sc->deleted_text;
-        len = strlen(text);
-    }
-    if (ps_redis_enabled()) {
-        /* every node deletes on the announcement (this one may have by the
-         * time it locks below): Redis says whether a channel existed */
-        if (!ps_redis_delete(p, chans, text, len, &remote, a)) {
-            return;
-        }
-    }
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         ps_answer_set(a, 500, NULL);
         return;
@@ -543,6 +537,82 @@ void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     }
     ps_store_notify(st);
     ps_answer_set(a, 200, "Channel deleted.");
+}
+
+void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
+                   const apr_array_header_t *chans, const char *text,
+                   apr_size_t len, ps_answer_t *a)
+{
+    int remote = 0;
+
+    if (!len) {
+        text = sc->deleted_text;
+        len = strlen(text);
+    }
+    if (ps_redis_enabled()) {
+        /* every node deletes on the announcement (this one may have by the
+         * time it locks below): Redis says whether a channel existed */
+        if (!ps_redis_delete(p, chans, text, len, &remote, a)) {
+            return;
+        }
+    }
+    ps_pub_delete_local(p, st, chans, text, len, remote, a);
+}
+
+static void ps_pub_deleted(void *baton, int ok)
+{
+    ps_pub_async_t *x = baton;
+
+    if (ok) {
+        ps_pub_delete_local(x->p, x->st, x->to, x->text, x->text_len,
+                            x->existed, &x->a);
+    }
+    if (x->done) {
+        x->done(x->baton, &x->a);
+    }
+    apr_pool_destroy(x->p);
+}
+
+ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
+                                    const ps_srv_conf_t *sc,
+                                    const apr_array_header_t *chans,
+                                    const char *text, apr_size_t len,
+                                    ps_answer_t *a, ps_pub_done_fn *done,
+                                    void *baton)
+{
+    ps_pub_async_t *x;
+    apr_pool_t *xp;
+    int i;
+
+    if (!ps_redis_async_ready() || apr_pool_create(&xp, NULL) != APR_SUCCESS) {
+        ps_pub_delete(p, st, sc, chans, text, len, a);
+        return NULL;
+    }
+    if (!len) {
+        text = sc->deleted_text;
+        len = strlen(text);
+    }
+    x = apr_pcalloc(xp, sizeof(*x));
+    x->p = xp;
+    x->st = st;
+    x->sc = sc;
+    x->text = apr_pmemdup(xp, text, len);
+    x->text_len = len;
+    x->to = apr_array_make(xp, chans->nelts, sizeof(ps_path_channel_t));
+    for (i = 0; i < chans->nelts; i++) {
+        ps_path_channel_t *pc = apr_array_push(x->to);
+        *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+        pc->id = apr_pstrmemdup(xp, pc->id, pc->len);
+    }
+    if (!ps_redis_delete_async(xp, x->to, x->text, len, &x->existed, &x->a,
+                               ps_pub_deleted, x)) {
+        *a = x->a;                         /* static texts only */
+        apr_pool_destroy(xp);
+        return NULL;
+    }
+    x->done = done;
+    x->baton = baton;
+    return x;
 }
 
 static char *ps_pub_group(apr_pool_t *p, ps_store_t *st, ps_fmt_e fmt,

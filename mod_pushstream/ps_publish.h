@@ -95,6 +95,14 @@ ps_pub_async_t *ps_pub_publish_async(apr_pool_t *p, ps_store_t *st,
                                      const char *accept, ps_answer_t *a,
                                      ps_pub_done_fn *done, void *baton);
 
+/* ps_pub_delete() that never blocks the loop (as ps_pub_publish_async). */
+ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
+                                    const ps_srv_conf_t *sc,
+                                    const apr_array_header_t *chans,
+                                    const char *text, apr_size_t len,
+                                    ps_answer_t *a, ps_pub_done_fn *done,
+                                    void *baton);
+
 /* The requester is gone: done is not called (the publish still ends). */
 void ps_pub_async_cancel(ps_pub_async_t *x);
 

@@ -458,7 +458,11 @@ static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
                              &a);
         break;
     case PS_PUB_DELETE:
-        ps_pub_delete(pc->pool, pp->child->store, pl->sc, chans, body, len, &a);
+        pc->op = ps_pub_delete_async(pc->pool, pp->child->store, pl->sc,
+                                     chans, body, len, &a, ps_pc_done, pc);
+        if (pc->op) {
+            return;
+        }
         break;
     case PS_PUB_POST:
         /* with PushStreamRedis: answered when Redis replies (ps_pc_done) */

@@ -629,20 +629,14 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     }
 }
 
-int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
-                    const char *text, apr_size_t len, int *existed,
-                    ps_answer_t *a)
+const char **ps_rd_del_args(apr_pool_t *p, const apr_array_header_t *chans,
+                            const char *text, apr_size_t len, int *argc_out,
+                            int *nkeys_out, size_t **lens_out)
 {
     int n = chans->nelts, nkeys = 1 + 2 * n, argc = 3 + nkeys + 1 + n, i;
     const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
     size_t *lens = apr_pcalloc(p, argc * sizeof(*lens));
-    redisContext *c = ps_rd_conn(ps_rd);
-    redisReply *r;
 
-    if (!c) {
-        ps_rd_unreachable(a, "publish", ps_rd_last_error);
-        return 0;
-    }
     argv[3] = PS_RD_EPOCH_KEY;
     lens[3] = strlen(PS_RD_EPOCH_KEY);
     ps_rd_keys(p, chans, argv + 4, lens + 4);
@@ -654,6 +648,27 @@ int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
         argv[4 + nkeys + i] = pc->id;
         lens[4 + nkeys + i] = pc->len;
     }
+    *argc_out = argc;
+    *nkeys_out = nkeys;
+    *lens_out = lens;
+    return argv;
+}
+
+int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
+                    const char *text, apr_size_t len, int *existed,
+                    ps_answer_t *a)
+{
+    redisContext *c = ps_rd_conn(ps_rd);
+    const char **argv;
+    size_t *lens;
+    redisReply *r;
+    int argc, nkeys;
+
+    if (!c) {
+        ps_rd_unreachable(a, "publish", ps_rd_last_error);
+        return 0;
+    }
+    argv = ps_rd_del_args(p, chans, text, len, &argc, &nkeys, &lens);
     r = ps_rd_eval(c, PS_LUA_DELETE, nkeys, argc, argv, lens);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         ps_rd_unreachable(a, "delete", !r ? c->errstr

@@ -95,6 +95,13 @@ int ps_redis_publish_async(apr_pool_t *p, ps_store_t *st,
                            ps_chinfo_t *infos, ps_answer_t *a,
                            ps_redis_done_fn *done, void *baton);
 
+/* ps_redis_delete() on the loop's asynchronous connection (same rules
+ * as ps_redis_publish_async): done(baton, ok) with *existed set. */
+int ps_redis_delete_async(apr_pool_t *p, const apr_array_header_t *chans,
+                          const char *text, apr_size_t len, int *existed,
+                          ps_answer_t *a, ps_redis_done_fn *done,
+                          void *baton);
+
 /* Delete chans in Redis (announced to every node, this one included).  1
  * on success with *existed = how many existed in Redis, 0 with *a the
  * answer (503). */

@@ -415,3 +415,53 @@ int ps_redis_publish_async(apr_pool_t *p, ps_store_t *st,
     }
     return 1;
 }
+
+/* ---- delete --------------------------------------------------------- */
+
+typedef struct ps_rda_del_t {
+    int *existed;
+    ps_answer_t *a;
+    ps_redis_done_fn *done;
+    void *baton;
+} ps_rda_del_t;
+
+static void ps_rda_del_reply(void *baton, redisReply *r, const char *why)
+{
+    ps_rda_del_t *x = baton;
+
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        ps_rd_unreachable(x->a, "delete", !r ? why
+                          : r->type == REDIS_REPLY_ERROR ? r->str
+                          : "answered something unexpected");
+        if (r) {
+            ps_rda_fail("a delete got an unexpected reply");
+        }
+        x->done(x->baton, 0);
+        return;
+    }
+    *x->existed = (int)r->integer;
+    x->done(x->baton, 1);
+}
+
+int ps_redis_delete_async(apr_pool_t *p, const apr_array_header_t *chans,
+                          const char *text, apr_size_t len, int *existed,
+                          ps_answer_t *a, ps_redis_done_fn *done,
+                          void *baton)
+{
+    ps_rda_del_t *x = apr_pcalloc(p, sizeof(*x));
+    const char **argv, *why = "";
+    size_t *lens;
+    int argc, nkeys;
+
+    x->existed = existed;
+    x->a = a;
+    x->done = done;
+    x->baton = baton;
+    argv = ps_rd_del_args(p, chans, text, len, &argc, &nkeys, &lens);
+    if (ps_rda_eval(p, PS_LUA_DELETE, nkeys, argc, argv, lens,
+                    ps_rda_del_reply, x, &why) != 0) {
+        ps_rd_unreachable(a, "delete", why);
+        return 0;
+    }
+    return 1;
+}

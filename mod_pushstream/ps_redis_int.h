@@ -115,6 +115,11 @@ int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
                     const char *body, apr_size_t len, const char *event_id,
                     const char *event_type, int store, ps_chinfo_t *infos);
 
+/* The DELETE script's argv (slots 0..2 free) in p. */
+const char **ps_rd_del_args(apr_pool_t *p, const apr_array_header_t *chans,
+                            const char *text, apr_size_t len, int *argc,
+                            int *nkeys, size_t **lens);
+
 /* The SUBS script's argv (n keys; slots 0..2 free) and its reply applied
  * to infos (0: not a reply of it, infos unchanged). */
 const char **ps_rd_subs_args(apr_pool_t *p, const ps_chinfo_t *infos, int n,

@@ -732,9 +732,10 @@ def test_summary_and_channel_limits_count_every_node(httpd, redis):
 
 
 def test_port_publish_redis_killed_503_then_reconnects(httpd, redis):
-    """kill -9 Redis: a publish on the port answers 503 within the timeout
-    (Retry-After, explain) and the port stays usable; Redis back: the loop's
-    connection is made again and the publish goes through."""
+    """kill -9 Redis: a publish (and a DELETE) on the port answers 503 within
+    the timeout (Retry-After, explain) and the port stays usable; Redis back:
+    the loop's connection is made again, the publish and the DELETE go
+    through."""
     port = pshttpd.free_port()
     a = httpd(conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS),
                    pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL),
@@ -751,9 +752,15 @@ def test_port_publish_redis_killed_503_then_reconnects(httpd, redis):
     assert hd["x-nginx-pushstream-explain"] == "Redis is unreachable; retry later."
     s.sendall(b"OPTIONS /pub?id=pk HTTP/1.1\r\nHost: x\r\n\r\n")   # same connection
     assert _port_answer(s)[0] == 200
+    st, hd, _ = _port_answer(_port_send(port, "DELETE", "/pub?id=pk"))
+    assert st == 503 and hd["retry-after"] == "1"
     redis.start()
     wait_for(lambda: _port_answer(_port_send(port, "POST", "/pub?id=pk", b"two"))[0]
              == 200, timeout=10, what="port publish after restart")
     sa = Stream(a, "/sub/pk.b5")
     sa.wait_for(b":two|")
     assert b"lost" not in sa.body
+    # DELETE on the port goes through the loop's connection as well
+    assert _port_answer(_port_send(port, "DELETE", "/pub?id=pk"))[0] == 200
+    sa.wait_for(b"Channel deleted")
+    sa.wait_closed()
