@@ -696,6 +696,9 @@ static void ps_pc_io(ps_pconn_t *pc, apr_int16_t ev, apr_time_t now)
         }
     }
     ps_pc_process(pc);
+    if (pc->eof && pc->state == PS_PC_READ && !pc->op) {
+        pc->state = PS_PC_CLOSING;   /* after an answer Redis delayed */
+    }
     ps_pc_settle(pc, now);
 }
 
@@ -708,11 +711,9 @@ static void ps_pc_done(void *baton, const ps_answer_t *a)
     ps_pc_answer(pc, a, pc->state == PS_PC_READ && !pc->pp->shutdown
                         && ps_h1_keepalive(&pc->req));
     ps_pc_next(pc);
-    ps_pc_process(pc);
-    if (pc->eof && pc->state == PS_PC_READ && !pc->op) {
-        pc->state = PS_PC_CLOSING;
-    }
-    ps_pc_settle(pc, apr_time_now());
+    /* the rest (write, the next request, maybe close) on the connection's
+     * own event: an event of this turn of the loop may still name it */
+    ps_pc_want(pc, APR_POLLOUT);
 }
 
 static void ps_pp_accept(ps_pubport_t *pp, ps_plisten_t *pl, apr_time_t now)

@@ -287,11 +287,25 @@ static apr_uint64_t ps_rd_local_last(ps_store_t *st, const char *ch,
     return last;
 }
 
+static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                           const ps_srv_conf_t *sc, const char *ch,
+                           apr_size_t len, int create, apr_uint64_t upto);
+
 /* SYNC one channel on connection c: the stored messages after the local
  * last id enter the local copy.  0, or -1 when Redis did not answer. */
 int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                    const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
                    int create)
+{
+    return ps_rd_sync_upto(rd, c, st, sc, ch, len, create, 0);
+}
+
+/* upto > 0: the gap before message upto is filled (stored messages
+ * before it; the last id moves to upto - 1 at most, so that message
+ * itself, stored or not, is mirrored next). */
+static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                           const ps_srv_conf_t *sc, const char *ch,
+                           apr_size_t len, int create, apr_uint64_t upto)
 {
     apr_uint64_t after = ps_rd_local_last(st, ch, len);
     const char *argv[8];
@@ -352,7 +366,8 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                     ps_redis_rec_t rec;
                     ps_msgview_t v;
                     if (e->type != REDIS_REPLY_STRING
-                        || ps_redis_rec_parse(e->str, e->len, &rec)) {
+                        || ps_redis_rec_parse(e->str, e->len, &rec)
+                        || (upto && (apr_uint64_t)rec.id >= upto)) {
                         continue;
                     }
                     ps_rd_view(&rec, ch, len, &v);
@@ -362,7 +377,9 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                         filled++;
                     }
                 }
-                ps_store_set_last_id_locked(lch, (apr_uint64_t)last);
+                ps_store_set_last_id_locked(lch, upto && (apr_uint64_t)last
+                                                 >= upto ? upto - 1
+                                                 : (apr_uint64_t)last);
             }
             ps_store_unlock(st);
             if (filled) {
@@ -412,7 +429,7 @@ static void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
             break;
         }
         apr_atomic_inc32(&rd->node->gaps_filled);
-        ps_rd_sync_one(rd, c, st, sc, ch, len, 0);
+        ps_rd_sync_upto(rd, c, st, sc, ch, len, 0, (apr_uint64_t)rec->id);
     }
     if (wake) {
         ps_store_notify(st);     /* a copy already here woke the loops */

@@ -24,7 +24,7 @@ typedef struct ps_rae_watch_t {
     apr_pollfd_t pfd;
     apr_int16_t events;            /* what pfd is polled for */
     int fd;
-    int busy;                      /* inside hiredis's handlers */
+    struct ps_rae_watch_t *dead_next;
 } ps_rae_watch_t;
 
 typedef struct ps_rae_timer_t {
@@ -38,6 +38,7 @@ typedef struct ps_rae_timer_t {
 static struct ps_reactor_t *ps_rae_re;
 static ps_rae_user_t ps_rae_user;
 static ps_rae_timer_t *ps_rae_tm;
+static ps_rae_watch_t *ps_rae_dead;     /* freed after the loop's turn */
 static pthread_t ps_rae_thread;
 static int ps_rae_thread_known;
 
@@ -83,14 +84,25 @@ static void ps_rae_del_write(void *d)
     ps_rae_want(w, w->events & ~APR_POLLOUT);
 }
 
-/* hiredis frees the context (it closes the socket right after). */
+/* hiredis frees the context (it closes the socket right after).  The
+ * watch is freed later (ps_rae_reap): an event of this turn of the loop
+ * may still name it. */
 static void ps_rae_cleanup(void *d)
 {
     ps_rae_watch_t *w = d;
 
     ps_rae_want(w, 0);
     w->ac = NULL;
-    if (!w->busy) {
+    w->dead_next = ps_rae_dead;
+    ps_rae_dead = w;
+}
+
+/* After the loop's turn (its tick; the end of the loop). */
+static void ps_rae_reap(void)
+{
+    while (ps_rae_dead) {
+        ps_rae_watch_t *w = ps_rae_dead;
+        ps_rae_dead = w->dead_next;
         apr_pool_destroy(w->pool);
     }
 }
@@ -99,17 +111,12 @@ static void ps_rae_io(ps_pollee_t *self, apr_int16_t ev, apr_time_t now)
 {
     ps_rae_watch_t *w = (ps_rae_watch_t *)self;
 
-    w->busy = 1;
     /* level-triggered: what hiredis leaves unread polls readable again */
     if (w->ac && (ev & (APR_POLLIN | APR_POLLHUP | APR_POLLERR))) {
         redisAsyncHandleRead(w->ac);       /* may free the context */
     }
     if (w->ac && (ev & APR_POLLOUT)) {
         redisAsyncHandleWrite(w->ac);
-    }
-    w->busy = 0;
-    if (!w->ac) {
-        apr_pool_destroy(w->pool);
     }
 }
 
@@ -194,6 +201,7 @@ static void ps_rae_tick(void *baton, apr_time_t now)
         ps_rae_thread = pthread_self();    /* on_tick: the loop thread */
         ps_rae_thread_known = 1;
     }
+    ps_rae_reap();                         /* after the turn's events */
     if (ps_rae_user.on_timer) {
         ps_rae_user.on_timer(ps_rae_user.baton, now);   /* a safety net */
     }
@@ -213,6 +221,7 @@ static void ps_rae_destroy(void *baton)
     if (ps_rae_user.on_destroy) {
         ps_rae_user.on_destroy(ps_rae_user.baton);
     }
+    ps_rae_reap();
     if (ps_rae_tm) {
         ps_reactor_poll_remove(ps_rae_re, &ps_rae_tm->pfd);
         close(ps_rae_tm->fd);

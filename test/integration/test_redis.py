@@ -652,7 +652,11 @@ def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
                extra=location_match("^/ws/(?<ch>.+)$",
                                     "PushStreamSubscriber websocket\n"
                                     'PushStreamChannelsPath "%{env:MATCH_CH}"\n'
-                                    "PushStreamWebsocketAllowPublish on\n" + SUB_TPL))
+                                    "PushStreamWebsocketAllowPublish on\n"
+                                    # stored: an unstored message published in the
+                                    # moment a reconnecting node subscribes may miss
+                                    # it (README, "Limits of the delivery")
+                                    "PushStreamStoreMessages on\n" + SUB_TPL))
     a = httpd(cfg, servers=1)
     wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
     sa = Stream(a, "/sub/nb")
@@ -690,7 +694,10 @@ def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
             _port_send(port, "POST", "/pub?id=nb", b"after"))[0] == 200,
             10, 0.2, "port publish after DEBUG SLEEP")
         await ws.send("ws after")
-        assert await asyncio.wait_for(ws.recv(), 10) in ("1:ws after|", "2:ws after|")
+        got = [await asyncio.wait_for(ws.recv(), 10)]
+        while "ws after" not in got[-1]:          # the refused one may come first:
+            got.append(await asyncio.wait_for(ws.recv(), 10))   # Redis ran it late
+        assert len(got) <= 2 and got[-1].endswith(":ws after|"), got
         await ws.close()
 
     asyncio.run(run())
