@@ -213,6 +213,14 @@ static apr_status_t ps_child_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* What the child's loop serves besides subscribers: the publisher port,
+ * the loop's Redis connection. */
+static void ps_child_attach(ps_child_t *child, ps_reactor_t *re)
+{
+    ps_pubport_attach(child, re);
+    ps_redis_attach(child, re);
+}
+
 static void ps_child_init(apr_pool_t *pchild, server_rec *s)
 {
     ps_retained_t *ret = ap_retained_data_get(PS_RETAINED_KEY);
@@ -242,7 +250,7 @@ static void ps_child_init(apr_pool_t *pchild, server_rec *s)
                      "left in the shared segment for this child");
     }
     ps_redis_child_init(pchild, s, child->store);
-    rv = ps_reactor_start(child, ps_pubport_attach, &child->reactor);
+    rv = ps_reactor_start(child, ps_child_attach, &child->reactor);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PS0010: cannot start the "
                      "subscriber loop of this child");

@@ -40,6 +40,7 @@ static int ps_metrics_read(apr_pool_t *p, ps_child_t *child, ps_metrics_t *m)
     ps_store_stats_locked(child->store, &m->s);
     m->nw = ps_store_workers_locked(child->store, m->w, PS_METRICS_MAX_WORKERS);
     ps_store_unlock(child->store);
+    ps_redis_summary(&m->s);          /* several servers: every node's */
     return 0;
 }
 

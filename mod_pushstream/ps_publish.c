@@ -5,10 +5,15 @@
 
 #include <apr_strings.h>
 #include <apr_network_io.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
 
 #include "ps_publish.h"
 #include "ps_child.h"
 #include "ps_redis.h"
+
+APLOG_USE_MODULE(pushstream);
 
 /* Channels of a publish held on the stack; more are malloc()ed. */
 #define PS_PUB_SMALL 16
@@ -156,11 +161,47 @@ static int ps_pub_channels_locked(ps_store_t *st, const ps_srv_conf_t *sc,
     return 1;
 }
 
+/* Several servers: make the local channels (a limit or a full segment
+ * refuses here, before Redis), then the list to publish in Redis: chans
+ * but the events channel, in p (ids copied into p when copy).  NULL with
+ * *a the answer. */
+static apr_array_header_t *ps_pub_redis_targets(apr_pool_t *p, ps_store_t *st,
+                                                const ps_srv_conf_t *sc,
+                                                const apr_array_header_t *chans,
+                                                int copy, ps_answer_t *a)
+{
+    ps_channel_t **chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
+    apr_array_header_t *to = apr_array_make(p, chans->nelts,
+                                            sizeof(ps_path_channel_t));
+    int i;
+
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        ps_answer_set(a, 500, NULL);
+        return NULL;
+    }
+    if (!ps_pub_channels_locked(st, sc, chans, ps_now_sec(), chs, a)) {
+        ps_store_unlock(st);
+        return NULL;
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        if (!ps_store_channel_is_events(chs[i])) {
+            ps_path_channel_t *pc = apr_array_push(to);
+            *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+            if (copy) {
+                pc->id = apr_pstrmemdup(p, pc->id, pc->len);
+            }
+        }
+    }
+    ps_store_unlock(st);
+    return to;
+}
+
 /* Several servers (PushStreamRedis): the channels are made here (their
  * subscribers are here), then Redis assigns the id, stores and announces;
  * this node's Redis thread brings the message into the segment
  * (ps_redis.h).  The events channel is written by the store only. */
-static int ps_pub_store_redis(ps_store_t *st, const ps_dir_conf_t *d,
+static int ps_pub_store_redis(apr_pool_t *ip, ps_store_t *st,
+                              const ps_dir_conf_t *d,
                               const ps_srv_conf_t *sc,
                               const apr_array_header_t *chans,
                               const char *body, apr_size_t len,
@@ -168,7 +209,6 @@ static int ps_pub_store_redis(ps_store_t *st, const ps_dir_conf_t *d,
                               ps_chinfo_t *infos, ps_answer_t *a)
 {
     apr_array_header_t *to;
-    ps_channel_t **chs;
     ps_chinfo_t *ri;
     apr_pool_t *p;
     int i, ok = 0, wake;
@@ -177,29 +217,18 @@ static int ps_pub_store_redis(ps_store_t *st, const ps_dir_conf_t *d,
         ps_answer_set(a, 500, NULL);
         return 0;
     }
-    chs = apr_pcalloc(p, chans->nelts * sizeof(*chs));
-    to = apr_array_make(p, chans->nelts, sizeof(ps_path_channel_t));
-    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
-        ps_answer_set(a, 500, NULL);
+    if (!(to = ps_pub_redis_targets(p, st, sc, chans, 0, a))) {
         goto done;
     }
-    if (!ps_pub_channels_locked(st, sc, chans, ps_now_sec(), chs, a)) {
-        ps_store_unlock(st);
-        goto done;
-    }
-    for (i = 0; i < chans->nelts; i++) {
-        if (!ps_store_channel_is_events(chs[i])) {
-            *(ps_path_channel_t *)apr_array_push(to)
-                = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
-        }
-    }
-    ps_store_unlock(st);
     /* the caller's infos only when they match the list one to one */
     ri = infos && to->nelts == chans->nelts
          ? infos : apr_pcalloc(p, (to->nelts + 1) * sizeof(*ri));
+    /* ip: the cluster-wide subscriber counts of the answer come with the
+     * publish (one script, one round trip), their node names in ip */
+    ip = ip && ri == infos ? ip : NULL;
     ok = !to->nelts
-         || ps_redis_publish(p, st, sc, to, body, len, event_id, event_type,
-                             ps_dir_store(d), ri, a);
+         || ps_redis_publish(ip ? ip : p, st, sc, to, body, len, event_id,
+                             event_type, ps_dir_store(d), ip != NULL, ri, a);
     if (ok) {
         wake = sc->events_channel != NULL;
         for (i = 0; !wake && i < to->nelts; i++) {
@@ -225,8 +254,8 @@ int ps_pub_store(ps_store_t *st, const ps_dir_conf_t *d,
     int i, n = 0, wake;
 
     if (ps_redis_enabled()) {
-        return ps_pub_store_redis(st, d, sc, chans, body, len, event_id,
-                                  event_type, infos, a);
+        return ps_pub_store_redis(NULL, st, d, sc, chans, body, len,
+                                  event_id, event_type, infos, a);
     }
     if (chans->nelts > PS_PUB_SMALL
         && !(chs = malloc(2 * (size_t)chans->nelts * sizeof(*chs)))) {
@@ -294,8 +323,12 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
         ps_answer_set(a, 400, "Empty post requests are not allowed.");
         return;
     }
-    if (!ps_pub_store(st, d, sc, chans, body, len, event_id, event_type,
-                      infos, a)) {
+    if (ps_redis_enabled()
+        ? !ps_pub_store_redis(ps_dir_info_on_publish(d) ? p : NULL, st, d, sc,
+                              chans, body, len, event_id, event_type, infos,
+                              a)
+        : !ps_pub_store(st, d, sc, chans, body, len, event_id, event_type,
+                        infos, a)) {
         return;
     }
     if (!ps_dir_info_on_publish(d)) {
@@ -304,6 +337,158 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
     }
     ps_redis_subscribers(p, infos, chans->nelts);   /* several servers */
     ps_pub_info(p, st, infos, chans->nelts, accept, 0, a);
+}
+
+/* ---- from the child's loop ----------------------------------------------- */
+
+struct ps_pub_async_t {
+    apr_pool_t *p;                 /* this publish's own */
+    ps_store_t *st;
+    const ps_dir_conf_t *d;
+    const ps_srv_conf_t *sc;
+    apr_array_header_t *to;        /* the channels but the events channel */
+    ps_chinfo_t *infos;            /* to's */
+    const char *accept;
+    ps_answer_t a;
+    ps_pub_done_fn *done;          /* NULL: cancelled, or a WebSocket's */
+    void *baton;
+    server_rec *log_s;             /* a WebSocket's: refusals logged here */
+    const char *text;              /* a delete's */
+    apr_size_t text_len;
+    int existed;                   /* a delete's: channels Redis had */
+};
+
+static void ps_pub_async_done(void *baton, int ok)
+{
+    ps_pub_async_t *x = baton;
+    int i, n = x->to->nelts, wake = x->sc->events_channel != NULL;
+
+    if (ok) {
+        for (i = 0; !wake && i < n; i++) {
+            wake = x->infos[i].subscribers > 0;
+        }
+        if (wake) {
+            ps_store_notify(x->st);
+        }
+        if (!x->done) {
+            /* cancelled, or a WebSocket's: nobody reads an answer */
+        }
+        else if (!ps_dir_info_on_publish(x->d)) {
+            ps_answer_set(&x->a, 200, NULL);
+        }
+        else {
+            ps_pub_info(x->p, x->st, x->infos, n, x->accept, 0, &x->a);
+        }
+    }
+    if (x->done) {
+        x->done(x->baton, &x->a);
+    }
+    else if (!ok && x->log_s) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->log_s, "PS0177: WebSocket "
+                     "message not published: %d %s", x->a.status,
+                     x->a.explain ? x->a.explain : "");
+    }
+    apr_pool_destroy(x->p);
+}
+
+/* Start an asynchronous publish: 1 under way (*out), 0 refused now (*a),
+ * -1 not for this path (the blocking one answers). */
+static int ps_pub_async_begin(ps_store_t *st, const ps_dir_conf_t *d,
+                              const ps_srv_conf_t *sc,
+                              const apr_array_header_t *chans,
+                              const char *body, apr_size_t len,
+                              const char *event_id, const char *event_type,
+                              const char *accept, int subs, ps_answer_t *a,
+                              ps_pub_async_t **out)
+{
+    ps_pub_async_t *x;
+    apr_pool_t *p;
+
+    if (!ps_redis_async_ready() || apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        return -1;
+    }
+    x = apr_pcalloc(p, sizeof(*x));
+    x->p = p;
+    x->st = st;
+    x->d = d;
+    x->sc = sc;
+    x->accept = accept ? apr_pstrdup(p, accept) : NULL;
+    if (!(x->to = ps_pub_redis_targets(p, st, sc, chans, 1, a))) {
+        apr_pool_destroy(p);
+        return 0;
+    }
+    if (!x->to->nelts) {
+        apr_pool_destroy(p);               /* the events channel only */
+        return -1;
+    }
+    x->infos = apr_pcalloc(p, x->to->nelts * sizeof(*x->infos));
+    if (!ps_redis_publish_async(p, st, sc, x->to, apr_pmemdup(p, body, len),
+                                len, event_id ? apr_pstrdup(p, event_id) : NULL,
+                                event_type ? apr_pstrdup(p, event_type) : NULL,
+                                ps_dir_store(d), subs, x->infos, &x->a,
+                                ps_pub_async_done, x)) {
+        *a = x->a;                         /* static texts only */
+        apr_pool_destroy(p);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+ps_pub_async_t *ps_pub_publish_async(apr_pool_t *p, ps_store_t *st,
+                                     const ps_dir_conf_t *d,
+                                     const ps_srv_conf_t *sc,
+                                     const apr_array_header_t *chans,
+                                     const char *body, apr_size_t len,
+                                     const char *event_id,
+                                     const char *event_type,
+                                     const char *accept, ps_answer_t *a,
+                                     ps_pub_done_fn *done, void *baton)
+{
+    ps_pub_async_t *x = NULL;
+
+    if (!len) {
+        ps_answer_set(a, 400, "Empty post requests are not allowed.");
+        return NULL;
+    }
+    switch (ps_pub_async_begin(st, d, sc, chans, body, len, event_id,
+                               event_type, accept, ps_dir_info_on_publish(d),
+                               a, &x)) {
+    case 1:
+        x->done = done;
+        x->baton = baton;
+        return x;
+    case 0:
+        return NULL;
+    default:
+        ps_pub_publish(p, st, d, sc, chans, body, len, event_id, event_type,
+                       accept, a);
+        return NULL;
+    }
+}
+
+void ps_pub_async_cancel(ps_pub_async_t *x)
+{
+    x->done = NULL;
+}
+
+int ps_pub_store_nowait(ps_store_t *st, const ps_dir_conf_t *d,
+                        const ps_srv_conf_t *sc,
+                        const apr_array_header_t *chans, const char *body,
+                        apr_size_t len, server_rec *s, ps_answer_t *a)
+{
+    ps_pub_async_t *x = NULL;
+
+    switch (ps_pub_async_begin(st, d, sc, chans, body, len, NULL, NULL, NULL,
+                               0, a, &x)) {
+    case 1:
+        x->log_s = s;
+        return 1;
+    case 0:
+        return 0;
+    default:
+        return ps_pub_store(st, d, sc, chans, body, len, NULL, NULL, NULL, a);
+    }
 }
 
 /* Under the lock: the channels of the list that exist, in list order;
@@ -326,26 +511,17 @@ static int ps_pub_existing_locked(ps_store_t *st,
     return n;
 }
 
-void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
-                   const apr_array_header_t *chans, const char *text,
-                   apr_size_t len, ps_answer_t *a)
+/* The local part of a delete; remote: channels Redis said existed. */
+static void ps_pub_delete_local(apr_pool_t *p, ps_store_t *st,
+                                const apr_array_header_t *chans,
+                                const char *text, apr_size_t len, int remote,
+                                ps_answer_t *a)
 {
     ps_channel_t **found = apr_pcalloc(p, chans->nelts * sizeof(*found));
     const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
     apr_int64_t now = ps_now_sec();
-    int i, n, remote = 0;
+    int i, n;
 
-    if (!len) {
-        text = sc->deleted_text;
-        len = strlen(text);
-    }
-    if (ps_redis_enabled()) {
-        /* every node deletes on the announcement (this one may have by the
-         * time it locks below): Redis says whether a channel existed */
-        if (!ps_redis_delete(p, chans, text, len, &remote, a)) {
-            return;
-        }
-    }
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         ps_answer_set(a, 500, NULL);
         return;
@@ -361,6 +537,82 @@ void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
     }
     ps_store_notify(st);
     ps_answer_set(a, 200, "Channel deleted.");
+}
+
+void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
+                   const apr_array_header_t *chans, const char *text,
+                   apr_size_t len, ps_answer_t *a)
+{
+    int remote = 0;
+
+    if (!len) {
+        text = sc->deleted_text;
+        len = strlen(text);
+    }
+    if (ps_redis_enabled()) {
+        /* every node deletes on the announcement (this one may have by the
+         * time it locks below): Redis says whether a channel existed */
+        if (!ps_redis_delete(p, chans, text, len, &remote, a)) {
+            return;
+        }
+    }
+    ps_pub_delete_local(p, st, chans, text, len, remote, a);
+}
+
+static void ps_pub_deleted(void *baton, int ok)
+{
+    ps_pub_async_t *x = baton;
+
+    if (ok) {
+        ps_pub_delete_local(x->p, x->st, x->to, x->text, x->text_len,
+                            x->existed, &x->a);
+    }
+    if (x->done) {
+        x->done(x->baton, &x->a);
+    }
+    apr_pool_destroy(x->p);
+}
+
+ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
+                                    const ps_srv_conf_t *sc,
+                                    const apr_array_header_t *chans,
+                                    const char *text, apr_size_t len,
+                                    ps_answer_t *a, ps_pub_done_fn *done,
+                                    void *baton)
+{
+    ps_pub_async_t *x;
+    apr_pool_t *xp;
+    int i;
+
+    if (!ps_redis_async_ready() || apr_pool_create(&xp, NULL) != APR_SUCCESS) {
+        ps_pub_delete(p, st, sc, chans, text, len, a);
+        return NULL;
+    }
+    if (!len) {
+        text = sc->deleted_text;
+        len = strlen(text);
+    }
+    x = apr_pcalloc(xp, sizeof(*x));
+    x->p = xp;
+    x->st = st;
+    x->sc = sc;
+    x->text = apr_pmemdup(xp, text, len);
+    x->text_len = len;
+    x->to = apr_array_make(xp, chans->nelts, sizeof(ps_path_channel_t));
+    for (i = 0; i < chans->nelts; i++) {
+        ps_path_channel_t *pc = apr_array_push(x->to);
+        *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+        pc->id = apr_pstrmemdup(xp, pc->id, pc->len);
+    }
+    if (!ps_redis_delete_async(xp, x->to, x->text, len, &x->existed, &x->a,
+                               ps_pub_deleted, x)) {
+        *a = x->a;                         /* static texts only */
+        apr_pool_destroy(xp);
+        return NULL;
+    }
+    x->done = done;
+    x->baton = baton;
+    return x;
 }
 
 static char *ps_pub_group(apr_pool_t *p, ps_store_t *st, ps_fmt_e fmt,

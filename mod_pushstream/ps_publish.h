@@ -71,6 +71,49 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
                     const char *event_type, const char *accept,
                     ps_answer_t *a);
 
+/* ---- from the child's loop (publisher port, WebSocket) ---- */
+
+/* The answer of a publish that was under way; *a is valid during the
+ * call only. */
+typedef void (ps_pub_done_fn)(void *baton, const ps_answer_t *a);
+typedef struct ps_pub_async_t ps_pub_async_t;
+
+/* ps_pub_publish() that never blocks the loop: with PushStreamRedis on the
+ * child's loop thread, the publish goes out on the loop's asynchronous
+ * Redis connection and this returns it under way (done is called later,
+ * exactly once, with the answer: 503 when Redis did not answer within
+ * PushStreamRedisTimeout), unless ps_pub_async_cancel() came first.
+ * Otherwise NULL with *a the answer now.  chans, body and the event
+ * strings are copied. */
+ps_pub_async_t *ps_pub_publish_async(apr_pool_t *p, ps_store_t *st,
+                                     const ps_dir_conf_t *d,
+                                     const ps_srv_conf_t *sc,
+                                     const apr_array_header_t *chans,
+                                     const char *body, apr_size_t len,
+                                     const char *event_id,
+                                     const char *event_type,
+                                     const char *accept, ps_answer_t *a,
+                                     ps_pub_done_fn *done, void *baton);
+
+/* ps_pub_delete() that never blocks the loop (as ps_pub_publish_async). */
+ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
+                                    const ps_srv_conf_t *sc,
+                                    const apr_array_header_t *chans,
+                                    const char *text, apr_size_t len,
+                                    ps_answer_t *a, ps_pub_done_fn *done,
+                                    void *baton);
+
+/* The requester is gone: done is not called (the publish still ends). */
+void ps_pub_async_cancel(ps_pub_async_t *x);
+
+/* ps_pub_store() without infos for a WebSocket message: never blocks the
+ * loop (see ps_pub_publish_async); a refusal known only later is logged
+ * to s (PS0177).  1 when published or under way, else 0 with *a. */
+int ps_pub_store_nowait(ps_store_t *st, const ps_dir_conf_t *d,
+                        const ps_srv_conf_t *sc,
+                        const apr_array_header_t *chans, const char *body,
+                        apr_size_t len, server_rec *s, ps_answer_t *a);
+
 /* Delete the channels (admin); text replaces the deleted-channel text
  * when len > 0. */
 void ps_pub_delete(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,

@@ -75,6 +75,9 @@ typedef struct ps_pconn_t {
     ps_h1_req_t req;
     ps_h1_scan_t scan;             /* the search for the end of the head */
     long head_len;                 /* 0 = no complete head yet */
+    apr_size_t used;               /* head + body of the request served */
+    ps_pub_async_t *op;            /* a publish waiting for Redis */
+    int eof;                       /* the client shut its sending side */
     apr_time_t deadline;
     struct ps_pconn_t *prev, *next;
 } ps_pconn_t;
@@ -158,6 +161,10 @@ static void ps_pc_close(ps_pconn_t *pc)
 {
     ps_pubport_t *pp = pc->pp;
 
+    if (pc->op) {
+        ps_pub_async_cancel(pc->op);   /* the publish ends without us */
+        pc->op = NULL;
+    }
     if (pc->events) {
         ps_reactor_poll_remove(pp->re, &pc->pfd);
     }
@@ -305,6 +312,8 @@ static const char *ps_pc_client_ip(ps_pconn_t *pc)
     return ip;
 }
 
+static void ps_pc_done(void *baton, const ps_answer_t *a);
+
 static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
 {
     ps_pubport_t *pp = pc->pp;
@@ -328,12 +337,21 @@ static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
                              &a);
         break;
     case PS_PUB_DELETE:
-        ps_pub_delete(pc->pool, pp->child->store, pl->sc, chans, body, len, &a);
+        pc->op = ps_pub_delete_async(pc->pool, pp->child->store, pl->sc,
+                                     chans, body, len, &a, ps_pc_done, pc);
+        if (pc->op) {
+            return;
+        }
         break;
     case PS_PUB_POST:
-        ps_pub_publish(pc->pool, pp->child->store, pl->l->d, pl->sc, chans,
-                       body, len, req->event_id, req->event_type, req->accept,
-                       &a);
+        /* with PushStreamRedis: answered when Redis replies (ps_pc_done) */
+        pc->op = ps_pub_publish_async(pc->pool, pp->child->store, pl->l->d,
+                                      pl->sc, chans, body, len, req->event_id,
+                                      req->event_type, req->accept, &a,
+                                      ps_pc_done, pc);
+        if (pc->op) {
+            return;
+        }
         break;
     default:
         break;
@@ -368,10 +386,22 @@ static int ps_pc_head(ps_pconn_t *pc)
     return 1;
 }
 
-/* Answer every complete request in the input buffer. */
+/* The request answered: on to the next one in the buffer. */
+static void ps_pc_next(ps_pconn_t *pc)
+{
+    memmove(pc->in, pc->in + pc->used, pc->in_len - pc->used);
+    pc->in_len -= pc->used;
+    pc->used = 0;
+    pc->head_len = 0;
+    memset(&pc->scan, 0, sizeof(pc->scan));
+    apr_pool_clear(pc->pool);
+}
+
+/* Answer every complete request in the input buffer (one at a time: a
+ * publish waiting for Redis holds the ones after it). */
 static void ps_pc_process(ps_pconn_t *pc)
 {
-    while (pc->state == PS_PC_READ
+    while (pc->state == PS_PC_READ && !pc->op
            && pc->out_len - pc->out_off < PS_PP_OUT_HIGH) {
         apr_size_t body_len, used;
 
@@ -404,12 +434,11 @@ static void ps_pc_process(ps_pconn_t *pc)
         if (pc->in_len < used) {
             return;
         }
+        pc->used = used;
         ps_pc_serve(pc, pc->in + pc->head_len, body_len);
-        memmove(pc->in, pc->in + used, pc->in_len - used);
-        pc->in_len -= used;
-        pc->head_len = 0;
-        memset(&pc->scan, 0, sizeof(pc->scan));
-        apr_pool_clear(pc->pool);
+        if (!pc->op) {
+            ps_pc_next(pc);
+        }
     }
 }
 
@@ -491,6 +520,13 @@ static void ps_pc_settle(ps_pconn_t *pc, apr_time_t now)
         ps_pc_close(pc);
         return;
     }
+    if (pc->op) {
+        /* waiting for Redis (bounded by PushStreamRedisTimeout): nothing
+         * is read meanwhile */
+        ps_pc_want(pc, pc->out_len ? APR_POLLOUT : 0);
+        pc->deadline = now + s->timeout;
+        return;
+    }
     if (pc->out_len) {
         ps_pc_want(pc, APR_POLLOUT);
         pc->deadline = now + s->timeout;
@@ -529,8 +565,9 @@ static void ps_pc_io(ps_pconn_t *pc, apr_int16_t ev, apr_time_t now)
         if (rc == 0) {
             /* The client shut its side after sending (nc -N, some
              * scripts): answer what is complete, drop a partial rest. */
+            pc->eof = 1;
             ps_pc_process(pc);
-            if (pc->state == PS_PC_READ) {
+            if (pc->state == PS_PC_READ && !pc->op) {
                 pc->state = PS_PC_CLOSING;
             }
             ps_pc_settle(pc, now);
@@ -538,7 +575,24 @@ static void ps_pc_io(ps_pconn_t *pc, apr_int16_t ev, apr_time_t now)
         }
     }
     ps_pc_process(pc);
+    if (pc->eof && pc->state == PS_PC_READ && !pc->op) {
+        pc->state = PS_PC_CLOSING;   /* after an answer Redis delayed */
+    }
     ps_pc_settle(pc, now);
+}
+
+/* A publish that waited for Redis has its answer (loop thread). */
+static void ps_pc_done(void *baton, const ps_answer_t *a)
+{
+    ps_pconn_t *pc = baton;
+
+    pc->op = NULL;
+    ps_pc_answer(pc, a, pc->state == PS_PC_READ && !pc->pp->shutdown
+                        && ps_h1_keepalive(&pc->req));
+    ps_pc_next(pc);
+    /* the rest (write, the next request, maybe close) on the connection's
+     * own event: an event of this turn of the loop may still name it */
+    ps_pc_want(pc, APR_POLLOUT);
 }
 
 static void ps_pp_accept(ps_pubport_t *pp, ps_plisten_t *pl, apr_time_t now)
@@ -620,8 +674,8 @@ static void ps_pubport_tick(void *baton, apr_time_t now)
     }
     for (pc = pp->conns; pc; pc = next) {
         next = pc->next;
-        if (now < pc->deadline) {
-            continue;
+        if (now < pc->deadline || pc->op) {
+            continue;                    /* pc->op: Redis's timer ends it */
         }
         if (pc->state == PS_PC_READ && (pc->in_len || pc->head_len)
             && !pc->out_len) {
@@ -649,7 +703,8 @@ static void ps_pubport_shutdown(void *baton)
     }
     for (pc = pp->conns; pc; pc = next) {
         next = pc->next;
-        if (pc->state == PS_PC_READ && !pc->in_len && !pc->out_len) {
+        if (pc->state == PS_PC_READ && !pc->in_len && !pc->out_len
+            && !pc->op) {
             ps_pc_close(pc);
         }
     }

@@ -6,7 +6,8 @@
  * connect, send and receive timeouts of PushStreamRedisTimeout, so no call
  * here holds a thread longer than about that; after any error the
  * connection is dropped and the next call connects again.  The child's
- * Redis thread is in ps_redis_sub.c.
+ * Redis thread is in ps_redis_sub.c, the loop's asynchronous connection
+ * in ps_redis_async.c, the figures over every node in ps_redis_stats.c.
  *
  * Log tags: PS0170 (configuration at start), PS0171 (pub/sub connected),
  * PS0172 (Redis unreachable / connection lost), PS0173 (Redis lost its
@@ -141,7 +142,7 @@ static void ps_rd_all_set(redisContext *old, redisContext *c)
 }
 
 /* This thread's command connection (connected on demand). */
-static redisContext *ps_rd_conn(ps_rd_t *rd)
+redisContext *ps_rd_conn(ps_rd_t *rd)
 {
     const char *why = "";
 
@@ -157,7 +158,7 @@ static redisContext *ps_rd_conn(ps_rd_t *rd)
     return ps_rd_tls;
 }
 
-static void ps_rd_conn_drop(ps_rd_t *rd)
+void ps_rd_conn_drop(ps_rd_t *rd)
 {
     if (ps_rd_tls) {
         ps_rd_all_set(ps_rd_tls, NULL);
@@ -168,9 +169,8 @@ static void ps_rd_conn_drop(ps_rd_t *rd)
 
 /* EVALSHA, or EVAL when Redis does not know the script (restarted,
  * SCRIPT FLUSH).  argv[0..2] are filled here. */
-static redisReply *ps_rd_eval(redisContext *c, ps_redis_lua_e which,
-                              int nkeys, int argc, const char **argv,
-                              size_t *lens)
+redisReply *ps_rd_eval(redisContext *c, ps_redis_lua_e which, int nkeys,
+                       int argc, const char **argv, size_t *lens)
 {
     const ps_redis_lua_t *l = ps_redis_lua(which);
     char nk[16];
@@ -256,6 +256,17 @@ static void ps_rd_view(const ps_redis_rec_t *r, const char *ch,
     v->event_type_len = r->event_type_len;
 }
 
+/* A channel's keys "ps:{id}:meta" and "ps:{id}:msgs", each len + 10
+ * bytes (no NUL), one after the other in k[2 * (len + 10)]. */
+static void ps_rd_key_pair(char *k, const char *id, apr_size_t len)
+{
+    memcpy(k, "ps:{", 4);
+    memcpy(k + 4, id, len);
+    memcpy(k + 4 + len, "}:meta", 6);
+    memcpy(k + len + 10, k, len + 4);
+    memcpy(k + 2 * len + 14, "}:msgs", 6);
+}
+
 /* Last id of the local channel (0 when none). */
 static apr_uint64_t ps_rd_local_last(ps_store_t *st, const char *ch,
                                      apr_size_t len)
@@ -276,11 +287,25 @@ static apr_uint64_t ps_rd_local_last(ps_store_t *st, const char *ch,
     return last;
 }
 
+static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                           const ps_srv_conf_t *sc, const char *ch,
+                           apr_size_t len, int create, apr_uint64_t upto);
+
 /* SYNC one channel on connection c: the stored messages after the local
  * last id enter the local copy.  0, or -1 when Redis did not answer. */
 int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                    const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
                    int create)
+{
+    return ps_rd_sync_upto(rd, c, st, sc, ch, len, create, 0);
+}
+
+/* upto > 0: the gap before message upto is filled (stored messages
+ * before it; the last id moves to upto - 1 at most, so that message
+ * itself, stored or not, is mirrored next). */
+static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                           const ps_srv_conf_t *sc, const char *ch,
+                           apr_size_t len, int create, apr_uint64_t upto)
 {
     apr_uint64_t after = ps_rd_local_last(st, ch, len);
     const char *argv[8];
@@ -293,17 +318,11 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
     int filled = 0;
 
     {
-        char *km = malloc(len + 16), *kq = malloc(len + 16);
-        if (!km || !kq) {
-            free(km);
-            free(kq);
+        char *km = malloc(2 * (len + 10)), *kq = km + len + 10;
+        if (!km) {
             return -1;
         }
-        memcpy(km, "ps:{", 4);
-        memcpy(km + 4, ch, len);
-        memcpy(km + 4 + len, "}:meta", 6);
-        memcpy(kq, km, 4 + len);
-        memcpy(kq + 4 + len, "}:msgs", 6);
+        ps_rd_key_pair(km, ch, len);
         apr_snprintf(sa, sizeof(sa), "%" APR_UINT64_T_FMT, after);
         apr_snprintf(sm, sizeof(sm), "%" APR_INT64_T_FMT,
                      (sc->limits.message_ttl > sc->limits.channel_inactivity
@@ -321,7 +340,6 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
         lens[7] = strlen(sm);
         r = ps_rd_eval(c, PS_LUA_SYNC, 3, 8, argv, lens);
         free(km);
-        free(kq);
     }
     if (!r) {
         return -1;
@@ -348,7 +366,8 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                     ps_redis_rec_t rec;
                     ps_msgview_t v;
                     if (e->type != REDIS_REPLY_STRING
-                        || ps_redis_rec_parse(e->str, e->len, &rec)) {
+                        || ps_redis_rec_parse(e->str, e->len, &rec)
+                        || (upto && (apr_uint64_t)rec.id >= upto)) {
                         continue;
                     }
                     ps_rd_view(&rec, ch, len, &v);
@@ -358,7 +377,9 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                         filled++;
                     }
                 }
-                ps_store_set_last_id_locked(lch, (apr_uint64_t)last);
+                ps_store_set_last_id_locked(lch, upto && (apr_uint64_t)last
+                                                 >= upto ? upto - 1
+                                                 : (apr_uint64_t)last);
             }
             ps_store_unlock(st);
             if (filled) {
@@ -371,16 +392,18 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
 }
 
 /* A message Redis assigned enters the local copy; an id jump is filled
- * from the stored messages first (c may be NULL: no filling). */
-void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
-                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
-                   const ps_redis_rec_t *rec)
+ * from the stored messages first (c may be NULL: no filling; skip_gap:
+ * a message after a gap is left to the Redis thread or the next SYNC). */
+static void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                             const ps_srv_conf_t *sc, const char *ch,
+                             apr_size_t len, const ps_redis_rec_t *rec,
+                             int skip_gap)
 {
     apr_int64_t now = ps_now_sec();
     apr_status_t rv = APR_EGENERAL;
     ps_channel_t *lch;
     ps_msgview_t v;
-    int pass;
+    int pass, wake = 0;
 
     ps_rd_view(rec, ch, len, &v);
     for (pass = 0; pass < 2; pass++) {
@@ -392,25 +415,38 @@ void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                                            &sc->limits, now, &lch);
         if (rv == APR_SUCCESS) {
             rv = ps_store_mirror_locked(st, lch, &v, rec->stored, rec->expires,
-                                        pass == 1 || !c, &sc->limits, now);
+                                        !skip_gap && (pass == 1 || !c),
+                                        &sc->limits, now);
+            /* the loops are woken only for a channel with subscribers here
+             * (or an events channel): else they read the log within
+             * 500 ms anyway, and waking every loop per publish costs */
+            wake = rv == APR_SUCCESS
+                   && (sc->events_channel
+                       || ps_store_channel_subscribers(lch) > 0);
         }
         ps_store_unlock(st);
-        if (rv != APR_INCOMPLETE) {
+        if (rv != APR_INCOMPLETE || skip_gap) {
             break;
         }
         apr_atomic_inc32(&rd->node->gaps_filled);
-        ps_rd_sync_one(rd, c, st, sc, ch, len, 0);
+        ps_rd_sync_upto(rd, c, st, sc, ch, len, 0, (apr_uint64_t)rec->id);
     }
-    if (rv == APR_SUCCESS) {
+    if (wake) {
         ps_store_notify(st);     /* a copy already here woke the loops */
     }
+}
+
+void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
+                   const ps_redis_rec_t *rec)
+{
+    ps_rd_deliver_ex(rd, c, st, sc, ch, len, rec, 0);
 }
 
 /* ---- publish / delete / sync (any thread) ------------------------------ */
 
 /* A publish refused: 503; PS0174 once per outage and node. */
-static void ps_rd_unreachable(ps_answer_t *a, const char *what,
-                              const char *why)
+void ps_rd_unreachable(ps_answer_t *a, const char *what, const char *why)
 {
     ps_answer_set(a, 503, PS_REDIS_EXPLAIN);
     a->retry_after = PS_REDIS_RETRY_AFTER;
@@ -423,7 +459,7 @@ static void ps_rd_unreachable(ps_answer_t *a, const char *what,
 }
 
 /* A publish went through: the next outage is logged again. */
-static void ps_rd_reachable(void)
+void ps_rd_reachable(void)
 {
     if (apr_atomic_read32(&ps_rd->node->pub_failing)) {
         apr_atomic_set32(&ps_rd->node->pub_failing, 0);
@@ -440,11 +476,7 @@ static void ps_rd_keys(apr_pool_t *p, const apr_array_header_t *chans,
         const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
                                                      ps_path_channel_t);
         char *k = apr_palloc(p, 2 * (pc->len + 10));
-        memcpy(k, "ps:{", 4);
-        memcpy(k + 4, pc->id, pc->len);
-        memcpy(k + 4 + pc->len, "}:meta", 6);
-        memcpy(k + pc->len + 10, k, pc->len + 4);
-        memcpy(k + 2 * pc->len + 14, "}:msgs", 6);
+        ps_rd_key_pair(k, pc->id, pc->len);
         argv[2 * i] = k;
         lens[2 * i] = pc->len + 10;
         argv[2 * i + 1] = k + pc->len + 10;
@@ -452,24 +484,20 @@ static void ps_rd_keys(apr_pool_t *p, const apr_array_header_t *chans,
     }
 }
 
-int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
-                     const apr_array_header_t *chans, const char *body,
-                     apr_size_t len, const char *event_id,
-                     const char *event_type, int store, ps_chinfo_t *infos,
-                     ps_answer_t *a)
+const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
+                            const ps_srv_conf_t *sc,
+                            const apr_array_header_t *chans, const char *body,
+                            apr_size_t len, const char *event_id,
+                            const char *event_type, int store, int subs,
+                            int *argc_out, int *nkeys_out, size_t **lens_out)
 {
-    int n = chans->nelts, nkeys = 1 + 2 * n, argc = 3 + nkeys + 7 + 2 * n;
+    int n = chans->nelts, nkeys = 1 + 2 * n,
+        argc = 3 + nkeys + 7 + 2 * n + 4;
     const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
     size_t *lens = apr_pcalloc(p, argc * sizeof(*lens));
     const ps_limits_t *lim = &sc->limits;
-    redisContext *c = ps_rd_conn(ps_rd);
-    redisReply *r;
     int i, k;
 
-    if (!c) {
-        ps_rd_unreachable(a, "publish", ps_rd_last_error);
-        return 0;
-    }
     argv[3] = PS_RD_EPOCH_KEY;
     lens[3] = strlen(PS_RD_EPOCH_KEY);
     ps_rd_keys(p, chans, argv + 4, lens + 4);
@@ -503,16 +531,35 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         lens[k] = strlen(argv[k]);
         k++;
     }
-    r = ps_rd_eval(c, PS_LUA_PUBLISH, nkeys, argc, argv, lens);
+    argv[k++] = subs ? ps_rd->node_id : "";
+    argv[k++] = apr_psprintf(p, "%" APR_UINT64_T_FMT, lim->max_channels);
+    argv[k++] = apr_psprintf(p, "%" APR_UINT64_T_FMT,
+                             lim->max_wildcard_channels);
+    argv[k++] = sc->wildcard_prefix ? sc->wildcard_prefix : "";
+    for (i = k - 4; i < k; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+    *argc_out = argc;
+    *nkeys_out = nkeys;
+    *lens_out = lens;
+    return argv;
+}
+
+int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
+                    const ps_srv_conf_t *sc,
+                    const apr_array_header_t *chans, const redisReply *r,
+                    const char *body, apr_size_t len, const char *event_id,
+                    const char *event_type, int store, ps_chinfo_t *infos)
+{
+    const ps_limits_t *lim = &sc->limits;
+    int i, n = chans->nelts;
+
+    if (r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "LIMIT")) {
+        ps_rd_reachable();
+        return -1;
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n + 1
         || r->element[0]->type != REDIS_REPLY_STRING) {
-        ps_rd_unreachable(a, "publish", !r ? c->errstr
-                          : r->type == REDIS_REPLY_ERROR ? r->str
-                          : "answered something unexpected");
-        if (r) {
-            freeReplyObject(r);
-        }
-        ps_rd_conn_drop(ps_rd);
         return 0;
     }
     ps_rd_reachable();
@@ -525,7 +572,7 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         ps_channel_t *lch;
 
         memset(&rec, 0, sizeof(rec));
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 4) {
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4) {
             continue;
         }
         rec.id = e->element[0]->integer;
@@ -539,7 +586,7 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         rec.event_id_len = event_id ? strlen(event_id) : 0;
         rec.event_type = event_type;
         rec.event_type_len = event_type ? strlen(event_type) : 0;
-        ps_rd_deliver(ps_rd, c, st, sc, pc->id, pc->len, &rec);
+        ps_rd_deliver_ex(ps_rd, c, st, sc, pc->id, pc->len, &rec, !c);
         memset(&infos[i], 0, sizeof(infos[i]));
         if (ps_store_lock(st, NULL) == APR_SUCCESS) {
             lch = ps_store_find_locked(st, pc->id, pc->len);
@@ -552,25 +599,61 @@ int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
         infos[i].id_len = pc->len;
         infos[i].published_messages = (apr_uint64_t)rec.id;
         infos[i].stored_messages = (apr_uint64_t)e->element[3]->integer;
+        if (e->elements > 4) {
+            ps_rd_subs_one(p, &infos[i], e->element[4]);
+        }
     }
-    freeReplyObject(r);
     return 1;
 }
 
-int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
-                    const char *text, apr_size_t len, int *existed,
-                    ps_answer_t *a)
+int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
+                     const apr_array_header_t *chans, const char *body,
+                     apr_size_t len, const char *event_id,
+                     const char *event_type, int store, int subs,
+                     ps_chinfo_t *infos, ps_answer_t *a)
 {
-    int n = chans->nelts, nkeys = 1 + 2 * n, argc = 3 + nkeys + 1 + n, i;
-    const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
-    size_t *lens = apr_pcalloc(p, argc * sizeof(*lens));
     redisContext *c = ps_rd_conn(ps_rd);
+    const char **argv;
+    size_t *lens;
     redisReply *r;
+    int argc, nkeys;
 
     if (!c) {
         ps_rd_unreachable(a, "publish", ps_rd_last_error);
         return 0;
     }
+    argv = ps_rd_pub_args(p, st, sc, chans, body, len, event_id, event_type,
+                          store, subs, &argc, &nkeys, &lens);
+    r = ps_rd_eval(c, PS_LUA_PUBLISH, nkeys, argc, argv, lens);
+    switch (ps_rd_pub_reply(p, c, st, sc, chans, r, body, len, event_id,
+                            event_type, store, infos)) {
+    case 1:
+        freeReplyObject(r);
+        return 1;
+    case -1:
+        ps_answer_set(a, 403, PS_REDIS_EXPLAIN_LIMIT);
+        freeReplyObject(r);
+        return 0;
+    default:
+        ps_rd_unreachable(a, "publish", !r ? c->errstr
+                          : r->type == REDIS_REPLY_ERROR ? r->str
+                          : "answered something unexpected");
+        if (r) {
+            freeReplyObject(r);
+        }
+        ps_rd_conn_drop(ps_rd);
+        return 0;
+    }
+}
+
+const char **ps_rd_del_args(apr_pool_t *p, const apr_array_header_t *chans,
+                            const char *text, apr_size_t len, int *argc_out,
+                            int *nkeys_out, size_t **lens_out)
+{
+    int n = chans->nelts, nkeys = 1 + 2 * n, argc = 3 + nkeys + 1 + n, i;
+    const char **argv = apr_pcalloc(p, argc * sizeof(*argv));
+    size_t *lens = apr_pcalloc(p, argc * sizeof(*lens));
+
     argv[3] = PS_RD_EPOCH_KEY;
     lens[3] = strlen(PS_RD_EPOCH_KEY);
     ps_rd_keys(p, chans, argv + 4, lens + 4);
@@ -582,6 +665,27 @@ int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
         argv[4 + nkeys + i] = pc->id;
         lens[4 + nkeys + i] = pc->len;
     }
+    *argc_out = argc;
+    *nkeys_out = nkeys;
+    *lens_out = lens;
+    return argv;
+}
+
+int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
+                    const char *text, apr_size_t len, int *existed,
+                    ps_answer_t *a)
+{
+    redisContext *c = ps_rd_conn(ps_rd);
+    const char **argv;
+    size_t *lens;
+    redisReply *r;
+    int argc, nkeys;
+
+    if (!c) {
+        ps_rd_unreachable(a, "publish", ps_rd_last_error);
+        return 0;
+    }
+    argv = ps_rd_del_args(p, chans, text, len, &argc, &nkeys, &lens);
     r = ps_rd_eval(c, PS_LUA_DELETE, nkeys, argc, argv, lens);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         ps_rd_unreachable(a, "delete", !r ? c->errstr
@@ -616,90 +720,6 @@ void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
             return;
         }
     }
-}
-
-static int ps_rd_node_cmp(const void *a, const void *b)
-{
-    return strcmp(((const ps_chinfo_node_t *)a)->node,
-                  ((const ps_chinfo_node_t *)b)->node);
-}
-
-void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n)
-{
-    redisContext *c;
-    redisReply *r;
-    const char **argv;
-    size_t *lens;
-    int i, j, argc = n + 4;
-
-    if (!ps_rd || n <= 0 || !(c = ps_rd_conn(ps_rd))) {
-        return;
-    }
-    argv = apr_pcalloc(p, argc * sizeof(*argv));
-    lens = apr_pcalloc(p, argc * sizeof(*lens));
-    for (i = 0; i < n; i++) {
-        argv[3 + i] = apr_psprintf(p, "ps:{%.*s}:subs", (int)infos[i].id_len,
-                                   infos[i].id ? infos[i].id : "");
-        lens[3 + i] = strlen(argv[3 + i]);
-    }
-    argv[3 + n] = ps_rd->node_id;
-    lens[3 + n] = strlen(ps_rd->node_id);
-    r = ps_rd_eval(c, PS_LUA_SUBS, n, argc, argv, lens);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n) {
-        if (r) {
-            freeReplyObject(r);
-        }
-        ps_rd_conn_drop(ps_rd);       /* counts stay this node's */
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        redisReply *e = r->element[i];
-        int others = e->type == REDIS_REPLY_ARRAY ? (int)e->elements / 2 : 0;
-        ps_chinfo_node_t *bn;
-        int k = 1;
-
-        if (!infos[i].id) {
-            continue;                 /* not a channel of the answer */
-        }
-        bn = apr_pcalloc(p, (others + 1) * sizeof(*bn));
-
-        bn[0].node = ps_rd->node_id;
-        bn[0].subscribers = infos[i].subscribers;
-        for (j = 0; j < others; j++) {
-            redisReply *nm = e->element[2 * j], *v = e->element[2 * j + 1];
-            apr_uint64_t cnt;
-            if (nm->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-            cnt = apr_strtoi64(v->str, NULL, 10) > 0
-                  ? (apr_uint64_t)apr_strtoi64(v->str, NULL, 10) : 0;
-            bn[k].node = apr_pstrmemdup(p, nm->str, nm->len);
-            bn[k].subscribers = cnt;
-            infos[i].subscribers += cnt;
-            k++;
-        }
-        qsort(bn, (size_t)k, sizeof(*bn), ps_rd_node_cmp);
-        infos[i].nodes = k;
-        infos[i].by_node = bn;
-    }
-    freeReplyObject(r);
-}
-
-void ps_redis_stats(ps_redis_stats_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (!ps_rd) {
-        return;
-    }
-    out->enabled = 1;
-    out->connected = (int)apr_atomic_read32(&ps_rd->node->connected);
-    out->subscribed = apr_atomic_read32(&ps_rd->subscribed);
-    out->disconnects = apr_atomic_read32(&ps_rd->node->disconnects);
-    out->data_lost = apr_atomic_read32(&ps_rd->node->data_lost);
-    out->gaps_filled = apr_atomic_read32(&ps_rd->node->gaps_filled);
-    out->publish_failures = apr_atomic_read32(&ps_rd->node->publish_failures);
-    out->state = apr_atomic_read32(&ps_rd->node->state) == PS_RD_DOWN
-                 ? "down" : "up";
 }
 
 static apr_status_t ps_rd_child_cleanup(void *data)

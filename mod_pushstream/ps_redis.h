@@ -5,10 +5,14 @@
  * of what Redis holds for the channels this node uses:
  *
  *  - A publish (publisher location, publisher port, WebSocket) runs one
- *    Lua script (ps_redis_lua.h) on a blocking connection of the calling
- *    thread (connect, send and receive bounded by PushStreamRedisTimeout):
- *    Redis assigns id, time and tag, stores, trims, announces; then the
- *    message enters the local segment with those figures.
+ *    Lua script (ps_redis_lua.h): Redis assigns id, time and tag, checks
+ *    the channel limits, stores, trims, announces; then the message enters
+ *    the local segment with those figures.  On an httpd worker the script
+ *    runs on a blocking connection of the thread (connect, send and
+ *    receive bounded by PushStreamRedisTimeout); on the child's loop
+ *    (port, WebSocket) on the loop's asynchronous connection
+ *    (ps_redis_async.c, hooked into the loop by ps_redis_ae.c), so the
+ *    loop never waits for Redis.
  *  - Each child runs one Redis thread: a pub/sub connection subscribed to
  *    "ps:<channel>" for every channel with subscribers on this node, and a
  *    command connection to fill gaps.  Announcements enter the segment
@@ -33,6 +37,10 @@
 /* Explain text of a publish refused because Redis did not answer. */
 #define PS_REDIS_EXPLAIN "Redis is unreachable; retry later."
 
+/* Explain text of a publish refused by a channel limit counted over
+ * every node (PushStreamMaxNumberOfChannels, ...WildcardChannels): 403. */
+#define PS_REDIS_EXPLAIN_LIMIT "Number of channels were exceeded."
+
 /* Seconds sent in Retry-After with a 503. */
 #define PS_REDIS_RETRY_AFTER "1"
 
@@ -48,12 +56,51 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s,
 
 /* Publish body to chans (their local channels exist already).  1 on
  * success with infos[] filled (cluster-wide published / stored, local
- * subscribers); 0 with *a the answer (503). */
+ * subscribers; subs: cluster-wide ones with by_node, allocated in p,
+ * counted by the same script); 0 with *a the answer (503). */
 int ps_redis_publish(apr_pool_t *p, ps_store_t *st, const ps_srv_conf_t *sc,
                      const apr_array_header_t *chans, const char *body,
                      apr_size_t len, const char *event_id,
-                     const char *event_type, int store, ps_chinfo_t *infos,
-                     ps_answer_t *a);
+                     const char *event_type, int store, int subs,
+                     ps_chinfo_t *infos, ps_answer_t *a);
+
+/* ---- from the child's loop, never blocking it (ps_redis_async.c) ---- */
+
+struct ps_reactor_t;
+struct ps_child_t;
+
+/* The loop's attach hook: this child's loop gets its own asynchronous
+ * Redis command connection (hiredis async API, ps_redis_ae.c). */
+void ps_redis_attach(struct ps_child_t *child, struct ps_reactor_t *re);
+
+/* 1 when the caller is this child's loop thread and Redis is configured:
+ * ps_redis_publish_async() may be used. */
+int ps_redis_async_ready(void);
+
+/* The end of an asynchronous publish, on the loop thread: ok with
+ * infos[] filled (cluster-wide subscribers when asked), else *a is the
+ * answer (503). */
+typedef void (ps_redis_done_fn)(void *baton, int ok);
+
+/* ps_redis_publish() on the loop's asynchronous connection: p, chans, body
+ * and the event strings must live until done has returned; subs: also the
+ * cluster-wide subscriber counts (ps_redis_subscribers).  1: under way
+ * (done is called later, exactly once, also when Redis does not answer
+ * within PushStreamRedisTimeout), 0: refused now with *a (503). */
+int ps_redis_publish_async(apr_pool_t *p, ps_store_t *st,
+                           const ps_srv_conf_t *sc,
+                           const apr_array_header_t *chans, const char *body,
+                           apr_size_t len, const char *event_id,
+                           const char *event_type, int store, int subs,
+                           ps_chinfo_t *infos, ps_answer_t *a,
+                           ps_redis_done_fn *done, void *baton);
+
+/* ps_redis_delete() on the loop's asynchronous connection (same rules
+ * as ps_redis_publish_async): done(baton, ok) with *existed set. */
+int ps_redis_delete_async(apr_pool_t *p, const apr_array_header_t *chans,
+                          const char *text, apr_size_t len, int *existed,
+                          ps_answer_t *a, ps_redis_done_fn *done,
+                          void *baton);
 
 /* Delete chans in Redis (announced to every node, this one included).  1
  * on success with *existed = how many existed in Redis, 0 with *a the
@@ -79,6 +126,14 @@ void ps_redis_kick(void);
  * node that stops writing drops out within about 3 s.  Redis unreachable:
  * left as they are (this node's, no by_node).  No-op without Redis. */
 void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n);
+
+/* The statistics summary over every node: s->channels,
+ * wildcard_channels, published_messages and stored_messages become the
+ * figures counted in Redis (channels published to through any node and
+ * not expired; every message published since Redis has its data;
+ * messages stored now).  1 when Redis answered, else s is left as it is
+ * (this node's).  No-op without Redis. */
+int ps_redis_summary(ps_store_stats_t *s);
 
 /* State for the statistics. */
 typedef struct ps_redis_stats_t {

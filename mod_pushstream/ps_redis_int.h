@@ -13,6 +13,7 @@
 
 #include "ps_redis.h"
 #include "ps_redis_rec.h"
+#include "ps_redis_lua.h"
 
 #define PS_RD_EPOCH_KEY   "ps:epoch"
 #define PS_RD_PREFIX      "ps:"          /* pub/sub channel prefix */
@@ -64,6 +65,16 @@ extern ps_rd_t *ps_rd;                   /* NULL: no PushStreamRedis */
  * with *why (a thread-local text) when it failed. */
 redisContext *ps_rd_connect(ps_rd_t *rd, const char **why);
 
+/* This thread's command connection (connected on demand; NULL with
+ * the reason kept for ps_rd_unreachable()); dropped after an error. */
+redisContext *ps_rd_conn(ps_rd_t *rd);
+void ps_rd_conn_drop(ps_rd_t *rd);
+
+/* EVALSHA of a script on c, EVAL when Redis does not know it (restarted,
+ * SCRIPT FLUSH); argv[0..2] are filled here. */
+redisReply *ps_rd_eval(redisContext *c, ps_redis_lua_e which, int nkeys,
+                       int argc, const char **argv, size_t *lens);
+
 /* Note the epoch Redis reported (a change: Redis lost its data). */
 void ps_rd_epoch(ps_rd_t *rd, const char *e, apr_size_t len);
 
@@ -78,6 +89,46 @@ int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
 void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                    const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
                    const ps_redis_rec_t *rec);
+
+/* A publish refused: 503 (Retry-After, explain); PS0174 once per outage
+ * and node.  ps_rd_reachable(): one went through (the next outage is
+ * logged again). */
+void ps_rd_unreachable(ps_answer_t *a, const char *what, const char *why);
+void ps_rd_reachable(void);
+
+/* The PUBLISH script's argv (slots 0..2 left for EVALSHA sha nkeys) in p;
+ * the local last ids of chans are read here. */
+const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
+                            const ps_srv_conf_t *sc,
+                            const apr_array_header_t *chans, const char *body,
+                            apr_size_t len, const char *event_id,
+                            const char *event_type, int store, int subs,
+                            int *argc, int *nkeys, size_t **lens);
+
+/* Its reply: the messages enter the local copy (c NULL: a message after a
+ * gap is left to the Redis thread), infos[] filled (by_node in p when the
+ * args had subs).  0: not a reply of the script (nothing done); -1: a
+ * channel limit refused it (nothing stored). */
+int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
+                    const ps_srv_conf_t *sc,
+                    const apr_array_header_t *chans, const redisReply *r,
+                    const char *body, apr_size_t len, const char *event_id,
+                    const char *event_type, int store, ps_chinfo_t *infos);
+
+/* The DELETE script's argv (slots 0..2 free) in p. */
+const char **ps_rd_del_args(apr_pool_t *p, const apr_array_header_t *chans,
+                            const char *text, apr_size_t len, int *argc,
+                            int *nkeys, size_t **lens);
+
+/* The SUBS script's argv (n keys; slots 0..2 free) and its reply applied
+ * to infos (0: not a reply of it, infos unchanged). */
+const char **ps_rd_subs_args(apr_pool_t *p, const ps_chinfo_t *infos, int n,
+                             size_t **lens);
+int ps_rd_subs_apply(apr_pool_t *p, ps_chinfo_t *infos, int n,
+                     const redisReply *r);
+/* One channel's part of it (also in a PUBLISH reply): info->subscribers
+ * becomes the sum, by_node set (in p). */
+void ps_rd_subs_one(apr_pool_t *p, ps_chinfo_t *info, const redisReply *e);
 
 /* The child's Redis thread (ps_redis_sub.c). */
 void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data);

@@ -23,7 +23,32 @@ static const char ps_lua_publish[] =
     "local head = ' ' .. #ARGV[2] .. ' ' .. #ARGV[3] .. '\\n' .. ARGV[2] "
     ".. ARGV[3]\n"
     "local out = {ep}\n"
-    "for i = 1, (#KEYS - 1) / 2 do\n"
+    "local nch = (#KEYS - 1) / 2\n"
+    "local node = ARGV[8 + 2 * nch]\n"
+    "if node == '' then node = nil end\n"
+    "local maxc, maxw = tonumber(ARGV[9 + 2 * nch]), "
+    "tonumber(ARGV[10 + 2 * nch])\n"
+    "local wpre = ARGV[11 + 2 * nch]\n"
+    "local function cset(c)\n"
+    "  if wpre ~= '' and string.sub(c, 1, #wpre) == wpre then\n"
+    "    return 'ps:wchans', maxw\n"
+    "  end\n"
+    "  return 'ps:chans', maxc\n"
+    "end\n"
+    /* the channel limits count every node's channels; no message is
+     * written before they are checked */
+    "local newc = {['ps:chans'] = 0, ['ps:wchans'] = 0}\n"
+    "for _, k in ipairs({'ps:chans', 'ps:wchans'}) do\n"
+    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
+    "end\n"
+    "for i = 1, nch do\n"
+    "  local k, m = cset(ARGV[6 + 2 * i])\n"
+    "  if m > 0 and not redis.call('ZSCORE', k, ARGV[6 + 2 * i]) then\n"
+    "    newc[k] = newc[k] + 1\n"
+    "    if redis.call('ZCARD', k) + newc[k] > m then return 'LIMIT' end\n"
+    "  end\n"
+    "end\n"
+    "for i = 1, nch do\n"
     "  local meta, msgs = KEYS[2 * i], KEYS[2 * i + 1]\n"
     "  local ch, floor = ARGV[6 + 2 * i], tonumber(ARGV[7 + 2 * i])\n"
     "  local m = redis.call('HMGET', meta, 'id', 't', 'g')\n"
@@ -32,6 +57,8 @@ static const char ps_lua_publish[] =
     "  if lt >= now then t = lt; g = (tonumber(m[3]) or 0) + 1 end\n"
     "  redis.call('HSET', meta, 'id', id, 't', t, 'g', g)\n"
     "  redis.call('EXPIRE', meta, mttl)\n"
+    "  redis.call('ZADD', (cset(ch)), now + mttl, ch)\n"
+    "  redis.call('INCR', 'ps:published')\n"
     "  local rec = id .. ' ' .. t .. ' ' .. g .. ' ' .. (t + ttl) .. head "
     ".. ARGV[1]\n"
     "  if store then\n"
@@ -50,7 +77,20 @@ static const char ps_lua_publish[] =
     "  local stored = redis.call('ZCARD', msgs)\n"
     "  redis.call('PUBLISH', 'ps:' .. ch, ep .. ' ' .. (store and '1' or '0') "
     ".. ' ' .. rec)\n"
-    "  out[#out + 1] = {id, t, g, stored}\n"
+    "  local r = {id, t, g, stored}\n"
+    "  if node then\n"
+    "    local h = redis.call('HGETALL', string.sub(meta, 1, -5) .. 'subs')\n"
+    "    local o = {}\n"
+    "    for j = 1, #h, 2 do\n"
+    "      if h[j] ~= node\n"
+    "         and redis.call('EXISTS', 'ps:node:' .. h[j]) == 1 then\n"
+    "        o[#o + 1] = h[j]\n"
+    "        o[#o + 1] = h[j + 1]\n"
+    "      end\n"
+    "    end\n"
+    "    r[5] = o\n"
+    "  end\n"
+    "  out[#out + 1] = r\n"
     "end\n"
     "return out\n";
 
@@ -75,6 +115,8 @@ static const char ps_lua_delete[] =
     "local n = 0\n"
     "for i = 1, (#KEYS - 1) / 2 do\n"
     "  n = n + redis.call('DEL', KEYS[2 * i], KEYS[2 * i + 1])\n"
+    "  redis.call('ZREM', 'ps:chans', ARGV[1 + i])\n"
+    "  redis.call('ZREM', 'ps:wchans', ARGV[1 + i])\n"
     "  redis.call('PUBLISH', 'ps:' .. ARGV[1 + i], ep .. ' D\\n' .. ARGV[1])\n"
     "end\n"
     "return n\n";
@@ -97,11 +139,29 @@ static const char ps_lua_subs[] =
     "end\n"
     "return out\n";
 
+/* The statistics summary of every node: channels (wildcard ones), messages
+ * published, messages stored. */
+static const char ps_lua_stats[] =
+    "local now = tonumber(redis.call('TIME')[1])\n"
+    "local r = {}\n"
+    "local stored = 0\n"
+    "for i, k in ipairs({'ps:chans', 'ps:wchans'}) do\n"
+    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
+    "  local cs = redis.call('ZRANGE', k, 0, -1)\n"
+    "  r[i] = #cs\n"
+    "  for _, c in ipairs(cs) do\n"
+    "    stored = stored + redis.call('ZCARD', 'ps:{' .. c .. '}:msgs')\n"
+    "  end\n"
+    "end\n"
+    "return {r[1] + r[2], r[2], "
+    "tonumber(redis.call('GET', 'ps:published') or '0'), stored}\n";
+
 static ps_redis_lua_t ps_lua[PS_LUA_COUNT] = {
     { ps_lua_publish, "" },
     { ps_lua_sync, "" },
     { ps_lua_delete, "" },
     { ps_lua_subs, "" },
+    { ps_lua_stats, "" },
 };
 
 const ps_redis_lua_t *ps_redis_lua(ps_redis_lua_e which)

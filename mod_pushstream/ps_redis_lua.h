@@ -9,14 +9,21 @@
  *
  * PUBLISH  KEYS  ps:epoch, then meta, msgs of each channel
  *          ARGV  text, event id, event type, store 0|1, max stored (0 = no
- *                limit), ttl s, meta ttl s, then channel, floor of each
- *          -> { epoch, {id, time, tag, stored}... }  (all channels or none)
+ *                limit), ttl s, meta ttl s, then channel, floor of each,
+ *                then this node's id ('' = no counts), max channels, max
+ *                wildcard channels (0 = no limit), wildcard prefix
+ *          -> { epoch, {id, time, tag, stored[, other nodes' subscribers as
+ *             SUBS answers them]}... }  (all channels or none), or "LIMIT"
+ *             (no message written) when a new channel would pass a limit
+ *             counted over every node (sorted sets ps:chans, ps:wchans:
+ *             channel -> expiry; counter ps:published)
  * SYNC     KEYS  ps:epoch, meta, msgs    ARGV  after, meta ttl
  *          -> { epoch, last id, stored message... (id > after) }
  *          The last id is raised to `after` first (a Redis that lost its
  *          data continues after the ids its subscribers already have).
  * DELETE   KEYS  ps:epoch, then meta, msgs of each channel
  *          ARGV  text, then each channel  -> number of channels that existed
+ * STATS    -> { channels, wildcard channels, published, stored }
  * SUBS     KEYS  ps:{<ch>}:subs of each channel (hash node id -> count,
  *                written by every node's Redis thread)
  *          ARGV  this node's id
@@ -32,6 +39,7 @@ typedef enum {
     PS_LUA_SYNC,
     PS_LUA_DELETE,
     PS_LUA_SUBS,
+    PS_LUA_STATS,
     PS_LUA_COUNT
 } ps_redis_lua_e;
 

@@ -51,6 +51,7 @@ static int ps_stats_summary(request_rec *r, ps_child_t *child)
     ps_store_stats_locked(child->store, &s);
     n = ps_store_workers_locked(child->store, w, PS_MAX_WORKERS);
     ps_store_unlock(child->store);
+    ps_redis_summary(&s);             /* several servers: every node's */
     memset(&sum, 0, sizeof(sum));
     sum.hostname = ps_hostname(r);
     sum.now = ps_now_sec();

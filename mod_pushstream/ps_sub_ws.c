@@ -154,8 +154,9 @@ static void ps_ws_publish(ps_sub_t *sub, const char *text, apr_size_t len)
         }
     }
     chans.nalloc = chans.nelts;
-    if (chans.nelts && !ps_pub_store(sub->child->store, sub->d, sub->sc,
-                                     &chans, text, len, NULL, NULL, NULL, &a)) {
+    if (chans.nelts && !ps_pub_store_nowait(sub->child->store, sub->d,
+                                            sub->sc, &chans, text, len,
+                                            sub->child->s, &a)) {
         ps_sub_log(sub, APLOG_ERR, 0, "PS0022: WebSocket message not "
                    "published: %d %s%s", a.status, a.explain ? a.explain : "",
                    a.log == PS_ANS_LOG_FULL ? " (raise "

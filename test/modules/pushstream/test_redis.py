@@ -595,3 +595,166 @@ def test_subscribers_cluster_wide_with_by_node(nodes, redis):
     assert time.monotonic() - t0 < 4.5
     assert json.loads(_info(a, "/pub?id=cw"))["subscribers"] == 1
     ss[0].close()
+
+
+# ====================================================================== the loop
+def _port_send(port, method, path, body=b""):
+    """A request on the publisher port, not waited for; the socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}"
+              "\r\n\r\n".encode() + body)
+    return s
+
+
+def _port_answer(s):
+    """(status, headers dict lower-case, seconds waited) of one answer."""
+    t0 = time.time()
+    f = s.makefile("rb")
+    status = int(f.readline().split()[1])
+    headers = {}
+    while True:
+        line = f.readline().decode().strip()
+        if not line:
+            break
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    f.read(int(headers.get("content-length", "0")))
+    return status, headers, time.time() - t0
+
+
+def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
+    """One child: while Redis sleeps (DEBUG SLEEP) with a publisher-port and a
+    WebSocket publish in flight, the same loop still answers another port
+    request at once and a stream subscriber keeps getting its pings; the port
+    publish answers 503 (Retry-After, explain) within PushStreamRedisTimeout,
+    the WebSocket's refusal is logged (PS0177); then both work again."""
+    import asyncio
+    import websockets
+
+    port = pshttpd.free_port()
+    cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS)
+               + 'PushStreamPingMessageText "p"\n',
+               pub=f"PushStreamPublisherListen 127.0.0.1:{port}",
+               sub=SUB_TPL + "\nPushStreamPingMessageInterval 1s",
+               extra=location_match("^/ws/(?<ch>.+)$",
+                                    "PushStreamSubscriber websocket\n"
+                                    'PushStreamChannelsPath "%{env:MATCH_CH}"\n'
+                                    "PushStreamWebsocketAllowPublish on\n"
+                                    # stored: an unstored message published in the
+                                    # moment a reconnecting node subscribes may miss
+                                    # it (README, "Limits of the delivery")
+                                    "PushStreamStoreMessages on\n" + SUB_TPL))
+    a = httpd(cfg, servers=1)
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    sa = Stream(a, "/sub/nb")
+    wait_subscribed(redis, "nb", 1)
+    s = _port_send(port, "POST", "/pub?id=nb", b"before")
+    assert _port_answer(s)[0] == 200
+    sa.wait_for(b"1:before|")
+
+    async def run():
+        ws = await websockets.connect(f"ws://127.0.0.1:{a.port}/ws/nbw",
+                                      ping_interval=None, open_timeout=10)
+        sleeper = asyncio.create_task(asyncio.to_thread(
+            redis.cmd, "DEBUG", "SLEEP", "3", timeout=10))
+        await asyncio.sleep(0.2)
+        pings0 = sa.body.count(b"p")
+        await ws.send("ws while redis sleeps")            # in flight
+        slow = _port_send(port, "POST", "/pub?id=nb", b"while redis sleeps")
+        t_sent = time.time()
+        await asyncio.sleep(0.1)
+        # the same loop answers another request at once (OPTIONS: no Redis)
+        quick = _port_send(port, "OPTIONS", "/pub?id=nb")
+        st, _, took = await asyncio.to_thread(_port_answer, quick)
+        assert st == 200 and took < 0.5, took
+        st, hd, _ = await asyncio.to_thread(_port_answer, slow)
+        waited = time.time() - t_sent
+        assert st == 503 and waited < TIMEOUT + 0.7, (st, waited)
+        assert hd["retry-after"] == "1"
+        assert "Redis" in hd["x-nginx-pushstream-explain"]
+        # pings went on while the publishes waited
+        await asyncio.to_thread(sa.wait_for, b"p" * 1, 5)
+        assert sa.body.count(b"p") > pings0, sa.body
+        await sleeper
+        # Redis is back: both publish paths work
+        await asyncio.to_thread(wait_for, lambda: _port_answer(
+            _port_send(port, "POST", "/pub?id=nb", b"after"))[0] == 200,
+            10, 0.2, "port publish after DEBUG SLEEP")
+        await ws.send("ws after")
+        got = [await asyncio.wait_for(ws.recv(), 10)]
+        while "ws after" not in got[-1]:          # the refused one may come first:
+            got.append(await asyncio.wait_for(ws.recv(), 10))   # Redis ran it late
+        assert len(got) <= 2 and got[-1].endswith(":ws after|"), got
+        await ws.close()
+
+    asyncio.run(run())
+    sa.wait_for(b":after|")
+    wait_for(lambda: "PS0177" in open(a.error_log_path).read(), timeout=5,
+             what="PS0177 logged")
+
+
+# ====================================================================== counted in Redis
+def test_summary_and_channel_limits_count_every_node(httpd, redis):
+    """The statistics summary (channels, published and stored messages, JSON and
+    Prometheus) and PushStreamMaxNumberOfChannels count the channels of every
+    node, in Redis: a fourth channel is refused with 403 on either node; an
+    existing one is not; a deleted one frees its place."""
+    cfg = node_conf(redis, extra_server="PushStreamMaxNumberOfChannels 3\n")
+    a, b = httpd(cfg), httpd(cfg)
+    publish(a, "c1", "m1")
+    publish(a, "c1", "m2")
+    publish(a, "c2", "m3")
+    publish(b, "c3", "m4")
+    for n in (a, b):
+        r = request(n, "GET", "/channels-stats", headers={"Accept": "application/json"})
+        doc = json.loads(r.body)
+        assert (doc["channels"], doc["published_messages"], doc["stored_messages"]) \
+            == (3, 4, 4), doc
+        text = request(n, "GET", "/channels-stats?format=prometheus").body.decode()
+        assert "pushstream_published_messages_total 4\n" in text, text
+    for n in (a, b):
+        r = publish(n, "c4", "over", expect=None)
+        assert r.status == 403, r
+        assert r.header("X-Nginx-PushStream-Explain") == "Number of channels were exceeded."
+    publish(b, "c1", "m5")                       # an existing channel: fine
+    assert request(a, "DELETE", "/pub?id=c3").status == 200
+    publish(b, "c4", "now fits")
+    r = request(b, "GET", "/channels-stats", headers={"Accept": "application/json"})
+    doc = json.loads(r.body)
+    assert (doc["channels"], doc["published_messages"], doc["stored_messages"]) \
+        == (3, 6, 5), doc
+
+
+def test_port_publish_redis_killed_503_then_reconnects(httpd, redis):
+    """kill -9 Redis: a publish (and a DELETE) on the port answers 503 within
+    the timeout (Retry-After, explain) and the port stays usable; Redis back:
+    the loop's connection is made again, the publish and the DELETE go
+    through."""
+    port = pshttpd.free_port()
+    a = httpd(conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS),
+                   pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL),
+              servers=1)
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    s = _port_send(port, "POST", "/pub?id=pk", b"one")
+    assert _port_answer(s)[0] == 200
+    redis.kill()
+    t0 = time.time()
+    s = _port_send(port, "POST", "/pub?id=pk", b"lost")
+    st, hd, _ = _port_answer(s)
+    assert st == 503 and time.time() - t0 < TIMEOUT + 0.7
+    assert hd["retry-after"] == "1"
+    assert hd["x-nginx-pushstream-explain"] == "Redis is unreachable; retry later."
+    s.sendall(b"OPTIONS /pub?id=pk HTTP/1.1\r\nHost: x\r\n\r\n")   # same connection
+    assert _port_answer(s)[0] == 200
+    st, hd, _ = _port_answer(_port_send(port, "DELETE", "/pub?id=pk"))
+    assert st == 503 and hd["retry-after"] == "1"
+    redis.start()
+    wait_for(lambda: _port_answer(_port_send(port, "POST", "/pub?id=pk", b"two"))[0]
+             == 200, timeout=10, what="port publish after restart")
+    sa = Stream(a, "/sub/pk.b5")
+    sa.wait_for(b":two|")
+    assert b"lost" not in sa.body
+    # DELETE on the port goes through the loop's connection as well
+    assert _port_answer(_port_send(port, "DELETE", "/pub?id=pk"))[0] == 200
+    sa.wait_for(b"Channel deleted")
+    sa.wait_closed()
