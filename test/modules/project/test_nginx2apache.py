@@ -475,8 +475,10 @@ def test_cli(workbase):
 
 def test_every_directive_name_exists_in_the_module():
     """The converter's table names only directives mod_pushstream defines."""
-    with open(os.path.join(ROOT, "mod_pushstream", "ps_config.c")) as f:
-        defined = set(re.findall(r'AP_INIT_\w+\("(PushStream\w+)"', f.read()))
+    defined = set()
+    for name in ("ps_directives.c", "ps_auth.h"):   # the table, the auth rows
+        with open(os.path.join(ROOT, "mod_pushstream", name)) as f:
+            defined |= set(re.findall(r'AP_INIT_\w+\("(PushStream\w+)"', f.read()))
     assert defined, "no directive table found"
     names = {a for a, _ in n2a.PS.values()}
     assert names <= defined, names - defined
