@@ -384,12 +384,12 @@ static int ps_sub_pump_detached(ps_sub_t *sub)
                 return -1;
             }
             if (!APR_BRIGADE_EMPTY(sub->out)) {
-                ps_reactor_want_write(sub->child->reactor, sub, 1);
+                ps_sub_want_write(sub, 1);
                 return 0;
             }
         }
         if (APR_BRIGADE_EMPTY(sub->pending)) {
-            ps_reactor_want_write(sub->child->reactor, sub, 0);
+            ps_sub_want_write(sub, 0);
             return 0;
         }
         if (sub->tls) {
@@ -448,12 +448,12 @@ static int ps_sub_pump(ps_sub_t *sub)
                 return -1;
             }
             if (c->data_in_output_filters) {
-                ps_reactor_want_write(sub->child->reactor, sub, 1);
+                ps_sub_want_write(sub, 1);
                 return 0;
             }
         }
         if (APR_BRIGADE_EMPTY(sub->pending)) {
-            ps_reactor_want_write(sub->child->reactor, sub, 0);
+            ps_sub_want_write(sub, 0);
             return 0;
         }
         if (!sub->r && !c->output_filters->next) {
@@ -512,7 +512,7 @@ static void ps_sub_set_deadline(ps_sub_t *sub)
         d = sub->linger_at;           /* flush deadline for slow clients */
     }
     sub->deadline = d;
-    ps_reactor_reschedule(sub->child->reactor, sub);
+    ps_sub_reschedule(sub);
 }
 
 static void ps_sub_restart_ping(ps_sub_t *sub, apr_time_t now)
@@ -557,14 +557,14 @@ static void ps_sub_fail(ps_sub_t *sub)
         sub->c->aborted = 1;
     }
     if (sub->fallback) {
-        ps_reactor_retire(sub->child->reactor, sub);
+        ps_sub_retire(sub);
         return;
     }
     if (sub->r) {
         ap_process_request_after_handler(sub->r);
         sub->r = NULL;
     }
-    ps_reactor_retire(sub->child->reactor, sub);
+    ps_sub_retire(sub);
 }
 
 /* Start ending: whatever is queued goes out, then the response ends. */
@@ -598,7 +598,7 @@ void ps_sub_abort(ps_sub_t *sub)
         if (sub->c && !sub->relay) {
             sub->c->aborted = 1;
         }
-        ps_reactor_retire(sub->child->reactor, sub);
+        ps_sub_retire(sub);
     }
 }
 
@@ -619,13 +619,13 @@ static void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
 {
     /* detached TLS: close_notify first (the loop owns the session) */
     if (sub->tls && APR_STATUS_IS_EAGAIN(ps_tls_close_notify(sub->tls))) {
-        ps_reactor_want_write(sub->child->reactor, sub, 1);
+        ps_sub_want_write(sub, 1);
         return;
     }
     psc_conn_linger(sub->sock);
     sub->state = PS_SUBST_LINGER;
     sub->linger_at = now + PS_SUB_LINGER;
-    ps_reactor_want_write(sub->child->reactor, sub, 0);
+    ps_sub_want_write(sub, 0);
     ps_sub_set_deadline(sub);
 }
 
@@ -695,7 +695,7 @@ static void ps_sub_end_request(ps_sub_t *sub, apr_time_t now)
     }
     ps_reactor_freed(sub->child->reactor);
     if (c->data_in_input_filters) {
-        ps_reactor_read_again(sub->child->reactor, sub);
+        ps_sub_read_again(sub);
     }
     sub->detach_at = now + PS_SUB_DETACH_AFTER;
 }
@@ -934,7 +934,7 @@ static ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
         }
         return sub;
     }
-    ps_reactor_replace(re, sub, n);
+    ps_sub_moved(sub, n);
     ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "PS0081: stream detached "
                   "from httpd%s", tls ? " (TLS session taken over)" : "");
     psc_conn_release(c, sub->sock);              /* sub with it */
@@ -969,7 +969,7 @@ static void ps_sub_advance(ps_sub_t *sub, apr_time_t now)
                 return;
             }
             if (sub->fallback) {
-                ps_reactor_retire(sub->child->reactor, sub);
+                ps_sub_retire(sub);
                 return;
             }
             if (!sub->r) {
@@ -1029,7 +1029,8 @@ void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted)
     ps_sub_restart_ping(sub, now);
     ps_sub_set_deadline(sub);
     if (sub->state == PS_SUBST_ACTIVE
-        && ps_sub_batch_add(ps_reactor_batch(sub->child->reactor), sub)) {
+        && ps_sub_batch_add(ps_reactor_subs_baton(sub->child->reactor),
+                            sub)) {
         return;
     }
     ps_sub_advance(sub, now);
@@ -1116,7 +1117,7 @@ void ps_sub_timer(ps_sub_t *sub, apr_time_t now)
         break;
     case PS_SUBST_LINGER:
         if (now >= sub->linger_at) {
-            ps_reactor_retire(sub->child->reactor, sub);
+            ps_sub_retire(sub);
         }
         break;
     default:
@@ -1173,7 +1174,7 @@ static void ps_sub_read_detached(ps_sub_t *sub, apr_time_t now)
         }
         total += len;
         if (total >= PS_SUB_READ_BUDGET && sub->state != PS_SUBST_DONE) {
-            ps_reactor_read_again(sub->child->reactor, sub);
+            ps_sub_read_again(sub);
             return;
         }
     }
@@ -1218,7 +1219,7 @@ static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
         apr_brigade_cleanup(sub->tmp);
         total += len;
         if (total >= PS_SUB_READ_BUDGET && sub->state != PS_SUBST_DONE) {
-            ps_reactor_read_again(sub->child->reactor, sub);
+            ps_sub_read_again(sub);
             break;
         }
     }
@@ -1229,7 +1230,7 @@ static void ps_sub_read(ps_sub_t *sub, apr_time_t now)
 static void ps_sub_drain(ps_sub_t *sub)
 {
     if (psc_conn_drain(sub->sock)) {
-        ps_reactor_retire(sub->child->reactor, sub);
+        ps_sub_retire(sub);
     }
 }
 
