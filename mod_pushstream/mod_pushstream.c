@@ -31,6 +31,7 @@
 #include "ps_auth.h"
 #include "ps_http.h"
 #include "ps_reactor.h"
+#include "ps_sub.h"
 #include "ps_pubport.h"
 #include "ps_metrics.h"
 #include "ps_mpm.h"
@@ -250,7 +251,8 @@ static void ps_child_init(apr_pool_t *pchild, server_rec *s)
                      "left in the shared segment for this child");
     }
     ps_redis_child_init(pchild, s, child->store);
-    rv = ps_reactor_start(child, ps_child_attach, &child->reactor);
+    rv = ps_reactor_start(child, &ps_sub_reactor_subs, ps_child_attach,
+                          &child->reactor);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "PS0010: cannot start the "
                      "subscriber loop of this child");

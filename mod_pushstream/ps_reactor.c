@@ -17,8 +17,6 @@
 #include <apr_thread_proc.h>
 
 #include "ps_reactor.h"
-#include "ps_sub.h"
-#include "ps_h2.h"
 #include "psc_loop.h"
 
 APLOG_USE_MODULE(pushstream);
@@ -33,7 +31,7 @@ APLOG_USE_MODULE(pushstream);
 typedef struct ps_lchan_t {
     char *key;
     apr_size_t klen;
-    ps_sub_chan_t *head;
+    ps_rlink_t *head;
     struct ps_lchan_t *next_empty;       /* on re->empties */
     int queued;
 } ps_lchan_t;
@@ -46,10 +44,6 @@ typedef struct ps_lmsg_t {
     ps_lchan_t *lchan;
 } ps_lmsg_t;
 
-typedef struct ps_target_t {
-    ps_sub_t *sub;
-    int ci;
-} ps_target_t;
 
 struct ps_reactor_t {
     ps_child_t *child;
@@ -67,42 +61,13 @@ struct ps_reactor_t {
     apr_uint32_t wake_seen;
     apr_time_t next_log_read, next_maint;
     apr_array_header_t *msgs;          /* ps_lmsg_t, per log read */
-    apr_array_header_t *targets;       /* ps_target_t, per message */
-    const ps_sub_t *catchup_only;      /* log read for one new subscriber */
-    ps_sub_batch_t batch;              /* subs to write after a log read */
+    apr_array_header_t *targets;       /* ps_rlink_t *, per message */
+    const void *catchup_only;          /* log read for one new subscriber */
+    const ps_reactor_subs_t *subs;     /* the subscribers' callbacks */
+    void *subs_baton;                  /* subs->init() */
     apr_allocator_t *ba_allocator;     /* detached streams: loop thread only */
     apr_bucket_alloc_t *ba;
 };
-
-static ps_sub_t *ps_sub_of(psc_item_t *it)
-{
-    return (ps_sub_t *)((char *)it - offsetof(ps_sub_t, item));
-}
-
-void ps_reactor_reschedule(ps_reactor_t *re, ps_sub_t *sub)
-{
-    sub->item.deadline = sub->state != PS_SUBST_DONE ? sub->deadline : 0;
-    if (psc_loop_schedule(re->loop, &sub->item) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, re->child->s,
-                     "PS0029: out of memory for a subscriber's timer");
-    }
-}
-
-/* ---- pollset -------------------------------------------------------------------- */
-
-static void ps_poll_update(ps_reactor_t *re, ps_sub_t *sub, apr_int16_t ev)
-{
-    (void)psc_loop_watch(re->loop, &sub->pfd, &sub->polled, ev);
-}
-
-void ps_reactor_want_write(ps_reactor_t *re, ps_sub_t *sub, int on)
-{
-    sub->want_write = on;
-    if (sub->state != PS_SUBST_DONE) {
-        ps_poll_update(re, sub, (apr_int16_t)(APR_POLLIN
-                                              | (on ? APR_POLLOUT : 0)));
-    }
-}
 
 /* ---- local channels ---------------------------------------------------------------- */
 
@@ -117,10 +82,11 @@ static char *ps_lchan_key(apr_pool_t *p, const char *id, apr_size_t len,
     return k;
 }
 
-static void ps_lchan_link(ps_reactor_t *re, ps_sub_chan_t *sc)
+void ps_reactor_link(ps_reactor_t *re, ps_rlink_t *sc, const char *id,
+                     apr_size_t len, apr_uint64_t serial)
 {
     apr_size_t klen;
-    char *key = ps_lchan_key(re->scratch, sc->id, sc->len, sc->serial, &klen);
+    char *key = ps_lchan_key(re->scratch, id, len, serial, &klen);
     ps_lchan_t *lc = apr_hash_get(re->lchans, key, (apr_ssize_t)klen);
 
     if (!lc) {
@@ -139,7 +105,7 @@ static void ps_lchan_link(ps_reactor_t *re, ps_sub_chan_t *sc)
     lc->head = sc;
 }
 
-static void ps_lchan_unlink(ps_reactor_t *re, ps_sub_chan_t *sc)
+void ps_reactor_unlink(ps_reactor_t *re, ps_rlink_t *sc)
 {
     ps_lchan_t *lc = sc->lchan;
 
@@ -165,6 +131,22 @@ static void ps_lchan_unlink(ps_reactor_t *re, ps_sub_chan_t *sc)
     }
 }
 
+void ps_reactor_link_moved(ps_rlink_t *sc)
+{
+    if (!sc->lchan) {
+        return;
+    }
+    if (sc->prev) {
+        sc->prev->next = sc;
+    }
+    else {
+        sc->lchan->head = sc;
+    }
+    if (sc->next) {
+        sc->next->prev = sc;
+    }
+}
+
 /* End of a loop turn: free the lchans still empty (no lm refers to them). */
 static void ps_lchan_free_empties(ps_reactor_t *re)
 {
@@ -180,64 +162,11 @@ static void ps_lchan_free_empties(ps_reactor_t *re)
     }
 }
 
-/* ---- retiring and releasing ------------------------------------------------------------ */
-
-static void ps_unsubscribe(ps_reactor_t *re, ps_sub_t *sub)
-{
-    ps_child_t *child = re->child;
-    apr_int64_t now = ps_now_sec();
-    int i;
-
-    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
-        return;
-    }
-    for (i = 0; i < sub->nchan; i++) {
-        if (sub->chans[i].subscribed) {
-            ps_store_unsubscribe_locked(child->store, sub->chans[i].ref,
-                                        sub->chans[i].serial, child->slot,
-                                        &sub->sc->limits, now);
-            sub->chans[i].subscribed = 0;
-        }
-    }
-    if (sub->counted) {
-        ps_store_worker_conn_locked(child->store, child->slot, -1);
-        sub->counted = 0;
-    }
-    ps_store_unlock(child->store);
-}
-
-void ps_reactor_read_again(ps_reactor_t *re, ps_sub_t *sub)
-{
-    if (!sub->read_again) {
-        sub->read_again = 1;
-        psc_loop_ready(re->loop, &sub->item);
-    }
-}
-
-void ps_reactor_retire(ps_reactor_t *re, ps_sub_t *sub)
-{
-    int i;
-
-    if (sub->state == PS_SUBST_DONE) {
-        return;
-    }
-    sub->state = PS_SUBST_DONE;
-    ps_poll_update(re, sub, 0);
-    for (i = 0; i < sub->nchan; i++) {
-        ps_lchan_unlink(re, &sub->chans[i]);
-    }
-    ps_unsubscribe(re, sub);
-    psc_loop_retire(re->loop, &sub->item);
-}
+/* ---- releasing ------------------------------------------------------------ */
 
 void ps_reactor_freed(ps_reactor_t *re)
 {
     re->released++;
-}
-
-ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re)
-{
-    return &re->batch;
 }
 
 /* ---- the publish log ---------------------------------------------------------------------- */
@@ -279,36 +208,29 @@ static void ps_drop_lchan(ps_reactor_t *re, ps_lchan_t *lc)
         return;
     }
     while (lc->head) {                   /* lc itself stays (deferred free) */
-        ps_sub_chan_t *sc = lc->head;
-        if (sc->subscribed) {
-            ps_store_unsubscribe_locked(child->store, sc->ref, sc->serial,
-                                        child->slot, &sc->sub->sc->limits, now);
-            sc->subscribed = 0;
-        }
-        ps_lchan_unlink(re, sc);
+        ps_rlink_t *sc = lc->head;
+        re->subs->dropped(sc, now);
+        ps_reactor_unlink(re, sc);
     }
     ps_store_unlock(child->store);
 }
 
 static void ps_deliver(ps_reactor_t *re, ps_lmsg_t *lm)
 {
-    ps_sub_chan_t *sc;
+    ps_rlink_t *sc;
     int i;
 
     /* Collect first: delivering may end subscribers and unlink them. */
     apr_array_clear(re->targets);
     for (sc = lm->lchan->head; sc; sc = sc->next) {
-        ps_sub_t *sub = sc->sub;
-        if (sub->state == PS_SUBST_ACTIVE && lm->seq > sub->start_seq
-            && (!re->catchup_only || re->catchup_only == sub)) {
-            ps_target_t *t = apr_array_push(re->targets);
-            t->sub = sub;
-            t->ci = (int)(sc - sub->chans);
+        const void *owner = re->subs->wants(sc, lm->seq);
+        if (owner && (!re->catchup_only || re->catchup_only == owner)) {
+            APR_ARRAY_PUSH(re->targets, ps_rlink_t *) = sc;
         }
     }
     for (i = 0; i < re->targets->nelts; i++) {
-        ps_target_t *t = &APR_ARRAY_IDX(re->targets, i, ps_target_t);
-        ps_sub_message(t->sub, t->ci, &lm->view, lm->deleted);
+        re->subs->message(APR_ARRAY_IDX(re->targets, i, ps_rlink_t *),
+                          &lm->view, lm->deleted);
     }
     if (lm->deleted && !re->catchup_only) {
         ps_drop_lchan(re, lm->lchan);
@@ -344,7 +266,7 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
                      APR_UINT64_T_FMT " messages left the publish log before "
                      "this child read them", lost);
     }
-    ps_sub_batch_begin(&re->batch);
+    re->subs->batch_begin(re->subs_baton);
     for (i = 0; i < re->msgs->nelts; i++) {
         ps_lmsg_t *lm = &APR_ARRAY_IDX(re->msgs, i, ps_lmsg_t);
         if (to && lm->seq > to) {
@@ -354,119 +276,22 @@ static void ps_read_log(ps_reactor_t *re, apr_uint64_t from, apr_uint64_t to)
             ps_deliver(re, lm);
         }
     }
-    ps_sub_batch_end(&re->batch);
+    re->subs->batch_end(re->subs_baton);
     apr_array_clear(re->msgs);
     apr_pool_clear(re->scratch);
 }
 
 /* ---- adoption ---------------------------------------------------------------------------- */
 
-static const psc_item_ops_t ps_sub_ops;
-
-void ps_reactor_adopt(ps_reactor_t *re, ps_sub_t *sub)
+void ps_reactor_catchup(ps_reactor_t *re, const void *owner,
+                        apr_uint64_t start_seq)
 {
-    /* a fallback's worker waits for it: nothing to wait for in turn */
-    psc_loop_adopt(re->loop, &sub->item, &ps_sub_ops,
-                   sub->fallback ? NULL : (void *const *)&sub->c->sbh);
-}
-
-static void ps_sub_on_io(ps_pollee_t *pe, apr_int16_t rtnevents, apr_time_t now)
-{
-    ps_sub_t *sub = (ps_sub_t *)pe;
-
-    /* an earlier event of this batch may have ended it */
-    if (sub->state != PS_SUBST_DONE) {
-        ps_sub_io(sub, rtnevents, now);
-    }
-}
-
-static void ps_sub_on_adopt(psc_item_t *it, apr_time_t now)
-{
-    ps_sub_t *sub = ps_sub_of(it);
-    ps_reactor_t *re = sub->child->reactor;
-    int i;
-
-    if (sub->relay) {
-        /* h2: the stream's socket is mod_http2's dummy; its worker tells
-         * us through this pipe that the client went away */
-        sub->pfd.desc_type = APR_POLL_FILE;
-        sub->pfd.desc.f = ps_h2_relay_gone_in(sub->relay);
-    }
-    else {
-        sub->pfd.desc_type = APR_POLL_SOCKET;
-        sub->pfd.desc.s = sub->sock;
-    }
-    sub->pollee.on_io = ps_sub_on_io;
-    sub->pfd.client_data = sub;
-    sub->pfd.p = sub->c->pool;
-    sub->polled = 0;
-    ps_poll_update(re, sub, APR_POLLIN);
-    for (i = 0; i < sub->nchan; i++) {
-        sub->chans[i].sub = sub;
-        ps_lchan_link(re, &sub->chans[i]);
-    }
-    ps_sub_started(sub, now);
-    /* Messages published between the subscription and now that this loop
-     * already dispatched before it knew the subscriber. */
-    if (sub->state == PS_SUBST_ACTIVE && sub->start_seq < re->last_seq) {
-        re->catchup_only = sub;
-        ps_read_log(re, sub->start_seq, re->last_seq);
+    if (start_seq < re->last_seq) {
+        re->catchup_only = owner;
+        ps_read_log(re, start_seq, re->last_seq);
         re->catchup_only = NULL;
     }
 }
-
-static void ps_sub_on_timer(psc_item_t *it, apr_time_t now)
-{
-    ps_sub_timer(ps_sub_of(it), now);
-}
-
-/* Subscribers that stopped reading at their budget last turn. */
-static void ps_sub_on_again(psc_item_t *it, apr_time_t now)
-{
-    ps_sub_t *sub = ps_sub_of(it);
-
-    sub->read_again = 0;
-    if (sub->state != PS_SUBST_DONE) {
-        ps_sub_io(sub, APR_POLLIN, now);
-    }
-}
-
-static void ps_sub_on_shutdown(psc_item_t *it, apr_time_t now)
-{
-    ps_sub_shutdown(ps_sub_of(it));
-}
-
-static void ps_sub_on_abort(psc_item_t *it)
-{
-    ps_sub_abort(ps_sub_of(it));
-}
-
-static void ps_sub_on_release(psc_item_t *it)
-{
-    ps_sub_t *sub = ps_sub_of(it);
-    ps_reactor_t *re = sub->child->reactor;
-
-    ps_sub_release(sub);
-    re->released++;
-}
-
-/* The process is going away: nothing more is written. */
-static void ps_sub_on_drop(psc_item_t *it)
-{
-    ps_sub_t *sub = ps_sub_of(it);
-
-    if (sub->fallback) {
-        ps_sub_release(sub);
-    }
-    else {
-        apr_socket_close(sub->sock);
-    }
-}
-
-static const psc_item_ops_t ps_sub_ops = {
-    ps_sub_on_adopt, ps_sub_on_timer, ps_sub_on_again, ps_sub_on_shutdown,
-    ps_sub_on_abort, ps_sub_on_release, ps_sub_on_drop
-};
 
 /* ---- detached subscribers ------------------------------------------------------------------- */
 
@@ -489,46 +314,6 @@ apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re)
 {
     return re->ba;
-}
-
-/* A link into old's channel array, moved along with it into new's. */
-static ps_sub_chan_t *ps_rebase_chan(ps_sub_chan_t *p, const ps_sub_t *old,
-                                     ps_sub_t *new)
-{
-    if (p >= old->chans && p < old->chans + old->nchan) {
-        return new->chans + (p - old->chans);
-    }
-    return p;
-}
-
-void ps_reactor_replace(ps_reactor_t *re, ps_sub_t *old, ps_sub_t *new)
-{
-    apr_int16_t ev = old->polled;
-    int i;
-
-    ps_poll_update(re, old, 0);
-    new->polled = 0;
-    ps_poll_update(re, new, ev);
-    new->item.worker_mark = NULL;        /* out of httpd: no worker */
-    psc_loop_replace(re->loop, &old->item, &new->item);
-    for (i = 0; i < new->nchan; i++) {
-        ps_sub_chan_t *sc = &new->chans[i];
-        sc->sub = new;
-        sc->prev = ps_rebase_chan(sc->prev, old, new);
-        sc->next = ps_rebase_chan(sc->next, old, new);
-        if (!sc->lchan) {
-            continue;
-        }
-        if (sc->prev) {
-            sc->prev->next = sc;
-        }
-        else {
-            sc->lchan->head = sc;
-        }
-        if (sc->next) {
-            sc->next->prev = sc;
-        }
-    }
 }
 
 /* ---- the loop's turns ------------------------------------------------------------ */
@@ -610,8 +395,19 @@ apr_status_t ps_reactor_add_ext(ps_reactor_t *re, const ps_loop_ext_t *ext)
     return psc_loop_add_ext(re->loop, ext);
 }
 
-apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
-                              ps_reactor_t **out)
+psc_loop_t *ps_reactor_loop(ps_reactor_t *re)
+{
+    return re->loop;
+}
+
+void *ps_reactor_subs_baton(ps_reactor_t *re)
+{
+    return re->subs_baton;
+}
+
+apr_status_t ps_reactor_start(ps_child_t *child,
+                              const ps_reactor_subs_t *subs,
+                              ps_reactor_attach_fn *attach, ps_reactor_t **out)
 {
     ps_reactor_t *re = apr_pcalloc(child->pool, sizeof(*re));
     psc_loop_hooks_t hooks = { re, ps_reactor_on_turn, ps_reactor_on_turn_end,
@@ -621,11 +417,12 @@ apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
 
     re->child = child;
     re->pool = child->pool;
-    apr_pool_create(&re->batch.pool, child->pool);  /* loop thread only */
+    re->subs = subs;
+    re->subs_baton = subs->init(child->pool);
     apr_pool_create(&re->scratch, child->pool);
     re->lchans = apr_hash_make(child->pool);
     re->msgs = apr_array_make(child->pool, 64, sizeof(ps_lmsg_t));
-    re->targets = apr_array_make(child->pool, 256, sizeof(ps_target_t));
+    re->targets = apr_array_make(child->pool, 256, sizeof(ps_rlink_t *));
     rv = psc_loop_create(child->pool, 1, 1024, &hooks, &re->loop);
     if (rv == APR_SUCCESS) {
         rv = apr_allocator_create(&re->ba_allocator);

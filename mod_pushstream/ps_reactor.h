@@ -16,8 +16,35 @@
 #include "ps_child.h"
 #include "psc_loop.h"
 
-struct ps_sub_t;
 typedef struct ps_reactor_t ps_reactor_t;
+
+/* One channel of a subscriber in this child's registry (the subscriber
+ * embeds it, ps_sub.h); the reactor's, between ps_reactor_link() and
+ * ps_reactor_unlink(). */
+typedef struct ps_rlink_t {
+    struct ps_lchan_t *lchan;      /* NULL: not linked */
+    struct ps_rlink_t *prev, *next;
+} ps_rlink_t;
+
+/* What the reactor calls of its subscribers (ps_sub_loop.c), which it
+ * knows only by their links. */
+typedef struct ps_reactor_subs_t {
+    /* ps_reactor_start(), starting thread: the subscribers' state of this
+     * reactor (ps_reactor_subs_baton()), from pool. */
+    void *(*init)(apr_pool_t *pool);
+    /* Loop thread.  The subscriber of l if it takes the live message of
+     * sequence seq now, else NULL (the catch-up of ps_reactor_catchup()
+     * compares it with its owner). */
+    const void *(*wants)(const ps_rlink_t *l, apr_uint64_t seq);
+    /* Loop thread.  A live message for l (deleted: its channel's notice). */
+    void (*message)(ps_rlink_t *l, const ps_msgview_t *m, int deleted);
+    /* Under the store lock: l's channel was deleted; its subscription in
+     * the segment ends (the reactor then unlinks l). */
+    void (*dropped)(ps_rlink_t *l, apr_int64_t now);
+    /* Around the delivery of one read of the publish log. */
+    void (*batch_begin)(void *baton);
+    void (*batch_end)(void *baton);
+} ps_reactor_subs_t;
 
 /* What the loop finds behind a pollset entry (psc_loop.h): client_data
  * points to a struct whose first member is a ps_pollee_t, whose on_io the
@@ -32,15 +59,18 @@ typedef psc_loop_ext_t ps_loop_ext_t;
 typedef void (ps_reactor_attach_fn)(ps_child_t *child, ps_reactor_t *re);
 
 /* Start the loop thread (child_init). */
-apr_status_t ps_reactor_start(ps_child_t *child, ps_reactor_attach_fn *attach,
-                              ps_reactor_t **out);
+apr_status_t ps_reactor_start(ps_child_t *child,
+                              const ps_reactor_subs_t *subs,
+                              ps_reactor_attach_fn *attach, ps_reactor_t **out);
+
+/* The loop the subscribers are items of (psc_loop.h). */
+psc_loop_t *ps_reactor_loop(ps_reactor_t *re);
+
+/* subs->init()'s result. */
+void *ps_reactor_subs_baton(ps_reactor_t *re);
 
 /* From an attach hook: serve ext too (up to 4); *ext is copied. */
 apr_status_t ps_reactor_add_ext(ps_reactor_t *re, const ps_loop_ext_t *ext);
-
-/* Hand a subscriber to the loop; any thread.  From then on only the loop
- * thread touches its connection. */
-void ps_reactor_adopt(ps_reactor_t *re, struct ps_sub_t *sub);
 
 /* Child stopping: end every subscriber cleanly (footer, 304, close).
  * graceful: ps_reactor_stop() then waits (bounded) for them to finish,
@@ -50,24 +80,23 @@ void ps_reactor_shutdown(ps_reactor_t *re, int graceful);
 /* Stop the thread and wait for it (pchild cleanup). */
 void ps_reactor_stop(ps_reactor_t *re);
 
-/* Loop-thread only: (re)arm a subscriber's timer after its deadline moved,
- * and ask for write readiness. */
-void ps_reactor_reschedule(ps_reactor_t *re, struct ps_sub_t *sub);
-void ps_reactor_want_write(ps_reactor_t *re, struct ps_sub_t *sub, int on);
+/* Loop thread: l joins the subscribers of channel (id, len) of generation
+ * serial / leaves them (no-op when not linked). */
+void ps_reactor_link(ps_reactor_t *re, ps_rlink_t *l, const char *id,
+                     apr_size_t len, apr_uint64_t serial);
+void ps_reactor_unlink(ps_reactor_t *re, ps_rlink_t *l);
 
-/* Loop-thread only: read this subscriber again on the next turn, whether
- * or not the socket polls readable (its filters may hold input). */
-void ps_reactor_read_again(ps_reactor_t *re, struct ps_sub_t *sub);
+/* Loop thread: l was moved in memory (its prev / next already point to
+ * where its neighbours are now): the neighbours point to it again. */
+void ps_reactor_link_moved(ps_rlink_t *l);
 
-/* Loop-thread only: the subscriber's connection is finished; its
- * resources are released on a later turn of the loop. */
-void ps_reactor_retire(ps_reactor_t *re, struct ps_sub_t *sub);
+/* Loop thread: a new subscriber (owner, as subs->wants() returns it) gets
+ * what this loop dispatched after start_seq before it knew it. */
+void ps_reactor_catchup(ps_reactor_t *re, const void *owner,
+                        apr_uint64_t start_seq);
 
 /* Loop thread: a connection gave memory back (counts toward malloc_trim). */
 void ps_reactor_freed(ps_reactor_t *re);
-
-/* Loop thread: the reactor's write batch (ps_sub_batch_begin()). */
-struct ps_sub_batch_t *ps_reactor_batch(ps_reactor_t *re);
 
 /* Loop thread: a detached subscriber's socket (sockets are reused, so
  * none stays allocated per subscriber that came and went), timeout 0. */
@@ -79,11 +108,6 @@ apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
 
 /* Loop thread: the bucket allocator of detached subscribers. */
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re);
-
-/* Loop thread: sub moved to new (ps_sub_detach): every link of the loop
- * to it (list, timer heap, pollset, local channels) is redone for new. */
-void ps_reactor_replace(ps_reactor_t *re, struct ps_sub_t *old,
-                        struct ps_sub_t *new);
 
 /* Loop thread: poll another kind of connection (ps_pubport.c); the
  * client_data of pfd starts with its ps_pollee_t. */

@@ -15,12 +15,11 @@
 #include "ps_config.h"
 #include "ps_child.h"
 #include "ps_websocket.h"
-#include "ps_reactor.h"        /* ps_pollee_t */
+#include "ps_reactor.h"        /* ps_pollee_t, ps_rlink_t */
 #include "psc_loop.h"
 #include "ps_transport.h"
 #include "ps_encode.h"
 
-struct ps_lchan_t;
 struct ssl_st;
 
 /* One channel of a subscriber, linked into the loop's local channel. */
@@ -31,9 +30,8 @@ typedef struct ps_sub_chan_t {
     apr_uint64_t ref;              /* for ps_store_unsubscribe_locked */
     int subscribed;                /* counted in the segment */
     int deleted;                   /* the channel was deleted meanwhile */
-    struct ps_lchan_t *lchan;
+    ps_rlink_t link;               /* in the reactor's registry */
     struct ps_sub_t *sub;
-    struct ps_sub_chan_t *prev, *next;
 } ps_sub_chan_t;
 
 typedef enum {
@@ -119,6 +117,24 @@ typedef struct ps_sub_t {
 } ps_sub_t;
 
 
+/* Hand a subscriber to its child's loop; any thread.  From then on only the
+ * loop thread touches its connection (ps_sub_loop.c). */
+void ps_sub_adopt(ps_sub_t *sub);
+
+/* What the reactor calls of the subscribers (ps_reactor_start()). */
+extern const ps_reactor_subs_t ps_sub_reactor_subs;
+
+/* Loop thread (ps_sub_loop.c): (re)arm the timer after sub->deadline moved;
+ * ask for write readiness; read again on the next turn, whether or not the
+ * socket polls readable (its filters may hold input); the connection is
+ * finished (unlinked, unsubscribed; released on a later turn); sub was
+ * moved to new (ps_sub_detach): every link of the loop is redone for new. */
+void ps_sub_reschedule(ps_sub_t *sub);
+void ps_sub_want_write(ps_sub_t *sub, int on);
+void ps_sub_read_again(ps_sub_t *sub);
+void ps_sub_retire(ps_sub_t *sub);
+void ps_sub_moved(ps_sub_t *old, ps_sub_t *new);
+
 /* Loop thread.  The subscriber starts: timers, first write attempt. */
 void ps_sub_started(ps_sub_t *sub, apr_time_t now);
 
@@ -128,7 +144,7 @@ void ps_sub_message(ps_sub_t *sub, int ci, const ps_msgview_t *m, int deleted);
 /* Loop thread.  Between ps_sub_batch_begin() and ps_sub_batch_end(),
  * ps_sub_message() only queues; the end writes each subscriber once, so
  * the messages of one log read leave in one writev per subscriber.  One
- * batch per reactor (ps_reactor_batch()), its array from pool. */
+ * batch per reactor (ps_reactor_subs_baton()), its array from pool. */
 typedef struct ps_sub_batch_t {
     apr_pool_t *pool;
     int on;

@@ -443,7 +443,7 @@ static int ps_wait_here(ps_subreq_t *sr, ps_sub_t *sub)
         ps_unsubscribe_all(sr);
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
-    ps_reactor_adopt(sub->child->reactor, sub);
+    ps_sub_adopt(sub);
     apr_file_read(sub->done_in, &byte, &n);     /* APR retries on EINTR */
     return DONE;
 }
@@ -464,7 +464,7 @@ static int ps_wait_h2(ps_subreq_t *sr, ps_sub_t *sub)
     sub->fallback = 1;
     sub->relay = rl;
     sub->done_out = ps_h2_relay_done_out(rl);
-    ps_reactor_adopt(sub->child->reactor, sub);
+    ps_sub_adopt(sub);
     rc = ps_h2_serve(r, rl);
     ps_h2_leave(sr->child);
     return rc;
@@ -614,6 +614,6 @@ void ps_sub_suspended(conn_rec *c, request_rec *r)
     ps_sub_t *sub = psc_conn_take_suspended(c, r, &pushstream_module);
 
     if (sub && sub->c == c) {
-        ps_reactor_adopt(sub->child->reactor, sub);
+        ps_sub_adopt(sub);
     }
 }

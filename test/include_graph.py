@@ -6,9 +6,10 @@ unit B when a file of A includes B's header.  Layers only look down (README, "Co
 map"), so this graph must have no cycle: every strongly connected set of two or more
 units is printed with one cycle through it, and the exit status is 1.
 
-KNOWN lists the cycles still to be taken apart (issue 15): it must stay exactly as
-listed (a unit more in it fails too), and an entry that no longer matches a cycle fails
-until it is removed here.
+KNOWN lists cycles still to be taken apart (none left since issue 15: the reactor
+knows its subscribers by the callbacks of ps_reactor_subs_t, ps_sub looks down at it):
+an entry must match a cycle exactly (a unit more in it fails too), and one that no
+longer matches fails until it is removed here.
 
     test/include_graph.py            check (exit 0: no cycle)
     test/include_graph.py --edges    also print every unit's dependencies
@@ -22,12 +23,7 @@ DIRS = ("mod_pushstream", "mod_pushstream/common", "mod_pushstream_wstunnel",
         "bench", "test/unit", "test/fuzz")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
-KNOWN = {
-    # The subscriber loop and the subscribers call each other: ps_reactor.c is the
-    # loop and the subscriber registry at once (its fan-out reads ps_sub_t).  Goes
-    # with the one callback-based loop core of both modules (issue 15).
-    frozenset({"ps_reactor", "ps_sub"}),
-}
+KNOWN = set()
 
 
 def files():
