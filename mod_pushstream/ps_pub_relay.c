@@ -37,9 +37,10 @@ typedef enum {
 
 typedef struct ps_relay_t {
     ps_redis_job_t job;            /* first */
+    pthread_mutex_t mu;            /* this relay's: the worker and the loop */
     pthread_cond_t cv;
-    ps_relay_state_e state;        /* under ps_relay_mu */
-    int abandoned;                 /* under ps_relay_mu: the worker left */
+    ps_relay_state_e state;        /* under mu */
+    int abandoned;                 /* under mu: the worker left */
     apr_time_t deadline;           /* not sent after it */
     /* the request (the worker's memory: read while QUEUED / STARTING) */
     ps_store_t *st;
@@ -55,12 +56,11 @@ typedef struct ps_relay_t {
     ps_answer_t a;
 } ps_relay_t;
 
-static pthread_mutex_t ps_relay_mu = PTHREAD_MUTEX_INITIALIZER;
-
 static void ps_relay_free(ps_relay_t *r)
 {
     free((void *)r->a.body);
     pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
@@ -84,15 +84,15 @@ static void ps_relay_keep(ps_relay_t *r, const ps_answer_t *a)
 
 static void ps_relay_signal(ps_relay_t *r)
 {
-    pthread_mutex_lock(&ps_relay_mu);
+    pthread_mutex_lock(&r->mu);
     if (r->abandoned) {
-        pthread_mutex_unlock(&ps_relay_mu);
+        pthread_mutex_unlock(&r->mu);
         ps_relay_free(r);
         return;
     }
     r->state = PS_RELAY_ANSWERED;
     pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&ps_relay_mu);
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* ps_pub_publish_async's end (the loop thread). */
@@ -116,14 +116,14 @@ static void ps_relay_run(ps_redis_job_t *job, int cancelled)
     ps_answer_t a;
     apr_pool_t *tp;
 
-    pthread_mutex_lock(&ps_relay_mu);
+    pthread_mutex_lock(&r->mu);
     if (r->abandoned) {                    /* nothing was sent */
-        pthread_mutex_unlock(&ps_relay_mu);
+        pthread_mutex_unlock(&r->mu);
         ps_relay_free(r);
         return;
     }
     if (cancelled || apr_time_now() >= r->deadline) {
-        pthread_mutex_unlock(&ps_relay_mu);
+        pthread_mutex_unlock(&r->mu);
         ps_redis_refuse(&a, cancelled ? "the child stops"
                         : "the publish waited for the loop longer than "
                           "PushStreamRedisTimeout");
@@ -132,8 +132,9 @@ static void ps_relay_run(ps_redis_job_t *job, int cancelled)
         return;
     }
     r->state = PS_RELAY_STARTING;
-    pthread_mutex_unlock(&ps_relay_mu);
-    if (!ps_redis_async_ready() || apr_pool_create(&tp, NULL) != APR_SUCCESS) {
+    pthread_mutex_unlock(&r->mu);
+    if (!ps_redis_async_ready()
+        || apr_pool_create(&tp, ps_pub_loop_pool()) != APR_SUCCESS) {
         ps_redis_refuse(&a, "the loop's connection is not available");
         ps_relay_keep(r, &a);
         ps_relay_signal(r);
@@ -152,10 +153,10 @@ static void ps_relay_run(ps_redis_job_t *job, int cancelled)
         ps_relay_signal(r);
         return;
     }
-    pthread_mutex_lock(&ps_relay_mu);
+    pthread_mutex_lock(&r->mu);
     r->state = PS_RELAY_UNDERWAY;          /* the request may go now */
     pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&ps_relay_mu);
+    pthread_mutex_unlock(&r->mu);
 }
 
 int ps_pub_publish_relay(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
@@ -177,6 +178,7 @@ int ps_pub_publish_relay(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
+    pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_destroy(&ca);
     r->job.run = ps_relay_run;
     r->st = st;
@@ -201,7 +203,7 @@ int ps_pub_publish_relay(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
         ps_relay_free(r);
         return 0;
     }
-    pthread_mutex_lock(&ps_relay_mu);
+    pthread_mutex_lock(&r->mu);
     while (r->state != PS_RELAY_ANSWERED) {
         if (timed_out && r->state != PS_RELAY_STARTING) {
             r->abandoned = left = 1;       /* the loop frees it */
@@ -209,14 +211,14 @@ int ps_pub_publish_relay(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
         }
         if (timed_out) {
             /* the loop copies the request now: a few microseconds */
-            pthread_cond_wait(&r->cv, &ps_relay_mu);
+            pthread_cond_wait(&r->cv, &r->mu);
         }
-        else if (pthread_cond_timedwait(&r->cv, &ps_relay_mu, &until)
+        else if (pthread_cond_timedwait(&r->cv, &r->mu, &until)
                  == ETIMEDOUT) {
             timed_out = 1;
         }
     }
-    pthread_mutex_unlock(&ps_relay_mu);
+    pthread_mutex_unlock(&r->mu);
     if (left) {
         ps_redis_refuse(a, "did not answer within PushStreamRedisTimeout");
         return 1;

@@ -88,6 +88,11 @@ int ps_pub_publish_relay(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
 
 /* ---- from the child's loop (publisher port, WebSocket) ---- */
 
+/* Loop thread: the parent of the pools of its publishes (an allocator of
+ * its own: no lock shared with httpd's worker threads); NULL when it
+ * cannot be made (the global pool then). */
+apr_pool_t *ps_pub_loop_pool(void);
+
 /* The answer of a publish that was under way; *a is valid during the
  * call only. */
 typedef void (ps_pub_done_fn)(void *baton, const ps_answer_t *a);
