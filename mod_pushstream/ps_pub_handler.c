@@ -91,10 +91,18 @@ int ps_pub_handle(request_rec *r, ps_child_t *child, const ps_dir_conf_t *d,
             return ps_http_explain(r, rc, rc == HTTP_REQUEST_ENTITY_TOO_LARGE
                                    ? "Message is too large." : NULL);
         }
-        ps_pub_publish(r->pool, child->store, d, sc, chans, body, len,
-                       apr_table_get(r->headers_in, "Event-Id"),
-                       apr_table_get(r->headers_in, "Event-Type"),
-                       apr_table_get(r->headers_in, "Accept"), &a);
+        /* several servers: through the child's loop when it can */
+        if (!ps_pub_publish_relay(r->pool, child->store, d, sc, chans, body,
+                                  len,
+                                  apr_table_get(r->headers_in, "Event-Id"),
+                                  apr_table_get(r->headers_in, "Event-Type"),
+                                  apr_table_get(r->headers_in, "Accept"),
+                                  &a)) {
+            ps_pub_publish(r->pool, child->store, d, sc, chans, body, len,
+                           apr_table_get(r->headers_in, "Event-Id"),
+                           apr_table_get(r->headers_in, "Event-Type"),
+                           apr_table_get(r->headers_in, "Accept"), &a);
+        }
         break;
     default:
         break;

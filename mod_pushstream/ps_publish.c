@@ -358,6 +358,23 @@ struct ps_pub_async_t {
     int existed;                   /* a delete's: channels Redis had */
 };
 
+apr_pool_t *ps_pub_loop_pool(void)
+{
+    static apr_pool_t *pool;               /* the loop thread's only */
+    apr_allocator_t *al;
+
+    if (!pool && apr_allocator_create(&al) == APR_SUCCESS) {
+        if (apr_pool_create_unmanaged_ex(&pool, NULL, al) == APR_SUCCESS) {
+            apr_allocator_owner_set(al, pool);
+        }
+        else {
+            apr_allocator_destroy(al);
+            pool = NULL;
+        }
+    }
+    return pool;
+}
+
 static void ps_pub_async_done(void *baton, int ok)
 {
     ps_pub_async_t *x = baton;
@@ -404,7 +421,8 @@ static int ps_pub_async_begin(ps_store_t *st, const ps_dir_conf_t *d,
     ps_pub_async_t *x;
     apr_pool_t *p;
 
-    if (!ps_redis_async_ready() || apr_pool_create(&p, NULL) != APR_SUCCESS) {
+    if (!ps_redis_async_ready()
+        || apr_pool_create(&p, ps_pub_loop_pool()) != APR_SUCCESS) {
         return -1;
     }
     x = apr_pcalloc(p, sizeof(*x));
@@ -584,7 +602,8 @@ ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
     apr_pool_t *xp;
     int i;
 
-    if (!ps_redis_async_ready() || apr_pool_create(&xp, NULL) != APR_SUCCESS) {
+    if (!ps_redis_async_ready()
+        || apr_pool_create(&xp, ps_pub_loop_pool()) != APR_SUCCESS) {
         ps_pub_delete(p, st, sc, chans, text, len, a);
         return NULL;
     }

@@ -71,7 +71,27 @@ void ps_pub_publish(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
                     const char *event_type, const char *accept,
                     ps_answer_t *a);
 
+/* The publisher location with PushStreamRedis under a threaded MPM
+ * (ps_pub_relay.c): the publish goes to this child's loop, pipelined on
+ * its asynchronous Redis connection with the child's other publishes,
+ * while this worker thread waits for the answer: the same answer as
+ * ps_pub_publish(), 503 (Retry-After, explain) when none came within
+ * PushStreamRedisTimeout.  1: answered (*a, its body in p); 0: not for
+ * this process (no Redis, prefork, no loop, empty body): use
+ * ps_pub_publish(). */
+int ps_pub_publish_relay(apr_pool_t *p, ps_store_t *st, const ps_dir_conf_t *d,
+                         const ps_srv_conf_t *sc,
+                         const apr_array_header_t *chans, const char *body,
+                         apr_size_t len, const char *event_id,
+                         const char *event_type, const char *accept,
+                         ps_answer_t *a);
+
 /* ---- from the child's loop (publisher port, WebSocket) ---- */
+
+/* Loop thread: the parent of the pools of its publishes (an allocator of
+ * its own: no lock shared with httpd's worker threads); NULL when it
+ * cannot be made (the global pool then). */
+apr_pool_t *ps_pub_loop_pool(void);
 
 /* The answer of a publish that was under way; *a is valid during the
  * call only. */

@@ -102,6 +102,32 @@ int ps_redis_delete_async(apr_pool_t *p, const apr_array_header_t *chans,
                           ps_answer_t *a, ps_redis_done_fn *done,
                           void *baton);
 
+/* ---- from an httpd worker thread, through the child's loop ---- */
+
+/* A job for the child's loop thread (the caller's memory; not touched
+ * once run has been called). */
+typedef struct ps_redis_job_t {
+    void (*run)(struct ps_redis_job_t *job, int cancelled);
+    struct ps_redis_job_t *next;
+} ps_redis_job_t;
+
+/* From an httpd worker thread of a threaded MPM (event, worker) with
+ * PushStreamRedis: run job->run(job, 0) soon on this child's loop thread,
+ * where ps_redis_async_ready() holds and ps_redis_publish_async()
+ * pipelines it with every other publish of the child on the loop's one
+ * connection (jobs run in the order posted), or job->run(job, 1) there
+ * when the loop ends first.  1: queued; 0: not for this process (no
+ * Redis, prefork, no loop, the loop ending, the caller is the loop): the
+ * caller uses the blocking path (ps_redis_publish). */
+int ps_redis_loop_post(ps_redis_job_t *job);
+
+/* PushStreamRedisTimeout of this child (0 without Redis). */
+apr_interval_time_t ps_redis_timeout(void);
+
+/* A publish refused because Redis did not answer (why: for the log):
+ * *a is the 503 (Retry-After, explain), PS0174 once per outage. */
+void ps_redis_refuse(ps_answer_t *a, const char *why);
+
 /* Delete chans in Redis (announced to every node, this one included).  1
  * on success with *existed = how many existed in Redis, 0 with *a the
  * answer (503). */

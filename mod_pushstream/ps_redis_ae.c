@@ -1,12 +1,14 @@
 /* ps_redis_ae.c - hiredis's async API on the child's event loop (see
  * ps_redis_ae.h).  Every use of the loop's API by the Redis code is here:
- * a ps_pollee_t per context socket, a timerfd for the timer, a
- * ps_loop_ext_t for the end of the loop. */
+ * a ps_pollee_t per context socket, a timerfd for the timer, an eventfd
+ * for jobs posted by other threads, a ps_loop_ext_t for the end of the
+ * loop. */
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/timerfd.h>
+#include <sys/eventfd.h>
 #include <pthread.h>
 
 #include <apr_poll.h>
@@ -41,6 +43,12 @@ static ps_rae_timer_t *ps_rae_tm;
 static ps_rae_watch_t *ps_rae_dead;     /* freed after the loop's turn */
 static pthread_t ps_rae_thread;
 static int ps_rae_thread_known;
+
+/* Jobs posted by other threads (ps_rae_post), under ps_rae_jobs_mu. */
+static pthread_mutex_t ps_rae_jobs_mu = PTHREAD_MUTEX_INITIALIZER;
+static ps_rae_job_t *ps_rae_jobs_head, *ps_rae_jobs_tail;
+static int ps_rae_jobs_open;                /* the loop takes jobs */
+static ps_rae_timer_t *ps_rae_jobs_ev;      /* the eventfd (a pollee) */
 
 static void ps_rae_want(ps_rae_watch_t *w, apr_int16_t events)
 {
@@ -193,6 +201,111 @@ int ps_rae_on_loop(void)
     return pthread_equal(ps_rae_thread, pthread_self());
 }
 
+/* ---- jobs from other threads -------------------------------------- */
+
+/* Take every queued job (in order); close: no more are accepted. */
+static ps_rae_job_t *ps_rae_jobs_take(int close)
+{
+    ps_rae_job_t *j;
+
+    pthread_mutex_lock(&ps_rae_jobs_mu);
+    j = ps_rae_jobs_head;
+    ps_rae_jobs_head = ps_rae_jobs_tail = NULL;
+    if (close) {
+        ps_rae_jobs_open = 0;
+    }
+    pthread_mutex_unlock(&ps_rae_jobs_mu);
+    return j;
+}
+
+static void ps_rae_jobs_run(ps_rae_job_t *j, int cancelled)
+{
+    while (j) {
+        ps_rae_job_t *next = j->next;
+        j->run(j, cancelled);              /* may free j */
+        j = next;
+    }
+}
+
+static void ps_rae_jobs_io(ps_pollee_t *self, apr_int16_t ev, apr_time_t now)
+{
+    ps_rae_timer_t *t = (ps_rae_timer_t *)self;
+    eventfd_t n;
+
+    if (!ps_rae_thread_known) {
+        ps_rae_thread = pthread_self();    /* a pollee: the loop thread */
+        ps_rae_thread_known = 1;
+    }
+    (void)eventfd_read(t->fd, &n);         /* EAGAIN: a spurious wake-up */
+    ps_rae_jobs_run(ps_rae_jobs_take(0), 0);
+}
+
+int ps_rae_post(ps_rae_job_t *job)
+{
+    int first;
+
+    job->next = NULL;
+    pthread_mutex_lock(&ps_rae_jobs_mu);
+    if (!ps_rae_jobs_open) {
+        pthread_mutex_unlock(&ps_rae_jobs_mu);
+        return -1;
+    }
+    first = !ps_rae_jobs_head;
+    if (ps_rae_jobs_tail) {
+        ps_rae_jobs_tail->next = job;
+    }
+    else {
+        ps_rae_jobs_head = job;
+    }
+    ps_rae_jobs_tail = job;
+    /* one wake-up per batch: the loop takes every queued job at once */
+    if (first) {
+        (void)eventfd_write(ps_rae_jobs_ev->fd, 1);
+    }
+    pthread_mutex_unlock(&ps_rae_jobs_mu);
+    return 0;
+}
+
+/* A pollee on a non-blocking fd (timerfd, eventfd); NULL on failure (fd
+ * closed). */
+static ps_rae_timer_t *ps_rae_fd_pollee(struct ps_reactor_t *re, int fd,
+                                        void (*on_io)(ps_pollee_t *,
+                                                      apr_int16_t,
+                                                      apr_time_t))
+{
+    apr_pool_t *pool;
+    ps_rae_timer_t *t;
+
+    if (fd < 0 || apr_pool_create(&pool, NULL) != APR_SUCCESS) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return NULL;
+    }
+    t = apr_pcalloc(pool, sizeof(*t));
+    t->pollee.on_io = on_io;
+    t->pool = pool;
+    t->fd = fd;
+    apr_os_sock_put(&t->sock, &t->fd, pool);
+    t->pfd.desc_type = APR_POLL_SOCKET;
+    t->pfd.desc.s = t->sock;
+    t->pfd.reqevents = APR_POLLIN;
+    t->pfd.client_data = t;
+    if (ps_reactor_poll_add(re, &t->pfd) != APR_SUCCESS) {
+        close(fd);
+        apr_pool_destroy(pool);
+        return NULL;
+    }
+    return t;
+}
+
+static void ps_rae_fd_pollee_free(ps_rae_timer_t *t)
+{
+    ps_reactor_poll_remove(ps_rae_re, &t->pfd);
+    close(t->fd);
+    apr_pool_destroy(t->pool);
+}
+
 /* ---- the loop's extension ------------------------------------------ */
 
 static void ps_rae_tick(void *baton, apr_time_t now)
@@ -221,12 +334,15 @@ static void ps_rae_destroy(void *baton)
     if (ps_rae_user.on_destroy) {
         ps_rae_user.on_destroy(ps_rae_user.baton);
     }
+    ps_rae_jobs_run(ps_rae_jobs_take(1), 1);   /* none is left waiting */
     ps_rae_reap();
     if (ps_rae_tm) {
-        ps_reactor_poll_remove(ps_rae_re, &ps_rae_tm->pfd);
-        close(ps_rae_tm->fd);
-        apr_pool_destroy(ps_rae_tm->pool);
+        ps_rae_fd_pollee_free(ps_rae_tm);
         ps_rae_tm = NULL;
+    }
+    if (ps_rae_jobs_ev) {
+        ps_rae_fd_pollee_free(ps_rae_jobs_ev);
+        ps_rae_jobs_ev = NULL;
     }
     ps_rae_re = NULL;
 }
@@ -234,9 +350,6 @@ static void ps_rae_destroy(void *baton)
 void ps_rae_attach(struct ps_reactor_t *re, const ps_rae_user_t *user)
 {
     ps_loop_ext_t ext;
-    apr_pool_t *pool;
-    ps_rae_timer_t *t;
-    int fd;
 
     memset(&ext, 0, sizeof(ext));
     ext.on_tick = ps_rae_tick;
@@ -248,26 +361,17 @@ void ps_rae_attach(struct ps_reactor_t *re, const ps_rae_user_t *user)
     }
     ps_rae_re = re;
     ps_rae_user = *user;
-    fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (fd < 0 || apr_pool_create(&pool, NULL) != APR_SUCCESS) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return;                            /* the 1 s tick only */
+    /* no timerfd: the 1 s tick only */
+    ps_rae_tm = ps_rae_fd_pollee(re, timerfd_create(CLOCK_MONOTONIC,
+                                                    TFD_NONBLOCK | TFD_CLOEXEC),
+                                 ps_rae_timer_io);
+    /* no eventfd: no jobs (the callers use their blocking path) */
+    ps_rae_jobs_ev = ps_rae_fd_pollee(re, eventfd(0, EFD_NONBLOCK
+                                                     | EFD_CLOEXEC),
+                                      ps_rae_jobs_io);
+    if (ps_rae_jobs_ev) {
+        pthread_mutex_lock(&ps_rae_jobs_mu);
+        ps_rae_jobs_open = 1;
+        pthread_mutex_unlock(&ps_rae_jobs_mu);
     }
-    t = apr_pcalloc(pool, sizeof(*t));
-    t->pollee.on_io = ps_rae_timer_io;
-    t->pool = pool;
-    t->fd = fd;
-    apr_os_sock_put(&t->sock, &t->fd, pool);
-    t->pfd.desc_type = APR_POLL_SOCKET;
-    t->pfd.desc.s = t->sock;
-    t->pfd.reqevents = APR_POLLIN;
-    t->pfd.client_data = t;
-    if (ps_reactor_poll_add(re, &t->pfd) != APR_SUCCESS) {
-        close(fd);
-        apr_pool_destroy(pool);
-        return;
-    }
-    ps_rae_tm = t;
 }

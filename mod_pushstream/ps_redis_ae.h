@@ -10,6 +10,8 @@
 #include <hiredis/async.h>
 #include <apr_time.h>
 
+#include "ps_redis.h"
+
 struct ps_reactor_t;
 
 /* What the user gets from the loop. */
@@ -32,5 +34,13 @@ void ps_rae_wake_at(apr_time_t when);
 
 /* 1 on the loop thread of an attached loop. */
 int ps_rae_on_loop(void);
+
+/* A job handed to the loop thread by another thread (ps_redis.h). */
+typedef ps_redis_job_t ps_rae_job_t;
+
+/* Any thread: run job->run(job, 0) on the loop thread soon (jobs in the
+ * order posted), or job->run(job, 1) there when the loop ends first.
+ * 0: queued; -1: no loop to take it (not attached, or ending). */
+int ps_rae_post(ps_rae_job_t *job);
 
 #endif

@@ -10,16 +10,26 @@
  * callback with no reply and answers 503.  A context that failed or
  * closed is never reused: the next command connects again.
  *
- * Log tags: PS0176 (the async connection failed or timed out). */
+ * Publishes of the publisher location (httpd worker threads) come here
+ * too under a threaded MPM: ps_redis_loop_post() hands them to the loop
+ * thread (ps_redis_ae.c's job queue), so that they share this one
+ * pipelined connection instead of one blocking round trip per worker
+ * thread; under prefork (one worker thread per child: nothing to share)
+ * they stay on the blocking connection (ps_redis.c).
+ *
+ * Log tags: PS0176 (the async connection failed or timed out), PS0178
+ * (which connection the publisher locations use; once per node). */
 
 #include <string.h>
 
+#include <apr_atomic.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
 #include <apr_strings.h>
 #include <httpd.h>
 #include <http_log.h>
+#include <ap_mpm.h>
 
 #include "ps_redis_int.h"
 #include "ps_redis_lua.h"
@@ -45,6 +55,7 @@ typedef struct ps_rda_op_t {
 
 static struct {
     int attached;
+    int relay;                     /* worker threads hand publishes over */
     int stopping;
     redisAsyncContext *ac;         /* NULL: none (the next command connects) */
     int connected;
@@ -309,6 +320,41 @@ void ps_redis_attach(struct ps_child_t *child, struct ps_reactor_t *re)
     u.on_destroy = ps_rda_destroy;
     ps_rae_attach(re, &u);
     ps_rda.attached = 1;
+    {
+        int threaded = AP_MPMQ_NOT_SUPPORTED;
+        if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) != APR_SUCCESS) {
+            threaded = AP_MPMQ_NOT_SUPPORTED;
+        }
+        ps_rda.relay = threaded != AP_MPMQ_NOT_SUPPORTED;
+    }
+    if (ps_rd->node && apr_atomic_cas32(&ps_rd->node->relay_logged, 1, 0)
+                       == 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ps_rd->s, "PS0178: "
+                     "PushStreamRedis: publisher locations publish %s",
+                     ps_rda.relay ? "through each child's loop, pipelined on "
+                     "its one asynchronous Redis connection"
+                     : "on a blocking Redis connection per worker thread "
+                     "(MPM without threads)");
+    }
+}
+
+int ps_redis_loop_post(ps_redis_job_t *job)
+{
+    if (!ps_rd || !ps_rda.relay || ps_rae_on_loop()) {
+        return 0;
+    }
+    return ps_rae_post(job) == 0;
+}
+
+void ps_redis_refuse(ps_answer_t *a, const char *why)
+{
+    ps_rd_unreachable(a, "publish", why);
+}
+
+apr_interval_time_t ps_redis_timeout(void)
+{
+    return ps_rd ? apr_time_from_sec(ps_rd->tv.tv_sec) + ps_rd->tv.tv_usec
+                 : 0;
 }
 
 int ps_redis_async_ready(void)

@@ -34,6 +34,7 @@ typedef struct ps_rd_node_t {
     apr_uint32_t epoch_hash;             /* last epoch seen (PS0173) */
     apr_uint32_t disconnects, data_lost, gaps_filled, publish_failures;
     apr_uint32_t connected;              /* children connected now */
+    apr_uint32_t relay_logged;           /* PS0178 written */
 } ps_rd_node_t;
 
 #define PS_RD_UNKNOWN 0

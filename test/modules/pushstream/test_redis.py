@@ -512,6 +512,8 @@ def test_prefork_nodes(httpd, redis):
     itself; delivery and replay are the same."""
     a = httpd(node_conf(redis), mpm="prefork", servers=3)
     b = httpd(node_conf(redis), mpm="prefork", servers=3)
+    assert "PS0178: PushStreamRedis: publisher locations publish on a blocking " \
+        "Redis connection per worker thread" in open(a.error_log_path).read()
     sb = Stream(b, "/sub/pf")
     wait_subscribed(redis, "pf", 1)
     publish(a, "pf", "one")
@@ -691,6 +693,83 @@ def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
     sa.wait_for(b":after|")
     wait_for(lambda: "PS0177" in open(a.error_log_path).read(), timeout=5,
              what="PS0177 logged")
+
+
+def test_location_publishes_share_the_loop_connection(httpd, redis):
+    """Event MPM: a publisher location's publish is handed to the child's loop
+    (PS0178 says so) and pipelined on its Redis connection with the publisher
+    port's.  Location and port publishes issued concurrently on one child all
+    succeed, each answer counts its own message, and a subscriber gets every
+    one once, ids strictly increasing.  While Redis sleeps (DEBUG SLEEP) longer
+    than PushStreamRedisTimeout, location publishes from several worker
+    threads at once answer 503 (Retry-After, explain) within the timeout; then
+    both paths work again."""
+    port = pshttpd.free_port()
+    cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS),
+               pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL)
+    a = httpd(cfg, servers=1)
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    assert "PS0178: PushStreamRedis: publisher locations publish through each " \
+        "child's loop" in open(a.error_log_path).read()
+    sa = Stream(a, "/sub/lp")
+    wait_subscribed(redis, "lp", 1)
+    n = 15
+    counts, statuses = [], []
+
+    def loc(i):
+        r = publish(a, "lp", f"L{i}", expect=None,
+                    headers={"Accept": "application/json"})
+        statuses.append(r.status)
+        if r.status == 200:
+            counts.append(json.loads(r.body)["published_messages"])
+
+    def prt(i):
+        statuses.append(_port_answer(_port_send(port, "POST", "/pub?id=lp",
+                                                f"P{i}".encode()))[0])
+
+    for i in range(n):
+        ts = [threading.Thread(target=loc, args=(i,)),
+              threading.Thread(target=prt, args=(i,))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+    assert statuses == [200] * (2 * n), statuses
+    assert len(set(counts)) == n and max(counts) <= 2 * n, counts
+    sa.wait_for(f"L{n - 1}|".encode())
+    sa.wait_for(f"P{n - 1}|".encode())
+    got = ids_of(sa.body)
+    assert [i for i, _ in got] == list(range(1, 2 * n + 1)), got
+    assert sorted(t for _, t in got) == sorted([f"L{i}" for i in range(n)]
+                                               + [f"P{i}" for i in range(n)])
+    # Redis busy longer than the timeout: every waiting worker gets its 503
+    th = threading.Thread(target=lambda: redis.cmd("DEBUG", "SLEEP", "3", timeout=10))
+    th.start()
+    time.sleep(0.2)
+    late = []
+
+    def slow(i):
+        t0 = time.time()
+        r = publish(a, "lp", f"S{i}", expect=None)
+        late.append((r.status, r.header("Retry-After"),
+                     r.header("X-Nginx-PushStream-Explain"), time.time() - t0))
+
+    ts = [threading.Thread(target=slow, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    th.join(10)
+    assert len(late) == 4, late
+    for st, ra, ex, took in late:
+        assert st == 503 and ra == "1" and "Redis" in ex, late
+        assert took < TIMEOUT + 0.7, late
+    wait_for(lambda: publish(a, "lp", "after", expect=None).status == 200,
+             timeout=10, what="location publish after DEBUG SLEEP")
+    assert _port_answer(_port_send(port, "POST", "/pub?id=lp", b"port after"))[0] == 200
+    sa.wait_for(b":port after|")
+    ids = [i for i, _ in ids_of(sa.body)]
+    assert ids == sorted(set(ids)), ids            # no duplicate, no reorder
 
 
 # ====================================================================== counted in Redis
