@@ -91,6 +91,20 @@ void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                    const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
                    const ps_redis_rec_t *rec);
 
+/* The same, skip_gap: a message after a gap is left to the Redis thread
+ * or the next SYNC (ps_redis_copy.c). */
+void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                      const ps_srv_conf_t *sc, const char *ch,
+                      apr_size_t len, const ps_redis_rec_t *rec,
+                      int skip_gap);
+
+/* A channel's keys "ps:{id}:meta" and "ps:{id}:msgs", each len + 10
+ * bytes (no NUL), one after the other in k[2 * (len + 10)]. */
+void ps_rd_key_pair(char *k, const char *id, apr_size_t len);
+
+/* Last id of the node's copy of a channel (0 when none). */
+apr_uint64_t ps_rd_local_last(ps_store_t *st, const char *ch, apr_size_t len);
+
 /* A publish refused: 503 (Retry-After, explain); PS0174 once per outage
  * and node.  ps_rd_reachable(): one went through (the next outage is
  * logged again). */
