@@ -1,6 +1,7 @@
 """Statistics location (protocol B12): summarized, ALL, prefix*, listed."""
 import http.client
 import json
+import time
 
 CONF = r'''
 PushStreamSharedMemorySize 32M
@@ -72,14 +73,21 @@ def test_prometheus_and_server_status(httpd):
     _publish(srv, "p1/p2")
     for path, headers in (("/channels-stats?format=prometheus", {}),
                           ("/channels-stats", {"Accept": "text/plain; version=0.0.4"})):
-        r, body = _get(srv, path, headers)
-        assert r.status == 200
-        assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
-        text = body.decode()
+        # a child appears among the processes a moment before its
+        # child_init has claimed its worker slot: wait for every child
+        deadline = time.time() + 10
+        while True:
+            r, body = _get(srv, path, headers)
+            assert r.status == 200
+            assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+            text = body.decode()
+            pids = sorted(int(l.split('"')[1]) for l in text.splitlines()
+                          if l.startswith("pushstream_worker_subscribers{"))
+            if pids == sorted(srv.child_pids()) or time.time() > deadline:
+                break
+            time.sleep(0.2)
         assert "# TYPE pushstream_channels gauge\npushstream_channels 2\n" in text
         assert "pushstream_published_messages_total 2\n" in text
-        pids = sorted(int(l.split('"')[1]) for l in text.splitlines()
-                      if l.startswith("pushstream_worker_subscribers{"))
         assert pids == sorted(srv.child_pids())
     r, body = _get(srv, "/server-status?auto")
     assert b"PushStreamChannels: 2\n" in body
