@@ -19,6 +19,8 @@ import pytest
 
 from pyhttpd import httpd as pshttpd
 from pyhttpd.client import publish, subscribers, wait_for
+from pyhttpd.conf import pub_location, sub_location
+from pyhttpd.proc import end_popen
 
 from pyhttpd.env import ROOT  # noqa: E402
 CONF_D = os.path.join(ROOT, "conf.d")
@@ -33,29 +35,9 @@ STOCK = (f"Include {STOCK_MPM}\n"
          f"Include {CONF_D}/pushstream.conf\n"
          f"Include {CONF_D}/pushstream_wstunnel.conf\n")
 
-BODY = r'''
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/ev/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/ws/(?<ch>.+)$">
-    PushStreamSubscriber websocket
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/lp/(?<ch>.+)$">
-    PushStreamSubscriber long-polling
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamLongPollingConnectionTtl 5m
-</LocationMatch>
-'''
+BODY = (pub_location(store=None) + sub_location("sub") + sub_location("ev", "eventsource")
+        + sub_location("ws", "websocket")
+        + sub_location("lp", "long-polling", "PushStreamLongPollingConnectionTtl 5m"))
 
 
 def _json_line(p, timeout, what):
@@ -170,14 +152,7 @@ def test_stock_mpm_settings_hold_subscribers_and_tunnels(httpd, loadgen):
         for s in socks:
             s.close()
         for p in procs:
-            if p.stdin and not p.stdin.closed:
-                p.stdin.close()
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-            p.stdout.close()
+            end_popen(p, 30, close_stdin=True)
 
 
 @pytest.mark.parametrize("mpm, expect", [

@@ -10,22 +10,11 @@ import urllib.request
 
 import pytest
 
-CONF = r'''
-PushStreamSharedMemorySize 64M
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamMessageTemplate "~text~|"
-</LocationMatch>
-<LocationMatch "^/ev/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-'''
+from pyhttpd.conf import pub_location, sub_location
+
+CONF = ("PushStreamSharedMemorySize 64M\n" + pub_location(store=None)
+        + sub_location("sub", "", 'PushStreamMessageTemplate "~text~|"')
+        + sub_location("ev", "eventsource"))
 # PS_CAPACITY_N: smaller only in the sanitizer pass (test/run-all.sh)
 N = int(os.environ.get("PS_CAPACITY_N") or 10000)
 
