@@ -592,25 +592,25 @@ class Stream(SockClient):
     def wait_len(self, n, timeout=10):
         return self.wait(lambda s: len(s.p.body) >= n, timeout, f"{n} body bytes")
 
+    def _read_until(self, pred, timeout, what):
+        """Reads until pred() (EOF included); AssertionError `what` on timeout."""
+        deadline = time.time() + timeout
+        while not pred():
+            if not self._read_once(deadline):
+                raise AssertionError(f"{self.path}: {what} after {timeout}s; "
+                                     f"complete={self.p.complete} body {self.body[-500:]!r}")
+        return self.body
+
     def wait_complete(self, timeout=10):
         """Until the response's framing ended (terminal chunk) or the connection closed."""
-        deadline = time.time() + timeout
-        while not (self.p.complete or self.p.eof):
-            if not self._read_once(deadline):
-                raise AssertionError(f"{self.path}: response not ended after {timeout}s; "
-                                     f"body {self.body[-500:]!r}")
-        return self.body
+        return self._read_until(lambda: self.p.complete or self.p.eof, timeout,
+                                "response not ended")
 
     wait_end = wait_complete
 
     def wait_closed(self, timeout=10):
         """Until the server closed the connection (EOF). Returns the body."""
-        deadline = time.time() + timeout
-        while not self.p.eof:
-            if not self._read_once(deadline):
-                raise AssertionError(f"{self.path}: connection still open after {timeout}s; "
-                                     f"complete={self.p.complete} body {self.body[-500:]!r}")
-        return self.body
+        return self._read_until(lambda: self.p.eof, timeout, "connection still open")
 
     wait_eof = wait_closed
 
@@ -659,6 +659,30 @@ def recv_some(sock):
         return None
     except ConnectionResetError:
         return b""
+
+
+def gather(socks, marker, timeout=60):
+    """Reads sockets (made non-blocking) until each has sent `marker` or closed,
+    at most timeout s: the set of those that sent it."""
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, bytearray())
+    got = set()
+    deadline = time.time() + timeout
+    while sel.get_map() and time.time() < deadline:
+        for key, _ in sel.select(timeout=1):
+            data = recv_some(key.fileobj)
+            if data is None:
+                continue
+            key.data.extend(data)
+            if marker in key.data:
+                got.add(key.fileobj)
+            elif data:
+                continue
+            sel.unregister(key.fileobj)
+    sel.close()
+    return got
 
 
 class SwarmConn:

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from pyhttpd import httpd as pshttpd
-from pyhttpd.client import publish, subscribers, wait_for
+from pyhttpd.client import gather, publish, subscribers, wait_for
 from pyhttpd.conf import pub_location, sub_location
 from pyhttpd.proc import end_popen
 
@@ -122,22 +122,7 @@ def test_stock_mpm_settings_hold_subscribers_and_tunnels(httpd, loadgen):
         assert max(lat) < 200, lat
         # every long-poll answered by one publish
         publish(srv, "lpstock", "LPMSG")
-        sel = selectors.DefaultSelector()
-        for s in socks:
-            s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ, bytearray())
-        got = 0
-        deadline = time.time() + 60
-        while got < N_LP and time.time() < deadline:
-            for key, _ in sel.select(timeout=1):
-                try:
-                    data = key.fileobj.recv(65536)
-                except BlockingIOError:
-                    continue
-                key.data.extend(data)
-                if b"LPMSG" in key.data or not data:
-                    got += b"LPMSG" in key.data
-                    sel.unregister(key.fileobj)
+        got = len(gather(socks, b"LPMSG", 60))
         assert got == N_LP, f"{got} of {N_LP} long-polls answered"
         # the others were held all along
         for p in (mix, tun):
