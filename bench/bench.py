@@ -34,6 +34,7 @@ sys.path.insert(0, HERE)
 
 import servers  # noqa: E402
 from servers import Ours, Nchan, Floor, pshttpd  # noqa: E402
+from pyhttpd.env import read  # noqa: E402
 
 LOADGEN = os.path.join(ROOT, ".build", "bench", "loadgen")
 TLSFLOOR = os.path.join(ROOT, ".build", "bench", "tlsfloor")
@@ -46,12 +47,6 @@ def log(msg):
 
 # ------------------------------------------------------------------ machine
 def machine_info():
-    def read(p):
-        try:
-            with open(p) as f:
-                return f.read()
-        except OSError:
-            return ""
     mem = re.search(r"MemTotal:\s+(\d+)", read("/proc/meminfo"))
     cpu = re.search(r"model name\s*:\s*(.+)", read("/proc/cpuinfo"))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -8,7 +8,8 @@
                (python3 -m pyhttpd run | stop | configtest FILE)
     conf       the usual mod_pushstream test configuration (conf(), locations)
     client     the one client library: requests, publish/info/wait, Stream,
-               WebSocket frames and Ws, EventSource parsing, swarms, curl
+               EventSource parsing, swarms, curl
+    ws         WebSocket frames, Ws and WsSwarm on top of client
     h2client   an HTTP/2 client (python3-h2)
     jwtmint    compact JWS/JWT minting for PushStreamAuth
     wsbackend  WebSocket back ends (a subprocess) for mod_pushstream_wstunnel

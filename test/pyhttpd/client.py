@@ -90,41 +90,34 @@ class Reader:
             self.eof = True
         return True
 
-    def need(self, n, deadline, what="data"):
-        while len(self.buf) < n:
+    def fill_until(self, ready, deadline, what):
+        """Reads until ready() (AssertionError on EOF or timeout first)."""
+        while not ready():
             if self.eof:
                 raise AssertionError(f"connection closed while waiting for {what}; "
                                      f"have {self.buf[:300]!r}")
             if not self.fill(deadline):
                 raise AssertionError(f"timed out waiting for {what}; have {self.buf[:300]!r}")
+
+    def need(self, n, deadline, what="data"):
+        self.fill_until(lambda: len(self.buf) >= n, deadline, what)
 
     def take(self, n, deadline, what="data"):
         self.need(n, deadline, what)
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def line(self, deadline, what="a line"):
-        while b"\r\n" not in self.buf:
-            if self.eof:
-                raise AssertionError(f"connection closed while waiting for {what}; "
-                                     f"have {self.buf[:300]!r}")
-            if not self.fill(deadline):
-                raise AssertionError(f"timed out waiting for {what}; have {self.buf[:300]!r}")
-        i = self.buf.index(b"\r\n")
-        out, self.buf = self.buf[:i], self.buf[i + 2:]
+    def _upto(self, sep, deadline, what):
+        self.fill_until(lambda: sep in self.buf, deadline, what)
+        i = self.buf.index(sep)
+        out, self.buf = self.buf[:i], self.buf[i + len(sep):]
         return out
 
+    def line(self, deadline, what="a line"):
+        return self._upto(b"\r\n", deadline, what)
+
     def head(self, deadline):
-        while b"\r\n\r\n" not in self.buf:
-            if self.eof:
-                raise AssertionError(f"connection closed before the response headers; "
-                                     f"have {self.buf[:300]!r}")
-            if not self.fill(deadline):
-                raise AssertionError(f"timed out waiting for the response headers; "
-                                     f"have {self.buf[:300]!r}")
-        i = self.buf.index(b"\r\n\r\n")
-        out, self.buf = self.buf[:i], self.buf[i + 4:]
-        return out.decode("latin-1")
+        return self._upto(b"\r\n\r\n", deadline, "the response headers").decode("latin-1")
 
     def until_eof(self, deadline):
         while not self.eof:
@@ -135,6 +128,15 @@ class Reader:
 
 
 # ---------------------------------------------------------------- plain requests
+def header_of(headers, name):
+    """First value of a header in [(name, value)] (case-insensitive), None if absent."""
+    name = name.lower()
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
 class Response:
     def __init__(self, status, reason, headers, body, version=11, status_line=None):
         self.status = status
@@ -147,11 +149,7 @@ class Response:
 
     def header(self, name):
         """First value of a header (case-insensitive), None if absent."""
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return None
+        return header_of(self.headers, name)
 
     def names(self):
         return [k for k, _ in self.headers]
@@ -324,13 +322,30 @@ def read_response(rd, method="GET", timeout=10):
     return p.response()
 
 
-class HttpConn:
-    """One (keep-alive) connection, plain or TLS; requests as raw bytes."""
+class SockClient:
+    """Base of the raw-socket clients (HttpConn, Stream, ws.Ws): the connection
+    (plain or TLS) and its Reader; close() and `with`."""
 
     def __init__(self, srv, tls=False, timeout=10):
         self.sock = connect(srv, tls, timeout)
         self.rd = Reader(self.sock)
         self.timeout = timeout
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class HttpConn(SockClient):
+    """One (keep-alive) connection, plain or TLS; requests as raw bytes."""
 
     def request(self, method, path, headers=None, body=b""):
         t0 = time.time()
@@ -348,18 +363,6 @@ class HttpConn:
         assert self.rd.buf == b"", self.rd.buf
         return True
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
 
 def http(srv, method, path, headers=None, body=b"", tls=False, timeout=10):
     """One request as raw bytes on a fresh connection (plain or TLS): Response."""
@@ -370,6 +373,15 @@ def http(srv, method, path, headers=None, body=b"", tls=False, timeout=10):
 def assert_no_cache(r):
     assert r.header("Expires") == EXPIRES, r
     assert r.header("Cache-Control") == CACHE_CONTROL, r
+
+
+def assert_header_only(r, status, explain=None):
+    """A header-only error: status, Content-Length: 0, no body, exact explain (or none)."""
+    assert r.status == status, r
+    assert r.header("Content-Length") == "0", r
+    assert r.body == b"", r
+    assert r.header("X-Nginx-PushStream-Explain") == explain, r
+    assert_no_cache(r)
 
 
 # ---------------------------------------------------------------- response parser
@@ -398,11 +410,7 @@ class HttpParser:
         self.error = None
 
     def header(self, name):
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return None
+        return header_of(self.headers, name)
 
     def response(self):
         r = Response(self.status, self.reason, self.headers, bytes(self.body),
@@ -498,17 +506,16 @@ class HttpParser:
 
 
 # ---------------------------------------------------------------- one raw-socket subscriber
-class Stream:
+class Stream(SockClient):
     """A subscriber on a raw socket (plain or TLS): sends the request, then reads
     the response (headers, then the de-chunked body) incrementally, on demand.
     read_headers=True waits for the response headers at once (a long-poll gets
     them only with its answer: leave it False there); Subscriber does so by default."""
 
     def __init__(self, srv, path, headers=None, tls=False, timeout=10, read_headers=False):
+        super().__init__(srv, tls, timeout)
         self.srv = srv
         self.path = path
-        self.sock = connect(srv, tls, timeout)
-        self.rd = Reader(self.sock)
         self.p = HttpParser()
         self.t0 = time.time()
         self.sock.sendall(build_request("GET", path, headers))
@@ -585,25 +592,25 @@ class Stream:
     def wait_len(self, n, timeout=10):
         return self.wait(lambda s: len(s.p.body) >= n, timeout, f"{n} body bytes")
 
+    def _read_until(self, pred, timeout, what):
+        """Reads until pred() (EOF included); AssertionError `what` on timeout."""
+        deadline = time.time() + timeout
+        while not pred():
+            if not self._read_once(deadline):
+                raise AssertionError(f"{self.path}: {what} after {timeout}s; "
+                                     f"complete={self.p.complete} body {self.body[-500:]!r}")
+        return self.body
+
     def wait_complete(self, timeout=10):
         """Until the response's framing ended (terminal chunk) or the connection closed."""
-        deadline = time.time() + timeout
-        while not (self.p.complete or self.p.eof):
-            if not self._read_once(deadline):
-                raise AssertionError(f"{self.path}: response not ended after {timeout}s; "
-                                     f"body {self.body[-500:]!r}")
-        return self.body
+        return self._read_until(lambda: self.p.complete or self.p.eof, timeout,
+                                "response not ended")
 
     wait_end = wait_complete
 
     def wait_closed(self, timeout=10):
         """Until the server closed the connection (EOF). Returns the body."""
-        deadline = time.time() + timeout
-        while not self.p.eof:
-            if not self._read_once(deadline):
-                raise AssertionError(f"{self.path}: connection still open after {timeout}s; "
-                                     f"complete={self.p.complete} body {self.body[-500:]!r}")
-        return self.body
+        return self._read_until(lambda: self.p.eof, timeout, "connection still open")
 
     wait_eof = wait_closed
 
@@ -613,18 +620,6 @@ class Stream:
         while time.time() < deadline and not self.p.eof:
             self._read_once(deadline)
         return self.body
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 class Subscriber(Stream):
@@ -644,38 +639,90 @@ def long_poll(srv, path, headers=None, timeout=30):
 
 
 # ---------------------------------------------------------------- many subscribers
-class SwarmConn:
-    __slots__ = ("sock", "path", "out", "p", "kind", "connected", "closed", "t_close")
+def connect_nonblocking(port):
+    """A non-blocking socket connecting to 127.0.0.1:port (OSError when refused at once)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    rc = s.connect_ex(("127.0.0.1", port))
+    if rc not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+        s.close()
+        raise OSError(rc, f"connect: {errno.errorcode.get(rc, rc)}")
+    return s
 
-    def __init__(self, sock, path, kind):
+
+def recv_some(sock):
+    """One recv on a non-blocking socket: the bytes, b"" at EOF (or reset), None
+    when nothing is there yet."""
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return None
+    except ConnectionResetError:
+        return b""
+
+
+def gather(socks, marker, timeout=60):
+    """Reads sockets (made non-blocking) until each has sent `marker` or closed,
+    at most timeout s: the set of those that sent it."""
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, bytearray())
+    got = set()
+    deadline = time.time() + timeout
+    while sel.get_map() and time.time() < deadline:
+        for key, _ in sel.select(timeout=1):
+            data = recv_some(key.fileobj)
+            if data is None:
+                continue
+            key.data.extend(data)
+            if marker in key.data:
+                got.add(key.fileobj)
+            elif data:
+                continue
+            sel.unregister(key.fileobj)
+    sel.close()
+    return got
+
+
+class SwarmConn:
+    __slots__ = ("sock", "path", "out", "p", "kind", "connected", "closed", "t_close",
+                 "frames")
+
+    def __init__(self, sock, path, kind, out=None, keep_rest=False):
         self.sock = sock
         self.path = path
-        self.out = build_request("GET", path)
-        self.p = HttpParser()
+        self.out = build_request("GET", path) if out is None else out
+        self.p = HttpParser(keep_rest=keep_rest)
         self.kind = kind
         self.connected = False
         self.closed = False
         self.t_close = None
+        self.frames = []            # ws.WsSwarm: (first byte, payload) of each frame
+
+    @property
+    def status(self):
+        return self.p.status
 
 
 class Swarm:
-    """Thousands of subscribers on non-blocking sockets, driven by one selector."""
+    """Thousands of subscribers on non-blocking sockets, driven by one selector:
+    each sends its request, then feeds what it reads to its HttpParser
+    (ws.WsSwarm: its WebSocket frames after the 101, too)."""
+    what = "swarm"
 
     def __init__(self, port):
         self.port = port
         self.sel = selectors.DefaultSelector()
         self.conns = []
 
+    def _conn(self, sock, path, kind):
+        return SwarmConn(sock, path, kind)
+
     def open(self, path, kind="stream"):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        rc = s.connect_ex(("127.0.0.1", self.port))
-        if rc not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-            s.close()
-            raise OSError(rc, f"connect: {errno.errorcode.get(rc, rc)}")
-        c = SwarmConn(s, path, kind)
+        c = self._conn(connect_nonblocking(self.port), path, kind)
         self.conns.append(c)
-        self.sel.register(s, selectors.EVENT_WRITE, c)
+        self.sel.register(c.sock, selectors.EVENT_WRITE, c)
         return c
 
     def _close(self, c):
@@ -688,6 +735,13 @@ class Swarm:
                 pass
             c.sock.close()
 
+    def _error(self, c, msg):
+        c.p.error = msg
+        self._close(c)
+
+    def _data(self, c, data):
+        c.p.feed(data)
+
     def pump(self, timeout=0.1):
         for key, ev in self.sel.select(timeout):
             c = key.data
@@ -695,40 +749,33 @@ class Swarm:
                 if not c.connected:
                     err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if err:
-                        c.p.error = f"connect failed: {errno.errorcode.get(err, err)}"
-                        self._close(c)
+                        self._error(c, f"connect failed: {errno.errorcode.get(err, err)}")
                         continue
                     c.connected = True
                 try:
                     n = c.sock.send(c.out)
                 except BlockingIOError:
-                    n = 0
+                    continue
                 except OSError as e:
-                    c.p.error = f"send: {e}"
-                    self._close(c)
+                    self._error(c, f"send: {e}")
                     continue
                 c.out = c.out[n:]
                 if not c.out:
                     self.sel.modify(c.sock, selectors.EVENT_READ, c)
-            elif ev & selectors.EVENT_READ:
-                try:
-                    data = c.sock.recv(65536)
-                except BlockingIOError:
-                    continue
-                except ConnectionResetError:
-                    data = b""
-                if data:
-                    c.p.feed(data)
-                else:
-                    c.p.feed_eof()
-                    self._close(c)
+                continue
+            data = recv_some(c.sock)
+            if data:
+                self._data(c, data)
+            elif data is not None:
+                c.p.feed_eof()
+                self._close(c)
 
     def run_until(self, pred, timeout, what="condition"):
         deadline = time.time() + timeout
         while not pred():
             if time.time() >= deadline:
-                raise AssertionError(f"swarm: timed out after {timeout}s waiting for {what}: "
-                                     f"{self.summary()}")
+                raise AssertionError(f"{self.what}: timed out after {timeout}s waiting for "
+                                     f"{what}: {self.summary()}")
             self.pump(min(0.1, max(0.0, deadline - time.time())))
 
     def summary(self):
@@ -765,11 +812,7 @@ def run_cycles(port, n, concurrency, path_fn, timeout=120, lp_every=0, lp_path_f
         started += 1
         lp = bool(lp_every) and i % lp_every == lp_every - 1
         path = lp_path_fn(i) if lp else path_fn(i)
-        s = socket.socket()
-        s.setblocking(False)
-        rc = s.connect_ex(("127.0.0.1", port))
-        if rc not in (0, errno.EINPROGRESS):
-            raise OSError(rc, "connect")
+        s = connect_nonblocking(port)
         c = SwarmConn(s, path, "lp" if lp else "stream")
         active[s.fileno()] = c
         sel.register(s, selectors.EVENT_WRITE, c)
@@ -811,12 +854,9 @@ def run_cycles(port, n, concurrency, path_fn, timeout=120, lp_every=0, lp_path_f
                     else:
                         sel.modify(c.sock, selectors.EVENT_READ, c)
                 continue
-            try:
-                data = c.sock.recv(65536)
-            except BlockingIOError:
+            data = recv_some(c.sock)
+            if data is None:
                 continue
-            except ConnectionResetError:
-                data = b""
             if data:
                 c.p.feed(data)
             else:

@@ -29,10 +29,12 @@ def location_match(regex, body):
 
 
 def pub_location(publisher="admin", store="on", extra=""):
-    """<Location /pub>: publisher (admin/normal), channels from the `id` argument."""
+    """<Location /pub>: publisher (admin/normal), channels from the `id` argument;
+    store=None: no PushStreamStoreMessages line."""
     return location("/pub", f"PushStreamPublisher {publisher}\n"
                             'PushStreamChannelsPath "%{arg:id}"\n'
-                            f"PushStreamStoreMessages {store}\n" + _lines(extra))
+                            + (f"PushStreamStoreMessages {store}\n" if store else "")
+                            + _lines(extra))
 
 
 def sub_location(prefix, mode="", extra=""):

@@ -44,9 +44,9 @@ def work_root(preferred):
 
 
 def read(path):
-    """A file's text, "" when it does not exist."""
+    """A file's text (undecodable bytes replaced), "" when it cannot be read."""
     try:
-        with open(path) as f:
+        with open(path, errors="replace") as f:
             return f.read()
-    except FileNotFoundError:
+    except OSError:
         return ""

@@ -21,7 +21,7 @@ from . import env
 from .env import (APACHE, BUILD, MODDIR, PUSHSTREAM_SO, ROOT,  # noqa: F401
                   _unreachable_ancestor, work_root)
 from .env import read as _read
-from .proc import (children, free_port, kill_pids, make_cert, pid_alive,  # noqa: F401
+from .proc import (Daemon, children, free_port, kill_pids, make_cert, pid_alive,  # noqa: F401
                    port_is_free, proc_stat as _proc_stat, raise_nofile_limit, tcp_connects,
                    term_and_wait)
 
@@ -59,7 +59,7 @@ def _tail(path, n=40):
         return f"({path} missing)"
 
 
-class Httpd:
+class Httpd(Daemon):
     def __init__(self, workdir, conf_body="", port=None, mpm="event", servers=2, threads=25,
                  modules=None, load_pushstream=True, ssl_port=None, log_level="info",
                  extra_global="", mpm_conf=None):
@@ -81,12 +81,6 @@ class Httpd:
         self.error_log_path = os.path.join(self.workdir, "logs", "error_log")
         self.access_log_path = os.path.join(self.workdir, "logs", "access_log")
         self.pid_path = os.path.join(self.workdir, "logs", "httpd.pid")
-
-    def url(self, path="/"):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def ssl_url(self, path="/"):
-        return f"https://127.0.0.1:{self.ssl_port}{path}"
 
     # ---------------------------------------------------------------- config
     def _path(self, *parts):
@@ -275,20 +269,14 @@ ExtendedStatus On
         rc, out = self._apache("-k", "start")
         if rc != 0:
             self._fail(f"apache2 -k start failed (rc={rc}):\n{out}")
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            pid = self.parent_pid()
-            if pid and not pid_alive(pid):
+        def alive(pid):
+            if not pid_alive(pid):
                 self._fail(f"httpd parent {pid} died during startup:\n{out}")
-            # also wait for StartServers children, so tests can count them right away
-            if pid and self._connects() and len(self.child_pids()) >= self.servers:
-                self._started_at = time.time()
-                return
-            time.sleep(0.05)
+        # also wait for StartServers children, so tests can count them right away
+        if self._wait_started(timeout, self.servers, alive):
+            self._started_at = time.time()
+            return
         self._fail(f"httpd did not come up on port {self.port} within {timeout}s:\n{out}")
-
-    def _connects(self):
-        return tcp_connects(self.port)
 
     def stop(self, timeout=15):
         parent = self.parent_pid()
@@ -340,17 +328,6 @@ ExtendedStatus On
         self._fail(f"no new generation within {timeout}s after graceful")
 
     # ---------------------------------------------------------------- inspection
-    def parent_pid(self):
-        try:
-            with open(self.pid_path) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def child_pids(self):
-        parent = self.parent_pid()
-        return children(parent) if parent else []
-
     def rss_kb(self):
         """{pid: VmRSS in kB} for the parent and its children."""
         out = {}
@@ -392,19 +369,8 @@ ExtendedStatus On
         c = self.mpm_counts()
         return c if all(c.get(k) == (0, 0) for k in kids) else None
 
-    def error_log(self):
-        try:
-            with open(self.error_log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
     def access_log(self):
-        try:
-            with open(self.access_log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return _read(self.access_log_path)
 
     def crash_lines(self):
         return [l for l in self.error_log().splitlines()

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import time
 
+from .env import read
+
 _given_ports = set()
 
 
@@ -127,6 +129,77 @@ def wait_port(port, timeout, what):
     raise RuntimeError(f"{what} did not come up on {port} within {timeout}s")
 
 
+def end_popen(p, timeout=10, close_stdin=False):
+    """Ends a subprocess.Popen: EOF on its stdin (close_stdin) or SIGTERM, SIGKILL
+    after timeout s; closes its pipes."""
+    if close_stdin and p.stdin:
+        if not p.stdin.closed:
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+    elif p.poll() is None:
+        p.terminate()
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(10)
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class Daemon:
+    """A server that forks into the background and writes a pid file (httpd,
+    nginx): set port, ssl_port, pid_path and error_log_path."""
+    port = ssl_port = pid_path = error_log_path = None
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def ssl_url(self, path="/"):
+        return f"https://127.0.0.1:{self.ssl_port}{path}"
+
+    def parent_pid(self):
+        try:
+            with open(self.pid_path) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def child_pids(self):
+        parent = self.parent_pid()
+        return children(parent) if parent else []
+
+    def pids(self):
+        """The parent and its children."""
+        parent = self.parent_pid()
+        return [parent] + children(parent) if parent else []
+
+    def _connects(self):
+        return tcp_connects(self.port)
+
+    def _wait_started(self, timeout, workers, alive_check=None):
+        """Until the parent has `workers` children and the port accepts; False
+        after timeout.  alive_check(pid) may raise when the parent died."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            pid = self.parent_pid()
+            if pid and alive_check:
+                alive_check(pid)
+            if pid and self._connects() and len(self.child_pids()) >= workers:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def error_log(self):
+        return read(self.error_log_path)
+
+
 class Proc:
     """A helper process in the foreground of the test (redis-server, a WebSocket
     back end, bench/tlsfloor): start(), stop() = SIGTERM (or EOF on its stdin),
@@ -155,26 +228,9 @@ class Proc:
 
     def stop(self, timeout=10, close_stdin=False):
         """Ends the process: EOF on its stdin (close_stdin) or SIGTERM, SIGKILL
-        after timeout s; closes the pipes."""
-        if self.running():
-            if close_stdin and self.proc.stdin:
-                try:
-                    self.proc.stdin.close()
-                except OSError:
-                    pass
-            else:
-                self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        after timeout s; closes the pipes (end_popen)."""
         if self.proc:
-            for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-                if f:
-                    try:
-                        f.close()
-                    except OSError:
-                        pass
+            end_popen(self.proc, timeout, close_stdin)
 
 
 def make_cert(crt, key, ca=False):

@@ -7,15 +7,12 @@ connections and response parser; tls=True talks wss to the server's ssl_port.
     WsSwarm(port)                                    # thousands of idle ws subscribers
 """
 import base64
-import errno
 import hashlib
 import os
-import selectors
-import socket
 import struct
 import time
 
-from .client import Reader, build_request, connect, parse_head
+from .client import SockClient, Swarm, SwarmConn, build_request, parse_head
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -71,6 +68,25 @@ class Frame:
         return f"<Frame op={self.opcode:#x} fin={self.fin} {self.payload[:200]!r}>"
 
 
+def parse_frame(b):
+    """The first whole (unmasked) frame of b: (Frame, rest), or None while incomplete."""
+    if len(b) < 2:
+        return None
+    n, off = b[1] & 0x7F, 2
+    if n == 126:
+        if len(b) < 4:
+            return None
+        n, off = struct.unpack("!H", b[2:4])[0], 4
+    elif n == 127:
+        if len(b) < 10:
+            return None
+        n, off = struct.unpack("!Q", b[2:10])[0], 10
+    if len(b) < off + n:
+        return None
+    f = Frame(b[0] >> 7, (b[0] >> 4) & 7, b[0] & 0xF, b[off:off + n], b[:off + n])
+    return f, b[off + n:]
+
+
 def handshake_request(path, key="dGhlIHNhbXBsZSBub25jZQ==", version="13", extra=None,
                       omit=()):
     hdrs = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
@@ -81,16 +97,15 @@ def handshake_request(path, key="dGhlIHNhbXBsZSBub25jZQ==", version="13", extra=
     return build_request("GET", path, hdrs)
 
 
-class Ws:
+class Ws(SockClient):
     """A hand-made WebSocket client. After __init__ the handshake answer is in .resp
     (any status); bytes after the 101 are frames, read with read_frame()."""
 
     def __init__(self, srv, path, tls=False, key="dGhlIHNhbXBsZSBub25jZQ==", version="13",
                  extra=None, omit=(), timeout=10, method="GET", expect101=True):
+        super().__init__(srv, tls, timeout)
         self.path = path
         self.key = key
-        self.sock = connect(srv, tls, timeout)
-        self.rd = Reader(self.sock)
         req = handshake_request(path, key, version, extra, omit)
         if method != "GET":
             req = req.replace(b"GET ", method.encode() + b" ", 1)
@@ -111,21 +126,13 @@ class Ws:
 
     def read_frame(self, timeout=10):
         """The next server frame (asserts it is unmasked); AssertionError on timeout/EOF."""
-        deadline = time.time() + timeout
         rd = self.rd
-        h = rd.take(2, deadline, "a frame header")
-        fin, rsv, op = h[0] >> 7, (h[0] >> 4) & 7, h[0] & 0xF
-        assert not h[1] & 0x80, f"server frame is masked: {h!r}"
-        n = h[1] & 0x7F
-        ext = b""
-        if n == 126:
-            ext = rd.take(2, deadline, "a 16-bit length")
-            n = struct.unpack("!H", ext)[0]
-        elif n == 127:
-            ext = rd.take(8, deadline, "a 64-bit length")
-            n = struct.unpack("!Q", ext)[0]
-        payload = rd.take(n, deadline, f"a {n}-byte payload")
-        return Frame(fin, rsv, op, payload, h + ext + payload)
+        deadline = time.time() + timeout
+        rd.need(2, deadline, "a frame header")
+        assert not rd.buf[1] & 0x80, f"server frame is masked: {rd.buf[:2]!r}"
+        rd.fill_until(lambda: parse_frame(rd.buf) is not None, deadline, "a whole frame")
+        f, rd.buf = parse_frame(rd.buf)
+        return f
 
     def read_data_frame(self, timeout=10):
         """Next frame that is not a ping."""
@@ -171,133 +178,41 @@ class Ws:
             assert not self.rd.eof, "connection closed"
             assert self.rd.buf == b"", f"unexpected bytes {self.rd.buf!r}"
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-
-class WsSwarmConn:
-    __slots__ = ("sock", "out", "buf", "head", "status", "closed", "connected", "frames")
-
-    def __init__(self, sock, out):
-        self.sock, self.out = sock, out
-        self.buf = b""
-        self.head = None
-        self.status = None
-        self.closed = False
-        self.connected = False
-        self.frames = []
-
-
-class WsSwarm:
-    """Many idle WebSocket subscribers on non-blocking sockets, one selector."""
+class WsSwarm(Swarm):
+    """Many idle WebSocket subscribers on non-blocking sockets, one selector
+    (client.Swarm); each conn's .status is its handshake answer's, .frames the
+    (first byte, payload) of every frame after it."""
+    what = "ws swarm"
 
     def __init__(self, port):
-        self.port = port
-        self.sel = selectors.DefaultSelector()
-        self.conns = []
+        super().__init__(port)
         self.errors = []
 
     def open(self, path, key="dGhlIHNhbXBsZSBub25jZQ=="):
-        s = socket.socket()
-        s.setblocking(False)
-        rc = s.connect_ex(("127.0.0.1", self.port))
-        if rc not in (0, errno.EINPROGRESS):
-            s.close()
-            raise OSError(rc, "connect")
-        c = WsSwarmConn(s, handshake_request(path, key))
-        self.conns.append(c)
-        self.sel.register(s, selectors.EVENT_WRITE, c)
-        return c
+        self._key = key
+        return super().open(path, "ws")
 
-    def _close(self, c):
-        if not c.closed:
-            c.closed = True
-            self.sel.unregister(c.sock)
-            c.sock.close()
+    def _conn(self, sock, path, kind):
+        return SwarmConn(sock, path, kind, handshake_request(path, self._key), keep_rest=True)
 
-    def _frames(self, c):
+    def _error(self, c, msg):
+        self.errors.append(msg)
+        super()._error(c, msg)
+
+    def _data(self, c, data):
+        c.p.feed(data)
+        if c.p.status != 101:
+            return
         while True:
-            b = c.buf
-            if len(b) < 2:
+            r = parse_frame(c.p.buf)
+            if r is None:
                 return
-            n, off = b[1] & 0x7F, 2
-            if n == 126:
-                if len(b) < 4:
-                    return
-                n, off = struct.unpack("!H", b[2:4])[0], 4
-            elif n == 127:
-                if len(b) < 10:
-                    return
-                n, off = struct.unpack("!Q", b[2:10])[0], 10
-            if len(b) < off + n:
-                return
-            c.frames.append((b[0], b[off:off + n]))
-            c.buf = b[off + n:]
-
-    def pump(self, timeout=0.1):
-        for key, ev in self.sel.select(timeout):
-            c = key.data
-            if ev & selectors.EVENT_WRITE:
-                if not c.connected:
-                    err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if err:
-                        self.errors.append(f"connect: {errno.errorcode.get(err, err)}")
-                        self._close(c)
-                        continue
-                    c.connected = True
-                try:
-                    n = c.sock.send(c.out)
-                except BlockingIOError:
-                    continue
-                except OSError as e:
-                    self.errors.append(f"send: {e}")
-                    self._close(c)
-                    continue
-                c.out = c.out[n:]
-                if not c.out:
-                    self.sel.modify(c.sock, selectors.EVENT_READ, c)
-                continue
-            try:
-                data = c.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                self._close(c)
-                continue
-            c.buf += data
-            if c.head is None and b"\r\n\r\n" in c.buf:
-                i = c.buf.index(b"\r\n\r\n")
-                c.head, c.buf = c.buf[:i].decode("latin-1"), c.buf[i + 4:]
-                c.status = int(c.head.split(" ", 2)[1])
-            if c.head is not None:
-                self._frames(c)
-
-    def run_until(self, pred, timeout, what="condition"):
-        deadline = time.time() + timeout
-        while not pred():
-            if time.time() >= deadline:
-                raise AssertionError(f"ws swarm: timed out after {timeout}s waiting for "
-                                     f"{what}: {self.summary()}")
-            self.pump(min(0.1, max(0.0, deadline - time.time())))
+            f, c.p.buf = r
+            c.frames.append((f.raw[0], f.payload))
 
     def summary(self):
         from collections import Counter
         c = Counter((x.status, "closed" if x.closed else "open", len(x.frames))
                     for x in self.conns)
         return f"{dict(c)} errors={self.errors[:3]}"
-
-    def close_all(self):
-        for c in self.conns:
-            self._close(c)
-        self.sel.close()

@@ -155,17 +155,25 @@ def helpdesk(httpd, app_port):
     return srv, At(pub)
 
 
-def test_helpdesk_every_location(httpd, app):
-    srv, pub = helpdesk(httpd, app.port)
-    ch = "room1"
+def helpdesk_subscribers(srv, pub, ch):
+    """The helpdesk's four subscribers of ch on srv (WebSocket, iframe stream,
+    EventSource, long-poll), once pub counts them: (ws, sub, ev, lp).
+    test_nginx2apache.py too."""
     ws = pyhttpd.ws.Ws(srv, f"/event/ws/{ch}")
     sub = pyhttpd.client.Subscriber(srv, f"/event/sub/{ch}")
     ev = pyhttpd.client.Subscriber(srv, f"/event/ev/{ch}")
     lp = pyhttpd.client.Subscriber(srv, f"/event/lp/{ch}", read_headers=False)
-    assert sub.header("Content-Type") == "text/html; charset=utf-8"
-    assert ev.header("Content-Type") == "text/event-stream; charset=utf-8"
     wait_for(lambda: json.loads(request(pub, "GET", f"/pub?id={ch}").body)["subscribers"] == 4,
              what="4 subscribers")
+    return ws, sub, ev, lp
+
+
+def test_helpdesk_every_location(httpd, app):
+    srv, pub = helpdesk(httpd, app.port)
+    ch = "room1"
+    ws, sub, ev, lp = helpdesk_subscribers(srv, pub, ch)
+    assert sub.header("Content-Type") == "text/html; charset=utf-8"
+    assert ev.header("Content-Type") == "text/event-stream; charset=utf-8"
     r = request(pub, "POST", f"/pub?id={ch}", body=TRICKY[0].encode(), headers={"Event-Id": "e1"})
     assert r.status == 200 and json.loads(r.body)["subscribers"] == 4
     for t in TRICKY[1:]:

@@ -17,9 +17,12 @@ import pytest
 from pyhttpd import httpd as pshttpd
 import pyhttpd.client
 import pyhttpd.ws
-from pyhttpd.client import At, LocalHttpServer, request, wait_for
+from pyhttpd.client import At, LocalHttpServer, request
 
 from pyhttpd.env import ROOT  # noqa: E402
+
+from .test_examples import helpdesk_subscribers
+
 TOOL = os.path.join(ROOT, "build", "nginx2apache")
 
 # The help desk's nginx, as it ran before the move (ports filled in by the test).
@@ -220,14 +223,9 @@ def test_helpdesk_conversion_text(helpdesk):
 def test_converted_helpdesk_serves_every_location(helpdesk):
     srv, pub, web = helpdesk["srv"], helpdesk["pub"], helpdesk["web"]
     ch = "ticket42"
-    ws = pyhttpd.ws.Ws(web, f"/event/ws/{ch}")
-    sub = pyhttpd.client.Subscriber(web, f"/event/sub/{ch}")
-    ev = pyhttpd.client.Subscriber(web, f"/event/ev/{ch}")
-    lp = pyhttpd.client.Subscriber(web, f"/event/lp/{ch}", read_headers=False)
+    ws, sub, ev, lp = helpdesk_subscribers(web, pub, ch)
     assert sub.header("Content-Type") == "text/html; charset=utf-8"
     assert ev.header("X-Frame-Options") == "SAMEORIGIN"
-    wait_for(lambda: json.loads(request(pub, "GET", f"/pub?id={ch}").body)["subscribers"] == 4,
-             what="4 subscribers")
     for text in ("hello", "second", "third"):
         r = request(pub, "POST", f"/pub?id={ch}", body=text.encode())
         assert r.status == 200

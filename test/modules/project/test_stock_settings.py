@@ -18,7 +18,9 @@ import time
 import pytest
 
 from pyhttpd import httpd as pshttpd
-from pyhttpd.client import publish, subscribers, wait_for
+from pyhttpd.client import gather, publish, subscribers, wait_for
+from pyhttpd.conf import pub_location, sub_location
+from pyhttpd.proc import end_popen
 
 from pyhttpd.env import ROOT  # noqa: E402
 CONF_D = os.path.join(ROOT, "conf.d")
@@ -33,29 +35,9 @@ STOCK = (f"Include {STOCK_MPM}\n"
          f"Include {CONF_D}/pushstream.conf\n"
          f"Include {CONF_D}/pushstream_wstunnel.conf\n")
 
-BODY = r'''
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/ev/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/ws/(?<ch>.+)$">
-    PushStreamSubscriber websocket
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/lp/(?<ch>.+)$">
-    PushStreamSubscriber long-polling
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamLongPollingConnectionTtl 5m
-</LocationMatch>
-'''
+BODY = (pub_location(store=None) + sub_location("sub") + sub_location("ev", "eventsource")
+        + sub_location("ws", "websocket")
+        + sub_location("lp", "long-polling", "PushStreamLongPollingConnectionTtl 5m"))
 
 
 def _json_line(p, timeout, what):
@@ -140,22 +122,7 @@ def test_stock_mpm_settings_hold_subscribers_and_tunnels(httpd, loadgen):
         assert max(lat) < 200, lat
         # every long-poll answered by one publish
         publish(srv, "lpstock", "LPMSG")
-        sel = selectors.DefaultSelector()
-        for s in socks:
-            s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ, bytearray())
-        got = 0
-        deadline = time.time() + 60
-        while got < N_LP and time.time() < deadline:
-            for key, _ in sel.select(timeout=1):
-                try:
-                    data = key.fileobj.recv(65536)
-                except BlockingIOError:
-                    continue
-                key.data.extend(data)
-                if b"LPMSG" in key.data or not data:
-                    got += b"LPMSG" in key.data
-                    sel.unregister(key.fileobj)
+        got = len(gather(socks, b"LPMSG", 60))
         assert got == N_LP, f"{got} of {N_LP} long-polls answered"
         # the others were held all along
         for p in (mix, tun):
@@ -170,14 +137,7 @@ def test_stock_mpm_settings_hold_subscribers_and_tunnels(httpd, loadgen):
         for s in socks:
             s.close()
         for p in procs:
-            if p.stdin and not p.stdin.closed:
-                p.stdin.close()
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-            p.stdout.close()
+            end_popen(p, 30, close_stdin=True)
 
 
 @pytest.mark.parametrize("mpm, expect", [

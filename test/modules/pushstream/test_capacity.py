@@ -3,29 +3,18 @@
 import json
 import os
 import resource
-import selectors
 import socket
 import time
 import urllib.request
 
 import pytest
 
-CONF = r'''
-PushStreamSharedMemorySize 64M
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamMessageTemplate "~text~|"
-</LocationMatch>
-<LocationMatch "^/ev/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-'''
+from pyhttpd.client import gather
+from pyhttpd.conf import pub_location, sub_location
+
+CONF = ("PushStreamSharedMemorySize 64M\n" + pub_location(store=None)
+        + sub_location("sub", "", 'PushStreamMessageTemplate "~text~|"')
+        + sub_location("ev", "eventsource"))
 # PS_CAPACITY_N: smaller only in the sanitizer pass (test/run-all.sh)
 N = int(os.environ.get("PS_CAPACITY_N") or 10000)
 
@@ -41,15 +30,12 @@ def test_10000_idle_subscribers_with_150_workers(httpd):
         pytest.fail(f"RLIMIT_NOFILE hard limit {hard} is below {N + 1000}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     srv = httpd(CONF, servers=6, threads=25)
-    sel = selectors.DefaultSelector()
     socks = []
     try:
         for i in range(N):
             s = socket.create_connection(("127.0.0.1", srv.port))
             path = "/sub/cap" if i % 2 else "/ev/cap"
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ, bytearray())
             socks.append(s)
         deadline = time.time() + 60
         while _subscribers(srv) < N:
@@ -61,18 +47,7 @@ def test_10000_idle_subscribers_with_150_workers(httpd):
         assert time.time() - t0 < 0.2
         req = urllib.request.Request(srv.url("/pub?id=cap"), data=b"CAPMSG", method="POST")
         urllib.request.urlopen(req, timeout=10).read()
-        got = set()
-        deadline = time.time() + 60
-        while len(got) < N and time.time() < deadline:
-            for key, _ in sel.select(timeout=1):
-                try:
-                    data = key.fileobj.recv(65536)
-                except BlockingIOError:
-                    continue
-                key.data.extend(data)
-                if b"CAPMSG" in key.data:
-                    got.add(key.fileobj)
-                    sel.unregister(key.fileobj)
+        got = gather(socks, b"CAPMSG", 60)
         assert len(got) == N, f"{len(got)} of {N} received the message"
     finally:
         for s in socks:

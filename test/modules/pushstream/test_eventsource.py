@@ -9,22 +9,14 @@ import pytest
 
 from pyhttpd.client import (CACHE_CONTROL, EXPIRES, Curl, Subscriber as Stream, http, parse_sse,
                             publish, wait_subscribers)
+from pyhttpd.conf import pub_location, sub_location
 
 
 def es_loc(prefix, *lines):
-    body = "\n    ".join(("PushStreamSubscriber eventsource",
-                          'PushStreamChannelsPath "%{env:MATCH_CH}"') + lines)
-    return f'<LocationMatch "^/{prefix}/(?<ch>.+)$">\n    {body}\n</LocationMatch>\n'
+    return sub_location(prefix, "eventsource", list(lines))
 
 
-CONF = r'''
-PushStreamSharedMemorySize 32M
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-    PushStreamStoreMessages on
-</Location>
-''' + es_loc("ev") \
+CONF = "PushStreamSharedMemorySize 32M\n" + pub_location() + es_loc("ev") \
     + es_loc("evh", r'PushStreamHeaderTemplate "header line 1\nheader line 2\rheader line 3\r\nheader line 4"') \
     + es_loc("evcom", r'PushStreamHeaderTemplate ": already a comment\n"') \
     + es_loc("evj", r'PushStreamMessageTemplate "{\"id\":\"~id~\", \"message\":\"~text~\"}"') \

@@ -13,42 +13,20 @@ import pytest
 
 from pyhttpd import httpd as pshttpd
 from pyhttpd.h2client import H2Conn, pump
-from pyhttpd.conf import conf
+from pyhttpd.conf import conf, sub_location
 from pyhttpd.client import (Curl, Subscriber as Stream, cert_path, publish, wait_for,
                             wait_subscribers)
+
+from .test_tls import TTL_AND_EV
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
 
 BODY = conf(shm="", sub='PushStreamMessageTemplate "~text~|"',
             poll='PushStreamMessageTemplate "~text~|"',
-            lp='PushStreamMessageTemplate "~text~|"', extra=r'''
-<LocationMatch "^/ev/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/evping/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamPingMessageInterval 1s
-</LocationMatch>
-<LocationMatch "^/subttl/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamHeaderTemplate "H|"
-    PushStreamMessageTemplate "~text~|"
-    PushStreamFooterTemplate "FOOTER"
-    PushStreamSubscriberConnectionTtl 2s
-</LocationMatch>
-<LocationMatch "^/lpttl/(?<ch>.+)$">
-    PushStreamSubscriber long-polling
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamLongPollingConnectionTtl 1s
-</LocationMatch>
-<LocationMatch "^/ws/(?<ch>.+)$">
-    PushStreamSubscriber websocket
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-''')
+            lp='PushStreamMessageTemplate "~text~|"',
+            extra=TTL_AND_EV
+            + sub_location("lpttl", "long-polling", "PushStreamLongPollingConnectionTtl 1s")
+            + sub_location("ws", "websocket"))
 
 H2_GLOBAL = "Protocols h2 h2c http/1.1\nPushStreamSharedMemorySize 32M\n"
 

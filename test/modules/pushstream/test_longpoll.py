@@ -6,11 +6,10 @@ import re
 import time
 import urllib.parse
 
-from pyhttpd.client import Stream, http_date, publish, request, request_on, wait_subscribers
+from pyhttpd.client import (Stream, assert_no_cache, http_date, publish, request, request_on,
+                            wait_subscribers)
 from pyhttpd.conf import conf, sub_location
 
-EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT"
-CACHE_CONTROL = "no-cache, no-store, must-revalidate"
 EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 TEMPLATE = "~id~:~channel~:~text~:~tag~:~time~|"
 LP = ['PushStreamHeaderTemplate "H|"', f'PushStreamMessageTemplate "{TEMPLATE}"',
@@ -41,11 +40,6 @@ def fmt(m):
 
 def http_time(value):
     return time.mktime(time.strptime(value, "%a, %d %b %Y %H:%M:%S GMT")) - time.timezone
-
-
-def assert_no_cache(r):
-    assert r.header("Expires") == EXPIRES, r
-    assert r.header("Cache-Control") == CACHE_CONTROL, r
 
 
 def waiting_long_poll(srv, path, ch, n=1, headers=None):

@@ -5,8 +5,8 @@ import json
 import re
 import time
 
-from pyhttpd.client import (CACHE_CONTROL, EXPIRES, HttpConn, Subscriber as Stream, http, info,
-                            publish, wait_subscribers)
+from pyhttpd.client import (HttpConn, Subscriber as Stream, http, info,
+                            assert_no_cache, publish, wait_subscribers)
 
 RFC1123 = r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT"
 LPJ_TPL = r'{\"id\":\"~id~\", \"message\":\"~text~\", \"channel\":\"~channel~\"}'
@@ -39,11 +39,6 @@ def make_conf(server=""):
 
 
 CONF = make_conf()
-
-
-def assert_no_cache(r):
-    assert r.header("Expires") == EXPIRES, r
-    assert r.header("Cache-Control") == CACHE_CONTROL, r
 
 
 def jsonp_items(body, name):

@@ -5,11 +5,10 @@ import re
 import socket
 import time
 
-from pyhttpd.client import HttpParser, Stream, info, publish, request, wait_for
+from pyhttpd.client import (HttpParser, Stream, assert_header_only, assert_no_cache, info,
+                            publish, request, wait_for)
 from pyhttpd.conf import conf, location
 
-EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT"
-CACHE_CONTROL = "no-cache, no-store, must-revalidate"
 RFC1123 = r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT"
 
 # subscriber template showing every token, used to read ids, tags and times back
@@ -19,20 +18,6 @@ ALL_TOKENS = "~id~|~channel~|~text~|~size~|~time~|~tag~|~event-id~|~event-type~\
 def single_json(ch, published, stored, subs):
     return (f'{{"channel": "{ch}", "published_messages": {published}, '
             f'"stored_messages": {stored}, "subscribers": {subs}}}\r\n').encode()
-
-
-def assert_no_cache(r):
-    assert r.header("Expires") == EXPIRES, r
-    assert r.header("Cache-Control") == CACHE_CONTROL, r
-
-
-def assert_header_only(r, status, explain=None):
-    """A header-only error: status, Content-Length: 0, no body, exact explain (or none)."""
-    assert r.status == status, r
-    assert r.header("Content-Length") == "0", r
-    assert r.body == b"", r
-    assert r.header("X-Nginx-PushStream-Explain") == explain, r
-    assert_no_cache(r)
 
 
 def poll_messages(srv, ch, n):

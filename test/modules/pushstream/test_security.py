@@ -70,6 +70,19 @@ def test_conf_d_admin_locations_require_local():
     assert seen >= 6, seen
 
 
+def _curl(prefix, opts, method, url, data, headers):
+    """(status, body) of `prefix curl opts` (a request from another address)."""
+    cmd = [*prefix, "curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
+           *opts, "-X", method, url]
+    for h in headers:
+        cmd[-3:-3] = ["-H", h]
+    if data is not None:
+        cmd[-3:-3] = ["--data-binary", data]
+    p = subprocess.run(cmd, capture_output=True, timeout=30)
+    body, _, code = p.stdout.rpartition(b"\n")
+    return int(code or 0), body
+
+
 class Netns:
     """A network namespace with a veth pair: the host side listens on .host,
     commands run inside with .run(); None-able by the fixture."""
@@ -95,15 +108,7 @@ class Netns:
 
     def curl(self, method, url, data=None, headers=()):
         """(status, body) of a request made from inside the namespace."""
-        cmd = ["ip", "netns", "exec", self.name, "curl", "-s", "-o", "-", "-w",
-               "\n%{http_code}", "--max-time", "10", "-X", method, url]
-        for h in headers:
-            cmd[-3:-3] = ["-H", h]
-        if data is not None:
-            cmd[-3:-3] = ["--data-binary", data]
-        p = subprocess.run(cmd, capture_output=True, timeout=30)
-        body, _, code = p.stdout.rpartition(b"\n")
-        return int(code or 0), body
+        return _curl(["ip", "netns", "exec", self.name], [], method, url, data, headers)
 
     def destroy(self):
         subprocess.run(["ip", "link", "del", self.veth], capture_output=True)
@@ -115,15 +120,7 @@ class Loopback2:
     host, peer = "127.0.0.1", "127.0.0.2"
 
     def curl(self, method, url, data=None, headers=()):
-        cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10",
-               "--interface", self.peer, "-X", method, url]
-        for h in headers:
-            cmd[-3:-3] = ["-H", h]
-        if data is not None:
-            cmd[-3:-3] = ["--data-binary", data]
-        p = subprocess.run(cmd, capture_output=True, timeout=30)
-        body, _, code = p.stdout.rpartition(b"\n")
-        return int(code or 0), body
+        return _curl([], ["--interface", self.peer], method, url, data, headers)
 
 
 @pytest.fixture(scope="module")
@@ -148,20 +145,20 @@ def _example(name, outside, pub_port, port):
     if fallback:
         text = text.replace("Require local", "Require ip 127.0.0.1")
     extra = "" if fallback else f"Listen {outside.host}:{port}"
+
+    def pub_vhost(text, example_port):
+        """The publisher's virtual host on pub_port (and outside.host:pub_port)."""
+        also = "" if fallback else f"\n    Listen {outside.host}:{pub_port}"
+        return text.replace(f"Listen 127.0.0.1:{example_port}",
+                            f"Listen 127.0.0.1:{pub_port}" + also) \
+                   .replace(f"<VirtualHost 127.0.0.1:{example_port}>",
+                            f"<VirtualHost 127.0.0.1:{pub_port}"
+                            + ("" if fallback else f" {outside.host}:{pub_port}") + ">")
     if name == "helpdesk-chat.conf":
-        also = "" if fallback else f"\n    Listen {outside.host}:{pub_port}"
-        text = text.replace("Listen 127.0.0.1:8060", f"Listen 127.0.0.1:{pub_port}" + also) \
-                   .replace("<VirtualHost 127.0.0.1:8060>",
-                            f"<VirtualHost 127.0.0.1:{pub_port}"
-                            + ("" if fallback else f" {outside.host}:{pub_port}") + ">") \
-                   .replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{pshttpd.free_port()}/")
+        text = pub_vhost(text, 8060) \
+            .replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{pshttpd.free_port()}/")
     if name == "private-notifications.conf":
-        also = "" if fallback else f"\n    Listen {outside.host}:{pub_port}"
-        text = text.replace("Listen 127.0.0.1:8062", f"Listen 127.0.0.1:{pub_port}" + also) \
-                   .replace("<VirtualHost 127.0.0.1:8062>",
-                            f"<VirtualHost 127.0.0.1:{pub_port}"
-                            + ("" if fallback else f" {outside.host}:{pub_port}") + ">") \
-                   .replace(AUTH_KEY, _auth_key())
+        text = pub_vhost(text, 8062).replace(AUTH_KEY, _auth_key())
     if name == "two-nodes.conf":
         # one node, without its Redis (never a private address from a test)
         text = re.sub(r"\n *PushStreamRedis(Timeout)? [^\n]*", "", text)

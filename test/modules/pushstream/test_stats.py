@@ -3,18 +3,11 @@ import http.client
 import json
 import time
 
-CONF = r'''
-PushStreamSharedMemorySize 32M
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-    PushStreamStoreMessages on
-</Location>
-<Location /channels-stats>
-    PushStreamChannelsStatistics
-    PushStreamChannelsPath "%{arg:id}"
-</Location>
-'''
+from pyhttpd.conf import location, pub_location
+
+CONF = ("PushStreamSharedMemorySize 32M\n" + pub_location()
+        + location("/channels-stats", ["PushStreamChannelsStatistics",
+                                       'PushStreamChannelsPath "%{arg:id}"']))
 
 
 def _get(srv, path, headers=None, method="GET"):

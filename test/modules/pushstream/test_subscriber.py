@@ -8,11 +8,10 @@ import re
 import time
 import urllib.parse
 
-from pyhttpd.client import Stream, http_date, info, publish, request, request_on, wait_subscribers
+from pyhttpd.client import (Stream, assert_header_only, assert_no_cache, http_date, info, publish,
+                            request, request_on, wait_subscribers)
 from pyhttpd.conf import conf, location, sub_location
 
-EXPIRES = "Thu, 01 Jan 1970 00:00:01 GMT"
-CACHE_CONTROL = "no-cache, no-store, must-revalidate"
 EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 RFC1123 = r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT"
 
@@ -40,19 +39,6 @@ CONF = conf(
     + sub_location("del", "", ['PushStreamMessageTemplate "~id~:~channel~:~text~:~tag~:~time~|"',
                                'PushStreamFooterTemplate "FOOTER"'])
     + location("/subq", 'PushStreamSubscriber\nPushStreamChannelsPath "%{arg:id}"'))
-
-
-def assert_no_cache(r):
-    assert r.header("Expires") == EXPIRES, r
-    assert r.header("Cache-Control") == CACHE_CONTROL, r
-
-
-def assert_header_only(r, status, explain=None):
-    assert r.status == status, r
-    assert r.header("Content-Length") == "0", r
-    assert r.body == b"", r
-    assert r.header("X-Nginx-PushStream-Explain") == explain, r
-    assert_no_cache(r)
 
 
 def parse_tokens(body):

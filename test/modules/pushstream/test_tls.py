@@ -11,46 +11,29 @@ import pytest
 import websockets
 
 from pyhttpd import httpd as pshttpd
-from pyhttpd.conf import conf
+from pyhttpd.conf import conf, sub_location
 from pyhttpd.client import (Curl, HttpConn, Subscriber as Stream, cert_path, http, info,
                             parse_sse, publish, read_response, ssl_context, wait_subscribers)
 from pyhttpd.ws import OP_CLOSE, OP_PING, OP_TEXT, Ws, close_frame_bytes
 
+# /subttl (header, footer, a 2 s TTL), /ev, /evping (1 s pings): test_http2.py too
+TTL_AND_EV = (sub_location("subttl", "", ['PushStreamHeaderTemplate "H|"',
+                                          'PushStreamMessageTemplate "~text~|"',
+                                          'PushStreamFooterTemplate "FOOTER"',
+                                          "PushStreamSubscriberConnectionTtl 2s"])
+              + sub_location("ev", "eventsource")
+              + sub_location("evping", "eventsource", "PushStreamPingMessageInterval 1s"))
+
 # /pub, /sub, /lp, /poll as usual (the segment size is set by tls_server)
 BODY = conf(shm="", sub='PushStreamMessageTemplate "~text~|"',
-            poll='PushStreamMessageTemplate "~text~|"', extra=r'''
-<LocationMatch "^/subttl/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamHeaderTemplate "H|"
-    PushStreamMessageTemplate "~text~|"
-    PushStreamFooterTemplate "FOOTER"
-    PushStreamSubscriberConnectionTtl 2s
-</LocationMatch>
-<LocationMatch "^/ev/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<LocationMatch "^/evping/(?<ch>.+)$">
-    PushStreamSubscriber eventsource
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamPingMessageInterval 1s
-</LocationMatch>
-<LocationMatch "^/ws/(?<ch>.+)$">
-    PushStreamSubscriber websocket
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamWebsocketAllowPublish on
-    PushStreamStoreMessages on
-</LocationMatch>
-<LocationMatch "^/wsh/(?<ch>.+)$">
-    PushStreamSubscriber websocket
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamHeaderTemplate "HEADER"
-    PushStreamFooterTemplate "FOOTER"
-    PushStreamSubscriberConnectionTtl 2s
-    PushStreamPingMessageInterval 1s
-</LocationMatch>
-''')
+            poll='PushStreamMessageTemplate "~text~|"',
+            extra=TTL_AND_EV
+            + sub_location("ws", "websocket", ["PushStreamWebsocketAllowPublish on",
+                                               "PushStreamStoreMessages on"])
+            + sub_location("wsh", "websocket", ['PushStreamHeaderTemplate "HEADER"',
+                                                'PushStreamFooterTemplate "FOOTER"',
+                                                "PushStreamSubscriberConnectionTtl 2s",
+                                                "PushStreamPingMessageInterval 1s"]))
 
 
 def tls_server(httpd, servers=2, **kw):

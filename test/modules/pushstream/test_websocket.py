@@ -14,14 +14,13 @@ import websockets
 
 from pyhttpd.client import (CACHE_CONTROL, EXPIRES, Subscriber as Stream, http, info, publish,
                             wait_subscribers)
+from pyhttpd.conf import location, pub_location, sub_location
 from pyhttpd.ws import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Ws, WsSwarm,
                         accept_of, close_frame_bytes, frame, server_frame)
 
 
 def ws_loc(prefix, *lines):
-    body = "\n    ".join(("PushStreamSubscriber websocket",
-                          'PushStreamChannelsPath "%{env:MATCH_CH}"') + lines)
-    return f'<LocationMatch "^/{prefix}/(?<ch>.+)$">\n    {body}\n</LocationMatch>\n'
+    return sub_location(prefix, "websocket", list(lines))
 
 
 SERVER = '''
@@ -29,26 +28,10 @@ PushStreamSharedMemorySize 32M
 PushStreamMaxChannelIdLength 40
 '''
 
-LOCATIONS = r'''
-<Location /pub>
-    PushStreamPublisher admin
-    PushStreamChannelsPath "%{arg:id}"
-    PushStreamStoreMessages on
-</Location>
-<LocationMatch "^/sub/(?<ch>.+)$">
-    PushStreamSubscriber
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-    PushStreamMessageTemplate "~text~|"
-</LocationMatch>
-<LocationMatch "^/lp/(?<ch>.+)$">
-    PushStreamSubscriber long-polling
-    PushStreamChannelsPath "%{env:MATCH_CH}"
-</LocationMatch>
-<Location /wsq>
-    PushStreamSubscriber websocket
-    PushStreamChannelsPath "%{arg:id}"
-</Location>
-''' + ws_loc("ws", "PushStreamWebsocketAllowPublish on", "PushStreamStoreMessages on") \
+LOCATIONS = pub_location() + sub_location("sub", "", 'PushStreamMessageTemplate "~text~|"') \
+    + sub_location("lp", "long-polling") \
+    + location("/wsq", 'PushStreamSubscriber websocket\nPushStreamChannelsPath "%{arg:id}"') \
+    + ws_loc("ws", "PushStreamWebsocketAllowPublish on", "PushStreamStoreMessages on") \
     + ws_loc("wsh", 'PushStreamHeaderTemplate "HEADER"', 'PushStreamFooterTemplate "FOOTER"',
              'PushStreamMessageTemplate "<~id~:~channel~:~text~>"') \
     + ws_loc("wsping", "PushStreamPingMessageInterval 1s") \

@@ -19,6 +19,7 @@ import websockets
 from pyhttpd import httpd as pshttpd
 from pyhttpd import wsbackend
 from pyhttpd.env import ROOT
+from pyhttpd.proc import end_popen
 from pyhttpd.wsbackend import connect, run, status_auto, wait_for, wt_modules  # noqa: F401
 
 SLOW = float(os.environ.get("PS_SLOW") or 1)
@@ -149,11 +150,4 @@ def test_thousands_of_idle_tunnels_hold_no_connection_of_httpd(httpd):
         assert wait_for(lambda: srv.mpm_idle(kids), 10, step=0.5), srv.mpm_counts()
     finally:
         for p in procs:
-            if p.stdin and not p.stdin.closed:
-                p.stdin.close()
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-            p.stdout.close()
+            end_popen(p, 30, close_stdin=True)
