@@ -191,11 +191,21 @@ static const char *ps_sub_shared_str(const char *str)
 static apr_bucket_brigade *ps_sub_scratch;
 static ps_child_t *ps_sub_scratch_child;
 
+static apr_status_t ps_sub_scratch_gone(void *data)
+{
+    (void)data;
+    ps_sub_scratch = NULL;              /* (a next generation's child may */
+    ps_sub_scratch_child = NULL;        /* have the same address: -X) */
+    return APR_SUCCESS;
+}
+
 static apr_bucket_brigade *ps_sub_scratch_bb(ps_sub_t *sub, apr_bucket_alloc_t *ba)
 {
     if (ps_sub_scratch_child != sub->child) {
         ps_sub_scratch = apr_brigade_create(sub->child->pool, ba);
         ps_sub_scratch_child = sub->child;
+        apr_pool_cleanup_register(sub->child->pool, NULL, ps_sub_scratch_gone,
+                                  apr_pool_cleanup_null);
     }
     return ps_sub_scratch;
 }
