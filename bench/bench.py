@@ -181,7 +181,18 @@ class Bench16:
 
     def _idle_hold(self, srv, url, n, transport, what):
         """RSS growth per subscriber while n subscribers of transport wait."""
-        time.sleep(1.0)
+        # warm-up, the same for every server: a few subscribers come and go
+        # first, so that the baseline already has the code pages a first TLS
+        # handshake faults in (libcrypto, libssl: ~2.5 MB, counted once per
+        # process in an RSS sum) -- growth per subscriber, not first use
+        warm = SubHolders(url, min(200, n), self.per_proc,
+                          ["--transport", transport, "--channels", 100, "--src-ips", 8,
+                           "--conc", 64, "--connect-timeout", 60], timeout=120)
+        try:
+            warm.wait_ready(120)
+        finally:
+            warm.stop()
+        time.sleep(3.0)
         base = srv.rss_total_kb()
         h = SubHolders(url, n, self.per_proc,
                        ["--transport", transport, "--channels", 100, "--src-ips", 8,

@@ -160,11 +160,74 @@ static const ps_dir_conf_t *ps_sub_shared_conf(const ps_dir_conf_t *d)
     return copy;
 }
 
-static apr_size_t ps_sub_block_size(const ps_sub_t *sub, int own_conf)
+/* Strings that repeat from one subscriber to the next (a long-poll's
+ * header snapshot and Content-Type, a JSONP callback name) are shared the
+ * same way: a detached long-poll keeps a pointer instead of its own copy
+ * (~100-300 bytes each).  The same limits as above; NULL: past them. */
+#define PS_SUB_SHARED_STRS 64
+
+static const char *ps_sub_shared_strs[PS_SUB_SHARED_STRS];
+static int ps_sub_nshared_strs;
+
+static const char *ps_sub_shared_str(const char *str)
+{
+    char *copy;
+    int i;
+
+    for (i = 0; i < ps_sub_nshared_strs; i++) {
+        if (!strcmp(ps_sub_shared_strs[i], str)) {
+            return ps_sub_shared_strs[i];
+        }
+    }
+    if (ps_sub_nshared_strs == PS_SUB_SHARED_STRS || !(copy = strdup(str))) {
+        return NULL;
+    }
+    ps_sub_shared_strs[ps_sub_nshared_strs++] = copy;
+    return copy;
+}
+
+/* Detached subscribers frame into sub->tmp only to move it to sub->out at
+ * once (ps_sub_frame_out): one empty brigade of the child serves them all. */
+static apr_bucket_brigade *ps_sub_scratch;
+static ps_child_t *ps_sub_scratch_child;
+
+static apr_status_t ps_sub_scratch_gone(void *data)
+{
+    (void)data;
+    ps_sub_scratch = NULL;              /* (a next generation's child may */
+    ps_sub_scratch_child = NULL;        /* have the same address: -X) */
+    return APR_SUCCESS;
+}
+
+static apr_bucket_brigade *ps_sub_scratch_bb(ps_sub_t *sub, apr_bucket_alloc_t *ba)
+{
+    if (ps_sub_scratch_child != sub->child) {
+        ps_sub_scratch = apr_brigade_create(sub->child->pool, ba);
+        ps_sub_scratch_child = sub->child;
+        apr_pool_cleanup_register(sub->child->pool, NULL, ps_sub_scratch_gone,
+                                  apr_pool_cleanup_null);
+    }
+    return ps_sub_scratch;
+}
+
+/* The strings of sub that go into its block (not shared). */
+typedef struct ps_sub_strs_t {
+    const char *callback, *lp_head, *lp_ctype;
+} ps_sub_strs_t;
+
+static void ps_sub_share_strs(const ps_sub_t *sub, ps_sub_strs_t *sh)
+{
+    sh->callback = sub->callback ? ps_sub_shared_str(sub->callback) : NULL;
+    sh->lp_head = sub->lp_head ? ps_sub_shared_str(sub->lp_head) : NULL;
+    sh->lp_ctype = sub->lp_head ? ps_sub_shared_str(sub->lp_ctype) : NULL;
+}
+
+static apr_size_t ps_sub_block_size(const ps_sub_t *sub, int own_conf,
+                                    const ps_sub_strs_t *sh)
 {
     apr_size_t n = APR_ALIGN(sizeof(*sub), 16)
                    + (own_conf ? APR_ALIGN(sizeof(*sub->d), 16) : 0)
-                   + 3 * APR_ALIGN(sizeof(apr_bucket_brigade), 16)
+                   + 2 * APR_ALIGN(sizeof(apr_bucket_brigade), 16)
                    + APR_ALIGN(sub->nchan * sizeof(*sub->chans), 16)
                    + APR_ALIGN(strlen(sub->client_ip) + 1, 16);
     int i;
@@ -178,12 +241,14 @@ static apr_size_t ps_sub_block_size(const ps_sub_t *sub, int own_conf)
     if (sub->es_footer) {
         n += APR_ALIGN(sub->es_footer_len + 1, 16);
     }
-    if (sub->callback) {
+    if (sub->callback && !sh->callback) {
         n += APR_ALIGN(strlen(sub->callback) + 1, 16);
     }
-    if (sub->lp_head) {
-        n += APR_ALIGN(strlen(sub->lp_head) + 1, 16)
-             + APR_ALIGN(strlen(sub->lp_ctype) + 1, 16);
+    if (sub->lp_head && !sh->lp_head) {
+        n += APR_ALIGN(strlen(sub->lp_head) + 1, 16);
+    }
+    if (sub->lp_head && !sh->lp_ctype) {
+        n += APR_ALIGN(strlen(sub->lp_ctype) + 1, 16);
     }
     return n;
 }
@@ -196,9 +261,11 @@ static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
     ps_sub_t *n;
     ps_dir_conf_t *d;
     const ps_dir_conf_t *shared = ps_sub_shared_conf(sub->d);
+    ps_sub_strs_t sh;
     int i;
 
-    b.p = malloc(ps_sub_block_size(sub, !shared));
+    ps_sub_share_strs(sub, &sh);
+    b.p = malloc(ps_sub_block_size(sub, !shared, &sh));
     if (!b.p) {
         return NULL;
     }
@@ -216,7 +283,7 @@ static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
         n->d = d;
     }
     n->pending = ps_block_brigade(&b, sub->child->pool, n->ba);
-    n->tmp = ps_block_brigade(&b, sub->child->pool, n->ba);
+    n->tmp = ps_sub_scratch_bb(sub, n->ba);
     n->out = ps_block_brigade(&b, sub->child->pool, n->ba);
     n->chans = ps_block_take(&b, sub->nchan * sizeof(*n->chans));
     for (i = 0; i < sub->nchan; i++) {
@@ -232,11 +299,14 @@ static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
         n->es_footer = ps_block_copy(&b, sub->es_footer, sub->es_footer_len);
     }
     if (sub->callback) {
-        n->callback = ps_block_copy(&b, sub->callback, strlen(sub->callback));
+        n->callback = sh.callback ? sh.callback
+                      : ps_block_copy(&b, sub->callback, strlen(sub->callback));
     }
     if (sub->lp_head) {
-        n->lp_head = ps_block_copy(&b, sub->lp_head, strlen(sub->lp_head));
-        n->lp_ctype = ps_block_copy(&b, sub->lp_ctype, strlen(sub->lp_ctype));
+        n->lp_head = sh.lp_head ? sh.lp_head
+                     : ps_block_copy(&b, sub->lp_head, strlen(sub->lp_head));
+        n->lp_ctype = sh.lp_ctype ? sh.lp_ctype
+                      : ps_block_copy(&b, sub->lp_ctype, strlen(sub->lp_ctype));
     }
     n->pfd.desc.s = ns;
     n->pfd.p = sub->child->pool;
