@@ -512,8 +512,10 @@ def test_prefork_nodes(httpd, redis):
     itself; delivery and replay are the same."""
     a = httpd(node_conf(redis), mpm="prefork", servers=3)
     b = httpd(node_conf(redis), mpm="prefork", servers=3)
-    assert "PS0178: PushStreamRedis: publisher locations publish on a blocking " \
-        "Redis connection per worker thread" in open(a.error_log_path).read()
+    # logged by the first child that attaches to Redis: wait for it
+    wait_for(lambda: "PS0178: PushStreamRedis: publisher locations publish on a "
+             "blocking Redis connection per worker thread"
+             in open(a.error_log_path).read(), 30, what="PS0178")
     sb = Stream(b, "/sub/pf")
     wait_subscribed(redis, "pf", 1)
     publish(a, "pf", "one")
@@ -709,8 +711,11 @@ def test_location_publishes_share_the_loop_connection(httpd, redis):
                pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL)
     a = httpd(cfg, servers=1)
     wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
-    assert "PS0178: PushStreamRedis: publisher locations publish through each " \
-        "child's loop" in open(a.error_log_path).read()
+    # the port's socket is the parent's: the child logs PS0178 when its loop
+    # attaches to Redis, which may come a moment after the port connects
+    wait_for(lambda: "PS0178: PushStreamRedis: publisher locations publish "
+             "through each child's loop" in open(a.error_log_path).read(),
+             30, what="PS0178")
     sa = Stream(a, "/sub/lp")
     wait_subscribed(redis, "lp", 1)
     n = 15
