@@ -129,61 +129,55 @@ static apr_bucket_brigade *ps_block_brigade(ps_sub_block_t *b, apr_pool_t *p,
     return bb;
 }
 
-/* Detached blocks share one copy of each distinct merged per-directory
- * config instead of carrying their own (216 bytes each: ~10% of a plain
- * detached long-poll).  The merge for one location gives the same bytes
- * every time: apr_pcalloc()ed, its pointers reach the configuration's
- * pool (a shallow copy outlives r->pool already, ps_sub_end_request()).
- * malloc()ed, never freed, at most PS_SUB_SHARED_CONFS per process; past
- * that a block carries its own copy again.  Loop thread only. */
-#define PS_SUB_SHARED_CONFS 32
+/* Detached blocks share one copy of each distinct value that repeats from
+ * one subscriber to the next instead of carrying their own:
+ * - the merged per-directory config (216 bytes each: ~10% of a plain
+ *   detached long-poll).  The merge for one location gives the same bytes
+ *   every time: apr_pcalloc()ed, its pointers reach the configuration's
+ *   pool (a shallow copy outlives r->pool already, ps_sub_end_request());
+ * - strings: a long-poll's header snapshot and Content-Type, a JSONP
+ *   callback name (~100-300 bytes each).
+ * malloc()ed, never freed, at most max per table and process; past that
+ * (NULL) a block carries its own copy again.  Loop thread only. */
+#define PS_SUB_INTERN_MAX 64
 
-static const ps_dir_conf_t *ps_sub_shared_confs[PS_SUB_SHARED_CONFS];
-static int ps_sub_nshared_confs;
+typedef struct {
+    int n, max;
+    const void *v[PS_SUB_INTERN_MAX];
+    apr_size_t len[PS_SUB_INTERN_MAX];
+} ps_sub_intern_t;
 
-static const ps_dir_conf_t *ps_sub_shared_conf(const ps_dir_conf_t *d)
+static ps_sub_intern_t ps_sub_confs = { 0, 32, { NULL }, { 0 } };
+static ps_sub_intern_t ps_sub_strs = { 0, 64, { NULL }, { 0 } };
+
+static const void *ps_sub_intern(ps_sub_intern_t *t, const void *p,
+                                 apr_size_t len)
 {
-    ps_dir_conf_t *copy;
+    void *copy;
     int i;
 
-    for (i = 0; i < ps_sub_nshared_confs; i++) {
-        if (!memcmp(ps_sub_shared_confs[i], d, sizeof(*d))) {
-            return ps_sub_shared_confs[i];
+    for (i = 0; i < t->n; i++) {
+        if (t->len[i] == len && !memcmp(t->v[i], p, len)) {
+            return t->v[i];
         }
     }
-    if (ps_sub_nshared_confs == PS_SUB_SHARED_CONFS
-        || !(copy = malloc(sizeof(*copy)))) {
+    if (t->n == t->max || !(copy = malloc(len))) {
         return NULL;
     }
-    *copy = *d;
-    ps_sub_shared_confs[ps_sub_nshared_confs++] = copy;
+    memcpy(copy, p, len);
+    t->v[t->n] = copy;
+    t->len[t->n++] = len;
     return copy;
 }
 
-/* Strings that repeat from one subscriber to the next (a long-poll's
- * header snapshot and Content-Type, a JSONP callback name) are shared the
- * same way: a detached long-poll keeps a pointer instead of its own copy
- * (~100-300 bytes each).  The same limits as above; NULL: past them. */
-#define PS_SUB_SHARED_STRS 64
-
-static const char *ps_sub_shared_strs[PS_SUB_SHARED_STRS];
-static int ps_sub_nshared_strs;
+static const ps_dir_conf_t *ps_sub_shared_conf(const ps_dir_conf_t *d)
+{
+    return ps_sub_intern(&ps_sub_confs, d, sizeof(*d));
+}
 
 static const char *ps_sub_shared_str(const char *str)
 {
-    char *copy;
-    int i;
-
-    for (i = 0; i < ps_sub_nshared_strs; i++) {
-        if (!strcmp(ps_sub_shared_strs[i], str)) {
-            return ps_sub_shared_strs[i];
-        }
-    }
-    if (ps_sub_nshared_strs == PS_SUB_SHARED_STRS || !(copy = strdup(str))) {
-        return NULL;
-    }
-    ps_sub_shared_strs[ps_sub_nshared_strs++] = copy;
-    return copy;
+    return ps_sub_intern(&ps_sub_strs, str, strlen(str) + 1);
 }
 
 /* Detached subscribers frame into sub->tmp only to move it to sub->out at
