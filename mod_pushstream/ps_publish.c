@@ -198,8 +198,9 @@ static apr_array_header_t *ps_pub_redis_targets(apr_pool_t *p, ps_store_t *st,
 
 /* Several servers (PushStreamRedis): the channels are made here (their
  * subscribers are here), then Redis assigns the id, stores and announces;
- * this node's Redis thread brings the message into the segment
- * (ps_redis.h).  The events channel is written by the store only. */
+ * this node's pub/sub side (on each child's loop) brings the message into
+ * the segment (ps_redis.h).  The events channel is written by the store
+ * only. */
 static int ps_pub_store_redis(apr_pool_t *ip, ps_store_t *st,
                               const ps_dir_conf_t *d,
                               const ps_srv_conf_t *sc,

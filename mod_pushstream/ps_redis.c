@@ -5,17 +5,18 @@
  * pointer; every one is in a registry freed at child exit), with
  * connect, send and receive timeouts of PushStreamRedisTimeout, so no call
  * here holds a thread longer than about that; after any error the
- * connection is dropped and the next call connects again.  The child's
- * Redis thread is in ps_redis_sub.c, the loop's asynchronous connection
- * in ps_redis_async.c, the figures over every node in ps_redis_stats.c,
- * the node's copy of the messages (and gap filling) in ps_redis_copy.c.
+ * connection is dropped and the next call connects again.  On the child's
+ * event loop (no thread of the Redis code's own): its pub/sub connection
+ * in ps_redis_sub.c, its command connection in ps_redis_async.c (both
+ * hiredis async contexts hooked into the loop by ps_redis_ae.c); the
+ * figures over every node in ps_redis_stats.c, the node's copy of the
+ * messages (and gap filling) in ps_redis_copy.c.
  *
  * Log tags: PS0170 (configuration at start), PS0171 (pub/sub connected),
  * PS0172 (Redis unreachable / connection lost), PS0173 (Redis lost its
  * data: new epoch), PS0174 (publish refused: 503), PS0175 (bad reply). */
 
 #include <errno.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,7 +27,6 @@
 
 #include <apr_atomic.h>
 #include <apr_strings.h>
-#include <apr_thread_proc.h>
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
@@ -47,11 +47,7 @@ int ps_redis_enabled(void)
 
 void ps_redis_kick(void)
 {
-    eventfd_t one = 1;
-
-    if (ps_rd && ps_rd->kick_fd >= 0) {
-        (void)eventfd_write(ps_rd->kick_fd, one);
-    }
+    ps_rd_sub_kick();
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -512,16 +508,8 @@ void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
 
 static apr_status_t ps_rd_child_cleanup(void *data)
 {
-    ps_rd_t *rd = data;
-    apr_status_t st;
-
     int i;
 
-    rd->stop = 1;
-    if (rd->thread) {
-        apr_thread_join(&st, rd->thread);
-        rd->thread = NULL;
-    }
     pthread_mutex_lock(&ps_rd_all_mu);
     for (i = 0; i < ps_rd_all_n; i++) {
         if (ps_rd_all[i]) {
@@ -532,10 +520,6 @@ static apr_status_t ps_rd_child_cleanup(void *data)
     ps_rd_all = NULL;
     ps_rd_all_n = ps_rd_all_cap = ps_rd_all_on = 0;
     pthread_mutex_unlock(&ps_rd_all_mu);
-    if (rd->kick_fd >= 0) {
-        close(rd->kick_fd);
-        rd->kick_fd = -1;
-    }
     return APR_SUCCESS;
 }
 
@@ -610,13 +594,6 @@ void ps_redis_child_init(apr_pool_t *pchild, server_rec *s, ps_store_t *st)
         ps_redis_lua((ps_redis_lua_e)i);     /* SHA-1s before any thread */
     }
     ps_rd_all_on = 1;
-    rd->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);   /* -1: ticks only */
-    ps_rd = rd;
-    if (apr_thread_create(&rd->thread, NULL, ps_rd_thread, rd, pchild)
-        != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "PS0170: cannot start the "
-                     "Redis thread of this child");
-        rd->thread = NULL;
-    }
+    ps_rd = rd;          /* the loop's attach hook starts its connections */
     apr_pool_pre_cleanup_register(pchild, rd, ps_rd_child_cleanup);
 }

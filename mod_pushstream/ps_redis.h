@@ -13,12 +13,13 @@
  *    (port, WebSocket) on the loop's asynchronous connection
  *    (ps_redis_async.c, hooked into the loop by ps_redis_ae.c), so the
  *    loop never waits for Redis.
- *  - Each child runs one Redis thread: a pub/sub connection subscribed to
- *    "ps:<channel>" for every channel with subscribers on this node, and a
- *    command connection to fill gaps.  Announcements enter the segment
- *    (a copy already there is skipped by id; an id jump is filled from the
- *    stored messages first), then the child loops deliver them as local
- *    publishes.
+ *  - Each child's loop holds a pub/sub connection (ps_redis_sub.c, hiredis
+ *    async through ps_redis_ae.c; no thread of its own) subscribed to
+ *    "ps:<channel>" for every channel with subscribers on this node; gaps
+ *    are filled on the loop's command connection.  Announcements enter the
+ *    segment (a copy already there is skipped by id; an id jump is filled
+ *    from the stored messages first), then the child loops deliver them as
+ *    local publishes.
  *  - A subscriber request, and GET on a publisher, first bring the local
  *    copy of its channels up to date (SYNC script).
  *
@@ -50,7 +51,8 @@ int ps_redis_enabled(void);
 /* post_config (parent): the page the node's children share. */
 int ps_redis_post_config(server_rec *s);
 
-/* child_init: start this child's Redis thread (when configured). */
+/* child_init: this child's Redis state (when configured); its pub/sub
+ * and command connections start with its loop (ps_redis_attach). */
 void ps_redis_child_init(apr_pool_t *pchild, server_rec *s,
                          ps_store_t *st);
 
@@ -70,7 +72,8 @@ struct ps_reactor_t;
 struct ps_child_t;
 
 /* The loop's attach hook: this child's loop gets its own asynchronous
- * Redis command connection (hiredis async API, ps_redis_ae.c). */
+ * Redis command connection and its pub/sub connection (hiredis async API,
+ * ps_redis_ae.c). */
 void ps_redis_attach(struct ps_child_t *child, struct ps_reactor_t *re);
 
 /* 1 when the caller is this child's loop thread and Redis is configured:
@@ -141,14 +144,14 @@ int ps_redis_delete(apr_pool_t *p, const apr_array_header_t *chans,
 void ps_redis_sync(apr_pool_t *p, ps_store_t *st,
                    const apr_array_header_t *chans, int create);
 
-/* A subscriber just subscribed: wake this child's Redis thread so that it
+/* A subscriber just subscribed: wake this child's loop so that it
  * subscribes the channel in Redis now, not at its next 100 ms tick. */
 void ps_redis_kick(void);
 
 /* Several servers: infos[i].subscribers (this node's) become the sum over
  * the live nodes, with by_node (this node's id "hostname:port" and every
  * other node whose count is in Redis, by name).  Every node writes its
- * counts from its Redis thread at once on a change and every second; a
+ * counts from its loop at once on a change and every second; a
  * node that stops writing drops out within about 3 s.  Redis unreachable:
  * left as they are (this node's, no by_node).  No-op without Redis. */
 void ps_redis_subscribers(apr_pool_t *p, ps_chinfo_t *infos, int n);

@@ -1,8 +1,8 @@
 /* ps_redis_ae.c - hiredis's async API on the child's event loop (see
  * ps_redis_ae.h).  Every use of the loop's API by the Redis code is here:
- * a ps_pollee_t per context socket, a timerfd for the timer, an eventfd
- * for jobs posted by other threads, a ps_loop_ext_t for the end of the
- * loop. */
+ * a ps_pollee_t per context socket, one timerfd for the users' timers
+ * (armed at the earliest), an eventfd for jobs posted and pokes by other
+ * threads, a ps_loop_ext_t for the end of the loop. */
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <pthread.h>
 
+#include <apr_atomic.h>
 #include <apr_poll.h>
 #include <apr_portable.h>
 
@@ -38,7 +39,10 @@ typedef struct ps_rae_timer_t {
 } ps_rae_timer_t;
 
 static struct ps_reactor_t *ps_rae_re;
-static ps_rae_user_t ps_rae_user;
+static ps_rae_user_t ps_rae_users[PS_RAE_USERS];
+static apr_time_t ps_rae_when[PS_RAE_USERS];  /* each user's wake-up */
+static int ps_rae_nusers;
+static volatile apr_uint32_t ps_rae_poked;   /* ps_rae_poke() pending */
 static ps_rae_timer_t *ps_rae_tm;
 static ps_rae_watch_t *ps_rae_dead;     /* freed after the loop's turn */
 static pthread_t ps_rae_thread;
@@ -158,6 +162,18 @@ int ps_rae_hook(redisAsyncContext *ac)
 
 /* ---- the timer ------------------------------------------------------- */
 
+/* Every user's on_timer (each looks at its own deadlines). */
+static void ps_rae_timers(apr_time_t now)
+{
+    int i;
+
+    for (i = 0; i < ps_rae_nusers; i++) {
+        if (ps_rae_users[i].on_timer) {
+            ps_rae_users[i].on_timer(ps_rae_users[i].baton, now);
+        }
+    }
+}
+
 static void ps_rae_timer_io(ps_pollee_t *self, apr_int16_t ev, apr_time_t now)
 {
     ps_rae_timer_t *t = (ps_rae_timer_t *)self;
@@ -166,17 +182,22 @@ static void ps_rae_timer_io(ps_pollee_t *self, apr_int16_t ev, apr_time_t now)
     if (read(t->fd, &n, sizeof(n)) < 0) {
         /* EAGAIN: nothing due */
     }
-    if (ps_rae_user.on_timer) {
-        ps_rae_user.on_timer(ps_rae_user.baton, now);
-    }
+    ps_rae_timers(now);
 }
 
-void ps_rae_wake_at(apr_time_t when)
+void ps_rae_wake_at(int user, apr_time_t when)
 {
     struct itimerspec its;
+    int i;
 
-    if (!ps_rae_tm) {
+    if (!ps_rae_tm || user < 0 || user >= ps_rae_nusers) {
         return;
+    }
+    ps_rae_when[user] = when;
+    for (i = 0; i < ps_rae_nusers; i++) {
+        if (ps_rae_when[i] && (!when || ps_rae_when[i] < when)) {
+            when = ps_rae_when[i];         /* the earliest */
+        }
     }
     memset(&its, 0, sizeof(its));
     if (when) {
@@ -238,6 +259,18 @@ static void ps_rae_jobs_io(ps_pollee_t *self, apr_int16_t ev, apr_time_t now)
     }
     (void)eventfd_read(t->fd, &n);         /* EAGAIN: a spurious wake-up */
     ps_rae_jobs_run(ps_rae_jobs_take(0), 0);
+    if (apr_atomic_xchg32(&ps_rae_poked, 0)) {
+        ps_rae_timers(now);
+    }
+}
+
+void ps_rae_poke(void)
+{
+    pthread_mutex_lock(&ps_rae_jobs_mu);
+    if (ps_rae_jobs_open && !apr_atomic_xchg32(&ps_rae_poked, 1)) {
+        (void)eventfd_write(ps_rae_jobs_ev->fd, 1);
+    }
+    pthread_mutex_unlock(&ps_rae_jobs_mu);
 }
 
 int ps_rae_post(ps_rae_job_t *job)
@@ -315,9 +348,7 @@ static void ps_rae_tick(void *baton, apr_time_t now)
         ps_rae_thread_known = 1;
     }
     ps_rae_reap();                         /* after the turn's events */
-    if (ps_rae_user.on_timer) {
-        ps_rae_user.on_timer(ps_rae_user.baton, now);   /* a safety net */
-    }
+    ps_rae_timers(now);                    /* a safety net */
 }
 
 static void ps_rae_shutdown(void *baton)
@@ -331,9 +362,14 @@ static apr_uint32_t ps_rae_count(void *baton)
 
 static void ps_rae_destroy(void *baton)
 {
-    if (ps_rae_user.on_destroy) {
-        ps_rae_user.on_destroy(ps_rae_user.baton);
+    int i;
+
+    for (i = ps_rae_nusers - 1; i >= 0; i--) {
+        if (ps_rae_users[i].on_destroy) {
+            ps_rae_users[i].on_destroy(ps_rae_users[i].baton);
+        }
     }
+    ps_rae_nusers = 0;
     ps_rae_jobs_run(ps_rae_jobs_take(1), 1);   /* none is left waiting */
     ps_rae_reap();
     if (ps_rae_tm) {
@@ -347,7 +383,17 @@ static void ps_rae_destroy(void *baton)
     ps_rae_re = NULL;
 }
 
-void ps_rae_attach(struct ps_reactor_t *re, const ps_rae_user_t *user)
+int ps_rae_user_add(const ps_rae_user_t *user)
+{
+    if (!ps_rae_re || ps_rae_nusers == PS_RAE_USERS) {
+        return -1;
+    }
+    ps_rae_users[ps_rae_nusers] = *user;
+    ps_rae_when[ps_rae_nusers] = 0;
+    return ps_rae_nusers++;
+}
+
+void ps_rae_attach(struct ps_reactor_t *re)
 {
     ps_loop_ext_t ext;
 
@@ -360,7 +406,7 @@ void ps_rae_attach(struct ps_reactor_t *re, const ps_rae_user_t *user)
         return;
     }
     ps_rae_re = re;
-    ps_rae_user = *user;
+    ps_rae_nusers = 0;
     /* no timerfd: the 1 s tick only */
     ps_rae_tm = ps_rae_fd_pollee(re, timerfd_create(CLOCK_MONOTONIC,
                                                     TFD_NONBLOCK | TFD_CLOEXEC),

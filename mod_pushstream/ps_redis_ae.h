@@ -2,8 +2,10 @@
  *
  * The only file of the Redis code that knows the loop: it hooks a
  * redisAsyncContext into the loop through ac->ev (read/write interest on
- * the context's socket) and gives its one user a timer (hiredis 0.14 has
- * no timeouts of its own).  Loop thread only, one user per child. */
+ * the context's socket) and gives each of its users (the loop's command
+ * connection, ps_redis_async.c; the pub/sub connection, ps_redis_sub.c) a
+ * timer (hiredis 0.14 has no timeouts of its own).  Loop thread only,
+ * except ps_rae_post() and ps_rae_poke(). */
 #ifndef PS_REDIS_AE_H
 #define PS_REDIS_AE_H
 
@@ -21,16 +23,25 @@ typedef struct ps_rae_user_t {
     void (*on_destroy)(void *baton);                  /* the loop exits */
 } ps_rae_user_t;
 
-/* From the loop's attach hook (before the loop thread runs). */
-void ps_rae_attach(struct ps_reactor_t *re, const ps_rae_user_t *user);
+/* From the loop's attach hook (before the loop thread runs): first
+ * ps_rae_attach(), then each user (at most PS_RAE_USERS; their on_destroy
+ * run in the reverse order).  ps_rae_user_add() returns the user's id for
+ * ps_rae_wake_at(), or -1. */
+#define PS_RAE_USERS 2
+void ps_rae_attach(struct ps_reactor_t *re);
+int ps_rae_user_add(const ps_rae_user_t *user);
 
 /* Hook ac into the loop (ac->ev.*; write interest at once so that the
  * non-blocking connect completes).  0, or -1 (ac is left to the caller). */
 int ps_rae_hook(redisAsyncContext *ac);
 
-/* Call on_timer at when (or soon after); a later call replaces it; 0
- * cancels. */
-void ps_rae_wake_at(apr_time_t when);
+/* Call user's on_timer at when (or soon after); a later call replaces it;
+ * 0 cancels.  Every user's on_timer may also be called earlier (they look
+ * at the clock themselves). */
+void ps_rae_wake_at(int user, apr_time_t when);
+
+/* Any thread: every user's on_timer runs on the loop thread soon. */
+void ps_rae_poke(void);
 
 /* 1 on the loop thread of an attached loop. */
 int ps_rae_on_loop(void);

@@ -17,9 +17,17 @@
  * thread; under prefork (one worker thread per child: nothing to share)
  * they stay on the blocking connection (ps_redis.c).
  *
+ * The child's pub/sub side (ps_redis_sub.c) sends its catch-up (SYNC) and
+ * its subscriber counts on this connection too (ps_rda_eval, ps_rda_cmd):
+ * one command connection per child, pipelined, with the deadlines and the
+ * NOSCRIPT retry already here; its own pub/sub context is opened by
+ * ps_rda_open() like this one.
+ *
  * Log tags: PS0176 (the async connection failed or timed out), PS0178
  * (which connection the publisher locations use; once per node). */
 
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_atomic.h>
@@ -37,8 +45,6 @@
 
 APLOG_USE_MODULE(pushstream);
 
-typedef void (ps_rda_cb)(void *baton, redisReply *r, const char *why);
-
 /* One script call waiting for its reply. */
 typedef struct ps_rda_op_t {
     ps_redis_lua_e which;
@@ -46,6 +52,7 @@ typedef struct ps_rda_op_t {
     const char **argv;
     size_t *lens;
     char nk[16];
+    int script;                    /* EVALSHA (else a plain command) */
     int retried;                   /* sent again as EVAL (NOSCRIPT) */
     apr_time_t deadline;
     ps_rda_cb *cb;
@@ -55,6 +62,7 @@ typedef struct ps_rda_op_t {
 
 static struct {
     int attached;
+    int user;                      /* ps_rae_wake_at()'s */
     int relay;                     /* worker threads hand publishes over */
     int stopping;
     redisAsyncContext *ac;         /* NULL: none (the next command connects) */
@@ -104,7 +112,7 @@ static void ps_rda_rearm(void)
         && (!t || ps_rda.connect_deadline < t)) {
         t = ps_rda.connect_deadline;
     }
-    ps_rae_wake_at(t);
+    ps_rae_wake_at(ps_rda.user, t);
 }
 
 static void ps_rda_note(const char *why)
@@ -167,19 +175,19 @@ static void ps_rda_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-static redisAsyncContext *ps_rda_conn(const char **why)
+redisAsyncContext *ps_rda_open(redisConnectCallback *on_connect,
+                               redisDisconnectCallback *on_disconnect,
+                               redisCallbackFn *on_setup, char *whybuf,
+                               apr_size_t whylen, const char **why)
 {
     redisAsyncContext *ac;
     ps_rd_t *rd = ps_rd;
 
-    if (ps_rda.ac) {
-        return ps_rda.ac;
-    }
     ac = rd->url.path ? redisAsyncConnectUnix(rd->url.path)
                       : redisAsyncConnect(rd->url.host, rd->url.port);
     if (!ac || ac->err) {
-        ps_rda_note(ac ? ac->errstr : "out of memory");
-        *why = ps_rda.why;
+        apr_cpystrn(whybuf, ac ? ac->errstr : "out of memory", whylen);
+        *why = whybuf;
         if (ac) {
             redisAsyncFree(ac);
         }
@@ -190,21 +198,38 @@ static redisAsyncContext *ps_rda_conn(const char **why)
         *why = "cannot poll the connection";
         return NULL;
     }
-    redisAsyncSetConnectCallback(ac, ps_rda_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ps_rda_on_disconnect);
-    ps_rda.ac = ac;
-    ps_rda.connected = 0;
-    ps_rda.connect_deadline = apr_time_now()
-                              + apr_time_from_sec(rd->tv.tv_sec)
-                              + rd->tv.tv_usec;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (rd->url.password) {
-        redisAsyncCommand(ac, ps_rda_setup_reply, "AUTH refused", "AUTH %s",
+        redisAsyncCommand(ac, on_setup, "AUTH refused", "AUTH %s",
                           rd->url.password);
     }
     if (rd->url.db > 0) {
-        redisAsyncCommand(ac, ps_rda_setup_reply, "SELECT refused",
-                          "SELECT %d", rd->url.db);
+        redisAsyncCommand(ac, on_setup, "SELECT refused", "SELECT %d",
+                          rd->url.db);
     }
+    return ac;
+}
+
+static redisAsyncContext *ps_rda_conn(const char **why)
+{
+    redisAsyncContext *ac;
+
+    if (ps_rda.ac) {
+        return ps_rda.ac;
+    }
+    ac = ps_rda_open(ps_rda_on_connect, ps_rda_on_disconnect,
+                     ps_rda_setup_reply, ps_rda.whybuf, sizeof(ps_rda.whybuf),
+                     why);
+    if (!ac) {
+        ps_rda.why = *why;
+        return NULL;
+    }
+    ps_rda.ac = ac;
+    ps_rda.connected = 0;
+    ps_rda.connect_deadline = apr_time_now()
+                              + apr_time_from_sec(ps_rd->tv.tv_sec)
+                              + ps_rd->tv.tv_usec;
     ps_rda_rearm();
     return ac;
 }
@@ -235,7 +260,7 @@ static void ps_rda_reply(redisAsyncContext *ac, void *reply, void *priv)
     const char *why = NULL;
 
     ps_rda_unlink(op);
-    if (r && r->type == REDIS_REPLY_ERROR && !op->retried
+    if (r && r->type == REDIS_REPLY_ERROR && op->script && !op->retried
         && !strncmp(r->str, "NOSCRIPT", 8)) {
         /* Redis restarted or SCRIPT FLUSH: send the script itself */
         const ps_redis_lua_t *l = ps_redis_lua(op->which);
@@ -259,10 +284,7 @@ static void ps_rda_reply(redisAsyncContext *ac, void *reply, void *priv)
     op->cb(op->baton, r, why);
 }
 
-/* EVALSHA (EVAL on NOSCRIPT) of a script on the loop's connection; argv
- * [0..2] are filled here, argv and lens stay the caller's (in p) until cb
- * has been called.  0: cb will be called; -1: not sent, *why. */
-static int ps_rda_eval(apr_pool_t *p, ps_redis_lua_e which, int nkeys,
+int ps_rda_eval(apr_pool_t *p, ps_redis_lua_e which, int nkeys,
                        int argc, const char **argv, size_t *lens,
                        ps_rda_cb *cb, void *baton, const char **why)
 {
@@ -270,6 +292,7 @@ static int ps_rda_eval(apr_pool_t *p, ps_redis_lua_e which, int nkeys,
     const ps_redis_lua_t *l = ps_redis_lua(which);
 
     op->which = which;
+    op->script = 1;
     op->argc = argc;
     op->argv = argv;
     op->lens = lens;
@@ -285,6 +308,37 @@ static int ps_rda_eval(apr_pool_t *p, ps_redis_lua_e which, int nkeys,
     op->cb = cb;
     op->baton = baton;
     return ps_rda_send(op, why);
+}
+
+int ps_rda_cmd(apr_pool_t *p, ps_rda_cb *cb, void *baton, const char **why,
+               const char *fmt, ...)
+{
+    ps_rda_op_t *op = apr_pcalloc(p, sizeof(*op));
+    redisAsyncContext *ac = ps_rda_conn(why);
+    va_list ap;
+    char *cmd = NULL;
+    int len;
+
+    if (!ac) {
+        return -1;
+    }
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0 || redisAsyncFormattedCommand(ac, ps_rda_reply, op, cmd,
+                                              (size_t)len) != REDIS_OK) {
+        free(cmd);
+        *why = "cannot queue the command";
+        return -1;
+    }
+    free(cmd);
+    op->deadline = apr_time_now() + apr_time_from_sec(ps_rd->tv.tv_sec)
+                   + ps_rd->tv.tv_usec;
+    op->cb = cb;
+    op->baton = baton;
+    ps_rda_link(op);
+    ps_rda_rearm();
+    return 0;
 }
 
 /* ---- the loop ------------------------------------------------------- */
@@ -318,7 +372,8 @@ void ps_redis_attach(struct ps_child_t *child, struct ps_reactor_t *re)
     u.baton = NULL;
     u.on_timer = ps_rda_timer;
     u.on_destroy = ps_rda_destroy;
-    ps_rae_attach(re, &u);
+    ps_rae_attach(re);
+    ps_rda.user = ps_rae_user_add(&u);
     ps_rda.attached = 1;
     {
         int threaded = AP_MPMQ_NOT_SUPPORTED;
@@ -335,7 +390,7 @@ void ps_redis_attach(struct ps_child_t *child, struct ps_reactor_t *re)
                      "its one asynchronous Redis connection"
                      : "on a blocking Redis connection per worker thread "
                      "(MPM without threads)");
-    }
+    }    ps_rd_sub_attach();                    /* the pub/sub side */
 }
 
 int ps_redis_loop_post(ps_redis_job_t *job)

@@ -1,9 +1,11 @@
 /* ps_redis_copy.c - the node's local copy of what Redis holds: messages
  * Redis assigned enter the node's segment (ps_rd_deliver), gaps are filled
  * from the stored messages (SYNC), so the loops deliver them as local
- * publishes.  Called from the Redis thread (ps_redis_sub.c), the loop's
- * asynchronous connection and publishing threads (ps_redis.c). */
+ * publishes.  Called on the child's loop (the pub/sub side,
+ * ps_redis_sub.c, and the loop's asynchronous connection: SYNC there by
+ * ps_rd_sync_async) and on publishing threads (ps_redis.c, blocking). */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -76,60 +78,54 @@ apr_uint64_t ps_rd_local_last(ps_store_t *st, const char *ch,
     return last;
 }
 
-static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
-                           const ps_srv_conf_t *sc, const char *ch,
-                           apr_size_t len, int create, apr_uint64_t upto);
-
-/* SYNC one channel on connection c: the stored messages after the local
- * last id enter the local copy.  0, or -1 when Redis did not answer. */
-int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
-                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
-                   int create)
-{
-    return ps_rd_sync_upto(rd, c, st, sc, ch, len, create, 0);
-}
-
-/* upto > 0: the gap before message upto is filled (stored messages
- * before it; the last id moves to upto - 1 at most, so that message
- * itself, stored or not, is mirrored next). */
-static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
-                           const ps_srv_conf_t *sc, const char *ch,
-                           apr_size_t len, int create, apr_uint64_t upto)
-{
-    apr_uint64_t after = ps_rd_local_last(st, ch, len);
+/* One SYNC call: its argv (slots 0..2 free) and what its reply needs. */
+typedef struct ps_rd_syncq_t {
     const char *argv[8];
     size_t lens[8];
     char sa[24], sm[24];
-    redisReply *r;
+    char *km;                      /* the key pair, 2 * (len + 10) */
+    apr_uint64_t after;            /* the local last id sent */
+} ps_rd_syncq_t;
+
+static void ps_rd_sync_prep(ps_rd_syncq_t *q, char *km, ps_store_t *st,
+                            const ps_srv_conf_t *sc, const char *ch,
+                            apr_size_t len)
+{
+    q->after = ps_rd_local_last(st, ch, len);
+    q->km = km;
+    ps_rd_key_pair(km, ch, len);
+    apr_snprintf(q->sa, sizeof(q->sa), "%" APR_UINT64_T_FMT, q->after);
+    apr_snprintf(q->sm, sizeof(q->sm), "%" APR_INT64_T_FMT,
+                 (sc->limits.message_ttl > sc->limits.channel_inactivity
+                  ? sc->limits.message_ttl : sc->limits.channel_inactivity)
+                 + 3600);
+    q->argv[3] = PS_RD_EPOCH_KEY;
+    q->lens[3] = strlen(PS_RD_EPOCH_KEY);
+    q->argv[4] = km;
+    q->lens[4] = len + 10;
+    q->argv[5] = km + len + 10;
+    q->lens[5] = len + 10;
+    q->argv[6] = q->sa;
+    q->lens[6] = strlen(q->sa);
+    q->argv[7] = q->sm;
+    q->lens[7] = strlen(q->sm);
+}
+
+/* SYNC's reply r (not freed here) applied: the stored messages after the
+ * local last id enter the local copy.  upto > 0: the gap before message
+ * upto is filled (stored messages before it; the last id moves to
+ * upto - 1 at most, so that message itself, stored or not, is mirrored
+ * next).  0, or -1 (no reply, or not one of SYNC). */
+static int ps_rd_sync_apply(ps_rd_t *rd, ps_store_t *st,
+                            const ps_srv_conf_t *sc, const char *ch,
+                            apr_size_t len, int create, apr_uint64_t upto,
+                            apr_uint64_t after, const redisReply *r)
+{
     apr_int64_t now = ps_now_sec(), last;
     ps_channel_t *lch;
     size_t i;
     int filled = 0;
 
-    {
-        char *km = malloc(2 * (len + 10)), *kq = km + len + 10;
-        if (!km) {
-            return -1;
-        }
-        ps_rd_key_pair(km, ch, len);
-        apr_snprintf(sa, sizeof(sa), "%" APR_UINT64_T_FMT, after);
-        apr_snprintf(sm, sizeof(sm), "%" APR_INT64_T_FMT,
-                     (sc->limits.message_ttl > sc->limits.channel_inactivity
-                      ? sc->limits.message_ttl : sc->limits.channel_inactivity)
-                     + 3600);
-        argv[3] = PS_RD_EPOCH_KEY;
-        lens[3] = strlen(PS_RD_EPOCH_KEY);
-        argv[4] = km;
-        lens[4] = len + 10;
-        argv[5] = kq;
-        lens[5] = len + 10;
-        argv[6] = sa;
-        lens[6] = strlen(sa);
-        argv[7] = sm;
-        lens[7] = strlen(sm);
-        r = ps_rd_eval(c, PS_LUA_SYNC, 3, 8, argv, lens);
-        free(km);
-    }
     if (!r) {
         return -1;
     }
@@ -139,7 +135,6 @@ static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, rd->s, "PS0175: unexpected "
                      "reply of Redis to SYNC: %s", r->type == REDIS_REPLY_ERROR
                      ? r->str : "(not an array)");
-        freeReplyObject(r);
         return -1;
     }
     ps_rd_epoch(rd, r->element[0]->str, r->element[0]->len);
@@ -176,53 +171,145 @@ static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
             }
         }
     }
-    freeReplyObject(r);
     return 0;
+}
+
+/* SYNC on the blocking connection c (see ps_rd_sync_apply for upto). */
+static int ps_rd_sync_upto(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                           const ps_srv_conf_t *sc, const char *ch,
+                           apr_size_t len, int create, apr_uint64_t upto)
+{
+    ps_rd_syncq_t q;
+    char *km = malloc(2 * (len + 10));
+    redisReply *r;
+    int rv;
+
+    if (!km) {
+        return -1;
+    }
+    ps_rd_sync_prep(&q, km, st, sc, ch, len);
+    r = ps_rd_eval(c, PS_LUA_SYNC, 3, 8, q.argv, q.lens);
+    free(km);
+    rv = ps_rd_sync_apply(rd, st, sc, ch, len, create, upto, q.after, r);
+    if (r) {
+        freeReplyObject(r);
+    }
+    return rv;
+}
+
+/* SYNC one channel on connection c: the stored messages after the local
+ * last id enter the local copy.  0, or -1 when Redis did not answer. */
+int ps_rd_sync_one(ps_rd_t *rd, redisContext *c, ps_store_t *st,
+                   const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
+                   int create)
+{
+    return ps_rd_sync_upto(rd, c, st, sc, ch, len, create, 0);
+}
+
+/* ---- SYNC on the loop's command connection ---------------------------- */
+
+typedef struct ps_rd_async_sync_t {
+    apr_pool_t *pool;              /* this call's; destroyed at its end */
+    ps_rd_t *rd;
+    ps_rd_syncq_t q;
+    const char *ch;
+    apr_size_t len;
+    apr_uint64_t upto;
+    ps_rd_synced_fn *done;
+    void *baton;
+} ps_rd_async_sync_t;
+
+static void ps_rd_sync_reply(void *baton, redisReply *r, const char *why)
+{
+    ps_rd_async_sync_t *x = baton;
+    int ok = ps_rd_sync_apply(x->rd, x->rd->st, x->rd->sc, x->ch, x->len, 0,
+                              x->upto, x->q.after, r) == 0;
+    ps_rd_synced_fn *done = x->done;
+    void *b = x->baton;
+
+    apr_pool_destroy(x->pool);
+    done(b, ok);
+}
+
+int ps_rd_sync_async(ps_rd_t *rd, const char *ch, apr_size_t len,
+                     apr_uint64_t upto, ps_rd_synced_fn *done, void *baton)
+{
+    apr_pool_t *p;
+    ps_rd_async_sync_t *x;
+    const char *why = "";
+
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        return -1;
+    }
+    x = apr_pcalloc(p, sizeof(*x));
+    x->pool = p;
+    x->rd = rd;
+    x->ch = apr_pstrmemdup(p, ch, len);
+    x->len = len;
+    x->upto = upto;
+    x->done = done;
+    x->baton = baton;
+    ps_rd_sync_prep(&x->q, apr_palloc(p, 2 * (len + 10)), rd->st, rd->sc,
+                    ch, len);
+    if (ps_rda_eval(p, PS_LUA_SYNC, 3, 8, x->q.argv, x->q.lens,
+                    ps_rd_sync_reply, x, &why) != 0) {
+        apr_pool_destroy(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- delivery ------------------------------------------------------- */
+
+int ps_rd_mirror(ps_rd_t *rd, ps_store_t *st, const ps_srv_conf_t *sc,
+                 const char *ch, apr_size_t len, const ps_redis_rec_t *rec,
+                 int allow_gap)
+{
+    apr_int64_t now = ps_now_sec();
+    apr_status_t rv;
+    ps_channel_t *lch;
+    ps_msgview_t v;
+    int wake = 0;
+
+    ps_rd_view(rec, ch, len, &v);
+    if (ps_store_lock(st, NULL) != APR_SUCCESS) {
+        return 0;
+    }
+    rv = ps_store_get_or_create_locked(st, ch, len,
+                                       ps_rd_wildcard(sc, ch, len),
+                                       &sc->limits, now, &lch);
+    if (rv == APR_SUCCESS) {
+        rv = ps_store_mirror_locked(st, lch, &v, rec->stored, rec->expires,
+                                    allow_gap, &sc->limits, now);
+        /* the loops are woken only for a channel with subscribers here
+         * (or an events channel): else they read the log within
+         * 500 ms anyway, and waking every loop per publish costs */
+        wake = rv == APR_SUCCESS
+               && (sc->events_channel
+                   || ps_store_channel_subscribers(lch) > 0);
+    }
+    ps_store_unlock(st);
+    if (wake) {
+        ps_store_notify(st);     /* a copy already here woke the loops */
+    }
+    return rv == APR_INCOMPLETE;
 }
 
 /* A message Redis assigned enters the local copy; an id jump is filled
  * from the stored messages first (c may be NULL: no filling; skip_gap:
- * a message after a gap is left to the Redis thread or the next SYNC). */
+ * a message after a gap is left to the pub/sub side or the next SYNC). */
 void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                       const ps_srv_conf_t *sc, const char *ch,
                       apr_size_t len, const ps_redis_rec_t *rec,
                       int skip_gap)
 {
-    apr_int64_t now = ps_now_sec();
-    apr_status_t rv = APR_EGENERAL;
-    ps_channel_t *lch;
-    ps_msgview_t v;
-    int pass, wake = 0;
-
-    ps_rd_view(rec, ch, len, &v);
-    for (pass = 0; pass < 2; pass++) {
-        if (ps_store_lock(st, NULL) != APR_SUCCESS) {
-            return;
-        }
-        rv = ps_store_get_or_create_locked(st, ch, len,
-                                           ps_rd_wildcard(sc, ch, len),
-                                           &sc->limits, now, &lch);
-        if (rv == APR_SUCCESS) {
-            rv = ps_store_mirror_locked(st, lch, &v, rec->stored, rec->expires,
-                                        !skip_gap && (pass == 1 || !c),
-                                        &sc->limits, now);
-            /* the loops are woken only for a channel with subscribers here
-             * (or an events channel): else they read the log within
-             * 500 ms anyway, and waking every loop per publish costs */
-            wake = rv == APR_SUCCESS
-                   && (sc->events_channel
-                       || ps_store_channel_subscribers(lch) > 0);
-        }
-        ps_store_unlock(st);
-        if (rv != APR_INCOMPLETE || skip_gap) {
-            break;
-        }
-        apr_atomic_inc32(&rd->node->gaps_filled);
-        ps_rd_sync_upto(rd, c, st, sc, ch, len, 0, (apr_uint64_t)rec->id);
+    if (!ps_rd_mirror(rd, st, sc, ch, len, rec, !skip_gap && !c)
+        || skip_gap) {
+        return;
     }
-    if (wake) {
-        ps_store_notify(st);     /* a copy already here woke the loops */
-    }
+    apr_atomic_inc32(&rd->node->gaps_filled);
+    ps_rd_sync_upto(rd, c, st, sc, ch, len, 0, (apr_uint64_t)rec->id);
+    ps_rd_mirror(rd, st, sc, ch, len, rec, 1);
 }
 
 void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,

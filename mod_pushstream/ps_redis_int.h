@@ -1,6 +1,7 @@
-/* ps_redis_int.h - what ps_redis.c (connections, publish, the local copy)
- * and ps_redis_sub.c (the child's Redis thread) share.  Not for other
- * files: they use ps_redis.h. */
+/* ps_redis_int.h - what the Redis files share: ps_redis.c (blocking
+ * connections, publish), ps_redis_copy.c (the local copy), ps_redis_async.c
+ * (the loop's command connection) and ps_redis_sub.c (the loop's pub/sub
+ * connection).  Not for other files: they use ps_redis.h. */
 #ifndef PS_REDIS_INT_H
 #define PS_REDIS_INT_H
 
@@ -8,8 +9,8 @@
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
+#include <hiredis/async.h>
 
-#include <apr_thread_proc.h>
 
 #include "ps_redis.h"
 #include "ps_redis_rec.h"
@@ -17,7 +18,7 @@
 
 #define PS_RD_EPOCH_KEY   "ps:epoch"
 #define PS_RD_PREFIX      "ps:"          /* pub/sub channel prefix */
-#define PS_RD_TICK_MS     100            /* Redis thread poll period */
+#define PS_RD_TICK_MS     100            /* pub/sub side: local channels */
 #define PS_RD_PING_SEC    5              /* pub/sub liveness ping */
 #define PS_RD_BACKOFF_MIN 100            /* ms */
 #define PS_RD_BACKOFF_MAX 5000
@@ -49,11 +50,8 @@ typedef struct ps_rd_t {
     server_rec *s;
     ps_store_t *st;
     const ps_srv_conf_t *sc;             /* main server (limits) */
-    apr_thread_t *thread;
-    volatile apr_uint32_t stop;
     apr_uint32_t subscribed;             /* this child's channels */
     ps_rd_node_t *node;
-    int kick_fd;                         /* eventfd: ps_redis_kick() */
     pthread_mutex_t mu;                  /* epoch */
     char epoch[48];
     char node_id[300];                   /* "hostname:port" (by_node) */
@@ -91,7 +89,7 @@ void ps_rd_deliver(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                    const ps_srv_conf_t *sc, const char *ch, apr_size_t len,
                    const ps_redis_rec_t *rec);
 
-/* The same, skip_gap: a message after a gap is left to the Redis thread
+/* The same, skip_gap: a message after a gap is left to the pub/sub side
  * or the next SYNC (ps_redis_copy.c). */
 void ps_rd_deliver_ex(ps_rd_t *rd, redisContext *c, ps_store_t *st,
                       const ps_srv_conf_t *sc, const char *ch,
@@ -121,7 +119,7 @@ const char **ps_rd_pub_args(apr_pool_t *p, ps_store_t *st,
                             int *argc, int *nkeys, size_t **lens);
 
 /* Its reply: the messages enter the local copy (c NULL: a message after a
- * gap is left to the Redis thread), infos[] filled (by_node in p when the
+ * gap is left to the pub/sub side), infos[] filled (by_node in p when the
  * args had subs).  0: not a reply of the script (nothing done); -1: a
  * channel limit refused it (nothing stored). */
 int ps_rd_pub_reply(apr_pool_t *p, redisContext *c, ps_store_t *st,
@@ -145,7 +143,49 @@ int ps_rd_subs_apply(apr_pool_t *p, ps_chinfo_t *infos, int n,
  * becomes the sum, by_node set (in p). */
 void ps_rd_subs_one(apr_pool_t *p, ps_chinfo_t *info, const redisReply *e);
 
-/* The child's Redis thread (ps_redis_sub.c). */
-void *APR_THREAD_FUNC ps_rd_thread(apr_thread_t *t, void *data);
+/* A message Redis assigned enters the local copy, without filling: 0
+ * (entered, or a copy already there), 1 (after a gap, left out: fill the
+ * gap first; allow_gap: entered anyway). */
+int ps_rd_mirror(ps_rd_t *rd, ps_store_t *st, const ps_srv_conf_t *sc,
+                 const char *ch, apr_size_t len, const ps_redis_rec_t *rec,
+                 int allow_gap);
+
+/* ---- on the child's loop thread (ps_redis_async.c, ps_redis_copy.c) ---- */
+
+/* A reply on the loop's command connection (NULL with why: none came
+ * within PushStreamRedisTimeout, or the connection went). */
+typedef void (ps_rda_cb)(void *baton, redisReply *r, const char *why);
+
+/* A new async context of the configured Redis, hooked into the loop, with
+ * AUTH and SELECT queued (on_setup(ac, reply, "AUTH refused"...) gets
+ * their replies).  NULL with *why (in whybuf) when it failed at once. */
+redisAsyncContext *ps_rda_open(redisConnectCallback *on_connect,
+                               redisDisconnectCallback *on_disconnect,
+                               redisCallbackFn *on_setup, char *whybuf,
+                               apr_size_t whylen, const char **why);
+
+/* EVALSHA (EVAL on NOSCRIPT) of a script on the loop's command
+ * connection; argv[0..2] are filled here, argv and lens stay the caller's
+ * (in p) until cb has been called.  0: cb will be called; -1: not sent,
+ * *why. */
+int ps_rda_eval(apr_pool_t *p, ps_redis_lua_e which, int nkeys, int argc,
+                const char **argv, size_t *lens, ps_rda_cb *cb, void *baton,
+                const char **why);
+
+/* A plain command (hiredis format) on the same connection, same rules. */
+int ps_rda_cmd(apr_pool_t *p, ps_rda_cb *cb, void *baton, const char **why,
+               const char *fmt, ...);
+
+/* SYNC of one channel on the loop's command connection (see
+ * ps_rd_sync_one; upto > 0: the gap before message upto).  done(baton, ok)
+ * later on the loop thread; -1: not sent (done is not called). */
+typedef void (ps_rd_synced_fn)(void *baton, int ok);
+int ps_rd_sync_async(ps_rd_t *rd, const char *ch, apr_size_t len,
+                     apr_uint64_t upto, ps_rd_synced_fn *done, void *baton);
+
+/* The pub/sub side on the child's loop (ps_redis_sub.c): from
+ * ps_redis_attach(); ps_rd_sub_kick() from any thread. */
+void ps_rd_sub_attach(void);
+void ps_rd_sub_kick(void);
 
 #endif

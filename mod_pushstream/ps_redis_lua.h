@@ -25,7 +25,7 @@
  *          ARGV  text, then each channel  -> number of channels that existed
  * STATS    -> { channels, wildcard channels, published, stored }
  * SUBS     KEYS  ps:{<ch>}:subs of each channel (hash node id -> count,
- *                written by every node's Redis thread)
+ *                written from every node's child loops)
  *          ARGV  this node's id
  *          -> { {node, count, ...}... } of the other live nodes (those
  *             whose ps:node:<id> key has not expired)

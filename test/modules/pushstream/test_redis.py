@@ -16,7 +16,7 @@ import pytest
 from pyhttpd import httpd as pshttpd
 from pyhttpd.client import Stream, publish, request, wait_for
 from pyhttpd.conf import conf, location, location_match
-from pyhttpd.proc import Proc
+from pyhttpd.proc import Proc, status_field
 
 REDIS_SERVER = "/usr/bin/redis-server"
 TIMEOUT_MS = 1000                   # PushStreamRedisTimeout of the tests (ms)
@@ -385,6 +385,31 @@ def test_pubsub_connections_killed_messages_meanwhile_arrive(nodes, redis):
     assert ids_of(sb.body) == [(1, "one"), (2, "two"), (3, "three")]
 
 
+def test_missed_announcement_gap_filled_before_live_delivery(nodes, redis):
+    """A message stored in Redis whose announcement no node got (written
+    here without PUBLISH): the next announcement jumps the id, and each
+    node's loop fills the gap from the stored messages before it delivers
+    the live one, in order."""
+    a, b = nodes
+    ss = [Stream(a, "/sub/gap"), Stream(b, "/sub/gap")]
+    wait_subscribed(redis, "gap", 4)
+    publish(a, "gap", "m1")
+    for s in ss:
+        s.wait_for(b"1:m1|")
+    rec = redis.cmd("ZRANGE", "ps:{gap}:msgs", 0, -1)[0]
+    head, text = rec.split("\n", 1)
+    assert head.startswith("1 ") and text == "m1", rec
+    assert redis.cmd("ZADD", "ps:{gap}:msgs", 2, "2" + head[1:] + "\nm2") == 1
+    redis.cmd("HSET", "ps:{gap}:meta", "id", 2)
+    before = [int(redis_stats(n)["gaps_filled"]) for n in (a, b)]
+    publish(a, "gap", "m3")
+    for s in ss:
+        s.wait_for(b"3:m3|")
+        assert ids_of(s.body) == [(1, "m1"), (2, "m2"), (3, "m3")], s.body
+    after = [int(redis_stats(n)["gaps_filled"]) for n in (a, b)]
+    assert after[0] > before[0] and after[1] > before[1], (before, after)
+
+
 def test_script_flush_and_debug_sleep(nodes, redis):
     a, b = nodes
     sb = Stream(b, "/sub/sf")
@@ -602,6 +627,30 @@ def test_subscribers_cluster_wide_with_by_node(nodes, redis):
 
 
 # ====================================================================== the loop
+def _threads(node):
+    """The distinct thread counts of the node's children."""
+    return sorted({status_field(p, "Threads") for p in node.child_pids()})
+
+
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+def test_no_redis_thread_in_the_child(httpd, redis, mpm):
+    """The pub/sub side runs on each child's event loop: a child subscribed
+    in Redis and delivering has as many threads as a child without
+    PushStreamRedis (no Redis thread of its own), under event and prefork."""
+    with_r = httpd(node_conf(redis), mpm=mpm, servers=2)
+    without = httpd(conf(sub=SUB_TPL), mpm=mpm, servers=2)
+    ss = [Stream(n, "/sub/thr" + mpm) for n in (with_r, without)]
+    wait_subscribed(redis, "thr" + mpm, 1)
+    publish(with_r, "thr" + mpm, "one")
+    ss[0].wait_for(b"1:one|")
+    wait_for(lambda: _threads(with_r) and _threads(with_r) == _threads(without),
+             5, 0.1, f"as many threads with Redis as without: "
+             f"{_threads(with_r)} vs {_threads(without)}")
+    assert redis_stats(with_r)["state"] == "up"
+    for s in ss:
+        s.close()
+
+
 def _port_send(port, method, path, body=b""):
     """A request on the publisher port, not waited for; the socket."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
