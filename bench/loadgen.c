@@ -496,6 +496,19 @@ static SSL *lg_tls_new(int fd)
     return ssl;
 }
 
+/* The result r of SSL_read()/SSL_write() on c as read()/write() give it:
+ * r when it moved bytes, -1 with errno EAGAIN when it would block, else -1
+ * with errno EPIPE. */
+static ssize_t lg_tls_result(lg_conn *c, int r)
+{
+    if (r > 0) {
+        return r;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EPIPE;
+    return -1;
+}
+
 /* read()/write() on c, through TLS when c has a session: -1 with errno
  * EAGAIN when it would block (*want_out: the session must write first). */
 static ssize_t lg_io_read(lg_conn *c, char *buf, size_t n)
@@ -504,16 +517,11 @@ static ssize_t lg_io_read(lg_conn *c, char *buf, size_t n)
         return read(c->fd, buf, n);
     }
     ERR_clear_error();
-    int r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
-    if (r > 0) {
-        return r;
+    ssize_t r = lg_tls_result(c, SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n));
+    if (r < 0 && errno != EAGAIN) {
+        return 0;                      /* close_notify, EOF or error: the end */
     }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        errno = EAGAIN;
-        return -1;
-    }
-    return 0;                          /* close_notify, EOF or error: the end */
+    return r;
 }
 
 static ssize_t lg_io_write(lg_conn *c, const char *buf, size_t n)
@@ -522,13 +530,7 @@ static ssize_t lg_io_write(lg_conn *c, const char *buf, size_t n)
         return write(c->fd, buf, n);
     }
     ERR_clear_error();
-    int r = SSL_write(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
-    if (r > 0) {
-        return r;
-    }
-    int e = SSL_get_error(c->ssl, r);
-    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EPIPE;
-    return -1;
+    return lg_tls_result(c, SSL_write(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n));
 }
 
 static void lg_close(lg_conn *c, int rst)
@@ -1271,6 +1273,7 @@ static void lg_srv_in(lg_conn *c, const char *d, size_t n)
 
 static void lg_after_connect(lg_conn *c);
 static void lg_tls_handshake(lg_conn *c);
+static void lg_connect_failed(lg_conn *c);
 
 static void lg_on_readable(lg_conn *c)
 {
@@ -1359,6 +1362,12 @@ static void lg_tls_handshake(lg_conn *c)
         return;
     }
     lg_note_err("TLS handshake failed (SSL error %d)", e);
+    lg_connect_failed(c);
+}
+
+/* c could not connect (TCP or TLS): counted as failed, closed */
+static void lg_connect_failed(lg_conn *c)
+{
     if (c->kind == LG_K_SUB || c->kind == LG_K_ECHO) {
         lg_g.inflight--;
         lg_g.failed++;
@@ -1389,13 +1398,7 @@ static void lg_on_writable(lg_conn *c)
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
         if (err) {
             lg_note_err("connect: %s", strerror(err));
-            if (c->kind == LG_K_SUB || c->kind == LG_K_ECHO) {
-                lg_g.inflight--;
-                lg_g.failed++;
-            } else {
-                lg_g.pub_conn_err++;
-            }
-            lg_close(c, 0);
+            lg_connect_failed(c);
             return;
         }
         if (c->ssl) {
