@@ -1523,12 +1523,22 @@ static int lg_expired(void)
     return lg_stop || lg_now_us() >= lg_deadline;
 }
 
-static void lg_json_common(FILE *f)
+/* the fields every mode's JSON line ends with, the line's end, flushed */
+static void lg_json_end(FILE *f)
 {
     fprintf(f, "\"n\":%d,\"ready\":%d,\"failed\":%d,\"closed\":%d,", lg_nsubs, lg_g.ready,
             lg_g.failed, lg_g.closed_after_ready);
     lg_hjson(f, "connect_us", &lg_g.connect);
     fprintf(f, ",\"error\":\"%s\"", lg_g.first_err);
+    fprintf(f, "}\n");
+    fflush(f);
+}
+
+static void lg_close_subs(void)
+{
+    for (int i = 0; i < lg_nsubs; i++) {
+        lg_close(&lg_subs[i], 1);
+    }
 }
 
 /* connect all subscribers; returns the time it took (us) */
@@ -1559,9 +1569,7 @@ static int lg_mode_sub(void)
 {
     int64_t took = lg_connect_all();
     printf("{\"event\":\"ready\",\"connect_all_ms\":%.1f,", (double)took / 1000.0);
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
+    lg_json_end(stdout);
     int64_t hold_end = lg_now_us() + (int64_t)(lg_opt.hold * 1e6);
     while (!lg_expired() && !(lg_opt.use_stdin && lg_stdin_eof)
            && (lg_opt.use_stdin || lg_now_us() < hold_end)) {
@@ -1569,12 +1577,8 @@ static int lg_mode_sub(void)
     }
     printf("{\"mode\":\"sub\",\"connect_all_ms\":%.1f,\"bytes_in\":%" PRIu64 ",",
            (double)took / 1000.0, lg_g.bytes_in);
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
-    for (int i = 0; i < lg_nsubs; i++) {
-        lg_close(&lg_subs[i], 1);
-    }
+    lg_json_end(stdout);
+    lg_close_subs();
     return lg_g.failed ? 1 : 0;
 }
 
@@ -1718,12 +1722,8 @@ static int lg_mode_fanout(void)
     printf(",");
     lg_hjson(stdout, "pub_rtt_us", &lg_g.pub_rtt);
     printf(",");
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
-    for (int i = 0; i < lg_nsubs; i++) {
-        lg_close(&lg_subs[i], 1);
-    }
+    lg_json_end(stdout);
+    lg_close_subs();
     return (lost || lg_g.failed || lg_g.pub_err) ? 1 : 0;
 }
 
@@ -1770,12 +1770,8 @@ static int lg_mode_echo(void)
            (double)(ts - t0) / 1000.0, el, lg_g.echoes, el > 0 ? lg_g.echoes / el : 0.0);
     lg_hjson(stdout, "lat_us", &lg_g.lat);
     printf(",");
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
-    for (int i = 0; i < lg_nsubs; i++) {
-        lg_close(&lg_subs[i], 1);
-    }
+    lg_json_end(stdout);
+    lg_close_subs();
     return lg_g.failed || lg_g.echoes == 0 ? 1 : 0;
 }
 
