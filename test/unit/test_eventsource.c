@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "ps_test.h"
+#include "ps_test_render.h"
 #include "ps_eventsource.h"
 
 static void ps_expect_header(apr_pool_t *p, const char *tpl, const char *want)
@@ -43,21 +44,9 @@ static char *ps_render(apr_pool_t *p, const char *tpl, const ps_msgview_t *m,
                        apr_size_t *out_len)
 {
     const ps_template_t *t = tpl ? ps_template_compile(p, tpl, strlen(tpl)) : NULL;
-    apr_size_t need = ps_es_message_measure(t, m), n, n2;
-    char *buf = malloc(need + 1), *out;
 
-    assert_non_null(buf);
-    buf[need] = '\x5a';
-    n = ps_es_message_render_to(t, m, buf);
-    assert_int_equal(n, need);
-    assert_int_equal((unsigned char)buf[need], 0x5a);
-    out = ps_es_message_render(p, t, m, &n2);
-    assert_int_equal(n2, n);
-    assert_memory_equal(out, buf, n);
-    assert_int_equal(out[n], '\0');
-    free(buf);
-    *out_len = n;
-    return out;
+    return ps_test_render(p, ps_es_message_measure, ps_es_message_render_to,
+                          ps_es_message_render, t, m, out_len);
 }
 
 static void ps_expect_msg(apr_pool_t *p, const char *tpl, const ps_msgview_t *m,

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "ps_test.h"
+#include "ps_test_render.h"
 #include "ps_template.h"
 
 /* A typical message: id 7, tag 2, channel "ch1", published at
@@ -30,22 +31,8 @@ static ps_msgview_t ps_msg(const char *text, apr_size_t len)
 static char *ps_run(apr_pool_t *p, const char *tpl, apr_size_t tlen,
                     const ps_msgview_t *m, apr_size_t *out_len)
 {
-    ps_template_t *t = ps_template_compile(p, tpl, tlen);
-    apr_size_t need = ps_template_measure(t, m), n, n2;
-    char *buf = malloc(need + 1), *out;
-
-    assert_non_null(buf);
-    buf[need] = '\x5a';                      /* guard byte */
-    n = ps_template_render_to(t, m, buf);
-    assert_int_equal(n, need);
-    assert_int_equal((unsigned char)buf[need], 0x5a);
-    out = ps_template_render(p, t, m, &n2);
-    assert_int_equal(n2, n);
-    assert_memory_equal(out, buf, n);
-    assert_int_equal(out[n], '\0');
-    free(buf);
-    *out_len = n;
-    return out;
+    return ps_test_render(p, ps_template_measure, ps_template_render_to, ps_template_render,
+                          ps_template_compile(p, tpl, tlen), m, out_len);
 }
 
 /* Render a NUL-free template against m and compare with want. */

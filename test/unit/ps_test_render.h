@@ -1,0 +1,43 @@
+/* ps_test_render.h - the unit tests' check that a renderer's three entry
+ * points agree: measure, render_to into a measured buffer, and the pool
+ * render (ps_template.h and ps_eventsource.h have the same three). */
+#ifndef PS_TEST_RENDER_H
+#define PS_TEST_RENDER_H
+
+#include <stdlib.h>
+
+#include "ps_test.h"
+#include "ps_template.h"
+
+typedef apr_size_t (*ps_test_measure_fn)(const ps_template_t *t, const ps_msgview_t *m);
+typedef apr_size_t (*ps_test_render_to_fn)(const ps_template_t *t, const ps_msgview_t *m,
+                                           char *buf);
+typedef char *(*ps_test_render_fn)(apr_pool_t *p, const ps_template_t *t,
+                                   const ps_msgview_t *m, apr_size_t *out_len);
+
+/* Render m with t and check that measure == render_to (guard byte after
+ * the measured size intact) == the pool render (NUL-terminated); returns
+ * the pool output, its length in *out_len. */
+static inline char *ps_test_render(apr_pool_t *p, ps_test_measure_fn measure,
+                                   ps_test_render_to_fn render_to,
+                                   ps_test_render_fn render, const ps_template_t *t,
+                                   const ps_msgview_t *m, apr_size_t *out_len)
+{
+    apr_size_t need = measure(t, m), n, n2;
+    char *buf = malloc(need + 1), *out;
+
+    assert_non_null(buf);
+    buf[need] = '\x5a';                      /* guard byte */
+    n = render_to(t, m, buf);
+    assert_int_equal(n, need);
+    assert_int_equal((unsigned char)buf[need], 0x5a);
+    out = render(p, t, m, &n2);
+    assert_int_equal(n2, n);
+    assert_memory_equal(out, buf, n);
+    assert_int_equal(out[n], '\0');
+    free(buf);
+    *out_len = n;
+    return out;
+}
+
+#endif
