@@ -1,6 +1,7 @@
-/* ps_test_render.h - the unit tests' check that a renderer's three entry
- * points agree: measure, render_to into a measured buffer, and the pool
- * render (ps_template.h and ps_eventsource.h have the same three). */
+/* ps_test_render.h - what the template and EventSource unit tests share: a
+ * typical message, and the check that a renderer's three entry points
+ * agree: measure, render_to into a measured buffer, and the pool render
+ * (ps_template.h and ps_eventsource.h have the same three). */
 #ifndef PS_TEST_RENDER_H
 #define PS_TEST_RENDER_H
 
@@ -8,6 +9,24 @@
 
 #include "ps_test.h"
 #include "ps_template.h"
+
+/* A message of id with text (len bytes) on channel "ch1", tag 2, published
+ * at Sun, 22 Nov 2026 20:09:01 GMT; no event id or type. */
+static inline ps_msgview_t ps_test_msg(apr_int64_t id, const char *text,
+                                       apr_size_t len)
+{
+    ps_msgview_t m;
+
+    memset(&m, 0, sizeof(m));
+    m.id = id;
+    m.text = text;
+    m.text_len = len;
+    m.channel = "ch1";
+    m.channel_len = 3;
+    m.time = 1795378141;
+    m.tag = 2;
+    return m;
+}
 
 typedef apr_size_t (*ps_test_measure_fn)(const ps_template_t *t, const ps_msgview_t *m);
 typedef apr_size_t (*ps_test_render_to_fn)(const ps_template_t *t, const ps_msgview_t *m,

@@ -25,17 +25,7 @@ static void ps_expect_footer(apr_pool_t *p, const char *tpl, const char *want)
 
 static ps_msgview_t ps_msg(const char *text, apr_size_t len)
 {
-    ps_msgview_t m;
-
-    memset(&m, 0, sizeof(m));
-    m.id = 1;
-    m.text = text;
-    m.text_len = len;
-    m.channel = "ch1";
-    m.channel_len = 3;
-    m.time = 1795378141;
-    m.tag = 2;
-    return m;
+    return ps_test_msg(1, text, len);
 }
 
 /* Render m with template tpl (NULL = no template) and check that measure,

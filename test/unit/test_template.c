@@ -9,16 +9,8 @@
  * Sun, 22 Nov 2026 20:09:01 GMT. */
 static ps_msgview_t ps_msg(const char *text, apr_size_t len)
 {
-    ps_msgview_t m;
+    ps_msgview_t m = ps_test_msg(7, text, len);
 
-    memset(&m, 0, sizeof(m));
-    m.id = 7;
-    m.text = text;
-    m.text_len = len;
-    m.channel = "ch1";
-    m.channel_len = 3;
-    m.time = 1795378141;
-    m.tag = 2;
     m.event_id = "ev-1";
     m.event_id_len = 4;
     m.event_type = "update";
