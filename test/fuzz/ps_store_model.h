@@ -163,6 +163,15 @@ static void psm_inst_trash(psm_t *m, psm_inst_t *in)
     in->expires = m->now + PS_TRASH_GRACE;
 }
 
+/* The stored messages of in past their time go to the trash. */
+static void psm_expire_stored(psm_t *m, psm_inst_t *in)
+{
+    while (in->nstored && in->stored[0] <= m->now) {
+        psm_trash_msg(m, psm_born(m, in->stored[0]));
+        memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
+    }
+}
+
 /* ps_store_cleanup_locked() */
 static void psm_cleanup(psm_t *m)
 {
@@ -176,10 +185,7 @@ static void psm_cleanup(psm_t *m)
         psm_inst_t *in = &m->inst[c];
         if (in->state != PSM_LIVE)
             continue;
-        while (in->nstored && in->stored[0] <= m->now) {
-            psm_trash_msg(m, psm_born(m, in->stored[0]));
-            memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
-        }
+        psm_expire_stored(m, in);
         if (in->id >= 0 && !in->nstored && !in->subs && in->expires <= m->now) {
             m->live[in->id] = -1;
             psm_event(m);               /* channel_destroyed */
@@ -208,10 +214,7 @@ static void psm_reclaim(psm_t *m)
         psm_inst_t *in = &m->inst[c];
         if (in->state != PSM_LIVE)
             continue;
-        while (in->nstored && in->stored[0] <= m->now) {
-            psm_trash_msg(m, psm_born(m, in->stored[0]));
-            memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
-        }
+        psm_expire_stored(m, in);
     }
     for (i = k = 0; i < m->ntrash; i++)
         if (m->trash[i].expires > m->now && m->trash[i].born > m->now - 2)
