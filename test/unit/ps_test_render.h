@@ -1,5 +1,5 @@
-/* ps_test_render.h - what the template and EventSource unit tests share: a
- * typical message, and the check that a renderer's three entry points
+/* ps_test_render.h - what the template, EventSource and encoder unit tests
+ * share: a typical message, and the check that a renderer's three entry points
  * agree: measure, render_to into a measured buffer, and the pool render
  * (ps_template.h and ps_eventsource.h have the same three). */
 #ifndef PS_TEST_RENDER_H
@@ -26,6 +26,16 @@ static inline ps_msgview_t ps_test_msg(apr_int64_t id, const char *text,
     m.time = 1795378141;
     m.tag = 2;
     return m;
+}
+
+/* m's event id and type (NULL: none). */
+static inline void ps_test_msg_event(ps_msgview_t *m, const char *id,
+                                     const char *type)
+{
+    m->event_id = id;
+    m->event_id_len = id ? strlen(id) : 0;
+    m->event_type = type;
+    m->event_type_len = type ? strlen(type) : 0;
 }
 
 typedef apr_size_t (*ps_test_measure_fn)(const ps_template_t *t, const ps_msgview_t *m);

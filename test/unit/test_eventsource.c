@@ -94,20 +94,13 @@ static void test_message_event_fields(void **state)
 {
     ps_msgview_t m = ps_msg("line1\nline2", 11);
 
-    m.event_id = "evt1";
-    m.event_id_len = 4;
-    m.event_type = "mytype";
-    m.event_type_len = 6;
+    ps_test_msg_event(&m, "evt1", "mytype");
     ps_expect_msg(*state, "~text~", &m,
                   "id: evt1\nevent: mytype\ndata: line1\ndata: line2\n\n");
     /* each field on its own */
-    m.event_type = NULL;
-    m.event_type_len = 0;
+    ps_test_msg_event(&m, "evt1", NULL);
     ps_expect_msg(*state, "~text~", &m, "id: evt1\ndata: line1\ndata: line2\n\n");
-    m.event_id = "";
-    m.event_id_len = 0;
-    m.event_type = "t";
-    m.event_type_len = 1;
+    ps_test_msg_event(&m, "", "t");
     ps_expect_msg(*state, "~text~", &m, "event: t\ndata: line1\ndata: line2\n\n");
 }
 
@@ -157,8 +150,7 @@ static void test_message_empty_text(void **state)
     m = ps_msg("\r\n\n\r", 4);
     ps_expect_msg(*state, "~text~", &m, "data: \n\n");
     m = ps_msg(NULL, 0);
-    m.event_id = "7";
-    m.event_id_len = 1;
+    ps_test_msg_event(&m, "7", NULL);
     ps_expect_msg(*state, "~text~", &m, "id: 7\ndata: \n\n");
 }
 

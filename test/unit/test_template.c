@@ -11,10 +11,7 @@ static ps_msgview_t ps_msg(const char *text, apr_size_t len)
 {
     ps_msgview_t m = ps_test_msg(7, text, len);
 
-    m.event_id = "ev-1";
-    m.event_id_len = 4;
-    m.event_type = "update";
-    m.event_type_len = 6;
+    ps_test_msg_event(&m, "ev-1", "update");
     return m;
 }
 
@@ -317,10 +314,7 @@ static void test_json_escape_other_tokens(void **state)
 
     m.channel = "c\"h";
     m.channel_len = 3;
-    m.event_id = "e\\i";
-    m.event_id_len = 3;
-    m.event_type = "a\nb";
-    m.event_type_len = 3;
+    ps_test_msg_event(&m, "e\\i", "a\nb");
     ps_expect(*state, "~channel|json~ ~event-id|json~ ~event-type|json~ "
               "~id|json~ ~time|json~", &m,
               "c\\\"h e\\\\i a\\nb 7 Sun, 22 Nov 2026 20:09:01 GMT");
