@@ -115,7 +115,7 @@ deps:
 	@bash build/deps.sh
 
 # test/fuzz/*.h: the JSON check and the store model are shared with the fuzzers
-$(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) test/unit/ps_test.h $(wildcard test/fuzz/*.h)
+$(BUILD)/unit/%: test/unit/%.c $(CORE_SRC) $(PS_HDR) $(wildcard test/unit/*.h test/fuzz/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) -std=gnu11 $(WARN) -g -O1 $(SANFLAGS) $(APR_CFLAGS) -Imod_pushstream \
 	    -Imod_pushstream/common -Itest/unit \

@@ -104,6 +104,27 @@ def run_loadgen(args, timeout, on_event=None):
     return out
 
 
+def run_fanout(urls, pub_url, n, rate, count, cpu_ticks):
+    """One loadgen fanout run: n subscribers spread over urls (--url, --url2), count
+    messages at rate on pub_url; adds server_cpu_s (from cpu_ticks(), the server
+    CPU of the publish + delivery phase only, not the connects), cpu_us_per_msg
+    and rate to loadgen's result."""
+    marks = {}
+    args = ["fanout"]
+    for opt, url in zip(("--url", "--url2"), urls):
+        args += [opt, url]
+    r = run_loadgen(args + ["--pub-url", pub_url, "--n", n, "--transport", "mix",
+                            "--rate", rate, "--count", count, "--src-ips", 4,
+                            "--timeout", 150, "--drain", 5], timeout=200,
+                    on_event=lambda ev: marks.setdefault(ev, cpu_ticks()))
+    cpu = ((marks.get("measure_end", 0) - marks.get("measure_start", 0))
+           / os.sysconf("SC_CLK_TCK"))
+    r["server_cpu_s"] = cpu
+    r["cpu_us_per_msg"] = cpu * 1e6 / r["received"] if r["received"] else None
+    r["rate"] = rate
+    return r
+
+
 class SubHolders:
     """Several `loadgen sub --stdin` processes (each below the fd limit) that
     hold N subscribers until stop()."""
@@ -155,6 +176,29 @@ class SubHolders:
 def median_run(runs, key):
     """The run whose key is the median (lower median for an even count)."""
     return dict(sorted(runs, key=key)[(len(runs) - 1) // 2])
+
+
+def interleaved(kinds, rounds, one):
+    """runs[kind] = [one(kind, i) for each round i], the kinds taking turns to go
+    first (ours, nchan, nchan, ours, ...)."""
+    runs = {k: [] for k in kinds}
+    for i in range(rounds):
+        for kind in (list(kinds) if i % 2 == 0 else list(kinds)[::-1]):
+            runs[kind].append(one(kind, i))
+    return runs
+
+
+def summarise_rounds(runs, key, totals=(("lost_all_rounds", "lost"),
+                                        ("failed_all_rounds", "failed"))):
+    """Per kind: the median run by key, every round's summary and, for each
+    (name, field) of totals, the field summed over all rounds."""
+    res = {}
+    for kind, rs in runs.items():
+        res[kind] = median_run(rs, key)
+        res[kind]["rounds"] = [round_summary(r) for r in rs]
+        for name, field in totals:
+            res[kind][name] = sum(r.get(field, 0) for r in rs)
+    return res
 
 
 def round_summary(r):
@@ -257,21 +301,7 @@ class Bench16:
             for n in ns:
                 rate = self.fanout_rate(n)
                 count = max(10, int(rate * dur))
-                runs = {k: [] for k in srvs}
-                if not self.quick:
-                    for kind in srvs:            # warm-up, not counted
-                        self._fanout_one(srvs[kind], kind, n, rate, max(10, count // 3),
-                                         tag="tw-", tls=True)
-                for i in range(self.fanout_rounds):
-                    for kind in (list(srvs) if i % 2 == 0 else list(srvs)[::-1]):
-                        runs[kind].append(self._fanout_one(srvs[kind], kind, n, rate, count,
-                                                           tag=f"t{i}-", tls=True))
-                res = {}
-                for kind, rs in runs.items():
-                    res[kind] = median_run(rs, lambda r: r["lat_us"]["p99"])
-                    res[kind]["rounds"] = [round_summary(r) for r in rs]
-                    res[kind]["lost_all_rounds"] = sum(r["lost"] for r in rs)
-                    res[kind]["failed_all_rounds"] = sum(r["failed"] for r in rs)
+                res = self._fanout_rounds(srvs, n, rate, count, "tw-", "t", tls=True)
                 self.data["tls_fanout"].append(res)
                 o, c = res["ours"], res["nchan"]
                 sc = f"5 TLS fan-out N={n} @{rate:g}/s"
@@ -521,21 +551,7 @@ class Bench(Bench16):
             for n in ns:
                 rate = self.fanout_rate(n)
                 count = max(10, int(rate * dur))
-                runs = {k: [] for k in srvs}
-                if not self.quick:
-                    for kind in srvs:            # warm-up, not counted
-                        self._fanout_one(srvs[kind], kind, n, rate, max(10, count // 3),
-                                         tag="w-")
-                for i in range(self.fanout_rounds):  # interleaved: ours, nchan, nchan...
-                    for kind in (list(srvs) if i % 2 == 0 else list(srvs)[::-1]):
-                        runs[kind].append(self._fanout_one(srvs[kind], kind, n, rate, count,
-                                                           tag=f"r{i}-"))
-                res = {}
-                for kind, rs in runs.items():
-                    res[kind] = median_run(rs, lambda r: r["lat_us"]["p99"])
-                    res[kind]["rounds"] = [round_summary(r) for r in rs]
-                    res[kind]["lost_all_rounds"] = sum(r["lost"] for r in rs)
-                    res[kind]["failed_all_rounds"] = sum(r["failed"] for r in rs)
+                res = self._fanout_rounds(srvs, n, rate, count, "w-", "r")
                 self.data["fanout"].append(res)
                 o, c = res["ours"], res["nchan"]
                 sc = f"2 fan-out N={n} @{rate:g}/s"
@@ -557,16 +573,11 @@ class Bench(Bench16):
             n = 1000
             rate = 300.0
             count = int(rate * (2.0 if self.quick else 3.0))
-            runs = {k: [] for k in srvs}
-            for i in range(self.rounds):
-                for kind in (list(srvs) if i % 2 == 0 else list(srvs)[::-1]):
-                    runs[kind].append(self._fanout_one(srvs[kind], kind, n, rate, count,
-                                                       tag=f"sat{i}-"))
-            res = {}
-            for kind, rs in runs.items():
-                res[kind] = median_run(rs, lambda r: r["msgs_per_s"])
-                res[kind]["rounds"] = [round_summary(r) for r in rs]
-                res[kind]["lost_all_rounds"] = sum(r["lost"] for r in rs)
+            runs = interleaved(srvs, self.rounds,
+                               lambda kind, i: self._fanout_one(srvs[kind], kind, n, rate,
+                                                                count, tag=f"sat{i}-"))
+            res = summarise_rounds(runs, lambda r: r["msgs_per_s"],
+                                   (("lost_all_rounds", "lost"),))
             self.data["fanout_sat"].append(res)
             o, c = res["ours"], res["nchan"]
             sc = f"2 fan-out N={n} saturated (offered {rate * n / 1000:g}k/s)"
@@ -582,22 +593,25 @@ class Bench(Bench16):
             for s in srvs.values():
                 s.stop()
 
+    def _fanout_rounds(self, srvs, n, rate, count, warm_tag, tag, tls=False):
+        """The fan-out rounds of one N (a warm-up first in full runs), summarised
+        per kind by the median p99."""
+        if not self.quick:
+            for kind in srvs:            # warm-up, not counted
+                self._fanout_one(srvs[kind], kind, n, rate, max(10, count // 3),
+                                 tag=warm_tag, tls=tls)
+        runs = interleaved(srvs, self.fanout_rounds,
+                           lambda kind, i: self._fanout_one(srvs[kind], kind, n, rate, count,
+                                                            tag=f"{tag}{i}-", tls=tls))
+        return summarise_rounds(runs, lambda r: r["lat_us"]["p99"])
+
     def _fanout_one(self, srv, kind, n, rate, count, tag="", tls=False):
         """One loadgen fanout run on a fresh channel (tls: subscribers over TLS;
         the publisher stays on plain HTTP)."""
         ch = f"fo{tag}{n}"
-        marks = {}
-        r = run_loadgen(["fanout", "--url", _url(srv, f"/{{tr}}/{ch}", tls), "--pub-url",
-                         srv.url(f"/pub?id={ch}"), "--n", n, "--transport", "mix",
-                         "--rate", rate, "--count", count, "--src-ips", 4,
-                         "--timeout", 150, "--drain", 5], timeout=200,
-                        on_event=lambda ev: marks.setdefault(ev, srv.cpu_ticks()))
-        # server CPU of the publish + delivery phase only (not the connects)
-        cpu = ((marks.get("measure_end", 0) - marks.get("measure_start", 0))
-               / os.sysconf("SC_CLK_TCK"))
-        r["server_cpu_s"] = cpu
-        r["cpu_us_per_msg"] = cpu * 1e6 / r["received"] if r["received"] else None
-        r["rate"] = rate
+        r = run_fanout([_url(srv, f"/{{tr}}/{ch}", tls)], srv.url(f"/pub?id={ch}"), n,
+                       rate, count, srv.cpu_ticks)
+        cpu = r["server_cpu_s"]
         log(f"  fanout {kind:5} N={n} rate={rate:g}: {r['received']}/{r['expected']} "
             f"lost {r['lost']} {r['msgs_per_s']:.0f} msg/s p50 {r['lat_us']['p50']}us "
             f"p99 {r['lat_us']['p99']}us max {r['lat_us']['max']}us "
@@ -709,18 +723,14 @@ class Bench(Bench16):
             for n in ns:
                 rate = self.fanout_rate(n)
                 count = max(10, int(rate * dur))
-                runs = {k: [] for k in nodes}
-                for i in range(self.rounds):
-                    for kind in (("ours", "nchan") if i % 2 == 0 else ("nchan", "ours")):
-                        runs[kind].append(self._cluster_fanout(nodes[kind], rd, kind, n,
-                                                               rate, count, f"r{i}-"))
-                res = {}
-                for kind, rs in runs.items():
-                    res[kind] = median_run(rs, lambda r: r["lat_us"]["p99"])
-                    res[kind]["rounds"] = [round_summary(r) for r in rs]
-                    res[kind]["lost_all_rounds"] = sum(r["lost"] for r in rs)
-                    res[kind]["dup_all_rounds"] = sum(r.get("dups", 0) for r in rs)
-                    res[kind]["failed_all_rounds"] = sum(r["failed"] for r in rs)
+                runs = interleaved(("ours", "nchan"), self.rounds,
+                                   lambda kind, i: self._cluster_fanout(nodes[kind], rd, kind,
+                                                                        n, rate, count,
+                                                                        f"r{i}-"))
+                res = summarise_rounds(runs, lambda r: r["lat_us"]["p99"],
+                                       (("lost_all_rounds", "lost"),
+                                        ("dup_all_rounds", "dups"),
+                                        ("failed_all_rounds", "failed")))
                 out["fanout"].append(res)
                 o, c = res["ours"], res["nchan"]
                 sc = f"5 two nodes + Redis: fan-out N={n} @{rate:g}/s"
@@ -769,21 +779,10 @@ class Bench(Bench16):
 
     def _cluster_fanout(self, pair, rd, kind, n, rate, count, tag):
         ch = f"cl{tag}{n}"
-        marks = {}
-
-        def mark(ev):
-            marks.setdefault(ev, sum(s.cpu_ticks() for s in pair) + rd.cpu_ticks())
-        r = run_loadgen(["fanout", "--url", pair[0].url(f"/{{tr}}/{ch}"),
-                         "--url2", pair[1].url(f"/{{tr}}/{ch}"),
-                         "--pub-url", pair[0].url(f"/pub?id={ch}"), "--n", n,
-                         "--transport", "mix", "--rate", rate, "--count", count,
-                         "--src-ips", 4, "--timeout", 150, "--drain", 5], timeout=200,
-                        on_event=mark)
-        cpu = ((marks.get("measure_end", 0) - marks.get("measure_start", 0))
-               / os.sysconf("SC_CLK_TCK"))
-        r["server_cpu_s"] = cpu
-        r["cpu_us_per_msg"] = cpu * 1e6 / r["received"] if r["received"] else None
-        r["rate"] = rate
+        r = run_fanout([s.url(f"/{{tr}}/{ch}") for s in pair], pair[0].url(f"/pub?id={ch}"),
+                       n, rate, count,
+                       lambda: sum(s.cpu_ticks() for s in pair) + rd.cpu_ticks())
+        cpu = r["server_cpu_s"]
         log(f"  cluster {kind:5} N={n} rate={rate:g}: {r['received']}/{r['expected']} "
             f"lost {r['lost']} dup {r.get('dups')} {r['msgs_per_s']:.0f} msg/s "
             f"p50 {r['lat_us']['p50']}us p99 {r['lat_us']['p99']}us cpu {cpu:.2f}s "

@@ -496,6 +496,19 @@ static SSL *lg_tls_new(int fd)
     return ssl;
 }
 
+/* The result r of SSL_read()/SSL_write() on c as read()/write() give it:
+ * r when it moved bytes, -1 with errno EAGAIN when it would block, else -1
+ * with errno EPIPE. */
+static ssize_t lg_tls_result(lg_conn *c, int r)
+{
+    if (r > 0) {
+        return r;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EPIPE;
+    return -1;
+}
+
 /* read()/write() on c, through TLS when c has a session: -1 with errno
  * EAGAIN when it would block (*want_out: the session must write first). */
 static ssize_t lg_io_read(lg_conn *c, char *buf, size_t n)
@@ -504,16 +517,11 @@ static ssize_t lg_io_read(lg_conn *c, char *buf, size_t n)
         return read(c->fd, buf, n);
     }
     ERR_clear_error();
-    int r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
-    if (r > 0) {
-        return r;
+    ssize_t r = lg_tls_result(c, SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n));
+    if (r < 0 && errno != EAGAIN) {
+        return 0;                      /* close_notify, EOF or error: the end */
     }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        errno = EAGAIN;
-        return -1;
-    }
-    return 0;                          /* close_notify, EOF or error: the end */
+    return r;
 }
 
 static ssize_t lg_io_write(lg_conn *c, const char *buf, size_t n)
@@ -522,13 +530,7 @@ static ssize_t lg_io_write(lg_conn *c, const char *buf, size_t n)
         return write(c->fd, buf, n);
     }
     ERR_clear_error();
-    int r = SSL_write(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
-    if (r > 0) {
-        return r;
-    }
-    int e = SSL_get_error(c->ssl, r);
-    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EPIPE;
-    return -1;
+    return lg_tls_result(c, SSL_write(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n));
 }
 
 static void lg_close(lg_conn *c, int rst)
@@ -1271,6 +1273,7 @@ static void lg_srv_in(lg_conn *c, const char *d, size_t n)
 
 static void lg_after_connect(lg_conn *c);
 static void lg_tls_handshake(lg_conn *c);
+static void lg_connect_failed(lg_conn *c);
 
 static void lg_on_readable(lg_conn *c)
 {
@@ -1359,6 +1362,12 @@ static void lg_tls_handshake(lg_conn *c)
         return;
     }
     lg_note_err("TLS handshake failed (SSL error %d)", e);
+    lg_connect_failed(c);
+}
+
+/* c could not connect (TCP or TLS): counted as failed, closed */
+static void lg_connect_failed(lg_conn *c)
+{
     if (c->kind == LG_K_SUB || c->kind == LG_K_ECHO) {
         lg_g.inflight--;
         lg_g.failed++;
@@ -1389,13 +1398,7 @@ static void lg_on_writable(lg_conn *c)
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
         if (err) {
             lg_note_err("connect: %s", strerror(err));
-            if (c->kind == LG_K_SUB || c->kind == LG_K_ECHO) {
-                lg_g.inflight--;
-                lg_g.failed++;
-            } else {
-                lg_g.pub_conn_err++;
-            }
-            lg_close(c, 0);
+            lg_connect_failed(c);
             return;
         }
         if (c->ssl) {
@@ -1520,12 +1523,22 @@ static int lg_expired(void)
     return lg_stop || lg_now_us() >= lg_deadline;
 }
 
-static void lg_json_common(FILE *f)
+/* the fields every mode's JSON line ends with, the line's end, flushed */
+static void lg_json_end(FILE *f)
 {
     fprintf(f, "\"n\":%d,\"ready\":%d,\"failed\":%d,\"closed\":%d,", lg_nsubs, lg_g.ready,
             lg_g.failed, lg_g.closed_after_ready);
     lg_hjson(f, "connect_us", &lg_g.connect);
     fprintf(f, ",\"error\":\"%s\"", lg_g.first_err);
+    fprintf(f, "}\n");
+    fflush(f);
+}
+
+static void lg_close_subs(void)
+{
+    for (int i = 0; i < lg_nsubs; i++) {
+        lg_close(&lg_subs[i], 1);
+    }
 }
 
 /* connect all subscribers; returns the time it took (us) */
@@ -1556,9 +1569,7 @@ static int lg_mode_sub(void)
 {
     int64_t took = lg_connect_all();
     printf("{\"event\":\"ready\",\"connect_all_ms\":%.1f,", (double)took / 1000.0);
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
+    lg_json_end(stdout);
     int64_t hold_end = lg_now_us() + (int64_t)(lg_opt.hold * 1e6);
     while (!lg_expired() && !(lg_opt.use_stdin && lg_stdin_eof)
            && (lg_opt.use_stdin || lg_now_us() < hold_end)) {
@@ -1566,12 +1577,8 @@ static int lg_mode_sub(void)
     }
     printf("{\"mode\":\"sub\",\"connect_all_ms\":%.1f,\"bytes_in\":%" PRIu64 ",",
            (double)took / 1000.0, lg_g.bytes_in);
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
-    for (int i = 0; i < lg_nsubs; i++) {
-        lg_close(&lg_subs[i], 1);
-    }
+    lg_json_end(stdout);
+    lg_close_subs();
     return lg_g.failed ? 1 : 0;
 }
 
@@ -1715,12 +1722,8 @@ static int lg_mode_fanout(void)
     printf(",");
     lg_hjson(stdout, "pub_rtt_us", &lg_g.pub_rtt);
     printf(",");
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
-    for (int i = 0; i < lg_nsubs; i++) {
-        lg_close(&lg_subs[i], 1);
-    }
+    lg_json_end(stdout);
+    lg_close_subs();
     return (lost || lg_g.failed || lg_g.pub_err) ? 1 : 0;
 }
 
@@ -1767,12 +1770,8 @@ static int lg_mode_echo(void)
            (double)(ts - t0) / 1000.0, el, lg_g.echoes, el > 0 ? lg_g.echoes / el : 0.0);
     lg_hjson(stdout, "lat_us", &lg_g.lat);
     printf(",");
-    lg_json_common(stdout);
-    printf("}\n");
-    fflush(stdout);
-    for (int i = 0; i < lg_nsubs; i++) {
-        lg_close(&lg_subs[i], 1);
-    }
+    lg_json_end(stdout);
+    lg_close_subs();
     return lg_g.failed || lg_g.echoes == 0 ? 1 : 0;
 }
 

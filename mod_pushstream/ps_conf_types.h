@@ -12,6 +12,7 @@
 #include <ap_expr.h>
 #include <apr_network_io.h>
 
+#include "psc_conf.h"
 #include "ps_store.h"
 #include "ps_template.h"
 #include "ps_redis_url.h"
@@ -31,7 +32,7 @@ typedef enum {
     PS_SUB_WEBSOCKET
 } ps_sub_mode_e;
 
-#define PS_UNSET (-1)
+#define PS_UNSET PSC_UNSET
 
 /* Bytes a subscriber may leave unread before it is dropped. */
 #define PS_DEFAULT_MAX_BUFFER (1024 * 1024)

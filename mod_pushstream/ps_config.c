@@ -96,7 +96,7 @@ void *ps_create_srv_conf(apr_pool_t *p, server_rec *s)
     return c;
 }
 
-#define PS_MERGE(f) c->f = (add->f != PS_UNSET) ? add->f : base->f
+#define PS_MERGE(f) PSC_MERGE(c, base, add, f)
 #define PS_MERGE_PTR(f) c->f = add->f ? add->f : base->f
 
 void *ps_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)

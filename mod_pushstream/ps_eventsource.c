@@ -196,12 +196,5 @@ apr_size_t ps_es_message_render_to(const ps_template_t *t,
 char *ps_es_message_render(apr_pool_t *p, const ps_template_t *t,
                            const ps_msgview_t *m, apr_size_t *out_len)
 {
-    apr_size_t n = ps_es_message_measure(t, m);
-    char *buf = apr_palloc(p, n + 1);
-
-    n = ps_es_message_render_to(t, m, buf);
-    buf[n] = '\0';
-    if (out_len)
-        *out_len = n;
-    return buf;
+    return ps_template_render_pool(p, ps_es_message, t, m, out_len);
 }

@@ -127,6 +127,19 @@ typedef struct ps_info_shape_t {
     ps_esc_e esc;                 /* how ids and the host name are written */
 } ps_info_shape_t;
 
+/* The fields after the content type of json and x-json, yaml and x-yaml. */
+#define PS_INFO_JSON_SHAPE                                                    \
+      PS_INFO_JSON_ITEM PS_CRLF, PS_INFO_JSON_HEAD,                           \
+      PS_INFO_JSON_ITEM "," PS_CRLF, PS_INFO_JSON_ITEM PS_CRLF, "]}" PS_CRLF, \
+      PS_INFO_JSON_SUM, PS_INFO_JSON_WORKER "," PS_CRLF,                      \
+      PS_INFO_JSON_WORKER, PS_ESC_JSON
+#define PS_INFO_YAML_SHAPE                                                    \
+      PS_INFO_YAML_ITEM PS_CRLF, PS_INFO_YAML_HEAD,                           \
+      " -" PS_CRLF PS_INFO_YAML_ITEM PS_CRLF, " -" PS_CRLF PS_INFO_YAML_ITEM, \
+      PS_CRLF,                                                                \
+      PS_INFO_YAML_SUM, "   -" PS_CRLF PS_INFO_YAML_WORKER PS_CRLF,           \
+      "   -" PS_CRLF PS_INFO_YAML_WORKER, PS_ESC_YAML
+
 /* In push-stream's matching order. */
 static const ps_info_shape_t ps_info_shapes[] = {
     { "plain", 5, PS_FMT_PLAIN, "text/plain",
@@ -135,31 +148,17 @@ static const ps_info_shape_t ps_info_shapes[] = {
       PS_INFO_PLAIN_SUM, PS_INFO_PLAIN_WORKER "," PS_CRLF,
       PS_INFO_PLAIN_WORKER, PS_ESC_PLAIN },
     { "json", 4, PS_FMT_JSON, "application/json",
-      PS_INFO_JSON_ITEM PS_CRLF, PS_INFO_JSON_HEAD,
-      PS_INFO_JSON_ITEM "," PS_CRLF, PS_INFO_JSON_ITEM PS_CRLF, "]}" PS_CRLF,
-      PS_INFO_JSON_SUM, PS_INFO_JSON_WORKER "," PS_CRLF,
-      PS_INFO_JSON_WORKER, PS_ESC_JSON },
+      PS_INFO_JSON_SHAPE },
     { "yaml", 4, PS_FMT_YAML, "application/yaml",
-      PS_INFO_YAML_ITEM PS_CRLF, PS_INFO_YAML_HEAD,
-      " -" PS_CRLF PS_INFO_YAML_ITEM PS_CRLF, " -" PS_CRLF PS_INFO_YAML_ITEM,
-      PS_CRLF,
-      PS_INFO_YAML_SUM, "   -" PS_CRLF PS_INFO_YAML_WORKER PS_CRLF,
-      "   -" PS_CRLF PS_INFO_YAML_WORKER, PS_ESC_YAML },
+      PS_INFO_YAML_SHAPE },
     { "xml", 3, PS_FMT_XML, "application/xml",
       PS_XML_DECL PS_INFO_XML_ITEM PS_CRLF, PS_INFO_XML_HEAD,
       PS_INFO_XML_ITEM, PS_INFO_XML_ITEM, "  </infos>" PS_CRLF "</root>" PS_CRLF,
       PS_INFO_XML_SUM, PS_INFO_XML_WORKER, PS_INFO_XML_WORKER, PS_ESC_XML },
     { "x-json", 6, PS_FMT_XJSON, "text/x-json",
-      PS_INFO_JSON_ITEM PS_CRLF, PS_INFO_JSON_HEAD,
-      PS_INFO_JSON_ITEM "," PS_CRLF, PS_INFO_JSON_ITEM PS_CRLF, "]}" PS_CRLF,
-      PS_INFO_JSON_SUM, PS_INFO_JSON_WORKER "," PS_CRLF,
-      PS_INFO_JSON_WORKER, PS_ESC_JSON },
+      PS_INFO_JSON_SHAPE },
     { "x-yaml", 6, PS_FMT_XYAML, "text/x-yaml",
-      PS_INFO_YAML_ITEM PS_CRLF, PS_INFO_YAML_HEAD,
-      " -" PS_CRLF PS_INFO_YAML_ITEM PS_CRLF, " -" PS_CRLF PS_INFO_YAML_ITEM,
-      PS_CRLF,
-      PS_INFO_YAML_SUM, "   -" PS_CRLF PS_INFO_YAML_WORKER PS_CRLF,
-      "   -" PS_CRLF PS_INFO_YAML_WORKER, PS_ESC_YAML },
+      PS_INFO_YAML_SHAPE },
 };
 
 #define PS_INFO_NSHAPES (sizeof(ps_info_shapes) / sizeof(ps_info_shapes[0]))

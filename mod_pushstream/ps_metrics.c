@@ -24,14 +24,7 @@ int ps_metrics_wanted(request_rec *r)
            || (accept && strstr(accept, "version=0.0.4"));
 }
 
-/* Everything a report needs, read under one lock. */
-typedef struct ps_metrics_t {
-    ps_store_stats_t s;
-    ps_worker_info_t *w;
-    int nw;
-} ps_metrics_t;
-
-static int ps_metrics_read(apr_pool_t *p, ps_child_t *child, ps_metrics_t *m)
+int ps_metrics_read(apr_pool_t *p, ps_child_t *child, ps_metrics_t *m)
 {
     m->w = apr_pcalloc(p, PS_METRICS_MAX_WORKERS * sizeof(*m->w));
     if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {

@@ -10,6 +10,17 @@
  * (?format=prometheus, or Accept: text/plain; version=0.0.4). */
 int ps_metrics_wanted(request_rec *r);
 
+/* Everything a report needs (Prometheus, server-status, the summarized
+ * statistics document), read under one lock. */
+typedef struct ps_metrics_t {
+    ps_store_stats_t s;           /* with PushStreamRedis: every node's */
+    ps_worker_info_t *w;          /* this server's children, from p */
+    int nw;
+} ps_metrics_t;
+
+/* Fill m; -1 when the segment's lock could not be taken. */
+int ps_metrics_read(apr_pool_t *p, ps_child_t *child, ps_metrics_t *m);
+
 /* Answer with the Prometheus exposition of the segment's figures. */
 int ps_metrics_answer(request_rec *r, ps_child_t *child);
 

@@ -20,7 +20,6 @@
 
 #define PS_STATS_TAG     "0.5.5"
 #define PS_STATS_COMMIT  "3bc016f811d50374251960db091557571dfd7393"
-#define PS_MAX_WORKERS   4096
 
 static const char *ps_hostname(request_rec *r)
 {
@@ -34,44 +33,39 @@ static const char *ps_hostname(request_rec *r)
 
 static int ps_stats_summary(request_rec *r, ps_child_t *child)
 {
-    ps_worker_info_t *w = apr_pcalloc(r->pool, PS_MAX_WORKERS * sizeof(*w));
+    ps_metrics_t m;
     ps_info_worker_t *iw;
     ps_info_summary_t sum;
-    ps_store_stats_t s;
     const char *ctype;
     ps_fmt_e fmt = ps_info_format_from_accept(apr_table_get(r->headers_in,
                                                             "Accept"), &ctype);
     apr_size_t len;
-    int i, n;
+    int i;
     char *doc;
 
-    if (ps_store_lock(child->store, NULL) != APR_SUCCESS) {
+    if (ps_metrics_read(r->pool, child, &m) < 0) {
         return ps_http_explain(r, HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
-    ps_store_stats_locked(child->store, &s);
-    n = ps_store_workers_locked(child->store, w, PS_MAX_WORKERS);
-    ps_store_unlock(child->store);
-    ps_redis_summary(&s);             /* several servers: every node's */
     memset(&sum, 0, sizeof(sum));
     sum.hostname = ps_hostname(r);
     sum.now = ps_now_sec();
-    sum.channels = s.channels;
-    sum.wildcard_channels = s.wildcard_channels;
-    sum.published_messages = s.published_messages;
-    sum.stored_messages = s.stored_messages;
-    sum.messages_in_trash = s.messages_in_trash;
-    sum.channels_in_delete = s.channels_in_delete;
-    sum.channels_in_trash = s.channels_in_trash;
-    sum.subscribers = s.subscribers;
-    sum.uptime = (apr_uint64_t)(sum.now - s.created);
+    sum.channels = m.s.channels;
+    sum.wildcard_channels = m.s.wildcard_channels;
+    sum.published_messages = m.s.published_messages;
+    sum.stored_messages = m.s.stored_messages;
+    sum.messages_in_trash = m.s.messages_in_trash;
+    sum.channels_in_delete = m.s.channels_in_delete;
+    sum.channels_in_trash = m.s.channels_in_trash;
+    sum.subscribers = m.s.subscribers;
+    sum.uptime = (apr_uint64_t)(sum.now - m.s.created);
     sum.auth = ps_srv(r->server)->auth != NULL;
-    sum.auth_invalid_token = s.auth_invalid_token;
-    sum.auth_insufficient_scope = s.auth_insufficient_scope;
-    iw = apr_pcalloc(r->pool, (n + 1) * sizeof(*iw));
-    for (i = 0; i < n; i++) {
-        iw[i].pid = w[i].pid;
-        iw[i].subscribers = w[i].subscribers;
-        iw[i].uptime = (apr_uint64_t)(sum.now - w[i].started);
+    sum.auth_invalid_token = m.s.auth_invalid_token;
+    sum.auth_insufficient_scope = m.s.auth_insufficient_scope;
+    iw = apr_pcalloc(r->pool, (m.nw + 1) * sizeof(*iw));
+    for (i = 0; i < m.nw; i++) {
+        iw[i].pid = m.w[i].pid;
+        iw[i].subscribers = m.w[i].subscribers;
+        iw[i].uptime = (apr_uint64_t)(sum.now - m.w[i].started);
     }
     if (ps_redis_enabled()) {
         ps_redis_stats_t rs;
@@ -83,7 +77,7 @@ static int ps_stats_summary(request_rec *r, ps_child_t *child)
             rs.disconnects, rs.data_lost, rs.gaps_filled,
             rs.publish_failures));
     }
-    doc = ps_info_summarized(r->pool, fmt, &sum, iw, n, &len);
+    doc = ps_info_summarized(r->pool, fmt, &sum, iw, m.nw, &len);
     return ps_http_body(r, ctype, doc, len);
 }
 

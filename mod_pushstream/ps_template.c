@@ -374,15 +374,22 @@ apr_size_t ps_template_render_to(const ps_template_t *t, const ps_msgview_t *m,
     return ps_tpl_run(t, m, buf);
 }
 
-char *ps_template_render(apr_pool_t *p, const ps_template_t *t,
-                         const ps_msgview_t *m, apr_size_t *out_len)
+char *ps_template_render_pool(apr_pool_t *p, ps_template_run_fn *run,
+                              const ps_template_t *t, const ps_msgview_t *m,
+                              apr_size_t *out_len)
 {
-    apr_size_t n = ps_template_measure(t, m);
+    apr_size_t n = run(t, m, NULL);
     char *buf = apr_palloc(p, n + 1);
 
-    n = ps_template_render_to(t, m, buf);
+    n = run(t, m, buf);
     buf[n] = '\0';
     if (out_len)
         *out_len = n;
     return buf;
+}
+
+char *ps_template_render(apr_pool_t *p, const ps_template_t *t,
+                         const ps_msgview_t *m, apr_size_t *out_len)
+{
+    return ps_template_render_pool(p, ps_tpl_run, t, m, out_len);
 }

@@ -40,4 +40,15 @@ apr_size_t ps_template_render_to(const ps_template_t *t, const ps_msgview_t *m,
 char *ps_template_render(apr_pool_t *p, const ps_template_t *t,
                          const ps_msgview_t *m, apr_size_t *out_len);
 
+/* A renderer of m with t: the byte count it writes into buf, written only
+ * when buf is not NULL (NULL: measure). */
+typedef apr_size_t ps_template_run_fn(const ps_template_t *t, const ps_msgview_t *m,
+                                      char *buf);
+
+/* run measured, then rendered into a new pool buffer (NUL-terminated, the
+ * NUL not counted in *out_len): the convenience of every such renderer. */
+char *ps_template_render_pool(apr_pool_t *p, ps_template_run_fn *run,
+                              const ps_template_t *t, const ps_msgview_t *m,
+                              apr_size_t *out_len);
+
 #endif

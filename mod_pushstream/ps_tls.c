@@ -219,6 +219,19 @@ static apr_status_t ps_tls_error(SSL *ssl, int n, int *want_write)
     }
 }
 
+/* The outcome n of an SSL_read() or SSL_write() of *len bytes (at most
+ * INT_MAX): *len the bytes it moved. */
+static apr_status_t ps_tls_done(SSL *ssl, int n, apr_size_t *len,
+                                int *want_write)
+{
+    if (n > 0) {
+        *len = n;
+        return APR_SUCCESS;
+    }
+    *len = 0;
+    return ps_tls_error(ssl, n, want_write);
+}
+
 apr_status_t ps_tls_read(SSL *ssl, char *buf, apr_size_t *len, int *want_write)
 {
     int n;
@@ -226,12 +239,7 @@ apr_status_t ps_tls_read(SSL *ssl, char *buf, apr_size_t *len, int *want_write)
     ERR_clear_error();
     errno = 0;
     n = SSL_read(ssl, buf, *len > INT_MAX ? INT_MAX : (int)*len);
-    if (n > 0) {
-        *len = n;
-        return APR_SUCCESS;
-    }
-    *len = 0;
-    return ps_tls_error(ssl, n, want_write);
+    return ps_tls_done(ssl, n, len, want_write);
 }
 
 apr_status_t ps_tls_write(SSL *ssl, const char *buf, apr_size_t *len,
@@ -242,12 +250,7 @@ apr_status_t ps_tls_write(SSL *ssl, const char *buf, apr_size_t *len,
     ERR_clear_error();
     errno = 0;
     n = SSL_write(ssl, buf, *len > INT_MAX ? INT_MAX : (int)*len);
-    if (n > 0) {
-        *len = n;
-        return APR_SUCCESS;
-    }
-    *len = 0;
-    return ps_tls_error(ssl, n, want_write);
+    return ps_tls_done(ssl, n, len, want_write);
 }
 
 apr_status_t ps_tls_close_notify(SSL *ssl)

@@ -28,7 +28,7 @@ void *pswt_create_dir_conf(apr_pool_t *p, char *dir)
 }
 
 /* The inner section's value unless it left the field unset. */
-#define PSWT_MERGE(f) d->f = (add->f != PSWT_UNSET) ? add->f : base->f
+#define PSWT_MERGE(f) PSC_MERGE(d, base, add, f)
 
 void *pswt_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {

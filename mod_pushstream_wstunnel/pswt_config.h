@@ -5,7 +5,9 @@
 #include <httpd.h>
 #include <http_config.h>
 
-#define PSWT_UNSET (-1)
+#include "psc_conf.h"
+
+#define PSWT_UNSET PSC_UNSET
 
 typedef struct pswt_dir_conf_t {
     apr_interval_time_t idle_timeout;   /* PSWT_UNSET: max(Timeout, back end timeout); 0: none */

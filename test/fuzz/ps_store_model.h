@@ -163,6 +163,15 @@ static void psm_inst_trash(psm_t *m, psm_inst_t *in)
     in->expires = m->now + PS_TRASH_GRACE;
 }
 
+/* The stored messages of in past their time go to the trash. */
+static void psm_expire_stored(psm_t *m, psm_inst_t *in)
+{
+    while (in->nstored && in->stored[0] <= m->now) {
+        psm_trash_msg(m, psm_born(m, in->stored[0]));
+        memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
+    }
+}
+
 /* ps_store_cleanup_locked() */
 static void psm_cleanup(psm_t *m)
 {
@@ -176,10 +185,7 @@ static void psm_cleanup(psm_t *m)
         psm_inst_t *in = &m->inst[c];
         if (in->state != PSM_LIVE)
             continue;
-        while (in->nstored && in->stored[0] <= m->now) {
-            psm_trash_msg(m, psm_born(m, in->stored[0]));
-            memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
-        }
+        psm_expire_stored(m, in);
         if (in->id >= 0 && !in->nstored && !in->subs && in->expires <= m->now) {
             m->live[in->id] = -1;
             psm_event(m);               /* channel_destroyed */
@@ -208,10 +214,7 @@ static void psm_reclaim(psm_t *m)
         psm_inst_t *in = &m->inst[c];
         if (in->state != PSM_LIVE)
             continue;
-        while (in->nstored && in->stored[0] <= m->now) {
-            psm_trash_msg(m, psm_born(m, in->stored[0]));
-            memmove(in->stored, in->stored + 1, --in->nstored * sizeof(in->stored[0]));
-        }
+        psm_expire_stored(m, in);
     }
     for (i = k = 0; i < m->ntrash; i++)
         if (m->trash[i].expires > m->now && m->trash[i].born > m->now - 2)
@@ -298,28 +301,46 @@ static const char *psm_get(psm_t *m, int id, ps_channel_t **ch, int *inst)
     return NULL;
 }
 
+/* psm_get() for every id of l, in order. */
+static const char *psm_get_all(psm_t *m, const psm_list_t *l,
+                               ps_channel_t **chs, int *inst)
+{
+    const char *e;
+    int i;
+
+    for (i = 0; i < l->n; i++)
+        if ((e = psm_get(m, l->id[i], &chs[i], &inst[i])))
+            return e;
+    return NULL;
+}
+
+/* The model of one message published on in (stored, or straight to the
+ * trash). */
+static void psm_published(psm_t *m, psm_inst_t *in, int store)
+{
+    in->published++;
+    m->published++;
+    if (store)
+        psm_store_msg(m, in, m->now + m->lim.message_ttl);
+    else
+        psm_trash_msg(m, m->now);
+    in->expires = m->now + m->lim.channel_inactivity;
+}
+
 static const char *psm_publish(psm_t *m, const psm_list_t *l, int store)
 {
     ps_channel_t *chs[PSM_NIDS * 4];
     int inst[PSM_NIDS * 4], i;
     const char *e;
 
-    for (i = 0; i < l->n; i++)
-        if ((e = psm_get(m, l->id[i], &chs[i], &inst[i])))
-            return e;
+    if ((e = psm_get_all(m, l, chs, inst)))
+        return e;
     for (i = 0; i < l->n; i++) {
-        psm_inst_t *in = &m->inst[inst[i]];
         apr_status_t rv = ps_store_publish_locked(m->st, chs[i], "msg", 3,
                                                   NULL, 0, NULL, 0, store,
                                                   &m->lim, m->now, NULL);
         PSM_CHECK(m, rv == APR_SUCCESS, "publish: %d", rv);
-        in->published++;
-        m->published++;
-        if (store)
-            psm_store_msg(m, in, m->now + m->lim.message_ttl);
-        else
-            psm_trash_msg(m, m->now);
-        in->expires = m->now + m->lim.channel_inactivity;
+        psm_published(m, &m->inst[inst[i]], store);
     }
     return NULL;
 }
@@ -340,9 +361,8 @@ static const char *psm_publish_reclaim(psm_t *m, const psm_list_t *l,
     const char *e;
     apr_status_t rv;
 
-    for (i = 0; i < l->n; i++)
-        if ((e = psm_get(m, l->id[i], &chs[i], &inst[i])))
-            return e;
+    if ((e = psm_get_all(m, l, chs, inst)))
+        return e;
     rv = ps_store_publish_all_locked(m->st, chs, l->n, psm_huge,
                                      sizeof(psm_huge), NULL, 0, NULL, 0,
                                      store, &m->lim, m->now);
@@ -354,13 +374,7 @@ static const char *psm_publish_reclaim(psm_t *m, const psm_list_t *l,
     for (i = 0; i < l->n; i++) {
         psm_inst_t *in = &m->inst[inst[i]];
         PSM_CHECK(m, in->state == PSM_LIVE, "channel %d: not live", in->id);
-        in->published++;
-        m->published++;
-        if (store)
-            psm_store_msg(m, in, m->now + m->lim.message_ttl);
-        else
-            psm_trash_msg(m, m->now);
-        in->expires = m->now + m->lim.channel_inactivity;
+        psm_published(m, in, store);
     }
     return NULL;
 }
@@ -415,9 +429,8 @@ static const char *psm_subscribe(psm_t *m, const psm_list_t *l, int slot)
         return NULL;                    /* the model's table is full */
     ps_store_cleanup_locked(m->st, m->now);
     psm_cleanup(m);
-    for (i = 0; i < l->n; i++)
-        if ((e = psm_get(m, l->id[i], &chs[i], &s->inst[i])))
-            return e;
+    if ((e = psm_get_all(m, l, chs, s->inst)))
+        return e;
     for (i = 0; i < l->n; i++) {
         psm_inst_t *in = &m->inst[s->inst[i]];
         PSM_CHECK(m, ps_store_subscribe_locked(m->st, chs[i], m->slots[slot],

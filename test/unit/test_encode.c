@@ -6,25 +6,15 @@
 #include <stdlib.h>
 
 #include "ps_test.h"
+#include "ps_test_render.h"
 #include "ps_encode.h"
 #include "ps_util.h"
 
 static ps_msgview_t ps_msg(const char *text, const char *eid, const char *etype)
 {
-    ps_msgview_t m;
+    ps_msgview_t m = ps_test_msg(1, text, strlen(text));
 
-    memset(&m, 0, sizeof(m));
-    m.id = 1;
-    m.text = text;
-    m.text_len = strlen(text);
-    m.channel = "ch1";
-    m.channel_len = 3;
-    m.time = 1795378141;
-    m.tag = 2;
-    m.event_id = eid;
-    m.event_id_len = eid ? strlen(eid) : 0;
-    m.event_type = etype;
-    m.event_type_len = etype ? strlen(etype) : 0;
+    ps_test_msg_event(&m, eid, etype);
     return m;
 }
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "ps_test.h"
+#include "ps_test_render.h"
 #include "ps_eventsource.h"
 
 static void ps_expect_header(apr_pool_t *p, const char *tpl, const char *want)
@@ -24,17 +25,7 @@ static void ps_expect_footer(apr_pool_t *p, const char *tpl, const char *want)
 
 static ps_msgview_t ps_msg(const char *text, apr_size_t len)
 {
-    ps_msgview_t m;
-
-    memset(&m, 0, sizeof(m));
-    m.id = 1;
-    m.text = text;
-    m.text_len = len;
-    m.channel = "ch1";
-    m.channel_len = 3;
-    m.time = 1795378141;
-    m.tag = 2;
-    return m;
+    return ps_test_msg(1, text, len);
 }
 
 /* Render m with template tpl (NULL = no template) and check that measure,
@@ -43,21 +34,9 @@ static char *ps_render(apr_pool_t *p, const char *tpl, const ps_msgview_t *m,
                        apr_size_t *out_len)
 {
     const ps_template_t *t = tpl ? ps_template_compile(p, tpl, strlen(tpl)) : NULL;
-    apr_size_t need = ps_es_message_measure(t, m), n, n2;
-    char *buf = malloc(need + 1), *out;
 
-    assert_non_null(buf);
-    buf[need] = '\x5a';
-    n = ps_es_message_render_to(t, m, buf);
-    assert_int_equal(n, need);
-    assert_int_equal((unsigned char)buf[need], 0x5a);
-    out = ps_es_message_render(p, t, m, &n2);
-    assert_int_equal(n2, n);
-    assert_memory_equal(out, buf, n);
-    assert_int_equal(out[n], '\0');
-    free(buf);
-    *out_len = n;
-    return out;
+    return ps_test_render(p, ps_es_message_measure, ps_es_message_render_to,
+                          ps_es_message_render, t, m, out_len);
 }
 
 static void ps_expect_msg(apr_pool_t *p, const char *tpl, const ps_msgview_t *m,
@@ -115,20 +94,13 @@ static void test_message_event_fields(void **state)
 {
     ps_msgview_t m = ps_msg("line1\nline2", 11);
 
-    m.event_id = "evt1";
-    m.event_id_len = 4;
-    m.event_type = "mytype";
-    m.event_type_len = 6;
+    ps_test_msg_event(&m, "evt1", "mytype");
     ps_expect_msg(*state, "~text~", &m,
                   "id: evt1\nevent: mytype\ndata: line1\ndata: line2\n\n");
     /* each field on its own */
-    m.event_type = NULL;
-    m.event_type_len = 0;
+    ps_test_msg_event(&m, "evt1", NULL);
     ps_expect_msg(*state, "~text~", &m, "id: evt1\ndata: line1\ndata: line2\n\n");
-    m.event_id = "";
-    m.event_id_len = 0;
-    m.event_type = "t";
-    m.event_type_len = 1;
+    ps_test_msg_event(&m, "", "t");
     ps_expect_msg(*state, "~text~", &m, "event: t\ndata: line1\ndata: line2\n\n");
 }
 
@@ -178,8 +150,7 @@ static void test_message_empty_text(void **state)
     m = ps_msg("\r\n\n\r", 4);
     ps_expect_msg(*state, "~text~", &m, "data: \n\n");
     m = ps_msg(NULL, 0);
-    m.event_id = "7";
-    m.event_id_len = 1;
+    ps_test_msg_event(&m, "7", NULL);
     ps_expect_msg(*state, "~text~", &m, "id: 7\ndata: \n\n");
 }
 

@@ -2,26 +2,16 @@
 #include <stdlib.h>
 
 #include "ps_test.h"
+#include "ps_test_render.h"
 #include "ps_template.h"
 
 /* A typical message: id 7, tag 2, channel "ch1", published at
  * Sun, 22 Nov 2026 20:09:01 GMT. */
 static ps_msgview_t ps_msg(const char *text, apr_size_t len)
 {
-    ps_msgview_t m;
+    ps_msgview_t m = ps_test_msg(7, text, len);
 
-    memset(&m, 0, sizeof(m));
-    m.id = 7;
-    m.text = text;
-    m.text_len = len;
-    m.channel = "ch1";
-    m.channel_len = 3;
-    m.time = 1795378141;
-    m.tag = 2;
-    m.event_id = "ev-1";
-    m.event_id_len = 4;
-    m.event_type = "update";
-    m.event_type_len = 6;
+    ps_test_msg_event(&m, "ev-1", "update");
     return m;
 }
 
@@ -30,22 +20,8 @@ static ps_msgview_t ps_msg(const char *text, apr_size_t len)
 static char *ps_run(apr_pool_t *p, const char *tpl, apr_size_t tlen,
                     const ps_msgview_t *m, apr_size_t *out_len)
 {
-    ps_template_t *t = ps_template_compile(p, tpl, tlen);
-    apr_size_t need = ps_template_measure(t, m), n, n2;
-    char *buf = malloc(need + 1), *out;
-
-    assert_non_null(buf);
-    buf[need] = '\x5a';                      /* guard byte */
-    n = ps_template_render_to(t, m, buf);
-    assert_int_equal(n, need);
-    assert_int_equal((unsigned char)buf[need], 0x5a);
-    out = ps_template_render(p, t, m, &n2);
-    assert_int_equal(n2, n);
-    assert_memory_equal(out, buf, n);
-    assert_int_equal(out[n], '\0');
-    free(buf);
-    *out_len = n;
-    return out;
+    return ps_test_render(p, ps_template_measure, ps_template_render_to, ps_template_render,
+                          ps_template_compile(p, tpl, tlen), m, out_len);
 }
 
 /* Render a NUL-free template against m and compare with want. */
@@ -338,10 +314,7 @@ static void test_json_escape_other_tokens(void **state)
 
     m.channel = "c\"h";
     m.channel_len = 3;
-    m.event_id = "e\\i";
-    m.event_id_len = 3;
-    m.event_type = "a\nb";
-    m.event_type_len = 3;
+    ps_test_msg_event(&m, "e\\i", "a\nb");
     ps_expect(*state, "~channel|json~ ~event-id|json~ ~event-type|json~ "
               "~id|json~ ~time|json~", &m,
               "c\\\"h e\\\\i a\\nb 7 Sun, 22 Nov 2026 20:09:01 GMT");

@@ -149,6 +149,16 @@ static void ps_expect_error(apr_pool_t *p, const unsigned char *buf,
     ps_expect_one(p, buf, len, PS_WS_ERROR, code);
 }
 
+/* One frame (b0, payload of len <= 256 bytes) must fail with code. */
+static void ps_expect_frame_error(apr_pool_t *p, int b0, const char *payload,
+                                  apr_size_t len, int code)
+{
+    unsigned char buf[14 + 256];
+
+    assert_true(len <= 256);
+    ps_expect_error(p, buf, ps_frame(buf, b0, payload, len), code);
+}
+
 /* ---- handshake and server frames --------------------------------------- */
 
 static void test_accept(void **state)
@@ -663,22 +673,17 @@ static void test_error_header_bits(void **state)
     int op;
 
     /* RSV1, RSV2, RSV3 (no extensions negotiated) */
-    n = ps_frame(buf, 0xC1, "x", 1);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-    n = ps_frame(buf, 0xA1, "x", 1);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-    n = ps_frame(buf, 0x91, "x", 1);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-    n = ps_frame(buf, 0xC9, "", 0);                   /* on a control frame */
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0xC1, "x", 1, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0xA1, "x", 1, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x91, "x", 1, PS_WS_CLOSE_PROTOCOL);
+    /* on a control frame */
+    ps_expect_frame_error(*state, 0xC9, "", 0, PS_WS_CLOSE_PROTOCOL);
     /* reserved opcodes */
     for (op = 3; op <= 0xF; op++) {
         if (op >= 8 && op <= 0xA)
             continue;
-        n = ps_frame(buf, 0x80 | op, "x", 1);
-        ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-        n = ps_frame(buf, op, "", 0);
-        ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+        ps_expect_frame_error(*state, 0x80 | op, "x", 1, PS_WS_CLOSE_PROTOCOL);
+        ps_expect_frame_error(*state, op, "", 0, PS_WS_CLOSE_PROTOCOL);
     }
     /* unmasked text, ping, close */
     n = ps_frame_ex(buf, 0x81, NULL, "x", 1, 0);
@@ -699,43 +704,34 @@ static void test_error_control_frames(void **state)
     /* 125 is fine, 126 is not (in either length encoding) */
     n = ps_frame(buf, 0x89, payload, 125);
     ps_expect_one(*state, buf, n, PS_WS_PING, 0);
-    n = ps_frame(buf, 0x89, payload, 126);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x89, payload, 126, PS_WS_CLOSE_PROTOCOL);
     n = ps_frame_ex(buf, 0x8A, ps_key, payload, 126, 8);
     ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-    n = ps_frame(buf, 0x88, payload, 126);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x88, payload, 126, PS_WS_CLOSE_PROTOCOL);
     /* fragmented control frames */
-    n = ps_frame(buf, 0x09, "", 0);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-    n = ps_frame(buf, 0x0A, "x", 1);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-    n = ps_frame(buf, 0x08, "", 0);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x09, "", 0, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x0A, "x", 1, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x08, "", 0, PS_WS_CLOSE_PROTOCOL);
     /* a 1-byte close payload */
-    n = ps_frame(buf, 0x88, "\x03", 1);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x88, "\x03", 1, PS_WS_CLOSE_PROTOCOL);
 }
 
 static void test_error_close_codes(void **state)
 {
     static const int bad[] = { 0, 999, 1004, 1005, 1006, 1015, 1016, 1100,
                                2000, 2999, 5000, 65535 };
-    unsigned char buf[32];
-    apr_size_t n;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char p[2] = { (char)(bad[i] >> 8), (char)bad[i] };
 
-        n = ps_frame(buf, 0x88, p, 2);
-        ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+        ps_expect_frame_error(*state, 0x88, p, 2, PS_WS_CLOSE_PROTOCOL);
     }
     /* invalid UTF-8 reason */
-    n = ps_frame(buf, 0x88, "\x03\xE8\xC0\xAF", 4);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_INVALID_DATA);
+    ps_expect_frame_error(*state, 0x88, "\x03\xE8\xC0\xAF", 4,
+                          PS_WS_CLOSE_INVALID_DATA);
     /* truncated UTF-8 at the end of the reason */
-    n = ps_frame(buf, 0x88, "\x03\xE8" "ab\xE2\x82", 6);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_INVALID_DATA);
+    ps_expect_frame_error(*state, 0x88, "\x03\xE8" "ab\xE2\x82", 6,
+                          PS_WS_CLOSE_INVALID_DATA);
 }
 
 static void test_error_fragmentation(void **state)
@@ -744,10 +740,8 @@ static void test_error_fragmentation(void **state)
     apr_size_t n;
 
     /* continuation without a started message (also after a complete one) */
-    n = ps_frame(buf, 0x80, "x", 1);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
-    n = ps_frame(buf, 0x00, "x", 1);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x80, "x", 1, PS_WS_CLOSE_PROTOCOL);
+    ps_expect_frame_error(*state, 0x00, "x", 1, PS_WS_CLOSE_PROTOCOL);
     n = ps_frame(buf, 0x81, "a", 1);
     n += ps_frame(buf + n, 0x80, "b", 1);
     {
@@ -852,15 +846,11 @@ static void test_error_utf8(void **state)
     ps_ws_parser_t *ps;
     ps_ws_event_t ev;
 
-    n = ps_frame(buf, 0x81, "ab\xC0\xAF", 4);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_INVALID_DATA);
-    n = ps_frame(buf, 0x81, "\xED\xA0\x80", 3);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_INVALID_DATA);
-    n = ps_frame(buf, 0x81, "\xF4\x90\x80\x80", 4);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_INVALID_DATA);
+    ps_expect_frame_error(*state, 0x81, "ab\xC0\xAF", 4, PS_WS_CLOSE_INVALID_DATA);
+    ps_expect_frame_error(*state, 0x81, "\xED\xA0\x80", 3, PS_WS_CLOSE_INVALID_DATA);
+    ps_expect_frame_error(*state, 0x81, "\xF4\x90\x80\x80", 4, PS_WS_CLOSE_INVALID_DATA);
     /* truncated at the end of a message */
-    n = ps_frame(buf, 0x81, "ok\xE2\x82", 4);
-    ps_expect_error(*state, buf, n, PS_WS_CLOSE_INVALID_DATA);
+    ps_expect_frame_error(*state, 0x81, "ok\xE2\x82", 4, PS_WS_CLOSE_INVALID_DATA);
     /* binary is not checked */
     n = ps_frame(buf, 0x82, "ok\xE2\x82\xC0", 5);
     ps_expect_one(*state, buf, n, PS_WS_BINARY, 0);
