@@ -347,8 +347,9 @@ struct ps_pub_async_t {
     ps_store_t *st;
     const ps_dir_conf_t *d;
     const ps_srv_conf_t *sc;
-    apr_array_header_t *to;        /* the channels but the events channel */
-    ps_chinfo_t *infos;            /* to's */
+    apr_array_header_t *to;        /* the channels but the events channel
+                                    * (a GET's: all) */
+    ps_chinfo_t *infos;            /* to's (a GET's: the ones found) */
     const char *accept;
     ps_answer_t a;
     ps_pub_done_fn *done;          /* NULL: cancelled, or a WebSocket's */
@@ -356,7 +357,8 @@ struct ps_pub_async_t {
     server_rec *log_s;             /* a WebSocket's: refusals logged here */
     const char *text;              /* a delete's */
     apr_size_t text_len;
-    int existed;                   /* a delete's: channels Redis had */
+    int existed;                   /* a delete's: channels Redis had; a
+                                    * GET's: channels found */
 };
 
 apr_pool_t *ps_pub_loop_pool(void)
@@ -592,6 +594,22 @@ static void ps_pub_deleted(void *baton, int ok)
     apr_pool_destroy(x->p);
 }
 
+/* chans with their ids, in p. */
+static apr_array_header_t *ps_pub_copy_channels(apr_pool_t *p,
+                                               const apr_array_header_t *chans)
+{
+    apr_array_header_t *to = apr_array_make(p, chans->nelts,
+                                            sizeof(ps_path_channel_t));
+    int i;
+
+    for (i = 0; i < chans->nelts; i++) {
+        ps_path_channel_t *pc = apr_array_push(to);
+        *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
+        pc->id = apr_pstrmemdup(p, pc->id, pc->len);
+    }
+    return to;
+}
+
 ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
                                     const ps_srv_conf_t *sc,
                                     const apr_array_header_t *chans,
@@ -601,7 +619,6 @@ ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
 {
     ps_pub_async_t *x;
     apr_pool_t *xp;
-    int i;
 
     if (!ps_redis_async_ready()
         || apr_pool_create(&xp, ps_pub_loop_pool()) != APR_SUCCESS) {
@@ -618,12 +635,7 @@ ps_pub_async_t *ps_pub_delete_async(apr_pool_t *p, ps_store_t *st,
     x->sc = sc;
     x->text = apr_pmemdup(xp, text, len);
     x->text_len = len;
-    x->to = apr_array_make(xp, chans->nelts, sizeof(ps_path_channel_t));
-    for (i = 0; i < chans->nelts; i++) {
-        ps_path_channel_t *pc = apr_array_push(x->to);
-        *pc = APR_ARRAY_IDX(chans, i, ps_path_channel_t);
-        pc->id = apr_pstrmemdup(xp, pc->id, pc->len);
-    }
+    x->to = ps_pub_copy_channels(xp, chans);
     if (!ps_redis_delete_async(xp, x->to, x->text, len, &x->existed, &x->a,
                                ps_pub_deleted, x)) {
         *a = x->a;                         /* static texts only */
@@ -671,19 +683,19 @@ void ps_pub_info(apr_pool_t *p, ps_store_t *st, const ps_chinfo_t *infos,
                      : ps_pub_group(p, st, fmt, infos, n, &a->len);
 }
 
-void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
-                          const apr_array_header_t *chans, const char *accept,
-                          ps_answer_t *a)
+/* The info of the listed channels that exist, in request order: their
+ * number, else 0 with *a the answer (404 none). */
+static int ps_pub_existing_infos(apr_pool_t *p, ps_store_t *st,
+                                 const apr_array_header_t *chans,
+                                 ps_chinfo_t *infos, ps_answer_t *a)
 {
-    ps_chinfo_t *infos = apr_pcalloc(p, chans->nelts * sizeof(*infos));
     ps_channel_t **found = apr_pcalloc(p, chans->nelts * sizeof(*found));
     const char **ids = apr_pcalloc(p, chans->nelts * sizeof(*ids));
     int i, n;
 
-    ps_redis_sync(p, st, chans, 0);       /* several servers: Redis first */
     if (ps_store_lock(st, NULL) != APR_SUCCESS) {
         ps_answer_set(a, 500, NULL);
-        return;
+        return 0;
     }
     n = ps_pub_existing_locked(st, chans, found, ids);
     for (i = 0; i < n; i++) {
@@ -693,8 +705,79 @@ void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
     ps_store_unlock(st);
     if (!n) {
         ps_answer_set(a, 404, NULL);
+    }
+    return n;
+}
+
+void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
+                          const apr_array_header_t *chans, const char *accept,
+                          ps_answer_t *a)
+{
+    ps_chinfo_t *infos = apr_pcalloc(p, chans->nelts * sizeof(*infos));
+    int n;
+
+    ps_redis_sync(p, st, chans, 0);       /* several servers: Redis first */
+    if ((n = ps_pub_existing_infos(p, st, chans, infos, a))) {
+        ps_redis_subscribers(p, infos, n);    /* several servers: every node */
+        ps_pub_info(p, st, infos, n, accept, 0, a);
+    }
+}
+
+/* The end of an asynchronous GET (x->existed: the channels found). */
+static void ps_pub_info_counted(void *baton, int ok)
+{
+    ps_pub_async_t *x = baton;
+
+    if (x->done) {
+        ps_pub_info(x->p, x->st, x->infos, x->existed, x->accept, 0, &x->a);
+        x->done(x->baton, &x->a);
+    }
+    apr_pool_destroy(x->p);
+}
+
+static void ps_pub_info_synced(void *baton, int ok)
+{
+    ps_pub_async_t *x = baton;
+
+    if (ok && x->done && (x->existed = ps_pub_existing_infos(x->p, x->st,
+                                           x->to, x->infos, &x->a))) {
+        if (!ps_redis_subscribers_async(x->p, x->infos, x->existed,
+                                        ps_pub_info_counted, x)) {
+            ps_pub_info_counted(x, 1);
+        }
         return;
     }
-    ps_redis_subscribers(p, infos, n);    /* several servers: every node */
-    ps_pub_info(p, st, infos, n, accept, 0, a);
+    if (x->done) {
+        x->done(x->baton, &x->a);          /* 503, 404 */
+    }
+    apr_pool_destroy(x->p);
+}
+
+ps_pub_async_t *ps_pub_existing_info_async(apr_pool_t *p, ps_store_t *st,
+                                           const apr_array_header_t *chans,
+                                           const char *accept, ps_answer_t *a,
+                                           ps_pub_done_fn *done, void *baton)
+{
+    ps_pub_async_t *x;
+    apr_pool_t *xp;
+
+    if (!chans->nelts || !ps_redis_async_ready()
+        || apr_pool_create(&xp, ps_pub_loop_pool()) != APR_SUCCESS) {
+        ps_pub_existing_info(p, st, chans, accept, a);
+        return NULL;
+    }
+    x = apr_pcalloc(xp, sizeof(*x));
+    x->p = xp;
+    x->st = st;
+    x->accept = accept ? apr_pstrdup(xp, accept) : NULL;
+    x->to = ps_pub_copy_channels(xp, chans);
+    x->infos = apr_pcalloc(xp, chans->nelts * sizeof(*x->infos));
+    if (!ps_redis_sync_async(xp, x->to, &x->a, ps_pub_info_synced, x)) {
+        *a = x->a;                         /* static texts only */
+        apr_pool_destroy(xp);
+        return NULL;
+    }
+    x->done = done;
+    x->baton = baton;
+    return x;
 }

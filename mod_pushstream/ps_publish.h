@@ -150,4 +150,14 @@ void ps_pub_existing_info(apr_pool_t *p, ps_store_t *st,
                           const apr_array_header_t *chans, const char *accept,
                           ps_answer_t *a);
 
+/* ps_pub_existing_info() that never blocks the loop (as
+ * ps_pub_publish_async): with PushStreamRedis on the child's loop thread,
+ * the channels' catch-up (SYNC) and their subscriber counts go out on the
+ * loop's asynchronous connection; the same answer, or 503 (Retry-After,
+ * explain) when a catch-up got no answer within PushStreamRedisTimeout. */
+ps_pub_async_t *ps_pub_existing_info_async(apr_pool_t *p, ps_store_t *st,
+                                           const apr_array_header_t *chans,
+                                           const char *accept, ps_answer_t *a,
+                                           ps_pub_done_fn *done, void *baton);
+
 #endif

@@ -333,8 +333,12 @@ static void ps_pc_serve(ps_pconn_t *pc, const char *body, apr_size_t len)
     }
     switch (ps_pub_prepare(pl->l->d, pl->sc, req->method, chans, &a)) {
     case PS_PUB_GET:
-        ps_pub_existing_info(pc->pool, pp->child->store, chans, req->accept,
-                             &a);
+        pc->op = ps_pub_existing_info_async(pc->pool, pp->child->store,
+                                            chans, req->accept, &a,
+                                            ps_pc_done, pc);
+        if (pc->op) {
+            return;
+        }
         break;
     case PS_PUB_DELETE:
         pc->op = ps_pub_delete_async(pc->pool, pp->child->store, pl->sc,

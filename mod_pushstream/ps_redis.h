@@ -21,7 +21,8 @@
  *    from the stored messages first), then the child loops deliver them as
  *    local publishes.
  *  - A subscriber request, and GET on a publisher, first bring the local
- *    copy of its channels up to date (SYNC script).
+ *    copy of its channels up to date (SYNC script; a GET on the publisher
+ *    port on the loop's asynchronous connection).
  *
  * Without PushStreamRedis every function here is a no-op. */
 #ifndef PS_REDIS_H
@@ -104,6 +105,21 @@ int ps_redis_delete_async(apr_pool_t *p, const apr_array_header_t *chans,
                           const char *text, apr_size_t len, int *existed,
                           ps_answer_t *a, ps_redis_done_fn *done,
                           void *baton);
+
+/* ps_redis_sync() (create 0) of every channel of chans on the loop's
+ * asynchronous connection, pipelined: done(baton, ok) once every reply
+ * came; !ok: *a is the 503 (a SYNC got no answer within
+ * PushStreamRedisTimeout, or the connection went).  p, chans and *a must
+ * live until done has returned.  1: under way; 0: refused now with *a. */
+int ps_redis_sync_async(apr_pool_t *p, const apr_array_header_t *chans,
+                        ps_answer_t *a, ps_redis_done_fn *done, void *baton);
+
+/* ps_redis_subscribers() on the loop's asynchronous connection: 1 under
+ * way, done(baton, 1) later (the counts stay this node's when Redis did
+ * not answer); 0: nothing asked (none to count, or not sent: this node's
+ * counts), done is not called.  p and infos must live until then. */
+int ps_redis_subscribers_async(apr_pool_t *p, ps_chinfo_t *infos, int n,
+                               ps_redis_done_fn *done, void *baton);
 
 /* ---- from an httpd worker thread, through the child's loop ---- */
 

@@ -1,10 +1,10 @@
 /* ps_redis_async.c - the child loop's own Redis command connection (see
  * ps_redis.h, "from the child's loop").
  *
- * Publishes from the publisher port and from WebSockets run on the loop
- * thread: they go out on one hiredis async context (pipelined: every
- * publish of the child's loop shares it), hooked into the loop by
- * ps_redis_ae.c.  hiredis 0.14 has no timeouts, so each command carries a
+ * Publishes from the publisher port and from WebSockets (and the port's
+ * DELETEs and GETs) run on the loop thread: they go out on one hiredis
+ * async context (pipelined: every publish of the child's loop shares it),
+ * hooked into the loop by ps_redis_ae.c.  hiredis 0.14 has no timeouts, so each command carries a
  * deadline (sent + PushStreamRedisTimeout) and the connect one too; when
  * one passes, the context is freed: every command still waiting gets its
  * callback with no reply and answers 503.  A context that failed or
@@ -433,20 +433,10 @@ typedef struct ps_rda_pub_t {
     void *baton;
 } ps_rda_pub_t;
 
-static void ps_rda_subs_reply(void *baton, redisReply *r, const char *why)
-{
-    ps_rda_pub_t *x = baton;
-
-    ps_rd_subs_apply(x->p, x->infos, x->chans->nelts, r);  /* else local */
-    x->done(x->baton, 1);
-}
-
 static void ps_rda_pub_reply(void *baton, redisReply *r, const char *why)
 {
     ps_rda_pub_t *x = baton;
-    const char **argv;
-    size_t *lens;
-    int i, n = x->chans->nelts;
+    int n = x->chans->nelts;
 
     switch (ps_rd_pub_reply(x->p, NULL, x->st, x->sc, x->chans, r, x->body,
                             x->len, x->event_id, x->event_type, x->store,
@@ -467,16 +457,11 @@ static void ps_rda_pub_reply(void *baton, redisReply *r, const char *why)
         x->done(x->baton, 0);
         return;
     }
-    for (i = 0; x->subs && i < n && x->infos[i].by_node; i++) {
-    }
-    if (!x->subs || i == n || ps_rda.stopping) {   /* counted by PUBLISH */
+    /* the counts: by PUBLISH already, else the SUBS script (not sent:
+     * they stay this node's) */
+    if (!x->subs || !ps_redis_subscribers_async(x->p, x->infos, n, x->done,
+                                                x->baton)) {
         x->done(x->baton, 1);
-        return;
-    }
-    argv = ps_rd_subs_args(x->p, x->infos, n, &lens);
-    if (ps_rda_eval(x->p, PS_LUA_SUBS, n, n + 4, argv, lens,
-                    ps_rda_subs_reply, x, &why) != 0) {
-        x->done(x->baton, 1);              /* counts stay this node's */
     }
 }
 
@@ -515,6 +500,103 @@ int ps_redis_publish_async(apr_pool_t *p, ps_store_t *st,
         return 0;
     }
     return 1;
+}
+
+/* ---- channel info (GET on the publisher port) ------------------------ */
+
+typedef struct ps_rda_batch_t {
+    int pending;                   /* replies still to come (+1 while sending) */
+    int failed;
+    ps_answer_t *a;
+    ps_redis_done_fn *done;
+    void *baton;
+} ps_rda_batch_t;
+
+static void ps_rda_synced(void *baton, int ok)
+{
+    ps_rda_batch_t *x = baton;
+
+    x->failed |= !ok;
+    if (--x->pending) {
+        return;
+    }
+    if (x->failed) {
+        ps_rd_unreachable(x->a, "channel info", ps_rda.why ? ps_rda.why
+                          : "did not answer the channel catch-up (SYNC)");
+    }
+    else {
+        ps_rd_reachable();
+    }
+    x->done(x->baton, !x->failed);
+}
+
+int ps_redis_sync_async(apr_pool_t *p, const apr_array_header_t *chans,
+                        ps_answer_t *a, ps_redis_done_fn *done, void *baton)
+{
+    ps_rda_batch_t *x = apr_pcalloc(p, sizeof(*x));
+    int i;
+
+    x->a = a;
+    x->done = done;
+    x->baton = baton;
+    x->pending = 1;                /* until every SYNC is sent */
+    for (i = 0; i < chans->nelts; i++) {
+        const ps_path_channel_t *pc = &APR_ARRAY_IDX(chans, i,
+                                                     ps_path_channel_t);
+        if (ps_rd_sync_async(ps_rd, pc->id, pc->len, 0, ps_rda_synced, x)) {
+            x->failed = 1;         /* the ones sent end it (503) */
+            break;
+        }
+        x->pending++;
+    }
+    if (x->pending == 1) {         /* none sent: refused now */
+        ps_rd_unreachable(a, "channel info", ps_rda.why ? ps_rda.why
+                          : "cannot queue the command");
+        return 0;
+    }
+    ps_rda_synced(x, 1);           /* sent: the replies call done */
+    return 1;
+}
+
+/* The cluster-wide subscriber counts (SUBS script): best effort. */
+typedef struct ps_rda_count_t {
+    apr_pool_t *p;
+    ps_chinfo_t *infos;
+    int n;
+    ps_redis_done_fn *done;
+    void *baton;
+} ps_rda_count_t;
+
+static void ps_rda_counted(void *baton, redisReply *r, const char *why)
+{
+    ps_rda_count_t *x = baton;
+
+    ps_rd_subs_apply(x->p, x->infos, x->n, r);     /* else this node's */
+    x->done(x->baton, 1);
+}
+
+int ps_redis_subscribers_async(apr_pool_t *p, ps_chinfo_t *infos, int n,
+                               ps_redis_done_fn *done, void *baton)
+{
+    ps_rda_count_t *x;
+    const char **argv, *why = "";
+    size_t *lens;
+    int i;
+
+    for (i = 0; i < n && (infos[i].by_node || !infos[i].id); i++) {
+    }
+    if (!ps_rd || i == n || ps_rda.stopping) {
+        return 0;                  /* none to count */
+    }
+    x = apr_pcalloc(p, sizeof(*x));
+    x->p = p;
+    x->infos = infos;
+    x->n = n;
+    x->done = done;
+    x->baton = baton;
+    argv = ps_rd_subs_args(p, infos, n, &lens);
+    return ps_rda_eval(p, PS_LUA_SUBS, n, n + 4, argv, lens, ps_rda_counted,
+                       x, &why) == 0;
 }
 
 /* ---- delete --------------------------------------------------------- */

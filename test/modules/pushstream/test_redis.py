@@ -253,7 +253,11 @@ def test_concurrent_publishers_on_both_nodes_one_order_everywhere(nodes, redis):
 
 def test_publisher_port_and_delete_reach_the_other_node(httpd, redis):
     """A publish on A's publisher port reaches B; a DELETE on B ends the
-    channel's subscribers on A too."""
+    channel's subscribers on A too.  A GET on A's port of a channel published
+    through B only (A has no copy of it) is caught up from Redis on the loop:
+    the same document as A's and B's publisher location (by_node aside for
+    B's) in every format, 404 for a channel that exists nowhere; pipelined
+    GET, POST, GET on one port connection answer in order."""
     import http.client
     port = pshttpd.free_port()
     cfg = conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS),
@@ -274,6 +278,50 @@ def test_publisher_port_and_delete_reach_the_other_node(httpd, redis):
     sa.wait_for(b"Channel deleted")
     sa.wait_closed()
     assert request(a, "GET", "/pub?id=pp").status == 404
+    # GET on the port: caught up from Redis (no subscriber of pg on A)
+    sg = Stream(b, "/sub/pg")
+    wait_subscribed(redis, "pg", 2)
+    for i in range(3):
+        publish(b, "pg", f"g{i}")
+    na, nb = (f"{socket.gethostname()}:{n.port}" for n in (a, b))
+    wait_for(lambda: redis.cmd("HGET", "ps:{pg}:subs", nb) == "1", 5, 0.05,
+             "B's subscriber count in Redis")
+
+    def port_get(path, accept):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        with s:
+            return _port_read(s.makefile("rb"))
+
+    st, hd, body = port_get("/pub?id=pg", "application/json")
+    assert st == 200, (st, body)
+    doc = json.loads(body)
+    want = json.loads(_info(b, "/pub?id=pg"))
+    assert doc.pop("by_node") == {na: 0, nb: 1}, doc
+    want.pop("by_node")
+    assert doc == want and doc["published_messages"] == 3 \
+        and doc["stored_messages"] == 3 and doc["subscribers"] == 1, (doc, want)
+    for accept in ("application/json", "text/x-json", "application/xml",
+                   "application/yaml", "text/plain"):
+        st, hd, body = port_get("/pub?id=pg", accept)
+        r = request(a, "GET", "/pub?id=pg", headers={"Accept": accept})
+        assert (st, hd["content-type"], body) \
+            == (r.status, r.header("Content-Type"), r.body), (accept, body, r)
+    assert port_get("/pub?id=nowhere", "application/json")[0] == 404
+    # pipelined on one connection: answered in order
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /pub?id=pg HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"POST /pub?id=pg HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\ng3"
+              b"GET /pub?id=pg/nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"GET /pub?id=nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    f = s.makefile("rb")
+    got = [_port_read(f) for _ in range(4)]
+    s.close()
+    assert [g[0] for g in got] == [200, 200, 200, 404], got
+    assert [json.loads(g[2])["published_messages"] for g in got[:3]] == [3, 4, 4], got
+    sg.wait_for(b"4:g3|")
+    sg.close()
 
 
 # ====================================================================== replay
@@ -659,10 +707,8 @@ def _port_send(port, method, path, body=b""):
     return s
 
 
-def _port_answer(s):
-    """(status, headers dict lower-case, seconds waited) of one answer."""
-    t0 = time.time()
-    f = s.makefile("rb")
+def _port_read(f):
+    """(status, headers dict lower-case, body) of one answer read from f."""
     status = int(f.readline().split()[1])
     headers = {}
     while True:
@@ -671,16 +717,23 @@ def _port_answer(s):
             break
         k, v = line.split(":", 1)
         headers[k.strip().lower()] = v.strip()
-    f.read(int(headers.get("content-length", "0")))
+    return status, headers, f.read(int(headers.get("content-length", "0")))
+
+
+def _port_answer(s):
+    """(status, headers dict lower-case, seconds waited) of one answer."""
+    t0 = time.time()
+    status, headers, _ = _port_read(s.makefile("rb"))
     return status, headers, time.time() - t0
 
 
 def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
     """One child: while Redis sleeps (DEBUG SLEEP) with a publisher-port and a
-    WebSocket publish in flight, the same loop still answers another port
-    request at once and a stream subscriber keeps getting its pings; the port
-    publish answers 503 (Retry-After, explain) within PushStreamRedisTimeout,
-    the WebSocket's refusal is logged (PS0177); then both work again."""
+    WebSocket publish and a port GET (channel info) in flight, the same loop
+    still answers another port request at once and a stream subscriber keeps
+    getting its pings; the port publish and GET answer 503 (Retry-After,
+    explain) within PushStreamRedisTimeout, the WebSocket's refusal is logged
+    (PS0177); then all work again."""
     import asyncio
     import websockets
 
@@ -715,16 +768,19 @@ def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
         await ws.send("ws while redis sleeps")            # in flight
         slow = _port_send(port, "POST", "/pub?id=nb", b"while redis sleeps")
         t_sent = time.time()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
+        slow_get = _port_send(port, "GET", "/pub?id=nb")
+        await asyncio.sleep(0.05)
         # the same loop answers another request at once (OPTIONS: no Redis)
         quick = _port_send(port, "OPTIONS", "/pub?id=nb")
         st, _, took = await asyncio.to_thread(_port_answer, quick)
         assert st == 200 and took < 0.5, took
-        st, hd, _ = await asyncio.to_thread(_port_answer, slow)
-        waited = time.time() - t_sent
-        assert st == 503 and waited < TIMEOUT + 0.7, (st, waited)
-        assert hd["retry-after"] == "1"
-        assert "Redis" in hd["x-nginx-pushstream-explain"]
+        for sock in (slow, slow_get):
+            st, hd, _ = await asyncio.to_thread(_port_answer, sock)
+            waited = time.time() - t_sent
+            assert st == 503 and waited < TIMEOUT + 0.7, (st, waited)
+            assert hd["retry-after"] == "1"
+            assert hd["x-nginx-pushstream-explain"] == "Redis is unreachable; retry later."
         # pings went on while the publishes waited
         await asyncio.to_thread(sa.wait_for, b"p" * 1, 5)
         assert sa.body.count(b"p") > pings0, sa.body
@@ -733,6 +789,7 @@ def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
         await asyncio.to_thread(wait_for, lambda: _port_answer(
             _port_send(port, "POST", "/pub?id=nb", b"after"))[0] == 200,
             10, 0.2, "port publish after DEBUG SLEEP")
+        assert _port_answer(_port_send(port, "GET", "/pub?id=nb"))[0] == 200
         await ws.send("ws after")
         got = [await asyncio.wait_for(ws.recv(), 10)]
         while "ws after" not in got[-1]:          # the refused one may come first:
