@@ -101,8 +101,9 @@ int ps_metrics_answer(request_rec *r, ps_child_t *child)
                   "found without its data (new epoch).", rs.data_lost);
         ps_metric(bb, "redis_gaps_filled_total", "counter", "Id jumps filled "
                   "from the messages stored in Redis.", rs.gaps_filled);
-        ps_metric(bb, "redis_publish_failures_total", "counter", "Publishes "
-                  "answered 503 because Redis did not answer.",
+        ps_metric(bb, "redis_publish_failures_total", "counter", "Publisher "
+                  "requests (publish, DELETE, port GET) answered 503 because "
+                  "Redis did not answer.",
                   rs.publish_failures);
     }
     apr_brigade_puts(bb, NULL, NULL, "# HELP pushstream_worker_subscribers "
