@@ -128,7 +128,8 @@ int psc_loop_fd_dup(apr_socket_t *s)
     }
     /* (shared with old's open file: set whatever httpd left) */
     fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+    if (fl < 0
+        || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
         close(fd);
         return -1;
     }
