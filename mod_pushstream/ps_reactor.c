@@ -295,20 +295,14 @@ void ps_reactor_catchup(ps_reactor_t *re, const void *owner,
 
 /* ---- detached subscribers ------------------------------------------------------------------- */
 
-apr_socket_t *ps_reactor_socket_open(ps_reactor_t *re, apr_os_sock_t fd)
+int ps_reactor_fd_dup(apr_socket_t *s)
 {
-    return psc_loop_socket_open(re->loop, fd);
+    return psc_loop_fd_dup(s);
 }
 
-void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s)
+apr_socket_t *ps_reactor_fd_socket(ps_reactor_t *re, apr_os_sock_t fd)
 {
-    psc_loop_socket_close(re->loop, s);
-}
-
-apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
-                                    apr_os_sock_t *fd)
-{
-    return psc_loop_socket_dup(re->loop, s, fd);
+    return psc_loop_fd_socket(re->loop, fd);
 }
 
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re)

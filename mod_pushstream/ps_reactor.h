@@ -98,13 +98,12 @@ void ps_reactor_catchup(ps_reactor_t *re, const void *owner,
 /* Loop thread: a connection gave memory back (counts toward malloc_trim). */
 void ps_reactor_freed(ps_reactor_t *re);
 
-/* Loop thread: a detached subscriber's socket (sockets are reused, so
- * none stays allocated per subscriber that came and went), timeout 0. */
-apr_socket_t *ps_reactor_socket_open(ps_reactor_t *re, apr_os_sock_t fd);
-void ps_reactor_socket_close(ps_reactor_t *re, apr_socket_t *s);
-/* ... on a dup() of s's descriptor (*fd); NULL: none (EMFILE). */
-apr_socket_t *ps_reactor_socket_dup(ps_reactor_t *re, apr_socket_t *s,
-                                    apr_os_sock_t *fd);
+/* Loop thread: a detached subscriber keeps only a nonblocking dup() of
+ * its socket's descriptor (-1: none, EMFILE) and borrows the loop's one
+ * apr_socket_t for it, valid until the next call (psc_loop.h:
+ * psc_loop_fd_dup, psc_loop_fd_socket). */
+int ps_reactor_fd_dup(apr_socket_t *s);
+apr_socket_t *ps_reactor_fd_socket(ps_reactor_t *re, apr_os_sock_t fd);
 
 /* Loop thread: the bucket allocator of detached subscribers. */
 apr_bucket_alloc_t *ps_reactor_bucket_alloc(ps_reactor_t *re);

@@ -47,7 +47,7 @@ typedef struct ps_sub_t {
     psc_item_t item;               /* the loop's links (psc_loop.h) */
     request_rec *r;                /* NULL once the request is finished */
     conn_rec *c;                   /* NULL once detached (ps_sub_detach) */
-    apr_socket_t *sock;
+    apr_socket_t *sock;            /* NULL once detached: fd, ps_sub_sock() */
     apr_bucket_alloc_t *ba;        /* c->bucket_alloc, then the loop's */
     server_rec *s;                 /* c->base_server */
     const char *client_ip;
@@ -63,6 +63,7 @@ typedef struct ps_sub_t {
     int ws_close_code;             /* close frame to send at the end */
     int raw_head;                  /* response head written by us, not httpd */
     int nchan;
+    int fd;                        /* detached: its dup() of the socket */
     ps_sub_chan_t *chans;
     apr_uint64_t start_seq;        /* deliver live messages after this one */
     int counted;                   /* worker connection counted in the segment */

@@ -41,7 +41,7 @@ static apr_status_t ps_sub_sendv(ps_sub_t *sub, const struct iovec *vec,
     apr_status_t rv;
 
     if (!sub->c) {                      /* ours: timeout 0 already */
-        return apr_socket_sendv(sub->sock, vec, n, written);
+        return apr_socket_sendv(ps_sub_sock(sub), vec, n, written);
     }
     apr_socket_timeout_get(sub->sock, &tmo);
     apr_socket_timeout_set(sub->sock, 0);
@@ -357,7 +357,7 @@ void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
         ps_sub_want_write(sub, 1);
         return;
     }
-    psc_conn_linger(sub->sock);
+    psc_conn_linger(ps_sub_sock(sub));
     sub->state = PS_SUBST_LINGER;
     sub->linger_at = now + PS_SUB_LINGER;
     ps_sub_want_write(sub, 0);
@@ -472,8 +472,9 @@ static void ps_sub_read_detached(ps_sub_t *sub, apr_time_t now)
     for (;;) {
         apr_size_t len = sizeof(buf);
         int ww = 0;
-        apr_status_t rv = sub->tls ? ps_tls_read(sub->tls, buf, &len, &ww)
-                                   : apr_socket_recv(sub->sock, buf, &len);
+        apr_status_t rv = sub->tls
+                          ? ps_tls_read(sub->tls, buf, &len, &ww)
+                          : apr_socket_recv(ps_sub_sock(sub), buf, &len);
         if (APR_STATUS_IS_EAGAIN(rv)) {
             return;
         }
@@ -541,21 +542,21 @@ void ps_sub_read(ps_sub_t *sub, apr_time_t now)
 /* Lingering: the write side is shut, read until EOF or the deadline. */
 void ps_sub_drain(ps_sub_t *sub)
 {
-    if (psc_conn_drain(sub->sock)) {
+    if (psc_conn_drain(ps_sub_sock(sub))) {
         ps_sub_retire(sub);
     }
 }
 
 /* ---- releasing ---------------------------------------------------------------- */
 
-/* A detached subscriber: its block, its socket (back to the loop's spares). */
+/* A detached subscriber: its block, its descriptor. */
 static void ps_sub_release_detached(ps_sub_t *sub)
 {
     ps_tls_free(sub->tls);
     apr_brigade_cleanup(sub->pending);
     apr_brigade_cleanup(sub->tmp);
     apr_brigade_cleanup(sub->out);
-    ps_reactor_socket_close(sub->child->reactor, sub->sock);
+    apr_socket_close(ps_sub_sock(sub));
     if (sub->ws) {
         ps_ws_parser_release(sub->ws);
     }

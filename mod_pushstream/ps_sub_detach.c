@@ -4,6 +4,7 @@
  * its own, and its connection goes back to the MPM. */
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <httpd.h>
 #include <http_connection.h>
@@ -247,8 +248,9 @@ static apr_size_t ps_sub_block_size(const ps_sub_t *sub, int own_conf,
     return n;
 }
 
-/* The copy of sub in one malloc()ed block, on the socket ns. */
-static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
+/* The copy of sub in one malloc()ed block, on the descriptor fd (no
+ * apr_socket_t of its own: ps_sub_sock() lends the loop's). */
+static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, int fd)
 {
     ps_reactor_t *re = sub->child->reactor;
     ps_sub_block_t b;
@@ -266,7 +268,8 @@ static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
     n = ps_block_take(&b, sizeof(*n));
     *n = *sub;
     n->c = NULL;
-    n->sock = ns;
+    n->sock = NULL;
+    n->fd = fd;
     n->ba = ps_reactor_bucket_alloc(re);
     if (shared) {
         n->d = shared;
@@ -302,7 +305,7 @@ static ps_sub_t *ps_sub_copy_out(ps_sub_t *sub, apr_socket_t *ns)
         n->lp_ctype = sh.lp_ctype ? sh.lp_ctype
                       : ps_block_copy(&b, sub->lp_ctype, strlen(sub->lp_ctype));
     }
-    n->pfd.desc.s = ns;
+    n->pfd.desc.s = NULL;               /* (ps_poll_update() sets it) */
     n->pfd.p = sub->child->pool;
     n->pfd.client_data = n;
     return n;
@@ -318,8 +321,7 @@ ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
 {
     ps_reactor_t *re = sub->child->reactor;
     conn_rec *c = sub->c;
-    apr_os_sock_t nfd;
-    apr_socket_t *ns;
+    int nfd;
     ps_sub_t *n;
     int tls, ok;
 
@@ -337,8 +339,8 @@ ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
         }
         return sub;
     }
-    ns = ps_reactor_socket_dup(re, sub->sock, &nfd);
-    n = ns ? ps_sub_copy_out(sub, ns) : NULL;
+    nfd = ps_reactor_fd_dup(sub->sock);
+    n = nfd >= 0 ? ps_sub_copy_out(sub, nfd) : NULL;
     if (n && tls) {
         /* the last step that may fail: after it, mod_ssl has let go */
         n->tls = ps_tls_take(c, nfd);
@@ -351,8 +353,8 @@ ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now)
         }
     }
     if (!n) {                           /* (EMFILE) it stays with httpd */
-        if (ns) {
-            ps_reactor_socket_close(re, ns);
+        if (nfd >= 0) {
+            close(nfd);
         }
         return sub;
     }

@@ -32,6 +32,10 @@ void ps_sub_end_request(ps_sub_t *sub, apr_time_t now);
 void ps_sub_read(ps_sub_t *sub, apr_time_t now);
 void ps_sub_drain(ps_sub_t *sub);
 
+/* Loop thread: sub's socket; a detached one keeps only its descriptor and
+ * gets the loop's one apr_socket_t, valid until the next call. */
+apr_socket_t *ps_sub_sock(ps_sub_t *sub);
+
 /* ps_sub_detach.c.  Leave httpd if sub may (else plan a retry); returns
  * the subscriber as it now is (sub itself is gone when moved). */
 ps_sub_t *ps_sub_detach(ps_sub_t *sub, apr_time_t now);

@@ -31,8 +31,17 @@ static psc_loop_t *ps_sub_loop(const ps_sub_t *sub)
 
 /* ---- pollset and timer ------------------------------------------------------------ */
 
+apr_socket_t *ps_sub_sock(ps_sub_t *sub)
+{
+    return sub->sock ? sub->sock
+                     : ps_reactor_fd_socket(sub->child->reactor, sub->fd);
+}
+
 static void ps_poll_update(ps_sub_t *sub, apr_int16_t ev)
 {
+    if (!sub->sock) {                   /* read only while (re)added */
+        sub->pfd.desc.s = ps_sub_sock(sub);
+    }
     (void)psc_loop_watch(ps_sub_loop(sub), &sub->pfd, &sub->polled, ev);
 }
 
@@ -237,7 +246,7 @@ static void ps_sub_on_drop(psc_item_t *it)
         ps_sub_release(sub);
     }
     else {
-        apr_socket_close(sub->sock);
+        apr_socket_close(ps_sub_sock(sub));
     }
 }
 

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <apr_atomic.h>
@@ -38,6 +39,7 @@ struct psc_loop_t {
     int n_ext;
     apr_pool_t *sock_pool;             /* sockets of connections out of httpd */
     apr_array_header_t *spare_socks;   /* ... closed, for reuse */
+    apr_socket_t *fd_sock;             /* psc_loop_fd_socket()'s one struct */
 };
 
 /* ---- timers, ready list, pollset --------------------------------------------- */
@@ -114,6 +116,40 @@ void psc_loop_socket_close(psc_loop_t *l, apr_socket_t *s)
 {
     apr_socket_close(s);
     APR_ARRAY_PUSH(l->spare_socks, apr_socket_t *) = s;
+}
+
+int psc_loop_fd_dup(apr_socket_t *s)
+{
+    apr_os_sock_t old;
+    int fd, fl;
+
+    if (apr_os_sock_get(&old, s) != APR_SUCCESS || (fd = dup(old)) < 0) {
+        return -1;
+    }
+    /* (shared with old's open file: set whatever httpd left) */
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0
+        || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+apr_socket_t *psc_loop_fd_socket(psc_loop_t *l, apr_os_sock_t fd)
+{
+    apr_socket_t *s = l->fd_sock;
+
+    /* with s set, apr_os_sock_put() only stores fd (and allocates nothing);
+     * the fd is nonblocking already (psc_loop_fd_dup) */
+    if (apr_os_sock_put(&s, &fd, l->sock_pool) != APR_SUCCESS) {
+        return NULL;
+    }
+    if (!l->fd_sock) {
+        apr_socket_timeout_set(s, 0);
+        l->fd_sock = s;
+    }
+    return s;
 }
 
 apr_socket_t *psc_loop_socket_dup(psc_loop_t *l, apr_socket_t *s,
@@ -444,7 +480,12 @@ apr_status_t psc_loop_create(apr_pool_t *p, int wakeable, apr_uint32_t size,
                              const psc_loop_hooks_t *hooks, psc_loop_t **out)
 {
     psc_loop_t *l = apr_pcalloc(p, sizeof(*l));
-    apr_int32_t flags = wakeable ? APR_POLLSET_WAKEABLE : 0;
+    /* NOCOPY: every pfd lives in its owner, which takes it out of the
+     * pollset before it moves or goes (and so APR keeps no copy per
+     * connection, nor searches them all on each removal); the loop reads
+     * desc.s only while adding or removing (psc_loop_fd_socket) */
+    apr_int32_t flags = (wakeable ? APR_POLLSET_WAKEABLE : 0)
+                        | APR_POLLSET_NOCOPY;
     apr_status_t rv;
 
     l->pool = p;

@@ -165,6 +165,14 @@ void psc_loop_socket_close(psc_loop_t *l, apr_socket_t *s);
 /* Such a socket on a dup() of s's descriptor (*fd); NULL: none (EMFILE). */
 apr_socket_t *psc_loop_socket_dup(psc_loop_t *l, apr_socket_t *s,
                                   apr_os_sock_t *fd);
+/* A connection that keeps only a descriptor (no apr_socket_t of its own,
+ * ~0.5 KB with its two addresses): psc_loop_fd_dup() gives a nonblocking
+ * dup() of s's (-1: none, EMFILE), psc_loop_fd_socket() lends the loop's
+ * one apr_socket_t holding fd, valid until the next call (loop thread):
+ * for a call on the socket, or as pfd->desc.s while the pfd is added to or
+ * removed from the pollset (which keeps no copy: APR_POLLSET_NOCOPY). */
+int psc_loop_fd_dup(apr_socket_t *s);
+apr_socket_t *psc_loop_fd_socket(psc_loop_t *l, apr_os_sock_t fd);
 
 int psc_loop_is_shutting_down(const psc_loop_t *l);
 int psc_loop_has_retired(const psc_loop_t *l);

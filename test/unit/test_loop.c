@@ -2,7 +2,12 @@
  * httpd: timers fire in deadline order, I/O / ready / shutdown / tick
  * callbacks are called, and the release rule: a retired item whose worker
  * has not left (*worker_mark set) is not released, then released no sooner
- * than PSC_RELEASE_AGE after the worker was seen leaving. */
+ * than PSC_RELEASE_AGE after the worker was seen leaving; connections that
+ * keep only a descriptor share the loop's socket. */
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <apr_file_io.h>
 #include <apr_thread_proc.h>
 
@@ -168,6 +173,91 @@ static void test_loop_io_and_ready(void **state)
     assert_int_equal(t.events, 0);
 }
 
+/* Connections that keep only a descriptor (psc_loop_fd_dup, fd_socket):
+ * the loop lends them all one apr_socket_t, so the pollset must know them
+ * by their pfd, not by desc.s.  a and b are watched, b is removed, a turn
+ * passes (a copying pollset would recycle a's entry, found by the shared
+ * desc.s), c is watched, a's peer writes: the event must reach a. */
+static psc_loop_t *tf_loop;
+static tl_item_t tf_a;
+static psc_pollee_t tf_pe[3];
+static apr_pollfd_t tf_pfd[3];
+static apr_int16_t tf_ev[3];
+static int tf_fd[3], tf_peer[3], tf_ios[3];
+
+static void tf_watch(int i, apr_int16_t ev)
+{
+    tf_pfd[i].desc.s = psc_loop_fd_socket(tf_loop, tf_fd[i]);
+    assert_non_null(tf_pfd[i].desc.s);
+    assert_int_equal(psc_loop_watch(tf_loop, &tf_pfd[i], &tf_ev[i], ev),
+                     APR_SUCCESS);
+}
+
+static void tf_on_io(psc_pollee_t *pe, apr_int16_t ev, apr_time_t now)
+{
+    int i = (int)(pe - tf_pe);
+    char buf[8];
+
+    tf_ios[i]++;
+    assert_true(read(tf_fd[i], buf, sizeof(buf)) > 0);
+    tf_watch(i, 0);
+    psc_loop_retire(tf_loop, &tf_a.item);      /* the run ends either way */
+}
+
+static void tf_timer(psc_item_t *it, apr_time_t now)
+{
+    tf_watch(2, APR_POLLIN);
+    assert_int_equal(write(tf_peer[0], "x", 1), 1);
+    psc_loop_retire(tf_loop, it);
+}
+
+static const psc_item_ops_t tf_ops = {
+    tl_adopt, tf_timer, tl_again, tl_shutdown, tl_abort, tl_release, tl_drop
+};
+
+static void test_loop_fd_sockets(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_socket_t *s = NULL;
+    tl_item_t t;
+    int i, sp[2];
+
+    assert_int_equal(psc_loop_create(p, 0, 8, NULL, &tf_loop), APR_SUCCESS);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+        assert_int_equal(apr_os_sock_put(&s, &sp[0], p), APR_SUCCESS);
+        tf_fd[i] = psc_loop_fd_dup(s);          /* nonblocking dup() */
+        assert_true(tf_fd[i] >= 0);
+        assert_true(fcntl(tf_fd[i], F_GETFL) & O_NONBLOCK);
+        close(sp[0]);
+        tf_peer[i] = sp[1];
+        tf_pe[i].on_io = tf_on_io;
+        tf_pfd[i].desc_type = APR_POLL_SOCKET;
+        tf_pfd[i].client_data = &tf_pe[i];
+        tf_pfd[i].p = p;
+    }
+    tf_watch(0, APR_POLLIN);
+    tf_watch(1, APR_POLLIN);
+    tf_watch(1, 0);
+    memset(&tf_a, 0, sizeof(tf_a));
+    tf_a.loop = tf_loop;
+    psc_loop_adopt(tf_loop, &tf_a.item, &tl_ops, NULL);
+    memset(&t, 0, sizeof(t));
+    t.loop = tf_loop;
+    t.after = apr_time_from_msec(5);
+    psc_loop_adopt(tf_loop, &t.item, &tf_ops, NULL);
+    psc_loop_run_local(tf_loop);
+    assert_int_equal(tf_ios[0], 1);
+    assert_int_equal(tf_ios[1], 0);
+    assert_int_equal(tf_ios[2], 0);
+    assert_int_equal(tf_ev[0], 0);
+    tf_watch(2, 0);
+    for (i = 0; i < 3; i++) {
+        close(tf_fd[i]);
+        close(tf_peer[i]);
+    }
+}
+
 static volatile int tl_ticks, tl_ext_shutdowns, tl_destroyed;
 
 static void tl_ext_tick(void *b, apr_time_t now) { tl_ticks++; }
@@ -253,6 +343,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         PS_TEST(test_loop_timers_in_order),
         PS_TEST(test_loop_io_and_ready),
+        PS_TEST(test_loop_fd_sockets),
         PS_TEST(test_loop_release_rule),
         PS_TEST(test_loop_stop_drops),
     };
