@@ -8,8 +8,6 @@ of any size (partial writes, chunk framing kept across them), client frames
 shared scenarios run over TLS too (issue 16: the loop takes over the session
 mod_ssl negotiated); test_tls_detach.py has the TLS-only ones."""
 import os
-import socket
-import ssl
 import struct
 import time
 
