@@ -103,6 +103,7 @@ typedef struct ps_sub_t {
      * from then on the loop writes the chunked framing itself. */
     apr_time_t end_req_at;         /* 0 = not (or no longer) planned */
     int self_chunked;              /* body chunks framed here, not by httpd */
+    int conn_ended;                /* EOC passed down c's filters (psc_conn_end) */
     /* Idle streams on plain TCP then leave httpd for good: the loop keeps
      * a dup()ed socket and this struct, moved into one malloc()ed block
      * (ps_sub_detach); c->pool, with the MPM's connection state and

@@ -357,6 +357,14 @@ void ps_sub_start_linger(ps_sub_t *sub, apr_time_t now)
         ps_sub_want_write(sub, 1);
         return;
     }
+    /* still in httpd: the end through its filters (mod_ssl's close_notify) */
+    if (sub->c && !sub->relay && !sub->conn_ended) {
+        sub->conn_ended = 1;
+        if (psc_conn_end(sub->c)) {
+            ps_sub_want_write(sub, 1);      /* FLUSHING until it is out */
+            return;
+        }
+    }
     psc_conn_linger(ps_sub_sock(sub));
     sub->state = PS_SUBST_LINGER;
     sub->linger_at = now + PS_SUB_LINGER;

@@ -83,6 +83,14 @@ apr_status_t psc_conn_write_pending(conn_rec *c)
     return f->frec->filter_func.out_func(f, NULL);
 }
 
+int psc_conn_end(conn_rec *c)
+{
+    if (!c->aborted && ap_shutdown_conn(c, 0) != APR_SUCCESS) {
+        return 0;                           /* broken: nothing to wait for */
+    }
+    return !c->aborted && c->data_in_output_filters;
+}
+
 void psc_conn_linger(apr_socket_t *s)
 {
     apr_socket_shutdown(s, APR_SHUTDOWN_WRITE);

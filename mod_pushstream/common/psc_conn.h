@@ -37,6 +37,13 @@ int psc_conn_plain_filters(const conn_rec *c, int is_tls, int *tls);
  * blocking (what proxy_util.c calls ap_filter_output_pending()). */
 apr_status_t psc_conn_write_pending(conn_rec *c);
 
+/* Before the lingering close of a connection still in httpd (its filters
+ * in place): what httpd's own close sends first (ap_flush_conn()), an EOC
+ * bucket down c's output filters, so that mod_ssl ends the TLS session
+ * with a close_notify.  Returns 1 while core's filter still holds bytes
+ * (psc_conn_write_pending() once writable), 0 when all is out. */
+int psc_conn_end(conn_rec *c);
+
 /* Lingering close: no more writes; then read until EOF. */
 void psc_conn_linger(apr_socket_t *s);
 /* 1: the client closed (or broke): close now; 0: read again later. */

@@ -55,10 +55,26 @@ def port_of(srv, tls):
 
 
 def connect(srv, tls=False, timeout=10):
+    """A raw socket (plain or TLS). Over TLS a TCP close without close_notify is
+    told apart from a close_notify: Python's default context takes one for the
+    other (OP_IGNORE_UNEXPECTED_EOF); Reader still reads either as the end unless
+    strict() was called (see cut_without_close_notify)."""
     s = socket.create_connection(("127.0.0.1", port_of(srv, tls)), timeout=timeout)
     if tls:
-        s = ssl_context(srv).wrap_socket(s, server_hostname="127.0.0.1")
+        ctx = ssl_context(srv)
+        ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
     return s
+
+
+def cut_without_close_notify(e):
+    """Whether an ssl error is the peer's TCP close without a TLS close_notify."""
+    return isinstance(e, ssl.SSLEOFError) or \
+        getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+
+
+def is_strict(sock):
+    return isinstance(sock, ssl.SSLSocket) and not sock.suppress_ragged_eofs
 
 
 class Reader:
@@ -81,8 +97,14 @@ class Reader:
             data = self.sock.recv(65536)
         except (socket.timeout, ssl.SSLWantReadError):
             return False
-        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError,
-                BrokenPipeError):
+        except (ConnectionResetError, ssl.SSLZeroReturnError, BrokenPipeError):
+            data = b""
+        except ssl.SSLError as e:
+            if not cut_without_close_notify(e):
+                raise
+            if is_strict(self.sock):
+                raise AssertionError(f"TCP closed without a TLS close_notify: {e}; "
+                                     f"have {self.buf[:300]!r}") from e
             data = b""
         if data:
             self.buf += data
@@ -125,6 +147,37 @@ class Reader:
                 raise AssertionError(f"connection still open; have {self.buf[:300]!r}")
         out, self.buf = self.buf, b""
         return out
+
+
+def strict(client):
+    """TLS: a missing close_notify (a cut TCP connection) must raise from now on."""
+    if isinstance(client.sock, ssl.SSLSocket):
+        client.sock.suppress_ragged_eofs = False
+    return client
+
+
+def assert_close_notify(client, timeout=10):
+    """A raw TLS client (Stream, Ws: made by connect()) reads to the end: the
+    server must send a TLS close_notify before it closes the TCP connection."""
+    sock = client.sock
+    assert isinstance(sock, ssl.SSLSocket), "not a TLS connection"
+    assert not client.rd.eof, "the end was read already (without strict()?)"
+    sock.suppress_ragged_eofs = False
+    deadline = time.time() + timeout
+    while True:
+        sock.settimeout(max(0.1, deadline - time.time()))
+        try:
+            data = sock.recv(65536)
+        except (socket.timeout, ssl.SSLWantReadError):
+            if time.time() > deadline:
+                raise AssertionError("connection still open")
+            continue
+        except ssl.SSLError as e:
+            if not cut_without_close_notify(e):
+                raise
+            raise AssertionError(f"TCP closed without a TLS close_notify: {e}") from e
+        if not data:
+            return
 
 
 # ---------------------------------------------------------------- plain requests

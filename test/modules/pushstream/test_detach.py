@@ -8,15 +8,13 @@ of any size (partial writes, chunk framing kept across them), client frames
 shared scenarios run over TLS too (issue 16: the loop takes over the session
 mod_ssl negotiated); test_tls_detach.py has the TLS-only ones."""
 import os
-import socket
-import ssl
 import struct
 import time
 
 import pytest
 
 from pyhttpd import httpd as pshttpd
-from pyhttpd.client import Swarm, wait_for
+from pyhttpd.client import Swarm, assert_close_notify, strict, wait_for
 from pyhttpd.conf import pub_location, sub_location
 from pyhttpd.client import Subscriber as Stream, publish, wait_subscribers
 from pyhttpd.ws import OP_CLOSE, OP_PING, Ws
@@ -60,31 +58,6 @@ def wait_detached(srv, n, timeout=10, tls=False):
         if time.time() > deadline:
             raise AssertionError(f"{seen} subscribers detached, expected {n}")
         time.sleep(0.1)
-
-
-def strict(client):
-    """TLS: a missing close_notify (a cut TCP connection) must raise from now on."""
-    if isinstance(client.sock, ssl.SSLSocket):
-        client.sock.suppress_ragged_eofs = False
-    return client
-
-
-def assert_close_notify(client, timeout=10):
-    """Read to the end: b'' only after a TLS close_notify (SSLEOFError otherwise)."""
-    sock = client.sock
-    deadline = time.time() + timeout
-    while True:
-        sock.settimeout(max(0.1, deadline - time.time()))
-        try:
-            data = sock.recv(65536)
-        except ssl.SSLEOFError as e:
-            raise AssertionError(f"TCP closed without a TLS close_notify: {e}")
-        except (socket.timeout, ssl.SSLWantReadError):
-            if time.time() > deadline:
-                raise AssertionError("connection still open")
-            continue
-        if not data:
-            return
 
 
 def assert_closed(client, tls, timeout=10):

@@ -13,7 +13,7 @@ import time
 from pyhttpd import httpd as pshttpd
 from pyhttpd.client import Swarm
 from pyhttpd.conf import pub_location, sub_location
-from pyhttpd.client import Subscriber as Stream, publish, wait_subscribers
+from pyhttpd.client import Subscriber as Stream, assert_close_notify, publish, wait_subscribers
 
 N = min(5000, int(os.environ.get("PS_CAPACITY_N") or 5000))
 SLOW = float(os.environ.get("PS_SLOW") or 1)
@@ -102,7 +102,8 @@ def check_answer(s, status, body, etag=None):
 
 def test_detached_long_poll_answers(httpd):
     """Every kind of answer after leaving httpd: message (+Etag of its tag), JSONP,
-    CORS headers kept, 304 timeout, a graceful restart's 304; plain and TLS."""
+    CORS headers kept, 304 timeout, a graceful restart's 304; plain and TLS (with a
+    close_notify after the answer)."""
     srv = httpd(CONF, servers=1, threads=10, ssl_port=pshttpd.free_port(),
                 extra_global="PushStreamSharedMemorySize 32M")
     msg = Stream(srv, "/lp/a", read_headers=False)
@@ -119,6 +120,7 @@ def test_detached_long_poll_answers(httpd):
         check_answer(s, 200, b"to a")
         assert re.fullmatch(r"W/\d+", s.header("Etag"))
         assert s.header("Content-Type").startswith("text/plain")
+    assert_close_notify(tls, timeout=5)
     jsonp.wait_end(timeout=5)
     check_answer(jsonp, 200, b"cb([to b]);")
     assert jsonp.header("Content-Type").startswith("application/javascript")
@@ -134,6 +136,7 @@ def test_detached_long_poll_answers(httpd):
     srv.graceful()
     g.wait_end(timeout=15)
     check_answer(g, 304, b"")
+    assert_close_notify(g, timeout=5)
     for s in (msg, tls, jsonp, t304, g):
         s.close()
     # the access log has each long-poll once, when it left httpd

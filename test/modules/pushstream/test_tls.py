@@ -12,8 +12,10 @@ import websockets
 
 from pyhttpd import httpd as pshttpd
 from pyhttpd.conf import conf, sub_location
-from pyhttpd.client import (Curl, HttpConn, Subscriber as Stream, cert_path, http, info,
-                            parse_sse, publish, read_response, ssl_context, wait_subscribers)
+from pyhttpd.client import (Curl, HttpConn, Subscriber as Stream, assert_close_notify, cert_path,
+                            http, info, parse_sse, publish, read_response, request, ssl_context,
+                            strict, wait_subscribers)
+from pyhttpd.client import Stream as RawStream
 from pyhttpd.ws import OP_CLOSE, OP_PING, OP_TEXT, Ws, close_frame_bytes
 
 # /subttl (header, footer, a 2 s TTL), /ev, /evping (1 s pings): test_http2.py too
@@ -260,3 +262,95 @@ def test_plain_and_tls_subscribers_share_channels(httpd):
         for x in (plain, tls, ws):
             x.close()
     wait_subscribers(srv, "both", 0)
+
+
+# ================================================================ every server-side end: close_notify
+# subscribers that stay in httpd (worker / prefork serve them on their thread or
+# process; under event with client certificates asked for, PS0160, the session is
+# not taken over): the module's ends must reach mod_ssl, which sends close_notify
+ENDS = conf(shm="", sub=['PushStreamMessageTemplate "~text~|"', 'PushStreamFooterTemplate "F"'],
+            lp="PushStreamLongpollingConnectionTtl 2s",
+            extra=TTL_AND_EV
+            + sub_location("evttl", "eventsource", "PushStreamSubscriberConnectionTtl 2s")
+            + sub_location("wsh", "websocket", ['PushStreamFooterTemplate "FOOTER"',
+                                                "PushStreamSubscriberConnectionTtl 2s"])
+            + sub_location("ws", "websocket"))
+
+
+@pytest.mark.parametrize("mpm", ["worker", "prefork", "event-verify"])
+def test_server_side_ends_in_httpd_send_close_notify(httpd, mpm):
+    """Every end the server gives a TLS subscriber served inside httpd: a
+    long-poll's answer and its timeout (304), a WebSocket's close echoed and its
+    protocol error (1002), a channel's DELETE, the TTL (stream, EventSource,
+    WebSocket) and a graceful restart: the footer / close frame / answer, then a
+    TLS close_notify.  A cut TCP connection (a truncation error in browsers and
+    PHP) fails."""
+    kw = {"servers": 12} if mpm == "prefork" else {"servers": 1, "threads": 16}
+    body = ENDS + ("\nSSLVerifyClient optional_no_ca\n" if mpm == "event-verify" else "")
+    srv = httpd(body, ssl_port=pshttpd.free_port(), mpm=mpm.split("-")[0],
+                log_level="info pushstream:debug",
+                extra_global="PushStreamSharedMemorySize 32M", **kw)
+    ttl = strict(Stream(srv, "/subttl/t", tls=True))
+    ev = strict(Stream(srv, "/evttl/t", tls=True))
+    ws = strict(Ws(srv, "/wsh/t", tls=True))
+    lp = strict(RawStream(srv, "/lp/t", headers={"Connection": "close"}, tls=True))
+    dels = [strict(Stream(srv, "/sub/d", tls=True)),
+            strict(Stream(srv, "/ev/d", tls=True)), strict(Ws(srv, "/ws/d", tls=True))]
+    lpm = strict(RawStream(srv, "/lp/m", headers={"Connection": "close"}, tls=True))
+    wsc = strict(Ws(srv, "/ws/m", tls=True))
+    wse = strict(Ws(srv, "/ws/m", tls=True))
+    extra = [lpm, wsc, wse]
+    try:
+        wait_subscribers(srv, "t", 4)
+        wait_subscribers(srv, "d", 3)
+        wait_subscribers(srv, "m", 3)
+        # a long-poll's answer; a WebSocket's close echoed; a protocol error's 1002
+        publish(srv, "m", b"msg")
+        lpm.wait_end(timeout=5)
+        assert lpm.status == 200 and lpm.body == b"msg", (lpm.resp, lpm.body)
+        assert_close_notify(lpm, timeout=5)
+        wsc.send_frame(OP_CLOSE, struct.pack("!H", 4001))
+        wse.send_frame(OP_TEXT, b"x", mask=False)
+        for w, code in ((wsc, 4001), (wse, 1002)):
+            f = w.read_data_frame(timeout=5)
+            while f.opcode == OP_TEXT:
+                f = w.read_data_frame(timeout=5)
+            assert f.opcode == OP_CLOSE and f.code == code, f
+            assert_close_notify(w, timeout=5)
+        assert request(srv, "DELETE", "/pub?id=d").status == 200
+        for c in dels[:2]:
+            c.wait_end(timeout=5)
+            assert b"Channel deleted" in c.body, c.body
+            assert_close_notify(c, timeout=5)
+        assert dels[2].read_data_frame(timeout=5).payload == b"Channel deleted"
+        assert dels[2].read_data_frame(timeout=5).opcode == OP_CLOSE
+        assert_close_notify(dels[2], timeout=5)
+        ttl.wait_end(timeout=5)
+        assert ttl.body.endswith(b"FOOTER") and ttl.complete, ttl.body
+        assert_close_notify(ttl, timeout=5)
+        ev.wait_end(timeout=5)
+        assert_close_notify(ev, timeout=5)
+        assert ws.read_data_frame(timeout=5).raw == b"\x81\x06FOOTER"
+        assert ws.read_data_frame(timeout=5).opcode == OP_CLOSE
+        assert_close_notify(ws, timeout=5)
+        lp.wait_headers(timeout=5)
+        assert lp.status == 304, lp.resp
+        assert_close_notify(lp, timeout=5)
+        if mpm != "prefork":    # prefork: a child ends its request before it stops
+            # a graceful restart ends the rest
+            st = strict(Stream(srv, "/sub/g", tls=True))
+            wg = strict(Ws(srv, "/ws/g", tls=True))
+            extra += [st, wg]
+            wait_subscribers(srv, "g", 2)
+            srv.graceful()
+            st.wait_end(timeout=10)
+            assert st.body.endswith(b"F"), st.body
+            assert_close_notify(st, timeout=5)
+            assert wg.read_data_frame(timeout=10).opcode == OP_CLOSE
+            assert_close_notify(wg, timeout=5)
+    finally:
+        for c in [ttl, ev, ws, lp] + dels + extra:
+            c.close()
+    log = srv.error_log()
+    if mpm == "event-verify":
+        assert "PS0160" in log and "PS0081" not in log
