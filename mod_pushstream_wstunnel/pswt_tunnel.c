@@ -273,7 +273,7 @@ static void pswt_finish(pswt_tunnel_t *t, apr_time_t now)
             pswt_retire(t);
             return;
         }
-        ap_shutdown_conn(t->c, 0);                   /* EOC: TLS close_notify */
+        (void)psc_conn_end(t->c);                    /* EOC: TLS close_notify */
     }
     t->state = PSWT_ST_FLUSHING;
     t->item.deadline = now + PSWT_CLOSE_FLUSH;
