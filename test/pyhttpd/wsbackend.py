@@ -14,6 +14,9 @@ prints "READY <port>" once it listens on 127.0.0.1 and serves:
                   "close:CODE"   -> the server closes with CODE ("bye")
                   "count"        -> number of open connections of this server
                   "closes"       -> JSON list of the close codes of ended connections
+                  "tls_ends"     -> JSON list of [path, how the peer ended TLS] of
+                                    ended wss:// connections: "close_notify", or
+                                    "cut" (TCP closed without a close_notify)
   /status/N     answers HTTP N (no upgrade) with a body "backend NAME says N"
   /chunked      answers 403 with a chunked body
   /noclen       answers 404 with a body delimited by the connection close
@@ -39,12 +42,40 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # ---------------------------------------------------------------------- server side
+def _watch_tls_ends():
+    """Marks on each asyncio TLS connection how the peer ended it (_ps_peer_end).
+    asyncio never feeds a TCP EOF to the TLS session (whatever the context's
+    OP_IGNORE_UNEXPECTED_EOF), so it reads a cut like a close_notify: the two
+    are told apart here.  A close_notify is seen by the read that returns b""
+    and by a completed two-way shutdown (unwrap), both ending in
+    _call_eof_received before any TCP EOF; a TCP EOF first is a cut."""
+    from asyncio import sslproto
+
+    cls = sslproto.SSLProtocol
+    eof_received, call_eof = cls.eof_received, cls._call_eof_received
+
+    def on_tcp_eof(self):
+        if getattr(self, "_ps_peer_end", None) is None \
+                and self._state != sslproto.SSLProtocolState.DO_HANDSHAKE:
+            self._ps_peer_end = "cut"
+        return eof_received(self)
+
+    def on_tls_eof(self):
+        if not self._eof_received and getattr(self, "_ps_peer_end", None) is None:
+            self._ps_peer_end = "close_notify"
+        return call_eof(self)
+
+    cls.eof_received, cls._call_eof_received = on_tcp_eof, on_tls_eof
+
+
 def _serve(args):
     open_conns = set()
     close_codes = []
+    tls_ends = []
 
     async def handler(ws, path):
         open_conns.add(ws)
+        tls = getattr(ws.transport, "_ssl_protocol", None)   # dropped when it ends
         try:
             if path == "/greet":         # a frame right behind the 101
                 await ws.send("welcome")
@@ -65,6 +96,8 @@ def _serve(args):
                     await ws.send(str(len(open_conns)))
                 elif msg == "closes":
                     await ws.send(json.dumps(close_codes))
+                elif msg == "tls_ends":
+                    await ws.send(json.dumps(tls_ends))
                 else:
                     await ws.send(msg)
         except websockets.ConnectionClosed:
@@ -73,6 +106,8 @@ def _serve(args):
             open_conns.discard(ws)
             await ws.wait_closed()
             close_codes.append(ws.close_code)
+            if tls is not None:
+                tls_ends.append([path, getattr(tls, "_ps_peer_end", None) or "cut"])
 
     async def process_request(path, headers):
         name = args.name
@@ -101,6 +136,7 @@ def _serve(args):
     async def main():
         ctx = None
         if args.cert:
+            _watch_tls_ends()
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(args.cert, args.key)
         common = dict(ssl=ctx, process_request=process_request,

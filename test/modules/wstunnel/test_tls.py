@@ -6,12 +6,15 @@ import http.client
 import json
 import os
 import ssl
+import struct
 import time
 
 import pytest
 import websockets
 
 from pyhttpd import wsbackend
+from pyhttpd.client import assert_close_notify, strict
+from pyhttpd.ws import OP_CLOSE, Ws
 from pyhttpd.wsbackend import connect, run, wt_modules, status_auto, wait_for  # noqa: F401
 
 
@@ -178,3 +181,68 @@ def test_tls_graceful_restart(httpd, backends, certdir):
             await asyncio.wait_for(ws.recv(), 10)
         return ws.close_code
     assert run(go()) == 1001
+
+
+# ================================================================ every end: close_notify
+# Each server-side end of a tunnel sends a TLS close_notify to both sides before
+# the TCP close: the client's (mod_ssl in httpd, ps_tls once detached) and the
+# back end's (mod_proxy's mod_ssl session, ps_tls once detached).  A cut TCP
+# connection is a truncation error for the peer; strict clients (client.py) and
+# the back end's tls_ends (wsbackend.py) tell the two apart.
+LEFT = "PSWT0131: tunnel to"
+SLOW = float(os.environ.get("PS_SLOW") or 1)
+
+
+@pytest.mark.parametrize("where", ["in_httpd", "detached"])
+def test_tunnel_ends_send_close_notify(httpd, backends, certdir, where):
+    """wss:// client, wss:// back end; idle timeout, back end closes, client
+    closes, graceful restart.  in_httpd: mod_reqtimeout's connection filter keeps
+    the tunnels from leaving httpd (PSWT0130); detached: they leave after 200 ms."""
+    crt, key = wsbackend.make_cert(certdir)
+    b = backends("tls1", cert=crt, key=key)
+    conf = proxy_ssl_conf(crt) + "LogLevel info pushstream_wstunnel:trace1\n"
+    # detached: a tunnel may take a retry (1 s) to leave httpd before it idles out
+    idle_s = 1 if where == "in_httpd" else int(3 * SLOW)
+    for loc, extra in (("/ws/", ""), ("/idle/", f"PushStreamWstunnelIdleTimeout {idle_s}")):
+        conf += (f"<Location {loc}>\n    ProxyPass {b.url}{loc}\n"
+                 f"    PushStreamWstunnelFrameAware On\n    {extra}\n</Location>\n")
+    mods = ("reqtimeout",) if where == "in_httpd" else ()
+    srv = httpd(conf, modules=wt_modules(*mods), load_pushstream=False,
+                ssl_port=wsbackend_free_port())
+    paths = ["/idle/t", "/ws/bk", "/ws/cl", "/ws/g"]
+    idle, bk, cl, g = (strict(Ws(srv, p, tls=True)) for p in paths)
+    for w in (idle, bk, cl, g):
+        w.send_text(b"whoami")
+        assert w.read_text() == b"tls1"
+    if where == "detached":
+        assert wait_for(lambda: srv.error_log().count(LEFT) == 4, 20), srv.error_log()
+
+    def closed_by_server(w, code):
+        f = w.read_frame(10 + idle_s)
+        assert f.opcode == OP_CLOSE and f.code == code, f
+        return f
+
+    closed_by_server(idle, 1001)            # idle timeout
+    assert_close_notify(idle)
+    bk.send_text(b"close:4002")             # the back end closes
+    f = closed_by_server(bk, 4002)
+    bk.send_frame(OP_CLOSE, f.payload)
+    assert_close_notify(bk)
+    cl.send_frame(OP_CLOSE, struct.pack("!H", 4001) + b"done")   # the client closes
+    closed_by_server(cl, 4001)
+    assert_close_notify(cl)
+    srv.graceful()                          # graceful restart
+    closed_by_server(g, 1001)
+    assert_close_notify(g)
+
+    def back_end_saw():
+        with Ws(srv, "/ws/q", tls=True) as q:
+            q.send_text(b"tls_ends")
+            saw = {p: how for p, how in json.loads(q.read_text()) if p != "/ws/q"}
+        assert len(saw) == 4, saw
+        return saw
+    assert wait_for(back_end_saw, 10) == {p: "close_notify" for p in paths}
+    log = srv.error_log()
+    assert log.count(LEFT) == (4 if where == "detached" else 0), log
+    if where == "in_httpd":
+        assert log.count("stays in httpd: connection filters") >= 4, log
