@@ -202,7 +202,7 @@ def test_tunnel_ends_send_close_notify(httpd, backends, certdir, where):
     b = backends("tls1", cert=crt, key=key)
     conf = proxy_ssl_conf(crt) + "LogLevel info pushstream_wstunnel:trace1\n"
     # detached: a tunnel may take a retry (1 s) to leave httpd before it idles out
-    idle_s = 1 if where == "in_httpd" else int(3 * SLOW)
+    idle_s = 1 if where == "in_httpd" else int(2 + SLOW)
     for loc, extra in (("/ws/", ""), ("/idle/", f"PushStreamWstunnelIdleTimeout {idle_s}")):
         conf += (f"<Location {loc}>\n    ProxyPass {b.url}{loc}\n"
                  f"    PushStreamWstunnelFrameAware On\n    {extra}\n</Location>\n")
