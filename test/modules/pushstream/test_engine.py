@@ -200,31 +200,43 @@ def test_subscribe_disconnect_cycles_do_not_leak(httpd, monkeypatch):
     assert not r["bad"], r["bad"][:10]
     settle()
     base_sockets = _stable_socket_counts(srv)
-    base_rss = {p: kb for p, kb in srv.rss_kb().items() if p in kids}
-    t0 = time.time()
-    r = run_cycles(srv.port, 20000, 200, path, timeout=90, lp_every=4, lp_path_fn=lp_path)
-    elapsed = time.time() - t0
-    assert not r["bad"], (len(r["bad"]), r["bad"][:10])
-    settle()
-    assert srv.child_pids() == kids, "children were replaced"
-    # Freed connection memory goes back to the kernel with the reactor's
-    # end-of-burst malloc_trim() (a second or two after the last close):
-    # until then RSS may show the burst's peak.  Growth that stays is a leak.
-    deadline = time.time() + 10
-    while True:
-        rss = {p: kb for p, kb in srv.rss_kb().items() if p in kids}
-        growth = sum(rss.values()) - sum(base_rss.values())
-        if growth < 10 * 1024 or time.time() > deadline:
-            break
-        time.sleep(0.2)
-    assert growth < 10 * 1024, f"children's RSS grew by {growth} kB: {base_rss} -> {rss}"
+
+    def measured_burst():
+        """20000 cycles; the children's RSS growth (kB) once they settled."""
+        base_rss = {p: kb for p, kb in srv.rss_kb().items() if p in kids}
+        t0 = time.time()
+        r = run_cycles(srv.port, 20000, 200, path, timeout=90, lp_every=4,
+                       lp_path_fn=lp_path)
+        elapsed = time.time() - t0
+        assert not r["bad"], (len(r["bad"]), r["bad"][:10])
+        settle()
+        assert srv.child_pids() == kids, "children were replaced"
+        # Freed connection memory goes back to the kernel with the reactor's
+        # end-of-burst malloc_trim() (a second or two after the last close):
+        # until then RSS may show the burst's peak.  Growth that stays is a leak.
+        deadline = time.time() + 10
+        while True:
+            rss = {p: kb for p, kb in srv.rss_kb().items() if p in kids}
+            growth = sum(rss.values()) - sum(base_rss.values())
+            if growth < 10 * 1024 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        print(f"20000 cycles in {elapsed:.1f}s, RSS growth {growth} kB: {base_rss} -> {rss}")
+        return growth
+
+    # A leak grows RSS in every burst; the allocator's caches (ASan's above
+    # all: its size classes settle over more than one burst under load) grow
+    # it once.  So a burst over the bound gets one more: a leak fails both.
+    growth = measured_burst()
+    if growth >= 10 * 1024:
+        growth = measured_burst()
+    assert growth < 10 * 1024, f"children's RSS grew by {growth} kB in two bursts of 20000"
 
     def sockets_back():
         now = socket_counts(srv)
         return all(now[p] <= base_sockets[p] for p in kids) and now
     wait_for(sockets_back, 10, interval=0.2,
              what=f"socket counts back to {base_sockets} (now {socket_counts(srv)})")
-    print(f"20000 cycles in {elapsed:.1f}s, RSS growth {growth} kB")
 
     # graceful restart with 100 subscribers connected
     streams = [Stream(srv, f"/sub/gr{i % 5}") for i in range(50)]
