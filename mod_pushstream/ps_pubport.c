@@ -526,8 +526,10 @@ static void ps_pc_settle(ps_pconn_t *pc, apr_time_t now)
     }
     if (pc->op) {
         /* waiting for Redis (bounded by PushStreamRedisTimeout): nothing
-         * is read meanwhile */
-        ps_pc_want(pc, pc->out_len ? APR_POLLOUT : 0);
+         * is read meanwhile.  The read interest stays in the pollset (two
+         * epoll_ctl per publish less): a client that sends more before the
+         * answer has it removed then (ps_pc_io). */
+        ps_pc_want(pc, pc->out_len ? APR_POLLOUT : (pc->events & APR_POLLIN));
         pc->deadline = now + s->timeout;
         return;
     }
@@ -557,6 +559,10 @@ static void ps_pc_io(ps_pconn_t *pc, apr_int16_t ev, apr_time_t now)
 {
     if (pc->state == PS_PC_LINGER) {
         ps_pc_drain(pc);
+        return;
+    }
+    if (pc->op && !(ev & APR_POLLOUT)) {
+        ps_pc_want(pc, 0);           /* readable: read after the answer */
         return;
     }
     if (pc->state == PS_PC_READ
@@ -594,6 +600,14 @@ static void ps_pc_done(void *baton, const ps_answer_t *a)
     ps_pc_answer(pc, a, pc->state == PS_PC_READ && !pc->pp->shutdown
                         && ps_h1_keepalive(&pc->req));
     ps_pc_next(pc);
+    if (pc->state == PS_PC_READ && !pc->eof && !pc->in_len
+        && !pc->pp->shutdown && ps_pc_flush(pc) && !pc->out_len) {
+        /* answered whole, nothing else to do: wait for the next request
+         * (what ps_pc_settle does, without a turn of the loop) */
+        ps_pc_want(pc, APR_POLLIN);
+        pc->deadline = apr_time_now() + pc->pl->l->s->keep_alive_timeout;
+        return;
+    }
     /* the rest (write, the next request, maybe close) on the connection's
      * own event: an event of this turn of the loop may still name it */
     ps_pc_want(pc, APR_POLLOUT);

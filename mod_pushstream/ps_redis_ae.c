@@ -27,7 +27,11 @@ typedef struct ps_rae_watch_t {
     apr_pollfd_t pfd;
     apr_int16_t events;            /* what pfd is polled for */
     int fd;
+    int write_due;                 /* hiredis asked to write: at turn end */
+    int queued;                    /* in ps_rae_flushq */
+    int flushing;                  /* in ps_rae_flush's write */
     struct ps_rae_watch_t *dead_next;
+    struct ps_rae_watch_t *flush_next;
 } ps_rae_watch_t;
 
 typedef struct ps_rae_timer_t {
@@ -44,6 +48,8 @@ static apr_time_t ps_rae_when[PS_RAE_USERS];  /* each user's wake-up */
 static int ps_rae_nusers;
 static volatile apr_uint32_t ps_rae_poked;   /* ps_rae_poke() pending */
 static ps_rae_timer_t *ps_rae_tm;
+static apr_time_t ps_rae_armed;         /* the timerfd's expiry; 0: none */
+static ps_rae_watch_t *ps_rae_flushq;   /* contexts to write at turn end */
 static ps_rae_watch_t *ps_rae_dead;     /* freed after the loop's turn */
 static pthread_t ps_rae_thread;
 static int ps_rae_thread_known;
@@ -84,16 +90,65 @@ static void ps_rae_del_read(void *d)
     ps_rae_want(w, w->events & ~APR_POLLIN);
 }
 
+/* A connected context's commands are written at the end of the loop's
+ * turn (ps_rae_flush): one send for all the commands of a turn, and no
+ * pollset change per command (remove + add twice, since APR's pollset
+ * cannot modify, cost four epoll_ctl per publish).  The connect, and what
+ * the socket did not take whole, wait for POLLOUT. */
 static void ps_rae_add_write(void *d)
 {
     ps_rae_watch_t *w = d;
+
+    if (w->ac && (w->ac->c.flags & REDIS_CONNECTED) && !w->flushing
+        && !(w->events & APR_POLLOUT)) {
+        w->write_due = 1;
+        if (!w->queued) {
+            w->queued = 1;
+            w->flush_next = ps_rae_flushq;
+            ps_rae_flushq = w;
+        }
+        return;
+    }
     ps_rae_want(w, w->events | APR_POLLOUT);
 }
 
 static void ps_rae_del_write(void *d)
 {
     ps_rae_watch_t *w = d;
+
+    w->write_due = 0;
     ps_rae_want(w, w->events & ~APR_POLLOUT);
+}
+
+static void ps_rae_unqueue(ps_rae_watch_t *w)
+{
+    ps_rae_watch_t **pp;
+
+    for (pp = &ps_rae_flushq; *pp; pp = &(*pp)->flush_next) {
+        if (*pp == w) {
+            *pp = w->flush_next;
+            break;
+        }
+    }
+    w->queued = 0;
+}
+
+/* The turn's writes (a reply callback run by a failed write may queue
+ * more: taken in the same pass). */
+static void ps_rae_flush(void *baton, apr_time_t now)
+{
+    ps_rae_watch_t *w;
+
+    while ((w = ps_rae_flushq) != NULL) {
+        ps_rae_flushq = w->flush_next;
+        w->queued = 0;
+        if (w->ac && w->write_due) {
+            w->write_due = 0;
+            w->flushing = 1;
+            redisAsyncHandleWrite(w->ac);  /* may free the context */
+            w->flushing = 0;
+        }
+    }
 }
 
 /* hiredis frees the context (it closes the socket right after).  The
@@ -104,6 +159,9 @@ static void ps_rae_cleanup(void *d)
     ps_rae_watch_t *w = d;
 
     ps_rae_want(w, 0);
+    if (w->queued) {
+        ps_rae_unqueue(w);                 /* freed before the next flush */
+    }
     w->ac = NULL;
     w->dead_next = ps_rae_dead;
     ps_rae_dead = w;
@@ -174,6 +232,9 @@ static void ps_rae_timers(apr_time_t now)
     }
 }
 
+static apr_time_t ps_rae_earliest(apr_time_t after);
+static void ps_rae_arm(apr_time_t when);
+
 static void ps_rae_timer_io(ps_pollee_t *self, apr_int16_t ev, apr_time_t now)
 {
     ps_rae_timer_t *t = (ps_rae_timer_t *)self;
@@ -182,33 +243,62 @@ static void ps_rae_timer_io(ps_pollee_t *self, apr_int16_t ev, apr_time_t now)
     if (read(t->fd, &n, sizeof(n)) < 0) {
         /* EAGAIN: nothing due */
     }
+    ps_rae_armed = 0;                      /* one-shot: it fired */
     ps_rae_timers(now);
+    if (!ps_rae_armed) {
+        /* a deadline its user did not renew was served by this call */
+        ps_rae_arm(ps_rae_earliest(now));
+    }
 }
 
-void ps_rae_wake_at(int user, apr_time_t when)
+/* The earliest wake-up asked for after 'after' (0: none). */
+static apr_time_t ps_rae_earliest(apr_time_t after)
 {
-    struct itimerspec its;
+    apr_time_t when = 0;
     int i;
 
+    for (i = 0; i < ps_rae_nusers; i++) {
+        if (ps_rae_when[i] > after && (!when || ps_rae_when[i] < when)) {
+            when = ps_rae_when[i];
+        }
+    }
+    return when;
+}
+
+static void ps_rae_arm(apr_time_t when)
+{
+    struct itimerspec its;
+    apr_interval_time_t d;
+
+    if (!when) {
+        return;
+    }
+    d = when - apr_time_now();
+    if (d < 1000) {
+        d = 1000;                          /* due: soon (0 would disarm) */
+    }
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)apr_time_sec(d);
+    its.it_value.tv_nsec = (long)apr_time_usec(d) * 1000;
+    if (timerfd_settime(ps_rae_tm->fd, 0, &its, NULL) == 0) {
+        ps_rae_armed = when;
+    }
+}
+
+/* The timerfd is re-armed only for a deadline earlier than the one it
+ * holds: a later or cancelled one leaves it, and the users' on_timer run
+ * early (they look at the clock).  Every Redis command moves its
+ * connection's next deadline, so re-arming each time cost two
+ * timerfd_settime per publish. */
+void ps_rae_wake_at(int user, apr_time_t when)
+{
     if (!ps_rae_tm || user < 0 || user >= ps_rae_nusers) {
         return;
     }
     ps_rae_when[user] = when;
-    for (i = 0; i < ps_rae_nusers; i++) {
-        if (ps_rae_when[i] && (!when || ps_rae_when[i] < when)) {
-            when = ps_rae_when[i];         /* the earliest */
-        }
+    if (when && (!ps_rae_armed || when < ps_rae_armed)) {
+        ps_rae_arm(when);
     }
-    memset(&its, 0, sizeof(its));
-    if (when) {
-        apr_interval_time_t d = when - apr_time_now();
-        if (d < 1000) {
-            d = 1000;                      /* due: soon (0 would disarm) */
-        }
-        its.it_value.tv_sec = (time_t)apr_time_sec(d);
-        its.it_value.tv_nsec = (long)apr_time_usec(d) * 1000;
-    }
-    (void)timerfd_settime(ps_rae_tm->fd, 0, &its, NULL);
 }
 
 int ps_rae_on_loop(void)
@@ -402,11 +492,14 @@ void ps_rae_attach(struct ps_reactor_t *re)
     ext.on_shutdown = ps_rae_shutdown;
     ext.count = ps_rae_count;
     ext.on_destroy = ps_rae_destroy;
+    ext.on_turn_end = ps_rae_flush;
     if (ps_reactor_add_ext(re, &ext) != APR_SUCCESS) {
         return;
     }
     ps_rae_re = re;
     ps_rae_nusers = 0;
+    ps_rae_armed = 0;
+    ps_rae_flushq = NULL;
     /* no timerfd: the 1 s tick only */
     ps_rae_tm = ps_rae_fd_pollee(re, timerfd_create(CLOCK_MONOTONIC,
                                                     TFD_NONBLOCK | TFD_CLOEXEC),

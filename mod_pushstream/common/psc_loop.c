@@ -427,6 +427,11 @@ static void psc_loop_turn(psc_loop_t *l)
     if (l->hooks.on_turn_end) {
         l->hooks.on_turn_end(l->hooks.baton, now);
     }
+    for (i = 0; i < l->n_ext; i++) {
+        if (l->ext[i].on_turn_end) {
+            l->ext[i].on_turn_end(l->ext[i].baton, now);
+        }
+    }
 }
 
 static void *APR_THREAD_FUNC psc_loop_main(apr_thread_t *thd, void *data)

@@ -76,6 +76,9 @@ typedef struct psc_loop_ext_t {
     void (*on_shutdown)(void *baton);                 /* the child stops */
     apr_uint32_t (*count)(void *baton);               /* open connections */
     void (*on_destroy)(void *baton);                  /* the loop exits */
+    /* may be NULL: the last thing of every turn, right before the loop
+     * polls again (a place to flush what the turn queued) */
+    void (*on_turn_end)(void *baton, apr_time_t now);
 } psc_loop_ext_t;
 
 /* The owner's hooks into each turn (all may be NULL). */
