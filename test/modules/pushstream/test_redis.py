@@ -811,6 +811,41 @@ def test_port_and_websocket_publishes_never_block_the_loop(httpd, redis):
              what="PS0177 logged")
 
 
+def test_port_requests_sent_while_a_publish_waits(httpd, redis):
+    """Publisher port: what a client sends while its publish waits for Redis
+    (DEBUG SLEEP, shorter than the timeout) is answered after it, in order,
+    on the same connection; a client that leaves while its publish waits
+    does not stop the publish nor the loop."""
+    port = pshttpd.free_port()
+    cfg = conf(server=SRV.format(port=redis.port, timeout=8000),
+               pub=f"PushStreamPublisherListen 127.0.0.1:{port}", sub=SUB_TPL)
+    httpd(cfg, servers=1)
+    wait_for(lambda: pshttpd.tcp_connects(port), what="publisher port")
+    wait_for(lambda: _port_answer(_port_send(port, "POST", "/pub?id=sw", b"w"))[0]
+             == 200, 20, 0.2, "a publish on the port")
+    before = json.loads(_port_read(_port_send(port, "GET", "/pub?id=sw")
+                                   .makefile("rb"))[2])["published_messages"]
+    th = threading.Thread(target=lambda: redis.cmd("DEBUG", "SLEEP", "1.5", timeout=10))
+    th.start()
+    time.sleep(0.2)
+    s = _port_send(port, "POST", "/pub?id=sw", b"one")
+    gone = _port_send(port, "POST", "/pub?id=sw", b"gone")
+    time.sleep(0.3)                          # both wait for Redis now
+    s.sendall(b"POST /pub?id=sw HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwo")
+    gone.close()
+    f = s.makefile("rb")
+    got = [_port_read(f) for _ in range(2)]
+    th.join()
+    assert [g[0] for g in got] == [200, 200], got
+    counts = [json.loads(g[2])["published_messages"] for g in got]
+    # one loop connection to Redis: one, gone, two in that order
+    assert counts == [before + 1, before + 3], (before, counts)
+    s.sendall(b"GET /pub?id=sw HTTP/1.1\r\nHost: x\r\n\r\n")
+    st, _, body = _port_read(f)
+    assert st == 200 and json.loads(body)["published_messages"] == before + 3, body
+    s.close()
+
+
 def test_location_publishes_share_the_loop_connection(httpd, redis):
     """Event MPM: a publisher location's publish is handed to the child's loop
     (PS0178 says so) and pipelined on its Redis connection with the publisher
