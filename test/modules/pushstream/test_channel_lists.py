@@ -49,15 +49,18 @@ def _round_trip(srv, ch):
 
 
 def _stop_quickly(srv):
-    """apache2 -k stop, and the parent gone within 5 s; PS0060 silent."""
+    """apache2 -k stop, and the parent gone within 5 s (8.5 s under PS_SLOW:
+    a stop under ASan on a loaded box took over 2 s; a wedged child is
+    SIGKILLed by httpd only 9 s into the stop); PS0060 silent."""
     parent = srv.parent_pid()
+    limit = min(5 * SLOW, 8.5)
     t0 = time.time()
     rc, out = srv._apache("-k", "stop")
     assert rc == 0, out
-    wait_for(lambda: not os.path.exists(f"/proc/{parent}"), timeout=5,
+    wait_for(lambda: not os.path.exists(f"/proc/{parent}"), timeout=limit,
              interval=0.05, what="httpd parent gone after -k stop")
     took = time.time() - t0
-    assert took < 5, took
+    assert took < limit, took
     log = srv.error_log()
     assert "PS0060" not in log and "leaked" not in log, log[-2000:]
 

@@ -203,12 +203,22 @@ def test_detached_subscribers_leave_no_memory_behind(httpd, monkeypatch):
         for i in range(20):
             wait_subscribers(srv, f"m{i}", 0, timeout=20)
 
+    def measured():
+        """4 rounds; the child's RSS growth (kB) once it settled."""
+        base = srv.rss_kb()[kid]
+        for _ in range(4):
+            round_trip()
+        # freed memory goes back with the loop's malloc_trim() once the last
+        # subscriber left; allow it a moment
+        return srv.rss_growth_kb(kid, base, 2 * 1024)
+
     round_trip()
-    base = srv.rss_kb()[kid]
-    for _ in range(4):
-        round_trip()
-    # freed memory goes back with the loop's malloc_trim() once the last
-    # subscriber left; allow it a moment
-    growth = srv.rss_growth_kb(kid, base, 2 * 1024)
+    growth = measured()
     assert srv.error_log().count(DETACHED) == 5 * n
+    # a leak grows RSS in every 4 rounds; an allocator's caches (ASan's size
+    # classes settle over more than one round under load, as in test_engine)
+    # grow it once: 4 rounds over the bound get 4 more, a leak fails both
+    if growth >= 2 * 1024:
+        growth = measured()
+        assert srv.error_log().count(DETACHED) == 9 * n
     assert growth < 2 * 1024, f"RSS grew by {growth} kB over 4 rounds of {n}"
