@@ -22,8 +22,10 @@
 #define PS_RD_PING_SEC    5              /* pub/sub liveness ping */
 #define PS_RD_BACKOFF_MIN 100            /* ms */
 #define PS_RD_BACKOFF_MAX 5000
-#define PS_RD_SUBS_SEC    1              /* subscriber counts refresh */
+#define PS_RD_SUBS_SEC    1              /* the node's liveness key */
 #define PS_RD_NODE_TTL_MS 3000           /* a silent node's counts vanish */
+#define PS_RD_CHAN_KEEP_SEC 20           /* every count written again */
+#define PS_RD_CHAN_TTL_MS 60000          /* ps:{ch}:subs without writes */
 
 /* What the children of one node share (a page mapped by the parent before
  * the children fork, kept across graceful restarts): the node's Redis

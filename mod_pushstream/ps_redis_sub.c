@@ -83,7 +83,10 @@ static struct {
     apr_hash_t *written;           /* channel -> count in ps:{ch}:subs */
     apr_pool_t *hpool;             /* held's */
     apr_hash_t *held;              /* channel -> ps_rds_chan_t */
-    apr_time_t subs_at;            /* next full write of the counts */
+    apr_time_t subs_at;            /* next write of the liveness key */
+    apr_time_t chan_at;            /* next write of every count */
+    apr_uint64_t walked;           /* ps_store_subs_changes() written */
+    int walked_ok;                 /* walked is this session's */
     apr_time_t ping_at, ping_sent, update_at;
     int counts_out;                /* a batch of counts under way */
     volatile apr_uint32_t kicked;  /* ps_rd_sub_kick() */
@@ -330,22 +333,27 @@ static void ps_rds_count_reply(void *baton, redisReply *r, const char *why)
 }
 
 /* The node's subscriber counts into Redis (ps_redis_lua.h SUBS): a changed
- * count at once, all of them with the node's liveness key every
- * PS_RD_SUBS_SEC; a node that stops writing drops out of the sums within
- * PS_RD_NODE_TTL_MS.  Every child of the node writes the same figures
- * (the segment's).  One batch at a time on the loop's command connection;
- * a batch that failed ends the session (as a PING without answer). */
-static void ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
+ * count at once, every count again each PS_RD_CHAN_KEEP_SEC (the hash
+ * lives PS_RD_CHAN_TTL_MS after its last write), the node's liveness key
+ * every PS_RD_SUBS_SEC: a node that stops writing drops out of the sums
+ * within PS_RD_NODE_TTL_MS (the readers count a node's field only while
+ * its key lives), so the counts need not be written as often as the key:
+ * with 50 000 per-user channels that was 100 000 commands a second per
+ * child.  want NULL: the liveness key only.  Every child of the node
+ * writes the same figures (the segment's).  One batch at a time on the
+ * loop's command connection; a batch that failed ends the session (as a
+ * PING without answer).  0 when it did not run (a batch is under way). */
+static int ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
 {
     ps_rd_t *rd = ps_rd;
     apr_hash_index_t *hi;
     ps_rds_batch_t *b;
     apr_pool_t *p;
     const char *why = "";
-    int full = now >= ps_rds.subs_at, sent = 0;
+    int full = want && now >= ps_rds.chan_at, sent = 0;
 
     if (ps_rds.counts_out || apr_pool_create(&p, NULL) != APR_SUCCESS) {
-        return;                            /* the next tick */
+        return 0;                          /* the next tick */
     }
     b = apr_pcalloc(p, sizeof(*b));
     b->pool = p;
@@ -361,11 +369,15 @@ static void ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
             b->failed = 1; \
         } \
     } while (0)
-    if (full) {
+    if (now >= ps_rds.subs_at) {
         PS_RDS_CMD("SET ps:node:%s 1 PX %d", rd->node_id, PS_RD_NODE_TTL_MS);
         ps_rds.subs_at = now + apr_time_from_sec(PS_RD_SUBS_SEC);
     }
-    for (hi = apr_hash_first(ps_rds.tmp, want); hi; hi = apr_hash_next(hi)) {
+    if (full) {
+        ps_rds.chan_at = now + apr_time_from_sec(PS_RD_CHAN_KEEP_SEC);
+    }
+    for (hi = want ? apr_hash_first(ps_rds.tmp, want) : NULL; hi;
+         hi = apr_hash_next(hi)) {
         const void *k;
         apr_ssize_t klen;
         void *v;
@@ -374,14 +386,14 @@ static void ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
             PS_RDS_CMD("HSET ps:{%b}:subs %s %llu", k, (size_t)klen,
                        rd->node_id, (unsigned long long)(apr_uintptr_t)v);
             PS_RDS_CMD("PEXPIRE ps:{%b}:subs %d", k, (size_t)klen,
-                       2 * PS_RD_NODE_TTL_MS);
+                       PS_RD_CHAN_TTL_MS);
             if (!apr_hash_get(ps_rds.written, k, klen)) {
                 k = apr_pstrmemdup(ps_rds.pool, k, (apr_size_t)klen);
             }
             apr_hash_set(ps_rds.written, k, klen, v);
         }
     }
-    for (hi = apr_hash_first(ps_rds.tmp, ps_rds.written); hi;
+    for (hi = want ? apr_hash_first(ps_rds.tmp, ps_rds.written) : NULL; hi;
          hi = apr_hash_next(hi)) {
         const void *k;
         apr_ssize_t klen;
@@ -394,6 +406,7 @@ static void ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
 #undef PS_RDS_CMD
     ps_rds.counts_out = sent > 0;
     ps_rds_batch_end(b);                   /* the hold */
+    return 1;
 }
 
 /* ---- the pub/sub session --------------------------------------------- */
@@ -419,7 +432,16 @@ static void ps_rds_update(apr_time_t now)
     ps_rd_t *rd = ps_rd;
     apr_hash_t *want;
     apr_hash_index_t *hi;
+    apr_uint64_t changes = ps_store_subs_changes(rd->st);
 
+    if (ps_rds.walked_ok && changes == ps_rds.walked
+        && now < ps_rds.chan_at) {
+        /* no channel's subscribers changed since the counts were written:
+         * no walk of every channel (sorted, under the store lock) */
+        apr_pool_clear(ps_rds.tmp);
+        ps_rds_write_counts(NULL, now);
+        return;
+    }
     apr_pool_clear(ps_rds.tmp);
     want = apr_hash_make(ps_rds.tmp);
     if (ps_store_lock(rd->st, NULL) != APR_SUCCESS) {
@@ -454,7 +476,10 @@ static void ps_rds_update(apr_time_t now)
         }
     }
     apr_atomic_set32(&rd->subscribed, apr_hash_count(ps_rds.subs));
-    ps_rds_write_counts(want, now);
+    if (ps_rds_write_counts(want, now)) {
+        ps_rds.walked = changes;           /* read before the walk */
+        ps_rds.walked_ok = 1;
+    }
 }
 
 /* The session is down (the context is gone already): the next connect
@@ -508,7 +533,8 @@ static void ps_rds_up(apr_time_t now)
     ps_rds.backoff = PS_RD_BACKOFF_MIN;
     ps_rds.subs = apr_hash_make(ps_rds.pool);
     ps_rds.written = apr_hash_make(ps_rds.pool);
-    ps_rds.subs_at = 0;
+    ps_rds.subs_at = ps_rds.chan_at = 0;
+    ps_rds.walked_ok = 0;
     ps_rds.ping_at = now + apr_time_from_sec(PS_RD_PING_SEC);
     ps_rds.ping_sent = 0;
     ps_rds.update_at = now + apr_time_from_msec(PS_RD_TICK_MS);
@@ -634,6 +660,9 @@ static void ps_rds_rearm(void)
 static void ps_rds_resync(void)
 {
     apr_hash_index_t *hi;
+
+    ps_rds.chan_at = 0;                    /* every count written again */
+    ps_rds.walked_ok = 0;
 
     apr_pool_clear(ps_rds.tmp);
     for (hi = apr_hash_first(ps_rds.tmp, ps_rds.subs); hi;

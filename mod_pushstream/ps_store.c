@@ -19,7 +19,7 @@
 #include "ps_escape.h"
 
 #define PS_MAGIC   0x3153504dU          /* "MPS1" */
-#define PS_LAYOUT  2
+#define PS_LAYOUT  3
 
 #define PS_CH_WILDCARD  1u
 #define PS_CH_EVENTS    2u
@@ -88,6 +88,7 @@ typedef struct ps_shm_t {
     apr_uint64_t channels, wildcard_channels, published, stored;
     apr_uint64_t msgs_in_trash, ch_in_delete, ch_in_trash, subscribers;
     apr_uint64_t recoveries;
+    apr_uint64_t subs_changes;          /* a channel's subscribers changed */
     apr_uint64_t auth_refused[2];       /* 401s, 403s (atomic, no lock) */
     ps_off_t deleted_head;
     ps_off_t trash_msg_head, trash_msg_tail;
@@ -103,6 +104,12 @@ struct ps_store_t {
     char *base;
     ps_shm_t *sh;
 };
+
+/* Under the lock; read without it (ps_store_subs_changes). */
+static void ps_subs_changed(ps_store_t *st)
+{
+    __atomic_add_fetch(&st->sh->subs_changes, 1, __ATOMIC_RELAXED);
+}
 
 #define PS_PTR(st, off)  ((void *)((st)->base + (off)))
 #define PS_OFF(st, ptr)  ((ps_off_t)((char *)(ptr) - (st)->base))
@@ -374,6 +381,7 @@ apr_status_t ps_store_lock(ps_store_t *st, int *repaired)
          * left half-done, then declare the mutex usable again. */
         ps_store_repair(st);
         st->sh->recoveries++;
+        ps_subs_changed(st);
         pthread_mutex_consistent(&st->sh->lock);
         if (repaired) {
             *repaired = 1;
@@ -434,6 +442,7 @@ static ps_off_t ps_reap_list(ps_store_t *st, ps_off_t head, int slot,
             if (w->slot == slot) {
                 ps_off_t dead = *ws;
                 ps_dec(&ch->subscribers, w->count);
+                ps_subs_changed(st);
                 *ws = w->next;
                 ps_free(st, dead);
             }
@@ -665,6 +674,11 @@ static int ps_chsort_cmp(const void *a, const void *b)
 {
     const ps_chsort_t *x = a, *y = b;
     return x->serial < y->serial ? -1 : x->serial > y->serial;
+}
+
+apr_uint64_t ps_store_subs_changes(ps_store_t *st)
+{
+    return __atomic_load_n(&st->sh->subs_changes, __ATOMIC_RELAXED);
 }
 
 void ps_store_foreach_channel_locked(ps_store_t *st, apr_pool_t *p,
@@ -1059,6 +1073,7 @@ apr_status_t ps_store_subscribe_locked(ps_store_t *st, ps_channel_t *ch,
     }
     w->count++;
     ch->subscribers++;
+    ps_subs_changed(st);
     ch->expires = now + lim->channel_inactivity;
     ps_event(st, "client_subscribed", ch, now);
     return APR_SUCCESS;
@@ -1083,6 +1098,7 @@ void ps_store_unsubscribe_locked(ps_store_t *st, apr_uint64_t ch_off,
         ps_wsub_t *w = PS_PTR(st, *ws);
         if (w->slot == slot) {
             ps_dec(&ch->subscribers, 1);
+            ps_subs_changed(st);
             ps_event(st, "client_unsubscribed", ch, now);
             if (--w->count == 0) {
                 ps_off_t dead = *ws;
@@ -1457,6 +1473,9 @@ static int ps_walk_channel(ps_store_t *st, ps_walk_t *w, ps_channel_t *ch)
         subs += ((ps_wsub_t *)PS_PTR(st, *ws))->count;
     }
     if (w->scan) {
+        if (ch->subscribers != subs) {
+            ps_subs_changed(st);
+        }
         ch->subscribers = subs;
     }
     else if (ch->subscribers != subs) {

@@ -153,6 +153,10 @@ typedef void (ps_channel_cb)(void *baton, const ps_chinfo_t *info,
 void ps_store_foreach_channel_locked(ps_store_t *st, apr_pool_t *p,
                                      ps_channel_cb *cb, void *baton);
 
+/* How many times a channel's subscriber count changed since the segment
+ * was made (any thread, no lock): equal readings, no change between. */
+apr_uint64_t ps_store_subs_changes(ps_store_t *st);
+
 /* Publish: append to the log (and to the channel queue when store).
  * *seq_out = the message's sequence.  APR_ENOMEM when the segment is full. */
 apr_status_t ps_store_publish_locked(ps_store_t *st, ps_channel_t *ch,

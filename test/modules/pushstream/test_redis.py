@@ -5,6 +5,7 @@ service) and two real httpd instances A and B with the same PushStreamRedis.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -685,6 +686,58 @@ def test_subscribers_cluster_wide_with_by_node(nodes, redis):
     assert time.monotonic() - t0 < 4.5
     assert json.loads(_info(a, "/pub?id=cw"))["subscribers"] == 1
     ss[0].close()
+
+
+def _calls(redis, cmd):
+    """How many times Redis ran cmd (INFO commandstats)."""
+    m = re.search(rf"^cmdstat_{cmd}:calls=(\d+)", redis.cmd("INFO", "commandstats"), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def test_subscriber_counts_written_when_they_change(nodes, redis):
+    """Per-user channels: a node's subscriber counts go to Redis when they
+    change and again only every 20 s (ps:{ch}:subs lives 60 s after its last
+    write), the node's liveness key every second; the channels are not walked
+    while no count changed.  30 channels with steady subscribers: a 2 s window
+    without one HSET (the second of two windows, in case the first met the
+    20 s rewrite; writing every count every second had 30 per child per
+    second), the liveness key written meanwhile, a new subscriber's count
+    there at once."""
+    a, b = nodes
+    na = f"{socket.gethostname()}:{a.port}"
+    n = 30
+    ss = [Stream(a, f"/sub/pu{i}") for i in range(n)]
+    for i in range(n):
+        wait_for(lambda i=i: redis.cmd("HGET", f"ps:{{pu{i}}}:subs", na) == "1",
+                 10, 0.05, f"pu{i}'s count in Redis")
+    assert 6000 < redis.cmd("PTTL", "ps:{pu0}:subs") <= 60000
+    prev = [-1]
+
+    def settled():                       # no HSET since the previous look
+        cur, prev[0] = _calls(redis, "hset"), prev[0]
+        same, prev[0] = cur == prev[0], cur
+        return same
+
+    wait_for(settled, 10, 0.3, "counts written")
+    windows = []
+    for _ in range(2):
+        h0, s0 = _calls(redis, "hset"), _calls(redis, "set")
+        time.sleep(2)
+        windows.append((_calls(redis, "hset") - h0, _calls(redis, "set") - s0))
+        if windows[-1][0] == 0:
+            break
+    assert windows[-1][0] == 0, f"HSETs per 2 s window: {windows}"
+    assert windows[-1][1] >= 2, f"liveness keys per 2 s window: {windows}"
+    extra = Stream(a, "/sub/pu0")
+    wait_for(lambda: redis.cmd("HGET", "ps:{pu0}:subs", na) == "2", 5, 0.05,
+             "a new subscriber counted")
+    extra.close()
+    wait_for(lambda: redis.cmd("HGET", "ps:{pu0}:subs", na) == "1", 5, 0.05,
+             "a subscriber gone")
+    for s in ss:
+        s.close()
+    wait_for(lambda: redis.cmd("HGET", "ps:{pu5}:subs", na) is None, 5, 0.05,
+             "no subscriber: the node's field removed")
 
 
 # ====================================================================== the loop
