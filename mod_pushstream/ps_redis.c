@@ -552,6 +552,10 @@ int ps_redis_post_config(server_rec *s)
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         memset(m, 0, sizeof(ps_rd_node_t));
+        apr_snprintf(((ps_rd_node_t *)m)->start,
+                     sizeof(((ps_rd_node_t *)m)->start),
+                     "%" APR_TIME_T_FMT ".%ld", apr_time_now(),
+                     (long)getpid());
         *slot = m;
     }
     return OK;

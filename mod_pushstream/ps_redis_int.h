@@ -38,6 +38,10 @@ typedef struct ps_rd_node_t {
     apr_uint32_t disconnects, data_lost, gaps_filled, publish_failures;
     apr_uint32_t connected;              /* children connected now */
     apr_uint32_t relay_logged;           /* PS0178 written */
+    /* When the node started (kept across graceful restarts): the value of
+     * ps:node:<node>, and of each count it writes ("count/start"); a count
+     * written before the node's last start does not count. */
+    char start[32];
 } ps_rd_node_t;
 
 #define PS_RD_UNKNOWN 0

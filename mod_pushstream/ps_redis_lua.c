@@ -82,10 +82,11 @@ static const char ps_lua_publish[] =
     "    local h = redis.call('HGETALL', string.sub(meta, 1, -5) .. 'subs')\n"
     "    local o = {}\n"
     "    for j = 1, #h, 2 do\n"
-    "      if h[j] ~= node\n"
-    "         and redis.call('EXISTS', 'ps:node:' .. h[j]) == 1 then\n"
+    "      local c, st = string.match(h[j + 1], '^(%d+)/(.+)$')\n"
+    "      if h[j] ~= node and c\n"
+    "         and redis.call('GET', 'ps:node:' .. h[j]) == st then\n"
     "        o[#o + 1] = h[j]\n"
-    "        o[#o + 1] = h[j + 1]\n"
+    "        o[#o + 1] = c\n"
     "      end\n"
     "    end\n"
     "    r[5] = o\n"
@@ -122,17 +123,19 @@ static const char ps_lua_delete[] =
     "return n\n";
 
 /* Other nodes' subscribers of each channel: a field of ps:{ch}:subs
- * counts only while its node's ps:node:<id> key lives. */
+ * ("count/start") counts only while its node's ps:node:<id> key lives and
+ * holds the same start (a node started again leaves its old counts). */
 static const char ps_lua_subs[] =
     "local out = {}\n"
     "for i, k in ipairs(KEYS) do\n"
     "  local h = redis.call('HGETALL', k)\n"
     "  local r = {}\n"
     "  for j = 1, #h, 2 do\n"
-    "    if h[j] ~= ARGV[1]\n"
-    "       and redis.call('EXISTS', 'ps:node:' .. h[j]) == 1 then\n"
+    "    local c, st = string.match(h[j + 1], '^(%d+)/(.+)$')\n"
+    "    if h[j] ~= ARGV[1] and c\n"
+    "       and redis.call('GET', 'ps:node:' .. h[j]) == st then\n"
     "      r[#r + 1] = h[j]\n"
-    "      r[#r + 1] = h[j + 1]\n"
+    "      r[#r + 1] = c\n"
     "    end\n"
     "  end\n"
     "  out[i] = r\n"

@@ -370,7 +370,8 @@ static int ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
         } \
     } while (0)
     if (now >= ps_rds.subs_at) {
-        PS_RDS_CMD("SET ps:node:%s 1 PX %d", rd->node_id, PS_RD_NODE_TTL_MS);
+        PS_RDS_CMD("SET ps:node:%s %s PX %d", rd->node_id, rd->node->start,
+                   PS_RD_NODE_TTL_MS);
         ps_rds.subs_at = now + apr_time_from_sec(PS_RD_SUBS_SEC);
     }
     if (full) {
@@ -383,8 +384,9 @@ static int ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
         void *v;
         apr_hash_this(hi, &k, &klen, &v);
         if (full || apr_hash_get(ps_rds.written, k, klen) != v) {
-            PS_RDS_CMD("HSET ps:{%b}:subs %s %llu", k, (size_t)klen,
-                       rd->node_id, (unsigned long long)(apr_uintptr_t)v);
+            PS_RDS_CMD("HSET ps:{%b}:subs %s %llu/%s", k, (size_t)klen,
+                       rd->node_id, (unsigned long long)(apr_uintptr_t)v,
+                       rd->node->start);
             PS_RDS_CMD("PEXPIRE ps:{%b}:subs %d", k, (size_t)klen,
                        PS_RD_CHAN_TTL_MS);
             if (!apr_hash_get(ps_rds.written, k, klen)) {

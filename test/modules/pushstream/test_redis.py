@@ -149,6 +149,13 @@ def prom(node):
                 if l.startswith("pushstream_redis"))
 
 
+def _hcount(redis, channel, node):
+    """The count node wrote for channel in ps:{channel}:subs ("count/start"),
+    or None."""
+    v = redis.cmd("HGET", f"ps:{{{channel}}}:subs", node)
+    return v.split("/")[0] if v is not None else None
+
+
 def wait_subscribed(redis, channel, n=1, timeout=10):
     """Until n httpd children subscribe the channel in Redis (every child of a
     node with subscribers of the channel subscribes: 2 children per node)."""
@@ -290,7 +297,7 @@ def test_publisher_port_and_delete_reach_the_other_node(httpd, redis):
     for i in range(3):
         publish(b, "pg", f"g{i}")
     na, nb = (f"{socket.gethostname()}:{n.port}" for n in (a, b))
-    wait_for(lambda: redis.cmd("HGET", "ps:{pg}:subs", nb) == "1", 5, 0.05,
+    wait_for(lambda: _hcount(redis, "pg", nb) == "1", 5, 0.05,
              "B's subscriber count in Redis")
 
     def port_get(path, accept):
@@ -688,6 +695,32 @@ def test_subscribers_cluster_wide_with_by_node(nodes, redis):
     ss[0].close()
 
 
+def test_node_started_again_leaves_its_old_counts(nodes, redis):
+    """A node stopped with subscribers (its counts are not withdrawn) and
+    started again under the same name within the counts' lifetime: its old
+    counts do not come back with it (each count carries the start of the
+    node that wrote it; ps:node:<node> holds the current one)."""
+    a, b = nodes
+    host = socket.gethostname()
+    na, nb = f"{host}:{a.port}", f"{host}:{b.port}"
+    sa, sb = Stream(a, "/sub/rs"), Stream(b, "/sub/rs")
+    wait_for(lambda: json.loads(_info(a, "/pub?id=rs")).get("by_node") == {na: 1, nb: 1},
+             10, 0.05, "both counted")
+    b.stop()
+    sb.close()
+    b.start()
+    wait_for(lambda: redis_stats(b)["state"] == "up", 10, 0.1, "B up again")
+    start = redis.cmd("GET", f"ps:node:{nb}")
+    assert start and _hcount(redis, "rs", nb) == "1", start   # the old count is there
+    wait_for(lambda: json.loads(_info(a, "/pub?id=rs")).get("by_node") == {na: 1},
+             2, 0.05, "B's old count not counted")
+    for _ in range(10):                   # and stays so (B's key is live)
+        assert json.loads(_info(a, "/pub?id=rs"))["by_node"] == {na: 1}
+        time.sleep(0.1)
+    assert redis.cmd("GET", f"ps:node:{nb}") == start
+    sa.close()
+
+
 def _calls(redis, cmd):
     """How many times Redis ran cmd (INFO commandstats)."""
     m = re.search(rf"^cmdstat_{cmd}:calls=(\d+)", redis.cmd("INFO", "commandstats"), re.M)
@@ -708,7 +741,7 @@ def test_subscriber_counts_written_when_they_change(nodes, redis):
     n = 30
     ss = [Stream(a, f"/sub/pu{i}") for i in range(n)]
     for i in range(n):
-        wait_for(lambda i=i: redis.cmd("HGET", f"ps:{{pu{i}}}:subs", na) == "1",
+        wait_for(lambda i=i: _hcount(redis, f"pu{i}", na) == "1",
                  10, 0.05, f"pu{i}'s count in Redis")
     assert 6000 < redis.cmd("PTTL", "ps:{pu0}:subs") <= 60000
     prev = [-1]
@@ -729,14 +762,14 @@ def test_subscriber_counts_written_when_they_change(nodes, redis):
     assert windows[-1][0] == 0, f"HSETs per 2 s window: {windows}"
     assert windows[-1][1] >= 2, f"liveness keys per 2 s window: {windows}"
     extra = Stream(a, "/sub/pu0")
-    wait_for(lambda: redis.cmd("HGET", "ps:{pu0}:subs", na) == "2", 5, 0.05,
+    wait_for(lambda: _hcount(redis, "pu0", na) == "2", 5, 0.05,
              "a new subscriber counted")
     extra.close()
-    wait_for(lambda: redis.cmd("HGET", "ps:{pu0}:subs", na) == "1", 5, 0.05,
+    wait_for(lambda: _hcount(redis, "pu0", na) == "1", 5, 0.05,
              "a subscriber gone")
     for s in ss:
         s.close()
-    wait_for(lambda: redis.cmd("HGET", "ps:{pu5}:subs", na) is None, 5, 0.05,
+    wait_for(lambda: _hcount(redis, "pu5", na) is None, 5, 0.05,
              "no subscriber: the node's field removed")
 
 
