@@ -602,10 +602,9 @@ static void ps_pc_done(void *baton, const ps_answer_t *a)
     ps_pc_next(pc);
     if (pc->state == PS_PC_READ && !pc->eof && !pc->in_len
         && !pc->pp->shutdown && ps_pc_flush(pc) && !pc->out_len) {
-        /* answered whole, nothing else to do: wait for the next request
-         * (what ps_pc_settle does, without a turn of the loop) */
-        ps_pc_want(pc, APR_POLLIN);
-        pc->deadline = apr_time_now() + pc->pl->l->s->keep_alive_timeout;
+        /* answered whole, nothing else to do: settled now (it cannot close
+         * the connection: it waits for the next request) */
+        ps_pc_settle(pc, apr_time_now());
         return;
     }
     /* the rest (write, the next request, maybe close) on the connection's

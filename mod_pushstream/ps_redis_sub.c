@@ -86,7 +86,6 @@ static struct {
     apr_time_t subs_at;            /* next write of the liveness key */
     apr_time_t chan_at;            /* next write of every count */
     apr_uint64_t walked;           /* ps_store_subs_changes() written */
-    int walked_ok;                 /* walked is this session's */
     apr_time_t ping_at, ping_sent, update_at;
     int counts_out;                /* a batch of counts under way */
     volatile apr_uint32_t kicked;  /* ps_rd_sub_kick() */
@@ -436,15 +435,14 @@ static void ps_rds_update(apr_time_t now)
     apr_hash_index_t *hi;
     apr_uint64_t changes = ps_store_subs_changes(rd->st);
 
-    if (ps_rds.walked_ok && changes == ps_rds.walked
-        && now < ps_rds.chan_at) {
-        /* no channel's subscribers changed since the counts were written:
-         * no walk of every channel (sorted, under the store lock) */
-        apr_pool_clear(ps_rds.tmp);
+    apr_pool_clear(ps_rds.tmp);
+    if (changes == ps_rds.walked && now < ps_rds.chan_at) {
+        /* no channel's subscribers changed since the counts were written
+         * (chan_at 0: a new session, or Redis lost its data): no walk of
+         * every channel (sorted, under the store lock) */
         ps_rds_write_counts(NULL, now);
         return;
     }
-    apr_pool_clear(ps_rds.tmp);
     want = apr_hash_make(ps_rds.tmp);
     if (ps_store_lock(rd->st, NULL) != APR_SUCCESS) {
         return;
@@ -480,7 +478,6 @@ static void ps_rds_update(apr_time_t now)
     apr_atomic_set32(&rd->subscribed, apr_hash_count(ps_rds.subs));
     if (ps_rds_write_counts(want, now)) {
         ps_rds.walked = changes;           /* read before the walk */
-        ps_rds.walked_ok = 1;
     }
 }
 
@@ -536,7 +533,6 @@ static void ps_rds_up(apr_time_t now)
     ps_rds.subs = apr_hash_make(ps_rds.pool);
     ps_rds.written = apr_hash_make(ps_rds.pool);
     ps_rds.subs_at = ps_rds.chan_at = 0;
-    ps_rds.walked_ok = 0;
     ps_rds.ping_at = now + apr_time_from_sec(PS_RD_PING_SEC);
     ps_rds.ping_sent = 0;
     ps_rds.update_at = now + apr_time_from_msec(PS_RD_TICK_MS);
@@ -664,8 +660,6 @@ static void ps_rds_resync(void)
     apr_hash_index_t *hi;
 
     ps_rds.chan_at = 0;                    /* every count written again */
-    ps_rds.walked_ok = 0;
-
     apr_pool_clear(ps_rds.tmp);
     for (hi = apr_hash_first(ps_rds.tmp, ps_rds.subs); hi;
          hi = apr_hash_next(hi)) {
