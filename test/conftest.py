@@ -58,7 +58,7 @@ def workbase():
 def pytest_sessionfinish(session, exitstatus):
     # here, not in the fixture: teardown errors of the last test are not counted yet there
     for d in _session_dir:
-        if exitstatus == 0:
+        if exitstatus == 0 and not os.environ.get("PS_KEEP_WORKDIRS"):
             shutil.rmtree(d, ignore_errors=True)
         else:
             print(f"\nhttpd workdirs kept in {d}")
@@ -93,8 +93,10 @@ def httpd(request, workbase):
         known = srv.httpd_stop_crashes() if srv.crash_lines() else []
         for l in known:
             print(f"\nhttpd's own event MPM crashed at stop (no frame of ours): {l}")
-        problems += [f"{srv.error_log_path}: {l}" for l in srv.crash_lines()
-                     if "exit signal Killed" not in l and l not in known]
+        crashes = [l for l in srv.crash_lines()
+                   if "exit signal Killed" not in l and l not in known]
+        if crashes:
+            problems.append(f"{srv.error_log_path}: " + srv.crash_report(crashes))
         for f, text in srv.sanitizer_reports():
             _san_seen.add(f)
             problems.append(f"{f}:\n{text}")

@@ -288,12 +288,14 @@ ExtendedStatus On
         if settle > 0:
             time.sleep(settle)
         pids = [parent] + self.child_pids()
+        # each stop's stretch of the error log (a server may be stopped and
+        # started again within a test): httpd_stop_crashes looks in all of them
+        begin = self._log_size()
         try:
-            self._stop_log_offset = os.path.getsize(self.error_log_path)
-        except OSError:
-            self._stop_log_offset = None
-        if term_and_wait(parent, pids, timeout):
-            return
+            if term_and_wait(parent, pids, timeout):
+                return
+        finally:
+            self._stop_windows = getattr(self, "_stop_windows", []) + [(begin, self._log_size())]
         kill_pids(pids + self.child_pids())  # last resort
         raise RuntimeError(f"httpd {parent} did not stop within {timeout}s; SIGKILLed "
                            f"{[p for p in pids if pid_alive(p)] or pids}")
@@ -383,28 +385,44 @@ ExtendedStatus On
         thread closes the listeners while its listener thread tears down;
         seen without our modules too).  Every other crash stays a failure:
         no core, a frame of mod_pushstream*, or a crash before the stop."""
-        off = getattr(self, "_stop_log_offset", None)
-        if off is None:
+        tail = []
+        try:
+            with open(self.error_log_path, "rb") as f:
+                for begin, end in getattr(self, "_stop_windows", []):
+                    f.seek(begin)
+                    tail += f.read(end - begin).decode(errors="replace").splitlines()
+        except OSError:
             return []
-        with open(self.error_log_path, errors="replace") as f:
-            f.seek(off)
-            tail = f.read().splitlines()
+        frames = [l for l in self.core_backtrace().splitlines() if re.match(r"#\d+ ", l)]
+        if not (frames and any("mod_mpm_event.so" in l for l in frames)
+                and not any("pushstream" in l or " ps_" in l or " pswt_" in l
+                            for l in frames)):
+            return []
+        return [l for l in tail if "exit signal Segmentation fault" in l]
+
+    def core_backtrace(self):
+        """gdb's backtrace of the crashed child's core (logs/core), or ''."""
         core = os.path.join(self.workdir, "logs", "core")
-        out = []
-        for line in tail:
-            if "exit signal Segmentation fault" not in line or not os.path.exists(core):
-                continue
-            try:
-                bt = subprocess.run(["gdb", "-q", "-batch", "-ex", "bt", APACHE, core],
-                                    capture_output=True, text=True, timeout=60).stdout
-            except (OSError, subprocess.TimeoutExpired):
-                continue
-            frames = [l for l in bt.splitlines() if re.match(r"#\d+ ", l)]
-            if (frames and any("mod_mpm_event.so" in l for l in frames)
-                    and not any("pushstream" in l or " ps_" in l or " pswt_" in l
-                                for l in frames)):
-                out.append(line)
-        return out
+        if not os.path.exists(core):
+            return ""
+        try:
+            return subprocess.run(["gdb", "-q", "-batch", "-ex", "bt", APACHE, core],
+                                  capture_output=True, text=True, timeout=60).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    def crash_report(self, lines):
+        """lines, and what tells where the child crashed: the core's
+        backtrace, or that there was none."""
+        bt = self.core_backtrace()
+        return "\n".join(lines) + ("\n--- backtrace of logs/core:\n" + bt if bt
+                                   else "\n(no logs/core to read)")
+
+    def _log_size(self):
+        try:
+            return os.path.getsize(self.error_log_path)
+        except OSError:
+            return 0
 
 
 # -------------------------------------------------------------------- CLI

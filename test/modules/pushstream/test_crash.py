@@ -66,7 +66,7 @@ def test_sigkill_during_publish_storm(httpd):
     assert "PS0014" not in log, log[-3000:]
     # killed children show as exit signal 9 lines; only Killed is acceptable
     crashes = [l for l in srv.crash_lines() if "Killed" not in l and "(9)" not in l]
-    assert not crashes, crashes
+    assert not crashes, srv.crash_report(crashes)
 
 
 def test_killed_child_subscribers_leave_the_counts(httpd):

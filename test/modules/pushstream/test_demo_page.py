@@ -48,7 +48,7 @@ def demo(workbase):
             browser.close()
         srv.stop()
     crashes = [l for l in srv.crash_lines() if l not in srv.httpd_stop_crashes()]
-    assert not crashes, crashes
+    assert not crashes, srv.crash_report(crashes)
 
 
 def open_page(demo):
