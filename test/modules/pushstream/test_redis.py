@@ -15,9 +15,12 @@ import time
 import pytest
 
 from pyhttpd import httpd as pshttpd
-from pyhttpd.client import Stream, publish, request, wait_for
+from pyhttpd.client import (Curl, Stream, cert_path, http, publish, request, ssl_context,
+                            wait_for, wait_subscribers)
 from pyhttpd.conf import conf, location, location_match
 from pyhttpd.proc import Proc, status_field
+
+from .test_detach import wait_detached
 
 REDIS_SERVER = "/usr/bin/redis-server"
 TIMEOUT_MS = 1000                   # PushStreamRedisTimeout of the tests (ms)
@@ -104,18 +107,28 @@ PushStreamMaxMessagesStoredPerChannel 200
 """
 
 
-def node_conf(redis, extra_server="", extra=""):
+def node_global(redis):
+    """The server-level part of node_conf, for a node with an SSL vhost (whose
+    body repeats the locations, but may not repeat these)."""
+    return "PushStreamSharedMemorySize 32M\n" + SRV.format(port=redis.port, timeout=TIMEOUT_MS)
+
+
+def node_conf(redis, extra_server="", extra="", locations_only=False):
+    if locations_only:
+        return conf(shm="", sub=SUB_TPL, lp=SUB_TPL, poll=SUB_TPL, extra=extra + NODE_LOCATIONS)
     return conf(server=SRV.format(port=redis.port, timeout=TIMEOUT_MS) + extra_server,
-                sub=SUB_TPL, lp=SUB_TPL, poll=SUB_TPL, extra=extra
-                + location("/channels-stats", "PushStreamChannelsStatistics\n"
+                sub=SUB_TPL, lp=SUB_TPL, poll=SUB_TPL, extra=extra + NODE_LOCATIONS)
+
+
+NODE_LOCATIONS = (location("/channels-stats", "PushStreamChannelsStatistics\n"
                                               'PushStreamChannelsPath "%{arg:id}"')
-                + location_match("^/ev/(?<ch>.+)$",
-                                 "PushStreamSubscriber eventsource\n"
-                                 'PushStreamChannelsPath "%{env:MATCH_CH}"')
-                + location_match("^/ws/(?<ch>.+)$",
-                                 "PushStreamSubscriber websocket\n"
-                                 'PushStreamChannelsPath "%{env:MATCH_CH}"\n'
-                                 "PushStreamWebsocketAllowPublish on\n" + SUB_TPL))
+                  + location_match("^/ev/(?<ch>.+)$",
+                                   "PushStreamSubscriber eventsource\n"
+                                   'PushStreamChannelsPath "%{env:MATCH_CH}"')
+                  + location_match("^/ws/(?<ch>.+)$",
+                                   "PushStreamSubscriber websocket\n"
+                                   'PushStreamChannelsPath "%{env:MATCH_CH}"\n'
+                                   "PushStreamWebsocketAllowPublish on\n" + SUB_TPL))
 
 
 @pytest.fixture
@@ -230,6 +243,72 @@ def test_every_transport_on_b_and_a_gets_a_publish_on_a(nodes, redis):
     assert len(lps) == 2
     for r in lps:
         assert r.status == 200 and r.body == b"1:to all|", r
+
+
+def test_tls_and_h2_subscribers_on_b_get_a_publish_on_a(httpd, redis):
+    """B serves https and HTTP/2 as a user runs it: streaming, EventSource,
+    WebSocket (wss) and long-polling over TLS (parked by the loop), streaming,
+    EventSource and long-polling over h2 (each on its h2 worker) and h2c; a
+    publish on plain A reaches every one, and replay over h2 on B answers
+    what A stored."""
+    import asyncio
+    import websockets
+
+    a = httpd(node_conf(redis))
+    b = httpd(node_conf(redis, locations_only=True), servers=1, modules=["http2"],
+              ssl_port=pshttpd.free_port(),
+              extra_global=node_global(redis) + "Protocols h2 h2c http/1.1\n"
+              "LogLevel info pushstream:trace1\n")
+
+    def h2(path, tls=True):
+        if tls:
+            return Curl(["-N", "--http2", "--cacert", cert_path(b), b.ssl_url(path)])
+        return Curl(["-N", "--http2-prior-knowledge", b.url(path)])
+
+    tls_streams = [Stream(b, p, tls=True) for p in ("/sub/sec", "/ev/sec")]
+    curls = [h2("/sub/sec"), h2("/ev/sec"), h2("/lp/sec"), h2("/sub/sec", tls=False)]
+    lps = []
+    lp = threading.Thread(target=lambda: lps.append(
+        http(b, "GET", "/lp/sec", tls=True, timeout=15)))
+    lp.start()
+
+    async def run():
+        ws = await websockets.connect(f"wss://127.0.0.1:{b.ssl_port}/ws/sec",
+                                      ssl=ssl_context(b), ping_interval=None,
+                                      open_timeout=10)
+        await asyncio.to_thread(wait_subscribers, b, "sec", 8)
+        await asyncio.to_thread(wait_subscribed, redis, "sec", 1)
+        # the four over TLS/1.1 wait in the loop, not on a worker
+        await asyncio.to_thread(wait_detached, b, 4, tls=True)
+        await asyncio.to_thread(publish, a, "sec", "over tls and h2")
+        assert await asyncio.wait_for(ws.recv(), 10) == "1:over tls and h2|"
+        await ws.close()
+
+    try:
+        asyncio.run(run())
+        for s in tls_streams:
+            s.wait_for(b"over tls and h2")
+        for c in (curls[0], curls[2], curls[3]):
+            c.wait_for(b"1:over tls and h2|")
+        curls[1].wait_for(b"data: over tls and h2\n")
+        assert curls[2].wait_exit(timeout=10) == 0      # the h2 long-poll answered
+        lp.join(15)
+        assert len(lps) == 1 and lps[0].status == 200, lps
+        assert lps[0].body == b"1:over tls and h2|", lps[0]
+        publish(a, "sec", "second")
+        for c in (curls[0], curls[3]):
+            c.wait_for(b"2:second|")
+        curls[1].wait_for(b"data: second\n")
+        # replay on B over h2 of what A stored
+        with h2("/poll/sec.b2") as c:
+            assert c.wait_exit(timeout=10) == 0
+            assert c.output() == b"1:over tls and h2|2:second|", c.output()
+    finally:
+        for c in curls:
+            c.stop()
+        for s in tls_streams:
+            s.close()
+    assert "PS0100: HTTP/2 subscribers are served each on its h2 worker" in b.error_log()
 
 
 def test_concurrent_publishers_on_both_nodes_one_order_everywhere(nodes, redis):
