@@ -51,7 +51,8 @@ CORE_SRC  := $(filter-out $(COMMON_HTTPD),$(COMMON_SRC)) mod_pushstream/ps_store
              mod_pushstream/ps_http1.c mod_pushstream/ps_escape.c \
              mod_pushstream/ps_encode.c \
              mod_pushstream/ps_json.c mod_pushstream/ps_jwt.c \
-             mod_pushstream/ps_redis_url.c mod_pushstream/ps_redis_rec.c
+             mod_pushstream/ps_redis_url.c mod_pushstream/ps_redis_rec.c \
+             mod_pushstream/ps_nameset.c
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)

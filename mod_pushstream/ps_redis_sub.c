@@ -33,6 +33,7 @@
 #include <httpd.h>
 #include <http_log.h>
 
+#include "ps_nameset.h"
 #include "ps_redis_int.h"
 #include "ps_redis_ae.h"
 #include "ps_child.h"
@@ -61,6 +62,10 @@ typedef struct ps_rds_chan_t {
     ps_rds_msg_t *head, *tail;
 } ps_rds_chan_t;
 
+/* The session's sets give the names of channels gone back past this many
+ * bytes (and once those outweigh the kept ones): ps_rds_compact(). */
+#define PS_RDS_NAMES_MIN (64 * 1024)
+
 /* A batch of subscriber-count commands. */
 typedef struct ps_rds_batch_t {
     apr_pool_t *pool;
@@ -77,10 +82,9 @@ static struct {
     apr_time_t connect_deadline, retry_at;
     int backoff;
     unsigned int seed;
-    apr_pool_t *pool;              /* the session's (subs, written) */
     apr_pool_t *tmp;
-    apr_hash_t *subs;              /* channels subscribed (asked) */
-    apr_hash_t *written;           /* channel -> count in ps:{ch}:subs */
+    ps_nameset_t subs;             /* channels subscribed (asked) */
+    ps_nameset_t written;          /* channel -> count in ps:{ch}:subs */
     apr_pool_t *hpool;             /* held's */
     apr_hash_t *held;              /* channel -> ps_rds_chan_t */
     apr_time_t subs_at;            /* next write of the liveness key */
@@ -382,32 +386,44 @@ static int ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
         apr_ssize_t klen;
         void *v;
         apr_hash_this(hi, &k, &klen, &v);
-        if (full || apr_hash_get(ps_rds.written, k, klen) != v) {
+        if (full || ps_nameset_get(&ps_rds.written, k, (apr_size_t)klen) != v) {
             PS_RDS_CMD("HSET ps:{%b}:subs %s %llu/%s", k, (size_t)klen,
                        rd->node_id, (unsigned long long)(apr_uintptr_t)v,
                        rd->node->start);
             PS_RDS_CMD("PEXPIRE ps:{%b}:subs %d", k, (size_t)klen,
                        PS_RD_CHAN_TTL_MS);
-            if (!apr_hash_get(ps_rds.written, k, klen)) {
-                k = apr_pstrmemdup(ps_rds.pool, k, (apr_size_t)klen);
-            }
-            apr_hash_set(ps_rds.written, k, klen, v);
+            ps_nameset_put(&ps_rds.written, k, (apr_size_t)klen, v);
         }
     }
-    for (hi = want ? apr_hash_first(ps_rds.tmp, ps_rds.written) : NULL; hi;
+    for (hi = want ? apr_hash_first(NULL, ps_rds.written.h) : NULL; hi;
          hi = apr_hash_next(hi)) {
         const void *k;
         apr_ssize_t klen;
         apr_hash_this(hi, &k, &klen, NULL);
         if (!apr_hash_get(want, k, klen)) {
             PS_RDS_CMD("HDEL ps:{%b}:subs %s", k, (size_t)klen, rd->node_id);
-            apr_hash_set(ps_rds.written, k, klen, NULL);
+            ps_nameset_del(&ps_rds.written, k, (apr_size_t)klen);
         }
     }
 #undef PS_RDS_CMD
     ps_rds.counts_out = sent > 0;
     ps_rds_batch_end(b);                   /* the hold */
     return 1;
+}
+
+/* The names of channels gone leave the session's sets (ps_nameset.h):
+ * with per-user channels coming and going between two reconnects. */
+static void ps_rds_compact(void)
+{
+    apr_size_t freed = ps_nameset_compact(&ps_rds.subs)
+                       + ps_nameset_compact(&ps_rds.written);
+
+    if (freed) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ps_rd->s, "PS0180: the "
+                     "names of channels gone from the Redis pub/sub "
+                     "session freed (%" APR_SIZE_T_FMT " bytes; channels "
+                     "subscribed: %u)", freed, ps_nameset_count(&ps_rds.subs));
+    }
 }
 
 /* ---- the pub/sub session --------------------------------------------- */
@@ -453,16 +469,14 @@ static void ps_rds_update(apr_time_t now)
         const void *k;
         apr_ssize_t klen;
         apr_hash_this(hi, &k, &klen, NULL);
-        if (!apr_hash_get(ps_rds.subs, k, klen)) {
+        if (!ps_nameset_get(&ps_rds.subs, k, (apr_size_t)klen)) {
             redisAsyncCommand(ps_rds.ac, ps_rds_on_reply, NULL,
                               "SUBSCRIBE " PS_RD_PREFIX "%b", k,
                               (size_t)klen);
-            apr_hash_set(ps_rds.subs, apr_pstrmemdup(ps_rds.pool, k,
-                                                     (apr_size_t)klen),
-                         klen, "");
+            ps_nameset_put(&ps_rds.subs, k, (apr_size_t)klen, "");
         }
     }
-    for (hi = apr_hash_first(ps_rds.tmp, ps_rds.subs); hi;
+    for (hi = apr_hash_first(NULL, ps_rds.subs.h); hi;
          hi = apr_hash_next(hi)) {
         const void *k;
         apr_ssize_t klen;
@@ -472,13 +486,14 @@ static void ps_rds_update(apr_time_t now)
             redisAsyncCommand(ps_rds.ac, NULL, NULL,
                               "UNSUBSCRIBE " PS_RD_PREFIX "%b", k,
                               (size_t)klen);
-            apr_hash_set(ps_rds.subs, k, klen, NULL);
+            ps_nameset_del(&ps_rds.subs, k, (apr_size_t)klen);
         }
     }
-    apr_atomic_set32(&rd->subscribed, apr_hash_count(ps_rds.subs));
+    apr_atomic_set32(&rd->subscribed, ps_nameset_count(&ps_rds.subs));
     if (ps_rds_write_counts(want, now)) {
         ps_rds.walked = changes;           /* read before the walk */
     }
+    ps_rds_compact();
 }
 
 /* The session is down (the context is gone already): the next connect
@@ -496,8 +511,8 @@ static void ps_rds_down(const char *why)
         }
     }
     apr_atomic_set32(&rd->subscribed, 0);
-    apr_pool_clear(ps_rds.pool);
-    ps_rds.subs = ps_rds.written = NULL;
+    ps_nameset_clear(&ps_rds.subs);
+    ps_nameset_clear(&ps_rds.written);
     if (ps_rds.stopping) {
         return;
     }
@@ -530,8 +545,8 @@ static void ps_rds_up(apr_time_t now)
     apr_atomic_inc32(&ps_rd->node->connected);
     ps_rd_set_state(ps_rd, PS_RD_UP, "");
     ps_rds.backoff = PS_RD_BACKOFF_MIN;
-    ps_rds.subs = apr_hash_make(ps_rds.pool);
-    ps_rds.written = apr_hash_make(ps_rds.pool);
+    ps_nameset_clear(&ps_rds.subs);
+    ps_nameset_clear(&ps_rds.written);
     ps_rds.subs_at = ps_rds.chan_at = 0;
     ps_rds.ping_at = now + apr_time_from_sec(PS_RD_PING_SEC);
     ps_rds.ping_sent = 0;
@@ -661,7 +676,7 @@ static void ps_rds_resync(void)
 
     ps_rds.chan_at = 0;                    /* every count written again */
     apr_pool_clear(ps_rds.tmp);
-    for (hi = apr_hash_first(ps_rds.tmp, ps_rds.subs); hi;
+    for (hi = apr_hash_first(ps_rds.tmp, ps_rds.subs.h); hi;
          hi = apr_hash_next(hi)) {
         const void *k;
         apr_ssize_t klen;
@@ -728,7 +743,8 @@ static void ps_rds_destroy(void *baton)
      * connection ends after this) */
     apr_pool_destroy(ps_rds.hpool);
     apr_pool_destroy(ps_rds.tmp);
-    apr_pool_destroy(ps_rds.pool);
+    ps_nameset_destroy(&ps_rds.subs);
+    ps_nameset_destroy(&ps_rds.written);
 }
 
 void ps_rd_sub_attach(void)
@@ -747,8 +763,9 @@ void ps_rd_sub_attach(void)
                      "it gets no announcements");
         return;
     }
-    apr_pool_create(&ps_rds.pool, NULL);
     apr_pool_create(&ps_rds.tmp, NULL);
+    ps_nameset_init(&ps_rds.subs, PS_RDS_NAMES_MIN);
+    ps_nameset_init(&ps_rds.written, PS_RDS_NAMES_MIN);
     apr_pool_create(&ps_rds.hpool, NULL);
     ps_rds.held = apr_hash_make(ps_rds.hpool);
     ps_rds.seed = (unsigned int)getpid() ^ (unsigned int)now;

@@ -704,6 +704,51 @@ def test_graceful_restart_of_a_node(nodes, redis):
     assert redis_stats(b)["state"] == "up"
 
 
+def test_per_user_channels_coming_and_going_free_their_names(httpd, redis):
+    """Per-user channels come and go for days between two reconnects: the
+    names of channels gone leave the child's pub/sub session (PS0180 once
+    they outweigh the kept ones), and delivery goes on on a channel kept
+    throughout, on a new one and on one that comes back."""
+    node = httpd(node_conf(redis), servers=1, threads=25,
+                 extra_global="LogLevel info pushstream:debug\n")
+    pad = "x" * 140                      # 64 KB of names gone in ~450 channels
+
+    def name(r, i):
+        return f"user-{r}-{i}-{pad}"
+
+    def numsub(names):
+        r = redis.cmd("PUBSUB", "NUMSUB", *["ps:" + n for n in names])
+        return r[1::2]
+
+    keeper = Stream(node, "/sub/keeper")
+    wait_subscribed(redis, "keeper", 1)
+    rounds = 0
+    while "PS0180" not in node.error_log():
+        assert rounds < 12, "no PS0180 after 12 rounds of 100 channels gone"
+        names = [name(rounds, i) for i in range(100)]
+        streams = [Stream(node, f"/sub/{n}") for n in names]
+        wait_for(lambda: numsub(names) == [1] * 100, 10 * SLOW, what="a round subscribed")
+        for st in streams:
+            st.close()
+        wait_for(lambda: numsub(names) == [0] * 100, 10 * SLOW, what="a round unsubscribed")
+        rounds += 1
+    assert rounds >= 4, rounds               # not before 64 KB of names went
+    m = re.search(r"PS0180: .* freed \((\d+) bytes; channels subscribed: (\d+)\)",
+                  node.error_log())
+    assert m and int(m.group(1)) >= 64 * 1024 and m.group(2) == "1", m and m.group(0)
+    # delivery goes on: the kept channel, a new one, one that comes back
+    again = name(0, 7)
+    streams = [Stream(node, "/sub/fresh"), Stream(node, f"/sub/{again}")]
+    wait_for(lambda: numsub(["keeper", "fresh", again]) == [1, 1, 1], 10 * SLOW,
+             what="the three subscribed")
+    for ch, st in (("keeper", keeper), ("fresh", streams[0]), (again, streams[1])):
+        publish(node, ch, "after " + ch[:5])
+        st.wait_for(f"1:after {ch[:5]}|".encode())
+    assert _hcount(redis, "keeper", f"{socket.gethostname()}:{node.port}") == "1"
+    for st in [keeper, *streams]:
+        st.close()
+
+
 # ============================================================ statistics
 def _info(node, path, accept="application/json"):
     r = request(node, "GET", path, headers={"Accept": accept})
