@@ -190,6 +190,7 @@ typedef struct ps_redis_stats_t {
     apr_uint64_t data_lost;        /* epoch changes seen */
     apr_uint64_t gaps_filled;
     apr_uint64_t publish_failures; /* answered 503 */
+    int counts_writer;             /* the child writing the node's counts */
 } ps_redis_stats_t;
 
 void ps_redis_stats(ps_redis_stats_t *out);

@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
+#include <apr_hash.h>
 
 
 #include "ps_redis.h"
@@ -25,6 +26,10 @@
 #define PS_RD_SUBS_SEC    1              /* the node's liveness key */
 #define PS_RD_NODE_TTL_MS 3000           /* a silent node's counts vanish */
 #define PS_RD_CHAN_KEEP_SEC 20           /* every count written again */
+#define PS_RD_NAMES_MIN  (64 * 1024)     /* ps_nameset_t compaction */
+#define PS_RD_WRITER_MS  1500            /* the count writer's lease: its
+                                          * liveness key (PS_RD_NODE_TTL_MS)
+                                          * outlives a writer killed */
 #define PS_RD_CHAN_TTL_MS 60000          /* ps:{ch}:subs without writes */
 
 /* What the children of one node share (a page mapped by the parent before
@@ -38,10 +43,20 @@ typedef struct ps_rd_node_t {
     apr_uint32_t disconnects, data_lost, gaps_filled, publish_failures;
     apr_uint32_t connected;              /* children connected now */
     apr_uint32_t relay_logged;           /* PS0178 written */
-    /* When the node started (kept across graceful restarts): the value of
-     * ps:node:<node>, and of each count it writes ("count/start"); a count
-     * written before the node's last start does not count. */
+    /* When the node started (kept across graceful restarts): the start of
+     * the stamp ("start.n") that ps:node:<node> and each count it writes
+     * ("count/stamp") hold; a count written before the node's last start
+     * does not count. */
     char start[32];
+    /* One child writes the node's counts and liveness key (they are the
+     * segment's, the same for every child): the one holding the lease,
+     * renewed each tick; another takes it over once it runs out.  Each
+     * takeover gives the counts a new stamp ("start.n"), so that counts a
+     * writer that went could not withdraw do not count any more.  (After
+     * start: a page kept from a build without them reads zeros.) */
+    apr_uint32_t writer;                 /* pid; 0: none */
+    apr_uint32_t takeovers;
+    apr_uint64_t writer_until;           /* apr_time_t: the lease's end */
 } ps_rd_node_t;
 
 #define PS_RD_UNKNOWN 0
@@ -193,5 +208,25 @@ int ps_rd_sync_async(ps_rd_t *rd, const char *ch, apr_size_t len,
  * ps_redis_attach(); ps_rd_sub_kick() from any thread. */
 void ps_rd_sub_attach(void);
 void ps_rd_sub_kick(void);
+
+/* The pub/sub session gen ends (a write for it failed): it starts again. */
+void ps_rd_sub_lost(unsigned int gen, const char *why);
+
+/* The node's subscriber counts in Redis (ps_redis_counts.c), written by
+ * the pub/sub side's tick: ps_rdc_write() with want (channel -> count of
+ * the node's channels with subscribers; NULL: the liveness key only) on
+ * the loop's command connection for session gen; 0 when it did not run (a
+ * batch is under way: the next tick).  Only the child holding the node's
+ * lease writes; the others answer 1 and forget what they wrote.
+ * ps_rdc_reset(): every count written again (a new session, Redis lost its
+ * data); ps_rdc_due(): that time has come (the tick walks the channels);
+ * ps_rdc_leave(): this child gives the lease up (its session went). */
+void ps_rdc_init(void);
+void ps_rdc_destroy(void);
+int ps_rdc_write(apr_hash_t *want, apr_time_t now, unsigned int gen);
+void ps_rdc_reset(void);
+int ps_rdc_due(apr_time_t now);
+void ps_rdc_leave(void);
+apr_size_t ps_rdc_compact(void);
 
 #endif

@@ -123,8 +123,9 @@ static const char ps_lua_delete[] =
     "return n\n";
 
 /* Other nodes' subscribers of each channel: a field of ps:{ch}:subs
- * ("count/start") counts only while its node's ps:node:<id> key lives and
- * holds the same start (a node started again leaves its old counts). */
+ * ("count/stamp") counts only while its node's ps:node:<id> key lives and
+ * holds the same stamp (a node started again, or a writer killed, leaves
+ * its old counts: ps_redis_counts.c). */
 static const char ps_lua_subs[] =
     "local out = {}\n"
     "for i, k in ipairs(KEYS) do\n"

@@ -151,6 +151,7 @@ void ps_redis_stats(ps_redis_stats_t *out)
     out->data_lost = apr_atomic_read32(&ps_rd->node->data_lost);
     out->gaps_filled = apr_atomic_read32(&ps_rd->node->gaps_filled);
     out->publish_failures = apr_atomic_read32(&ps_rd->node->publish_failures);
+    out->counts_writer = (int)apr_atomic_read32(&ps_rd->node->writer);
     out->state = apr_atomic_read32(&ps_rd->node->state) == PS_RD_DOWN
                  ? "down" : "up";
 }

@@ -62,18 +62,6 @@ typedef struct ps_rds_chan_t {
     ps_rds_msg_t *head, *tail;
 } ps_rds_chan_t;
 
-/* The session's sets give the names of channels gone back past this many
- * bytes (and once those outweigh the kept ones): ps_rds_compact(). */
-#define PS_RDS_NAMES_MIN (64 * 1024)
-
-/* A batch of subscriber-count commands. */
-typedef struct ps_rds_batch_t {
-    apr_pool_t *pool;
-    int out;                       /* replies awaited */
-    unsigned int gen;              /* session it was sent for */
-    int failed;
-} ps_rds_batch_t;
-
 static struct {
     int attached, stopping, user;
     redisAsyncContext *ac;         /* the pub/sub context; NULL: none */
@@ -84,14 +72,10 @@ static struct {
     unsigned int seed;
     apr_pool_t *tmp;
     ps_nameset_t subs;             /* channels subscribed (asked) */
-    ps_nameset_t written;          /* channel -> count in ps:{ch}:subs */
     apr_pool_t *hpool;             /* held's */
     apr_hash_t *held;              /* channel -> ps_rds_chan_t */
-    apr_time_t subs_at;            /* next write of the liveness key */
-    apr_time_t chan_at;            /* next write of every count */
     apr_uint64_t walked;           /* ps_store_subs_changes() written */
     apr_time_t ping_at, ping_sent, update_at;
-    int counts_out;                /* a batch of counts under way */
     volatile apr_uint32_t kicked;  /* ps_rd_sub_kick() */
     char whybuf[160];
 } ps_rds;
@@ -306,117 +290,11 @@ static void ps_rds_message(const char *name, apr_size_t len,
     }
 }
 
-/* ---- the subscriber counts ------------------------------------------- */
-
-/* One reply less awaited; the batch ends with its last. */
-static void ps_rds_batch_end(ps_rds_batch_t *b)
-{
-    if (--b->out > 0) {
-        return;
-    }
-    if (!ps_rds.stopping) {
-        ps_rds.counts_out = 0;
-        if (b->failed && b->gen == ps_rds.gen && ps_rds.up) {
-            /* Redis did not answer within the timeout: the session starts
-             * again (and writes every count) once it does */
-            ps_rds_drop("subscriber counts not written");
-        }
-    }
-    apr_pool_destroy(b->pool);
-}
-
-static void ps_rds_count_reply(void *baton, redisReply *r, const char *why)
-{
-    ps_rds_batch_t *b = baton;
-
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        b->failed = 1;
-    }
-    ps_rds_batch_end(b);
-}
-
-/* The node's subscriber counts into Redis (ps_redis_lua.h SUBS): a changed
- * count at once, every count again each PS_RD_CHAN_KEEP_SEC (the hash
- * lives PS_RD_CHAN_TTL_MS after its last write), the node's liveness key
- * every PS_RD_SUBS_SEC: a node that stops writing drops out of the sums
- * within PS_RD_NODE_TTL_MS (the readers count a node's field only while
- * its key lives), so the counts need not be written as often as the key:
- * with 50 000 per-user channels that was 100 000 commands a second per
- * child.  want NULL: the liveness key only.  Every child of the node
- * writes the same figures (the segment's).  One batch at a time on the
- * loop's command connection; a batch that failed ends the session (as a
- * PING without answer).  0 when it did not run (a batch is under way). */
-static int ps_rds_write_counts(apr_hash_t *want, apr_time_t now)
-{
-    ps_rd_t *rd = ps_rd;
-    apr_hash_index_t *hi;
-    ps_rds_batch_t *b;
-    apr_pool_t *p;
-    const char *why = "";
-    int full = want && now >= ps_rds.chan_at, sent = 0;
-
-    if (ps_rds.counts_out || apr_pool_create(&p, NULL) != APR_SUCCESS) {
-        return 0;                          /* the next tick */
-    }
-    b = apr_pcalloc(p, sizeof(*b));
-    b->pool = p;
-    b->gen = ps_rds.gen;
-    b->out = 1;                            /* held until all are sent */
-#define PS_RDS_CMD(...) \
-    do { \
-        if (ps_rda_cmd(p, ps_rds_count_reply, b, &why, __VA_ARGS__) == 0) { \
-            b->out++; \
-            sent++; \
-        } \
-        else { \
-            b->failed = 1; \
-        } \
-    } while (0)
-    if (now >= ps_rds.subs_at) {
-        PS_RDS_CMD("SET ps:node:%s %s PX %d", rd->node_id, rd->node->start,
-                   PS_RD_NODE_TTL_MS);
-        ps_rds.subs_at = now + apr_time_from_sec(PS_RD_SUBS_SEC);
-    }
-    if (full) {
-        ps_rds.chan_at = now + apr_time_from_sec(PS_RD_CHAN_KEEP_SEC);
-    }
-    for (hi = want ? apr_hash_first(ps_rds.tmp, want) : NULL; hi;
-         hi = apr_hash_next(hi)) {
-        const void *k;
-        apr_ssize_t klen;
-        void *v;
-        apr_hash_this(hi, &k, &klen, &v);
-        if (full || ps_nameset_get(&ps_rds.written, k, (apr_size_t)klen) != v) {
-            PS_RDS_CMD("HSET ps:{%b}:subs %s %llu/%s", k, (size_t)klen,
-                       rd->node_id, (unsigned long long)(apr_uintptr_t)v,
-                       rd->node->start);
-            PS_RDS_CMD("PEXPIRE ps:{%b}:subs %d", k, (size_t)klen,
-                       PS_RD_CHAN_TTL_MS);
-            ps_nameset_put(&ps_rds.written, k, (apr_size_t)klen, v);
-        }
-    }
-    for (hi = want ? apr_hash_first(NULL, ps_rds.written.h) : NULL; hi;
-         hi = apr_hash_next(hi)) {
-        const void *k;
-        apr_ssize_t klen;
-        apr_hash_this(hi, &k, &klen, NULL);
-        if (!apr_hash_get(want, k, klen)) {
-            PS_RDS_CMD("HDEL ps:{%b}:subs %s", k, (size_t)klen, rd->node_id);
-            ps_nameset_del(&ps_rds.written, k, (apr_size_t)klen);
-        }
-    }
-#undef PS_RDS_CMD
-    ps_rds.counts_out = sent > 0;
-    ps_rds_batch_end(b);                   /* the hold */
-    return 1;
-}
-
 /* The names of channels gone leave the session's sets (ps_nameset.h):
  * with per-user channels coming and going between two reconnects. */
 static void ps_rds_compact(void)
 {
-    apr_size_t freed = ps_nameset_compact(&ps_rds.subs)
-                       + ps_nameset_compact(&ps_rds.written);
+    apr_size_t freed = ps_nameset_compact(&ps_rds.subs) + ps_rdc_compact();
 
     if (freed) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ps_rd->s, "PS0180: the "
@@ -452,11 +330,11 @@ static void ps_rds_update(apr_time_t now)
     apr_uint64_t changes = ps_store_subs_changes(rd->st);
 
     apr_pool_clear(ps_rds.tmp);
-    if (changes == ps_rds.walked && now < ps_rds.chan_at) {
+    if (changes == ps_rds.walked && !ps_rdc_due(now)) {
         /* no channel's subscribers changed since the counts were written
          * (chan_at 0: a new session, or Redis lost its data): no walk of
          * every channel (sorted, under the store lock) */
-        ps_rds_write_counts(NULL, now);
+        ps_rdc_write(NULL, now, ps_rds.gen);
         return;
     }
     want = apr_hash_make(ps_rds.tmp);
@@ -490,7 +368,7 @@ static void ps_rds_update(apr_time_t now)
         }
     }
     apr_atomic_set32(&rd->subscribed, ps_nameset_count(&ps_rds.subs));
-    if (ps_rds_write_counts(want, now)) {
+    if (ps_rdc_write(want, now, ps_rds.gen)) {
         ps_rds.walked = changes;           /* read before the walk */
     }
     ps_rds_compact();
@@ -511,8 +389,8 @@ static void ps_rds_down(const char *why)
         }
     }
     apr_atomic_set32(&rd->subscribed, 0);
+    ps_rdc_leave();
     ps_nameset_clear(&ps_rds.subs);
-    ps_nameset_clear(&ps_rds.written);
     if (ps_rds.stopping) {
         return;
     }
@@ -538,6 +416,13 @@ static void ps_rds_drop(const char *why)
     ps_rds_down(ps_rds.whybuf);
 }
 
+void ps_rd_sub_lost(unsigned int gen, const char *why)
+{
+    if (!ps_rds.stopping && gen == ps_rds.gen && ps_rds.up) {
+        ps_rds_drop(why);
+    }
+}
+
 static void ps_rds_up(apr_time_t now)
 {
     ps_rds.up = 1;
@@ -546,8 +431,7 @@ static void ps_rds_up(apr_time_t now)
     ps_rd_set_state(ps_rd, PS_RD_UP, "");
     ps_rds.backoff = PS_RD_BACKOFF_MIN;
     ps_nameset_clear(&ps_rds.subs);
-    ps_nameset_clear(&ps_rds.written);
-    ps_rds.subs_at = ps_rds.chan_at = 0;
+    ps_rdc_reset();
     ps_rds.ping_at = now + apr_time_from_sec(PS_RD_PING_SEC);
     ps_rds.ping_sent = 0;
     ps_rds.update_at = now + apr_time_from_msec(PS_RD_TICK_MS);
@@ -674,7 +558,7 @@ static void ps_rds_resync(void)
 {
     apr_hash_index_t *hi;
 
-    ps_rds.chan_at = 0;                    /* every count written again */
+    ps_rdc_reset();                        /* every count written again */
     apr_pool_clear(ps_rds.tmp);
     for (hi = apr_hash_first(ps_rds.tmp, ps_rds.subs.h); hi;
          hi = apr_hash_next(hi)) {
@@ -744,7 +628,7 @@ static void ps_rds_destroy(void *baton)
     apr_pool_destroy(ps_rds.hpool);
     apr_pool_destroy(ps_rds.tmp);
     ps_nameset_destroy(&ps_rds.subs);
-    ps_nameset_destroy(&ps_rds.written);
+    ps_rdc_destroy();
 }
 
 void ps_rd_sub_attach(void)
@@ -764,8 +648,8 @@ void ps_rd_sub_attach(void)
         return;
     }
     apr_pool_create(&ps_rds.tmp, NULL);
-    ps_nameset_init(&ps_rds.subs, PS_RDS_NAMES_MIN);
-    ps_nameset_init(&ps_rds.written, PS_RDS_NAMES_MIN);
+    ps_nameset_init(&ps_rds.subs, PS_RD_NAMES_MIN);
+    ps_rdc_init();
     apr_pool_create(&ps_rds.hpool, NULL);
     ps_rds.held = apr_hash_make(ps_rds.hpool);
     ps_rds.seed = (unsigned int)getpid() ^ (unsigned int)now;

@@ -73,9 +73,9 @@ static int ps_stats_summary(request_rec *r, ps_child_t *child)
         apr_table_setn(r->headers_out, "X-PushStream-Redis", apr_psprintf(
             r->pool, "state=%s connected=%d disconnects=%" APR_UINT64_T_FMT
             " data_lost=%" APR_UINT64_T_FMT " gaps_filled=%" APR_UINT64_T_FMT
-            " publish_failures=%" APR_UINT64_T_FMT, rs.state, rs.connected,
-            rs.disconnects, rs.data_lost, rs.gaps_filled,
-            rs.publish_failures));
+            " publish_failures=%" APR_UINT64_T_FMT " counts_writer=%d",
+            rs.state, rs.connected, rs.disconnects, rs.data_lost,
+            rs.gaps_filled, rs.publish_failures, rs.counts_writer));
     }
     doc = ps_info_summarized(r->pool, fmt, &sum, iw, m.nw, &len);
     return ps_http_body(r, ctype, doc, len);

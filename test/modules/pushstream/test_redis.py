@@ -897,6 +897,89 @@ def test_subscriber_counts_written_when_they_change(nodes, redis):
              "no subscriber: the node's field removed")
 
 
+def _monitor(redis, seconds):
+    """What Redis ran for seconds (MONITOR): [(client address, [args])]."""
+    out, buf = [], b""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as s:
+        s.sendall(b"MONITOR\r\n")
+        s.settimeout(0.2)
+        end = time.time() + seconds
+        while time.time() < end:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            buf += data
+    lines = buf.split(b"\r\n")
+    assert lines[0] == b"+OK", lines[:1]
+    for line in lines[1:]:
+        m = re.match(rb'^\+[\d.]+ \[\d+ ([^\]]+)\] (.*)$', line)
+        if m:
+            out.append((m.group(1).decode(),
+                        re.findall(rb'"((?:[^"\\]|\\.)*)"', m.group(2))))
+    return out
+
+
+def _count_writers(redis, node_name, seconds=2.5):
+    """The Redis clients that wrote the node's liveness key meanwhile."""
+    return {addr for addr, args in _monitor(redis, seconds)
+            if args[:2] == [b"SET", f"ps:node:{node_name}".encode()]}
+
+
+def test_one_child_writes_the_node_counts_another_takes_over(httpd, redis):
+    """The node's counts are the segment's, the same in every child: one
+    child writes them (and the liveness key), the holder of a lease shown as
+    counts_writer in X-PushStream-Redis.  Killed, another child takes over
+    within the lease: with a new stamp (so that counts the dead writer could
+    not withdraw no longer count), and the other node's view of every
+    channel follows this node's own again."""
+    a = httpd(node_conf(redis), servers=3, threads=10)
+    b = httpd(node_conf(redis))
+    host = socket.gethostname()
+    na = f"{host}:{a.port}"
+    chans = [f"w{i}" for i in range(6)]
+    streams = [Stream(a, f"/sub/{ch}") for ch in chans for _ in range(2)]
+    for ch in chans:
+        publish(a, ch, "x")                        # B answers for a channel it knows
+
+    def own(ch):                                   # A's own count of ch
+        return json.loads(_info(a, f"/pub?id={ch}"))["by_node"][na]
+
+    def seen_by_b(ch):                             # A's count of ch, as B reads it
+        return json.loads(_info(b, f"/pub?id={ch}")).get("by_node", {}).get(na, 0)
+
+    for ch in chans:
+        wait_for(lambda ch=ch: seen_by_b(ch) == 2, 10 * SLOW, 0.05, f"{ch} counted on B")
+    writers = _count_writers(redis, na)
+    assert len(writers) == 1, writers              # 3 children, 1 writer
+    writer = int(redis_stats(a)["counts_writer"])
+    assert writer in a.child_pids(), (writer, a.child_pids())
+    stamp = redis.cmd("GET", f"ps:node:{na}")
+    assert stamp and stamp.count(".") == 2, stamp  # start.pid.takeover
+
+    os.kill(writer, 9)
+    wait_for(lambda: int(redis_stats(a)["counts_writer"]) not in (0, writer),
+             5 * SLOW, 0.05, "another child to take the counts over")
+    new = int(redis_stats(a)["counts_writer"])
+    assert new in a.child_pids(), (new, a.child_pids())
+    wait_for(lambda: redis.cmd("GET", f"ps:node:{na}") not in (None, stamp),
+             5 * SLOW, 0.05, "the new writer's stamp")
+    assert redis.cmd("GET", f"ps:node:{na}").startswith(stamp.rsplit(".", 1)[0])
+    # the dead writer's subscribers are gone: B's view follows A's own
+    for ch in chans:
+        wait_for(lambda ch=ch: seen_by_b(ch) == own(ch), 10 * SLOW, 0.1,
+                 f"B's view of {ch} to follow A's")
+    extra = Stream(a, "/sub/after-kill")
+    publish(a, "after-kill", "x")
+    wait_for(lambda: seen_by_b("after-kill") == 1, 10 * SLOW, 0.05,
+             "a new subscriber counted by the new writer")
+    assert len(_count_writers(redis, na)) == 1
+    for st in [*streams, extra]:
+        st.close()
+
+
 # ====================================================================== the loop
 def _threads(node):
     """The distinct thread counts of the node's children."""
