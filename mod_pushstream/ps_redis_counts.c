@@ -58,10 +58,26 @@ static void ps_rdc_reply(void *baton, redisReply *r, const char *why)
     ps_rdc_batch_end(b);
 }
 
+/* Every count (and the liveness key) written again at the next write. */
+void ps_rdc_reset(void)
+{
+    ps_nameset_clear(&ps_rdc.written);
+    ps_rdc.subs_at = ps_rdc.chan_at = 0;
+}
+
+/* This child no longer writes: what it wrote is forgotten (a takeover
+ * starts afresh, with a new stamp). */
+static void ps_rdc_forget(void)
+{
+    if (ps_rdc.stamp[0]) {
+        ps_nameset_clear(&ps_rdc.written);
+        ps_rdc.stamp[0] = '\0';
+    }
+}
+
 /* Whether this child writes the node's counts (ps_rd_node_t.writer): it
  * holds the lease, renewed here, or takes it over once it ran out (a new
- * stamp, every count written again).  A child that does not write forgets
- * what it wrote. */
+ * stamp, every count written again). */
 static int ps_rdc_writer(apr_time_t now)
 {
     ps_rd_node_t *n = ps_rd->node;
@@ -72,16 +88,12 @@ static int ps_rdc_writer(apr_time_t now)
         if ((w && w != me
              && now < (apr_time_t)apr_atomic_read64(&n->writer_until))
             || apr_atomic_cas32(&n->writer, me, w) != w) {
-            if (ps_rdc.stamp[0]) {         /* it wrote until now */
-                ps_nameset_clear(&ps_rdc.written);
-                ps_rdc.stamp[0] = '\0';
-            }
+            ps_rdc_forget();
             return 0;
         }
         apr_snprintf(ps_rdc.stamp, sizeof(ps_rdc.stamp), "%s.%u", n->start,
                      apr_atomic_inc32(&n->takeovers) + 1);
-        ps_nameset_clear(&ps_rdc.written);
-        ps_rdc.subs_at = ps_rdc.chan_at = 0;
+        ps_rdc_reset();
     }
     apr_atomic_set64(&n->writer_until, (apr_uint64_t)(now
                      + apr_time_from_msec(PS_RD_WRITER_MS)));
@@ -93,7 +105,7 @@ static int ps_rdc_writer(apr_time_t now)
 void ps_rdc_leave(void)
 {
     apr_atomic_cas32(&ps_rd->node->writer, 0, (apr_uint32_t)getpid());
-    ps_rdc.stamp[0] = '\0';
+    ps_rdc_forget();
 }
 
 /* The node's subscriber counts into Redis (ps_redis_lua.h SUBS): a changed
@@ -186,12 +198,6 @@ void ps_rdc_destroy(void)
 {
     ps_rdc_leave();
     ps_nameset_destroy(&ps_rdc.written);
-}
-
-void ps_rdc_reset(void)
-{
-    ps_nameset_clear(&ps_rdc.written);
-    ps_rdc.subs_at = ps_rdc.chan_at = 0;
 }
 
 int ps_rdc_due(apr_time_t now)

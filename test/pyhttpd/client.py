@@ -1090,5 +1090,15 @@ class Curl:
         self.stop()
 
 
+def h2_curl(srv, path, *args, tls=True):
+    """curl over HTTP/2 in the background (a Curl): --http2 over TLS (ALPN h2),
+    or h2c with prior knowledge; args go before the URL."""
+    if tls:
+        opts = ["--http2", "--cacert", cert_path(srv), srv.ssl_url(path)]
+    else:
+        opts = ["--http2-prior-knowledge", srv.url(path)]
+    return Curl(["-N", *args, *opts])
+
+
 def curl_tls_args(srv):
     return ["--cacert", cert_path(srv)]

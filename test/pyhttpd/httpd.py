@@ -393,12 +393,15 @@ ExtendedStatus On
                     tail += f.read(end - begin).decode(errors="replace").splitlines()
         except OSError:
             return []
+        segv = [l for l in tail if "exit signal Segmentation fault" in l]
+        if not segv:
+            return []                   # no gdb run for nothing
         frames = [l for l in self.core_backtrace().splitlines() if re.match(r"#\d+ ", l)]
         if not (frames and any("mod_mpm_event.so" in l for l in frames)
                 and not any("pushstream" in l or " ps_" in l or " pswt_" in l
                             for l in frames)):
             return []
-        return [l for l in tail if "exit signal Segmentation fault" in l]
+        return segv
 
     def core_backtrace(self):
         """gdb's backtrace of the crashed child's core (logs/core), or ''."""

@@ -14,7 +14,7 @@ import pytest
 from pyhttpd import httpd as pshttpd
 from pyhttpd.h2client import H2Conn, pump
 from pyhttpd.conf import conf, sub_location
-from pyhttpd.client import (Curl, Subscriber as Stream, cert_path, publish, wait_for,
+from pyhttpd.client import (Subscriber as Stream, h2_curl, publish, wait_for,
                             wait_subscribers)
 
 from .test_tls import TTL_AND_EV
@@ -37,11 +37,7 @@ def h2_server(httpd, servers=1, threads=25, extra="", **kw):
 
 
 def curl(srv, tls, path, *args):
-    if tls:
-        opts = ["--http2", "--cacert", cert_path(srv), srv.ssl_url(path)]
-    else:
-        opts = ["--http2-prior-knowledge", srv.url(path)]
-    return Curl(["-N", "-i", *args, *opts])
+    return h2_curl(srv, path, "-i", *args, tls=tls)
 
 
 def head_and_body(out):

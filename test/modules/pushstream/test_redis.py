@@ -15,7 +15,7 @@ import time
 import pytest
 
 from pyhttpd import httpd as pshttpd
-from pyhttpd.client import (Curl, Stream, cert_path, http, publish, request, ssl_context,
+from pyhttpd.client import (Stream, h2_curl, http, publish, request, ssl_context,
                             wait_for, wait_subscribers)
 from pyhttpd.conf import conf, location, location_match
 from pyhttpd.proc import Proc, status_field
@@ -260,13 +260,9 @@ def test_tls_and_h2_subscribers_on_b_get_a_publish_on_a(httpd, redis):
               extra_global=node_global(redis) + "Protocols h2 h2c http/1.1\n"
               "LogLevel info pushstream:trace1\n")
 
-    def h2(path, tls=True):
-        if tls:
-            return Curl(["-N", "--http2", "--cacert", cert_path(b), b.ssl_url(path)])
-        return Curl(["-N", "--http2-prior-knowledge", b.url(path)])
-
     tls_streams = [Stream(b, p, tls=True) for p in ("/sub/sec", "/ev/sec")]
-    curls = [h2("/sub/sec"), h2("/ev/sec"), h2("/lp/sec"), h2("/sub/sec", tls=False)]
+    curls = [h2_curl(b, p) for p in ("/sub/sec", "/ev/sec", "/lp/sec")] + \
+        [h2_curl(b, "/sub/sec", tls=False)]
     lps = []
     lp = threading.Thread(target=lambda: lps.append(
         http(b, "GET", "/lp/sec", tls=True, timeout=15)))
@@ -300,7 +296,7 @@ def test_tls_and_h2_subscribers_on_b_get_a_publish_on_a(httpd, redis):
             c.wait_for(b"2:second|")
         curls[1].wait_for(b"data: second\n")
         # replay on B over h2 of what A stored
-        with h2("/poll/sec.b2") as c:
+        with h2_curl(b, "/poll/sec.b2") as c:
             assert c.wait_exit(timeout=10) == 0
             assert c.output() == b"1:over tls and h2|2:second|", c.output()
     finally:
